@@ -1,0 +1,30 @@
+"""Deepiri's shared service kit: everything nine services would otherwise copy."""
+
+from deepiri_kit.app import Wiring, Worker, create_app, from_state
+from deepiri_kit.auth import Principal, requires_scopes
+from deepiri_kit.platform import Platform, retry_startup
+from deepiri_kit.settings import (
+    InfluxSettings,
+    MongoSettings,
+    RedisSettings,
+    Secret,
+    ServiceSettings,
+    load_settings,
+)
+
+__all__ = [
+    "InfluxSettings",
+    "MongoSettings",
+    "Platform",
+    "Principal",
+    "RedisSettings",
+    "Secret",
+    "ServiceSettings",
+    "Wiring",
+    "Worker",
+    "create_app",
+    "from_state",
+    "load_settings",
+    "requires_scopes",
+    "retry_startup",
+]

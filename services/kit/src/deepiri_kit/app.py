@@ -1,0 +1,228 @@
+"""The app factory every service is built with.
+
+``create_app`` wires, in the same way for all nine services: problem-details errors, the
+edge layer (request id, RED metrics, access log), OpenTelemetry, bearer-token auth with
+scope guards, Idempotency-Key handling (services with MongoDB), ``/health``, ``/livez`` and
+``/metrics`` at the root, the API and its OpenAPI document under the public prefix, and a
+lifespan that opens the clients, runs the service's own set-up and supervises its workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from litestar import Litestar, Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.types import ControllerRouterHandler
+
+from deepiri_kit.auth import BearerAuthMiddleware
+from deepiri_kit.context import current_request_id
+from deepiri_kit.edge import Edge
+from deepiri_kit.health import Check, readiness
+from deepiri_kit.logs import configure_logging
+from deepiri_kit.metrics import render_latest
+from deepiri_kit.platform import Platform, retry_startup
+from deepiri_kit.problems import EXCEPTION_HANDLERS
+from deepiri_kit.settings import MongoSettings, ServiceSettings, redacted
+from deepiri_kit.tracing import configure_tracing
+
+log = logging.getLogger("deepiri.app")
+OPS_PATHS = ("/health", "/livez", "/metrics")
+
+
+class Worker(Protocol):
+    """A background loop (event consumer, outbox relay) that ends when ``stop`` is set."""
+
+    name: str
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+@dataclass
+class Wiring:
+    """What a service's set-up hands back: objects for ``app.state`` (and so for dependency
+    injection via :func:`from_state`), workers to supervise, and extra readiness checks."""
+
+    state: dict[str, Any] = field(default_factory=dict)
+    workers: list[Worker] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+
+
+Setup = Callable[[Platform], AbstractAsyncContextManager[Wiring]]
+
+
+@asynccontextmanager
+async def no_setup(_: Platform) -> AsyncIterator[Wiring]:
+    yield Wiring()
+
+
+def from_state(name: str) -> Provide:
+    """Dependency that injects ``app.state[name]`` (placed there by the service's set-up)."""
+
+    def provide(state: State) -> Any:
+        return state[name]
+
+    provide.__name__ = f"provide_{name}"
+    return Provide(provide, sync_to_thread=False)
+
+
+class ServiceApp(Litestar):
+    """Litestar with the edge layer outside routing, so 404s are counted and carry ids too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._edge = Edge(functools.partial(Litestar.__call__, self), quiet_paths=OPS_PATHS)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await self._edge(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+@get("/health", opt={"public": True}, include_in_schema=False)
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    platform: Platform = request.app.state.platform
+    checks = [*platform.checks, *request.app.state.get("extra_checks", [])]
+    ok, body = await readiness(checks, platform.settings.health_timeout_seconds)
+    return Response(body, status_code=200 if ok else 503)
+
+
+@get("/livez", opt={"public": True}, include_in_schema=False)
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@get("/metrics", opt={"public": True}, include_in_schema=False)
+async def prometheus_metrics() -> Response[bytes]:
+    body, content_type = render_latest()
+    return Response(body, media_type=content_type)
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    prefix: str,
+    title: str,
+    route_handlers: Sequence[ControllerRouterHandler],
+    description: str = "",
+    version: str = "0.1.0",
+    setup: Setup = no_setup,
+    dependencies: Mapping[str, Provide] | None = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    configure_logging(settings.service_name, settings.log_level)
+    # Before any client exists: pymongo's instrumentation only sees clients created later.
+    configure_tracing(settings.service_name, version)
+
+    middleware = [
+        DefineMiddleware(
+            BearerAuthMiddleware, exclude=[f"^{prefix}/schema"], exclude_from_auth_key="public"
+        )
+    ]
+    if isinstance(settings, MongoSettings):
+        from deepiri_kit.idempotency import IdempotencyMiddleware
+
+        middleware.append(DefineMiddleware(IdempotencyMiddleware, max_body_bytes=settings.max_body_bytes))
+
+    otel = OpenTelemetryConfig(
+        exclude=[f"^{p}$" for p in OPS_PATHS],
+        server_request_hook_handler=_tag_request_id,
+    )
+    openapi = OpenAPIConfig(
+        title=title,
+        version=version,
+        description=description,
+        path=f"{prefix}/schema",
+        components=Components(
+            security_schemes={
+                "BearerAuth": SecurityScheme(
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="RFC 9068 access token issued by user-service",
+                )
+            }
+        ),
+        security=[{"BearerAuth": []}],
+        use_handler_docstrings=True,
+    )
+    api = Router(path=prefix, route_handlers=list(route_handlers), dependencies=dict(dependencies or {}))
+    return ServiceApp(
+        route_handlers=[health, livez, prometheus_metrics, api, *extra_routes],
+        middleware=middleware,
+        plugins=[OpenTelemetryPlugin(otel)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        lifespan=[functools.partial(_lifespan, settings=settings, setup=setup)],
+        request_max_body_size=settings.max_body_bytes,
+    )
+
+
+def _tag_request_id(span: Any, _scope: Any) -> None:
+    request_id = current_request_id()
+    if request_id and span.is_recording():
+        span.set_attribute("deepiri.request_id", request_id)
+
+
+@asynccontextmanager
+async def _lifespan(app: Litestar, *, settings: ServiceSettings, setup: Setup) -> AsyncIterator[None]:
+    log.info("starting", extra={"settings": redacted(settings)})
+    platform = await Platform.open(settings)
+    app.state.platform = platform
+    app.state.token_verifier = platform.tokens
+    try:
+        if platform.mongo is not None:
+            from deepiri_kit.data.mongo import ensure_indexes
+            from deepiri_kit.idempotency import INDEXES
+
+            records = platform.mongo["idempotency_keys"]
+            app.state.idempotency_records = records
+            await retry_startup(lambda: ensure_indexes(records, INDEXES), what="idempotency indexes")
+        async with setup(platform) as wiring:
+            for key, value in wiring.state.items():
+                app.state[key] = value
+            app.state.extra_checks = wiring.checks
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(_supervise(w, stop), name=w.name) for w in wiring.workers]
+            try:
+                yield
+            finally:
+                stop.set()
+                if tasks:
+                    _, still_running = await asyncio.wait(tasks, timeout=10)
+                    for task in still_running:
+                        task.cancel()
+    finally:
+        await platform.close()
+        log.info("stopped")
+
+
+async def _supervise(worker: Worker, stop: asyncio.Event) -> None:
+    """Keep a worker running: a crash is logged and the worker restarted with back-off."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            await worker.run(stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("worker %s crashed; restarting in %.1fs", worker.name, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 30.0)
+        else:
+            return

@@ -1,0 +1,1 @@
+"""Datastore clients, opened in the app lifespan and closed on shutdown."""

@@ -1,0 +1,45 @@
+"""MongoDB through PyMongo's native async API (Motor reached end of life in May 2026).
+
+Design rule for every service (ARCHITECTURE §3): no multi-document transactions. Use
+single-document atomic updates, unique indexes and idempotency keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from deepiri_kit.settings import MongoSettings
+
+Document = dict[str, Any]
+
+
+def open_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient[Document]:
+    # No I/O happens here; the driver connects on first use, so start-up does not depend
+    # on MongoDB being up yet (readiness reports it instead).
+    return AsyncMongoClient(
+        settings.mongo_uri,
+        appname=app_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5000,
+        connectTimeoutMS=3000,
+        uuidRepresentation="standard",
+    )
+
+
+def database(client: AsyncMongoClient[Document], settings: MongoSettings) -> AsyncDatabase[Document]:
+    return client[settings.mongo_db]
+
+
+async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:
+    if indexes:
+        await collection.create_indexes(list(indexes))
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    return isinstance(exc, DuplicateKeyError)

@@ -1,0 +1,30 @@
+"""The event bus on Redis Streams (ARCHITECTURE §4).
+
+* one stream per producing domain (``events.tasks``, ``events.gamification``, …);
+* one consumer group per consuming service, at-least-once delivery;
+* consumers are idempotent by event id (:mod:`.inbox`), retry failed events with
+  exponential back-off and move them to ``dlq.<group>`` after the last attempt;
+* producers never lose an event between their database write and the publish: the event is
+  written *in the same document* as the change (:mod:`.outbox`) and relayed afterwards;
+* the envelope carries ``traceparent`` so the consumer's span continues the producer's trace.
+"""
+
+from deepiri_kit.events.bus import EventBus
+from deepiri_kit.events.consumer import Consumer, Handler
+from deepiri_kit.events.envelope import Envelope, new_event
+from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
+from deepiri_kit.events.outbox import OutboxRelay, outbox_entry, push_outbox
+
+__all__ = [
+    "Consumer",
+    "Envelope",
+    "EventBus",
+    "Handler",
+    "Inbox",
+    "MongoInbox",
+    "OutboxRelay",
+    "RedisInbox",
+    "new_event",
+    "outbox_entry",
+    "push_outbox",
+]

@@ -1,0 +1,267 @@
+"""A consumer-group worker: read, handle, ack; retry with back-off; dead-letter at the end.
+
+Failed entries stay in the group's pending list (PEL), so a crash loses nothing: another
+consumer claims them once they have been idle for ``visibility_timeout``. Entries that failed
+in *this* process are retried sooner, after ``backoff(n)``. After ``max_attempts`` an entry
+goes to ``dlq.<group>`` with its last error and is acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from deepiri_kit import metrics
+from deepiri_kit.events.envelope import Envelope
+from deepiri_kit.events.inbox import Inbox
+from deepiri_kit.tracing import context_from, tracer
+
+log = logging.getLogger("deepiri.events")
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+CONSUMED = metrics.counter(
+    "deepiri_events_consumed_total",
+    "Events taken from a stream, by outcome (handled, duplicate, failed, dead_lettered).",
+    ("stream", "group", "outcome"),
+)
+HANDLE_SECONDS = metrics.histogram(
+    "deepiri_event_handle_seconds", "Time spent in an event handler.", ("stream", "group")
+)
+LAG = metrics.gauge(
+    "deepiri_events_lag",
+    "Entries in a stream not yet delivered to the group (Redis XINFO GROUPS lag).",
+    ("stream", "group"),
+    multiprocess_mode="livemax",
+)
+PENDING = metrics.gauge(
+    "deepiri_events_pending",
+    "Entries delivered to the group but not yet acknowledged.",
+    ("stream", "group"),
+    multiprocess_mode="livemax",
+)
+
+
+def dead_letter_stream(group: str) -> str:
+    return f"dlq.{group}"
+
+
+def default_consumer_name(group: str) -> str:
+    # Unique per process: the pod's hostname plus pid (several uvicorn workers per pod).
+    return f"{group}-{socket.gethostname()}-{os.getpid()}"
+
+
+class Consumer:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        group: str,
+        handlers: Mapping[str, Handler],
+        inbox: Inbox,
+        name: str | None = None,
+        max_attempts: int = 5,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        visibility_timeout: float = 30.0,
+        handler_timeout: float = 25.0,
+        block_ms: int = 1000,
+        batch: int = 32,
+    ) -> None:
+        """``handlers`` maps a stream name to the coroutine that handles its events."""
+        self.redis = redis
+        self.group = group
+        self.handlers = dict(handlers)
+        self.inbox = inbox
+        self.name = name or default_consumer_name(group)
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.visibility_timeout = visibility_timeout
+        self.handler_timeout = handler_timeout
+        self.block_ms = block_ms
+        self.batch = batch
+        self.dead_letters = dead_letter_stream(group)
+        self._last_error: dict[str, str] = {}
+        self._tracer = tracer("deepiri.events")
+        self._lag_checked = 0.0
+
+    def backoff(self, deliveries: int) -> float:
+        return min(self.backoff_max, self.backoff_base * 2 ** max(0, deliveries - 1))
+
+    async def ensure_groups(self) -> None:
+        for stream in self.handlers:
+            try:
+                # From the start of the stream: events published before this group existed
+                # are handled too.
+                await self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        ready = False
+        while not stop.is_set():
+            try:
+                if not ready:
+                    await self.ensure_groups()
+                    ready = True
+                await self.poll_once()
+            except (RedisError, OSError) as exc:
+                log.warning("event consumer %s: redis unavailable, retrying: %s", self.group, exc)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+                except TimeoutError:
+                    pass
+
+    async def poll_once(self, block_ms: int | None = None) -> int:
+        """Retry what is due, then read new entries. Returns how many entries were handled."""
+        handled = await self.retry_due()
+        response = await self.redis.xreadgroup(
+            self.group,
+            self.name,
+            dict.fromkeys(self.handlers, ">"),
+            count=self.batch,
+            block=self.block_ms if block_ms is None else block_ms,
+        )
+        for stream, entries in response or []:
+            for entry_id, fields in entries:
+                await self._process(stream, entry_id, fields, deliveries=1)
+                handled += 1
+        await self._observe_lag()
+        return handled
+
+    async def retry_due(self) -> int:
+        handled = 0
+        for stream in self.handlers:
+            pending = await self.redis.xpending_range(
+                stream, self.group, min="-", max="+", count=100
+            )
+            for item in pending:
+                entry_id = item["message_id"]
+                deliveries = int(item["times_delivered"])
+                idle = item["time_since_delivered"] / 1000
+                mine = item["consumer"] == self.name and entry_id in self._last_error
+                wait = self.backoff(deliveries) if mine else self.visibility_timeout
+                if idle < wait:
+                    continue
+                if deliveries >= self.max_attempts:
+                    await self._dead_letter(stream, entry_id, deliveries)
+                    continue
+                claimed = await self.redis.xclaim(
+                    stream, self.group, self.name, min_idle_time=int(wait * 1000), message_ids=[entry_id]
+                )
+                for claimed_id, fields in claimed:
+                    if fields is None:  # trimmed from the stream while pending
+                        await self.redis.xack(stream, self.group, claimed_id)
+                        continue
+                    await self._process(stream, claimed_id, fields, deliveries=deliveries + 1)
+                    handled += 1
+        return handled
+
+    async def _process(
+        self, stream: str, entry_id: str, fields: Mapping[str, Any], deliveries: int
+    ) -> None:
+        try:
+            event = Envelope.decode(fields["envelope"])
+        except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            # A malformed entry will never succeed: straight to the dead letters.
+            self._last_error[entry_id] = f"undecodable envelope: {exc}"
+            await self._dead_letter(stream, entry_id, deliveries, fields=fields)
+            return
+        if await self.inbox.seen(self.group, event.id):
+            await self.redis.xack(stream, self.group, entry_id)
+            CONSUMED.labels(stream, self.group, "duplicate").inc()
+            return
+        parent = context_from({"traceparent": event.traceparent, "tracestate": event.tracestate})
+        with self._tracer.start_as_current_span(
+            f"{stream} process",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.destination.name": stream,
+                "messaging.consumer.group.name": self.group,
+                "messaging.message.id": event.id,
+                "messaging.operation.type": "process",
+                "deepiri.event.type": event.type,
+                "deepiri.event.delivery": deliveries,
+            },
+        ) as span:
+            start = time.perf_counter()
+            try:
+                async with asyncio.timeout(self.handler_timeout):
+                    await self.handlers[stream](event)
+            except Exception as exc:
+                self._last_error[entry_id] = f"{type(exc).__name__}: {exc}"[:500]
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                CONSUMED.labels(stream, self.group, "failed").inc()
+                log.warning(
+                    "handler failed for %s (attempt %d/%d): %s",
+                    event.type,
+                    deliveries,
+                    self.max_attempts,
+                    exc,
+                    extra={"event_id": event.id, "stream": stream},
+                )
+                if deliveries >= self.max_attempts:
+                    await self._dead_letter(stream, entry_id, deliveries, fields=fields)
+                return
+            finally:
+                HANDLE_SECONDS.labels(stream, self.group).observe(time.perf_counter() - start)
+        await self.inbox.mark(self.group, event.id)
+        await self.redis.xack(stream, self.group, entry_id)
+        self._last_error.pop(entry_id, None)
+        CONSUMED.labels(stream, self.group, "handled").inc()
+
+    async def _dead_letter(
+        self,
+        stream: str,
+        entry_id: str,
+        deliveries: int,
+        fields: Mapping[str, Any] | None = None,
+    ) -> None:
+        if fields is None:
+            found = await self.redis.xrange(stream, min=entry_id, max=entry_id)
+            fields = found[0][1] if found else {}
+        await self.redis.xadd(
+            self.dead_letters,
+            {
+                "envelope": fields.get("envelope", ""),
+                "stream": stream,
+                "entry_id": entry_id,
+                "group": self.group,
+                "attempts": deliveries,
+                "error": self._last_error.pop(entry_id, "unknown (failed in another process)"),
+            },
+        )
+        await self.redis.xack(stream, self.group, entry_id)
+        CONSUMED.labels(stream, self.group, "dead_lettered").inc()
+        log.error(
+            "event dead-lettered after %d attempt(s)",
+            deliveries,
+            extra={"stream": stream, "entry_id": entry_id, "dead_letter_stream": self.dead_letters},
+        )
+
+    async def _observe_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < 5:
+            return
+        self._lag_checked = now
+        for stream in self.handlers:
+            for group in await self.redis.xinfo_groups(stream):
+                if group["name"] == self.group:
+                    LAG.labels(stream, self.group).set(group.get("lag") or 0)
+                    PENDING.labels(stream, self.group).set(group.get("pending") or 0)

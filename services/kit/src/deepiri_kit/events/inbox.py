@@ -1,0 +1,60 @@
+"""Which events a consumer group has already handled (the event id is the key).
+
+The inbox makes redelivery cheap; it is not a transaction with the handler. A handler that
+moves money must still be idempotent on its own (gamification's ledger has a unique index on
+the event id), because a crash between "handled" and "marked" redelivers the event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from pymongo import IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from redis.asyncio import Redis
+
+
+class Inbox(Protocol):
+    async def seen(self, group: str, event_id: str) -> bool: ...
+
+    async def mark(self, group: str, event_id: str) -> None: ...
+
+
+class MongoInbox:
+    """Durable: lives next to the consumer's own data."""
+
+    INDEXES = [IndexModel([("at", 1)], name="processed_at")]
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]], retention_days: int = 14):
+        self.collection = collection
+        self.retention = timedelta(days=retention_days)
+
+    async def seen(self, group: str, event_id: str) -> bool:
+        return await self.collection.find_one({"_id": f"{group}:{event_id}"}, {"_id": 1}) is not None
+
+    async def mark(self, group: str, event_id: str) -> None:
+        await self.collection.update_one(
+            {"_id": f"{group}:{event_id}"},
+            {"$setOnInsert": {"at": datetime.now(UTC)}},
+            upsert=True,
+        )
+
+    async def prune(self) -> int:
+        # No TTL indexes on a plain single node / FerretDB: prune by hand.
+        result = await self.collection.delete_many({"at": {"$lt": datetime.now(UTC) - self.retention}})
+        return result.deleted_count
+
+
+class RedisInbox:
+    """For consumers without a database of their own; keys expire after ``retention``."""
+
+    def __init__(self, redis: Redis, retention_days: int = 14):
+        self.redis = redis
+        self.ttl = int(timedelta(days=retention_days).total_seconds())
+
+    async def seen(self, group: str, event_id: str) -> bool:
+        return bool(await self.redis.exists(f"inbox:{group}:{event_id}"))
+
+    async def mark(self, group: str, event_id: str) -> None:
+        await self.redis.set(f"inbox:{group}:{event_id}", 1, ex=self.ttl)

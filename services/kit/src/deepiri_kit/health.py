@@ -1,0 +1,63 @@
+"""Readiness: every dependency a service declared is checked concurrently with a short
+timeout. 200 when all answer; 503 naming each one that did not."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    probe: Callable[[], Awaitable[Any]]
+
+
+async def _run(check: Check, timeout: float) -> dict[str, Any]:
+    start = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout):
+            result = await check.probe()
+        if result is False:
+            raise RuntimeError("probe reported failure")
+    except TimeoutError:
+        return {"status": "down", "error": f"no answer within {timeout:g}s"}
+    except Exception as exc:
+        return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+
+async def readiness(checks: Sequence[Check], timeout: float) -> tuple[bool, dict[str, Any]]:
+    results = await asyncio.gather(*(_run(c, timeout) for c in checks))
+    report = dict(zip((c.name for c in checks), results, strict=True))
+    failing = [name for name, r in report.items() if r["status"] != "up"]
+    body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": report}
+    if failing:
+        body["failing"] = failing
+    return not failing, body
+
+
+def mongo_check(client: Any) -> Check:
+    return Check("mongodb", lambda: client.admin.command("ping"))
+
+
+def redis_check(client: Any) -> Check:
+    return Check("redis", client.ping)
+
+
+def influx_check(client: Any) -> Check:
+    return Check("influxdb", client.ping)
+
+
+def http_check(name: str, http: httpx.AsyncClient, url: str) -> Check:
+    async def probe() -> None:
+        response = await http.get(url)
+        if response.status_code >= 400:
+            raise RuntimeError(f"HTTP {response.status_code}")
+
+    return Check(name, probe)

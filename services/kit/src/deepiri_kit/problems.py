@@ -1,0 +1,190 @@
+"""RFC 9457 problem details: every error leaves a service as ``application/problem+json``.
+
+Domain code raises :class:`Problem` subclasses (no framework imports needed); the app
+factory installs the handlers below, which also turn Litestar's own HTTP errors (validation,
+unknown route, oversized body, auth) into the same shape and hide internal errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from deepiri_kit.context import current_request_id
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://deepiri.dev/problems/"
+log = logging.getLogger("deepiri.problems")
+
+
+class Problem(Exception):
+    """An error the client caused or must know about. ``extra`` becomes extension members."""
+
+    status: int = 400
+    slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class BadRequest(Problem):
+    pass
+
+
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Insufficient scope"
+
+
+class NotFound(Problem):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(Problem):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+
+class Unprocessable(Problem):
+    status, slug, title = 422, "unprocessable", "Unprocessable request"
+
+
+class ServiceUnavailable(Problem):
+    status, slug, title = 503, "unavailable", "Dependency unavailable"
+
+
+def problem_body(
+    status: int, *, title: str, detail: str, slug: str, instance: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int,
+    *,
+    title: str,
+    detail: str,
+    slug: str,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body = problem_body(status, title=title, detail=detail, slug=slug, instance=instance, **extra)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def send_problem(send: Any, status: int, detail: str, instance: str | None = None) -> None:
+    """Answer from raw ASGI code (middleware that runs outside Litestar's handlers)."""
+    title = HTTPStatus(status).phrase
+    body = problem_body(status, title=title, detail=detail, slug=_slug(status), instance=instance)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", PROBLEM_JSON.encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
+
+
+def _slug(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+    except ValueError:
+        return "error"
+
+
+def handle_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[dict[str, Any]]:
+    return problem_response(
+        exc.status,
+        title=exc.title,
+        detail=exc.detail,
+        slug=exc.slug,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+def handle_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        # Litestar/msgspec tell which field failed; keep it, drop anything echoing the input.
+        errors = exc.extra if isinstance(exc.extra, list) else [exc.extra]
+        extra["errors"] = [
+            {k: v for k, v in e.items() if k in ("key", "message", "source")}
+            if isinstance(e, dict)
+            else {"message": str(e)}
+            for e in errors
+        ]
+    if status >= 500:
+        log.error("http error %s: %s", status, exc.detail)
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return problem_response(
+        status,
+        title=title,
+        detail=exc.detail or title,
+        slug=_slug(status),
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+        **extra,
+    )
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # Never leak internals; the log line carries the trace and request ids to find the cause.
+    log.exception("unhandled error on %s %s", request.method, request.scope.get("path_template"))
+    return problem_response(
+        500,
+        title="Internal Server Error",
+        detail="The server failed to handle this request; it has been logged.",
+        slug="internal",
+        instance=request.url.path,
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    Problem: handle_problem,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

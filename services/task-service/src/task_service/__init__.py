@@ -1,0 +1,1 @@
+"""Deepiri task-service: tasks, versions, dependency graph, completion events."""

@@ -1,0 +1,37 @@
+"""task-service's Litestar app, built from the shared kit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from deepiri_kit import Platform, Wiring, create_app as kit_app, from_state, load_settings, retry_startup
+from deepiri_kit.events import OutboxRelay
+from litestar import Litestar
+
+from task_service.api import TaskController
+from task_service.settings import TaskSettings
+from task_service.store import TaskStore
+
+PREFIX = "/api/tasks"
+
+
+@asynccontextmanager
+async def setup(platform: Platform) -> AsyncIterator[Wiring]:
+    db = platform.require_mongo()
+    relay = OutboxRelay(platform.require_bus(), [db["tasks"]])
+    store = TaskStore(db, relay)
+    await retry_startup(store.ensure_indexes, what="task indexes")
+    yield Wiring(state={"store": store}, workers=[relay])
+
+
+def create_app(settings: TaskSettings | None = None) -> Litestar:
+    return kit_app(
+        settings or load_settings(TaskSettings),
+        prefix=PREFIX,
+        title="Deepiri task-service",
+        description="Tasks, versions, dependency graph and completion events.",
+        route_handlers=[TaskController],
+        dependencies={"store": from_state("store")},
+        setup=setup,
+    )

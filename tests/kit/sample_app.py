@@ -1,0 +1,128 @@
+"""A small service built on the kit, so the kit is tested the way services use it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from bson import ObjectId
+from deepiri_kit import (
+    MongoSettings,
+    Platform,
+    Principal,
+    RedisSettings,
+    ServiceSettings,
+    Wiring,
+    create_app,
+    from_state,
+    requires_scopes,
+)
+from deepiri_kit.clock import utcnow
+from deepiri_kit.models import Model, Out, ShortText
+from deepiri_kit.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    decode_cursor,
+    keyset_filter,
+    page_of,
+)
+from deepiri_kit.problems import NotFound
+from litestar import Controller, Litestar, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pymongo.asynchronous.collection import AsyncCollection
+
+PREFIX = "/api/sample"
+Notes_ = NamedDependency[AsyncCollection[Any]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SampleSettings(ServiceSettings, MongoSettings, RedisSettings):
+    service_name: str = "sample-service"
+    port: int = 5999
+
+
+class NoteIn(Model):
+    title: ShortText
+    tags: Annotated[list[ShortText], msgspec.Meta(max_length=5)] = []
+
+
+class NoteOut(Out):
+    id: str
+    title: str
+    tags: list[str]
+    created_at: datetime
+
+
+def note_out(doc: dict[str, Any]) -> NoteOut:
+    return NoteOut(id=str(doc["_id"]), title=doc["title"], tags=doc["tags"], created_at=doc["created_at"])
+
+
+class Notes(Controller):
+    path = "/notes"
+
+    @post("/", guards=[requires_scopes("notes:write")])
+    async def create(
+        self, data: JSONBody[NoteIn], request: Request[Principal, Any, Any], notes: Notes_
+    ) -> NoteOut:
+        doc = {
+            "_id": ObjectId(),
+            "owner": request.user.subject,
+            "title": data.title,
+            "tags": data.tags,
+            "created_at": utcnow(),
+        }
+        await notes.insert_one(doc)
+        return note_out(doc)
+
+    @get("/", guards=[requires_scopes("notes:read")])
+    async def list_notes(
+        self,
+        request: Request[Principal, Any, Any],
+        notes: Notes_,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: FromQuery[str | None] = None,
+    ) -> Page[NoteOut]:
+        query: dict[str, Any] = {"owner": request.user.subject}
+        if cursor:
+            value, after_id = decode_cursor(cursor, "created")
+            query.update(keyset_filter("created_at", True, value, ObjectId(after_id)))
+        docs = await notes.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
+        items, next_cursor = page_of(docs, limit, "created", "created_at")
+        return Page(items=[note_out(d) for d in items], next_cursor=next_cursor)
+
+    @get("/{note_id:str}", guards=[requires_scopes("notes:read")])
+    async def read(
+        self, note_id: FromPath[str], request: Request[Principal, Any, Any], notes: Notes_
+    ) -> NoteOut:
+        doc = None
+        if ObjectId.is_valid(note_id):
+            doc = await notes.find_one({"_id": ObjectId(note_id), "owner": request.user.subject})
+        if doc is None:
+            raise NotFound(f"no note {note_id}")
+        return note_out(doc)
+
+    @get("/boom", guards=[requires_scopes("notes:read")])
+    async def boom(self) -> None:
+        raise RuntimeError("secret internal detail")
+
+
+@asynccontextmanager
+async def setup(platform: Platform) -> AsyncIterator[Wiring]:
+    yield Wiring(state={"notes": platform.require_mongo()["notes"]})
+
+
+def build(settings: SampleSettings) -> Litestar:
+    return create_app(
+        settings,
+        prefix=PREFIX,
+        title="sample",
+        route_handlers=[Notes],
+        dependencies={"notes": from_state("notes")},
+        setup=setup,
+    )

@@ -1,0 +1,1 @@
+"""Test support shared by every test package (importable because pytest puts tests/ on the path)."""
