@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra import FerretDBServer, InfluxServer, MissingBinary, RedisServer, Server
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from infra import FerretDBServer, InfluxServer, MissingBinary, RedisServer, Server
 from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 
 # Keep test runs quiet and independent of a developer's OTEL settings.

@@ -100,7 +100,9 @@ class Server:
         except Exception as exc:
             self.stop()
             tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{self.name} failed to start: {exc}\n--- log tail ---\n{tail}") from exc
+            raise RuntimeError(
+                f"{self.name} failed to start: {exc}\n--- log tail ---\n{tail}"
+            ) from exc
 
     def stop(self) -> None:
         if self.proc is None:
@@ -128,12 +130,18 @@ class RedisServer(Server):
     def command(self) -> list[str]:
         return [
             find_binary("redis-server"),
-            "--port", str(self.port),
-            "--bind", "127.0.0.1",
-            "--dir", str(self.root),
-            "--save", "",
-            "--appendonly", "no",
-            "--protected-mode", "yes",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
         ]
 
     def env(self) -> dict[str, str]:
@@ -148,9 +156,12 @@ class FerretDBServer(Server):
     def command(self) -> list[str]:
         return [
             find_binary("ferretdb"),
-            "-listen", f"127.0.0.1:{self.port}",
-            "-dir", str(self.root / "data"),
-            "-log-level", "error",
+            "-listen",
+            f"127.0.0.1:{self.port}",
+            "-dir",
+            str(self.root / "data"),
+            "-log-level",
+            "error",
         ]
 
     @property
@@ -171,11 +182,16 @@ class InfluxServer(Server):
         return [
             find_binary("influxd"),
             "--reporting-disabled",
-            "--http-bind-address", f"127.0.0.1:{self.port}",
-            "--bolt-path", str(self.root / "influxd.bolt"),
-            "--engine-path", str(self.root / "engine"),
-            "--sqlite-path", str(self.root / "influxd.sqlite"),
-            "--log-level", "error",
+            "--http-bind-address",
+            f"127.0.0.1:{self.port}",
+            "--bolt-path",
+            str(self.root / "influxd.bolt"),
+            "--engine-path",
+            str(self.root / "engine"),
+            "--sqlite-path",
+            str(self.root / "influxd.sqlite"),
+            "--log-level",
+            "error",
         ]
 
     @property
@@ -219,15 +235,25 @@ class InfluxServer(Server):
         }
 
 
-SERVERS: dict[str, type[Server]] = {"redis": RedisServer, "ferretdb": FerretDBServer, "influxdb": InfluxServer}
+SERVERS: dict[str, type[Server]] = {
+    "redis": RedisServer,
+    "ferretdb": FerretDBServer,
+    "influxdb": InfluxServer,
+}
 DEV_PORTS = {"redis": 6379, "ferretdb": 27017, "influxdb": 8086}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="data directory (default: a temp dir)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", type=Path, default=None, help="data directory (default: a temp dir)"
+    )
     parser.add_argument("--print", action="store_true", help="print the services' environment")
-    parser.add_argument("--free-ports", action="store_true", help="use free ports, not the defaults")
+    parser.add_argument(
+        "--free-ports", action="store_true", help="use free ports, not the defaults"
+    )
     args = parser.parse_args(argv)
     root = args.data or Path(tempfile.mkdtemp(prefix="deepiri-infra-"))
     servers: list[Server] = [
@@ -238,7 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.start()
             env.update(server.env())
-            print(f"{server.name:9} listening on 127.0.0.1:{server.port}  (data: {server.root})", flush=True)
+            print(
+                f"{server.name:9} listening on 127.0.0.1:{server.port}  (data: {server.root})",
+                flush=True,
+            )
         if args.print:
             print("\n".join(f"export {k}={v}" for k, v in env.items()), flush=True)
         print("infra is up; Ctrl-C stops it", flush=True)

@@ -10,6 +10,11 @@ from typing import Annotated, Any
 
 import msgspec
 from bson import ObjectId
+from litestar import Controller, Litestar, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from pymongo.asynchronous.collection import AsyncCollection
+
 from deepiri_kit import (
     MongoSettings,
     Platform,
@@ -32,10 +37,6 @@ from deepiri_kit.pagination import (
     page_of,
 )
 from deepiri_kit.problems import NotFound
-from litestar import Controller, Litestar, Request, get, post
-from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from pymongo.asynchronous.collection import AsyncCollection
 
 PREFIX = "/api/sample"
 Notes_ = NamedDependency[AsyncCollection[Any]]
@@ -60,7 +61,9 @@ class NoteOut(Out):
 
 
 def note_out(doc: dict[str, Any]) -> NoteOut:
-    return NoteOut(id=str(doc["_id"]), title=doc["title"], tags=doc["tags"], created_at=doc["created_at"])
+    return NoteOut(
+        id=str(doc["_id"]), title=doc["title"], tags=doc["tags"], created_at=doc["created_at"]
+    )
 
 
 class Notes(Controller):
@@ -92,7 +95,12 @@ class Notes(Controller):
         if cursor:
             value, after_id = decode_cursor(cursor, "created")
             query.update(keyset_filter("created_at", True, value, ObjectId(after_id)))
-        docs = await notes.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit + 1).to_list()
+        docs = (
+            await notes.find(query)
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(limit + 1)
+            .to_list()
+        )
         items, next_cursor = page_of(docs, limit, "created", "created_at")
         return Page(items=[note_out(d) for d in items], next_cursor=next_cursor)
 

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from deepiri_kit.settings import load_settings
 from litestar.testing import AsyncTestClient
-from support.tokens import TokenIssuer
 
+from deepiri_kit.settings import load_settings
 from kit.sample_app import PREFIX, SampleSettings, build
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -35,12 +35,15 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["type"].startswith("https://deepiri.dev/problems/")
-    assert body["title"] and body["detail"]
+    assert body["title"]
+    assert body["detail"]
     return body
 
 
 async def test_create_and_read_back(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
-    created = await client.post(f"{PREFIX}/notes", json={"title": "hello", "tags": ["a"]}, headers=writer)
+    created = await client.post(
+        f"{PREFIX}/notes", json={"title": "hello", "tags": ["a"]}, headers=writer
+    )
     assert created.status_code == 201, created.text
     note = created.json()
     read = await client.get(f"{PREFIX}/notes/{note['id']}", headers=writer)
@@ -69,9 +72,13 @@ async def test_bad_bodies_get_a_problem_and_write_nothing(
     assert listed.json()["items"] == []
 
 
-async def test_malformed_json_is_a_400_problem(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_malformed_json_is_a_400_problem(
+    client: AsyncTestClient[Any], writer: dict[str, str]
+) -> None:
     response = await client.post(
-        f"{PREFIX}/notes", content=b'{"title": ', headers={**writer, "content-type": "application/json"}
+        f"{PREFIX}/notes",
+        content=b'{"title": ',
+        headers={**writer, "content-type": "application/json"},
     )
     assert_problem(response, 400)
 
@@ -81,13 +88,17 @@ async def test_oversized_body_is_413(client: AsyncTestClient[Any], writer: dict[
     assert_problem(response, 413)
 
 
-async def test_unknown_route_and_method(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_unknown_route_and_method(
+    client: AsyncTestClient[Any], writer: dict[str, str]
+) -> None:
     assert_problem(await client.get(f"{PREFIX}/nope", headers=writer), 404)
     assert_problem(await client.get("/not/under/prefix"), 404)
     assert_problem(await client.delete(f"{PREFIX}/notes", headers=writer), 405)
 
 
-async def test_internal_errors_do_not_leak(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_internal_errors_do_not_leak(
+    client: AsyncTestClient[Any], writer: dict[str, str]
+) -> None:
     problem = assert_problem(await client.get(f"{PREFIX}/notes/boom", headers=writer), 500)
     assert "secret" not in problem["detail"]
 
@@ -102,7 +113,9 @@ async def test_auth_failures(client: AsyncTestClient[Any], issuer: TokenIssuer) 
     assert_problem(garbage, 401)
     expired = await client.get(url, headers=issuer.headers("alice", "notes:read", lifetime=-120))
     assert assert_problem(expired, 401)["detail"] == "token expired"
-    wrong_aud = await client.get(url, headers=issuer.headers("alice", "notes:read", aud="someone-else"))
+    wrong_aud = await client.get(
+        url, headers=issuer.headers("alice", "notes:read", aud="someone-else")
+    )
     assert_problem(wrong_aud, 401)
     no_scope = await client.get(url, headers=issuer.headers("alice", "other:scope"))
     body = assert_problem(no_scope, 403)
@@ -117,7 +130,9 @@ async def test_users_only_see_their_own(client: AsyncTestClient[Any], issuer: To
     assert_problem(await client.get(f"{PREFIX}/notes/{note['id']}", headers=bob), 404)
 
 
-async def test_request_id_on_every_response(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_request_id_on_every_response(
+    client: AsyncTestClient[Any], writer: dict[str, str]
+) -> None:
     ok = await client.get(f"{PREFIX}/notes", headers={**writer, "x-request-id": "abc-123"})
     assert ok.headers["x-request-id"] == "abc-123"
     not_found = await client.get("/nowhere")
@@ -157,7 +172,11 @@ async def test_cursor_pagination_walks_every_item_once(
 ) -> None:
     created = set()
     for i in range(7):
-        created.add((await client.post(f"{PREFIX}/notes", json={"title": f"n{i}"}, headers=writer)).json()["id"])
+        created.add(
+            (await client.post(f"{PREFIX}/notes", json={"title": f"n{i}"}, headers=writer)).json()[
+                "id"
+            ]
+        )
     seen: list[str] = []
     cursor = None
     while True:
@@ -169,5 +188,7 @@ async def test_cursor_pagination_walks_every_item_once(
             break
     assert len(seen) == 7
     assert set(seen) == created
-    assert_problem(await client.get(f"{PREFIX}/notes", params={"cursor": "%%%"}, headers=writer), 400)
+    assert_problem(
+        await client.get(f"{PREFIX}/notes", params={"cursor": "%%%"}, headers=writer), 400
+    )
     assert_problem(await client.get(f"{PREFIX}/notes", params={"limit": 1000}, headers=writer), 400)

@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
@@ -36,17 +36,10 @@ from deepiri_kit.platform import Platform, retry_startup
 from deepiri_kit.problems import EXCEPTION_HANDLERS
 from deepiri_kit.settings import MongoSettings, ServiceSettings, redacted
 from deepiri_kit.tracing import configure_tracing
+from deepiri_kit.workers import Worker, supervise
 
 log = logging.getLogger("deepiri.app")
 OPS_PATHS = ("/health", "/livez", "/metrics")
-
-
-class Worker(Protocol):
-    """A background loop (event consumer, outbox relay) that ends when ``stop`` is set."""
-
-    name: str
-
-    async def run(self, stop: asyncio.Event) -> None: ...
 
 
 @dataclass
@@ -134,7 +127,12 @@ def create_app(
     if isinstance(settings, MongoSettings):
         from deepiri_kit.idempotency import IdempotencyMiddleware
 
-        middleware.append(DefineMiddleware(IdempotencyMiddleware, max_body_bytes=settings.max_body_bytes))
+        middleware.append(
+            DefineMiddleware(
+                IdempotencyMiddleware,  # type: ignore[arg-type]
+                max_body_bytes=settings.max_body_bytes,
+            )
+        )
 
     otel = OpenTelemetryConfig(
         exclude=[f"^{p}$" for p in OPS_PATHS],
@@ -158,7 +156,9 @@ def create_app(
         security=[{"BearerAuth": []}],
         use_handler_docstrings=True,
     )
-    api = Router(path=prefix, route_handlers=list(route_handlers), dependencies=dict(dependencies or {}))
+    api = Router(
+        path=prefix, route_handlers=list(route_handlers), dependencies=dict(dependencies or {})
+    )
     return ServiceApp(
         route_handlers=[health, livez, prometheus_metrics, api, *extra_routes],
         middleware=middleware,
@@ -177,7 +177,9 @@ def _tag_request_id(span: Any, _scope: Any) -> None:
 
 
 @asynccontextmanager
-async def _lifespan(app: Litestar, *, settings: ServiceSettings, setup: Setup) -> AsyncIterator[None]:
+async def _lifespan(
+    app: Litestar, *, settings: ServiceSettings, setup: Setup
+) -> AsyncIterator[None]:
     log.info("starting", extra={"settings": redacted(settings)})
     platform = await Platform.open(settings)
     app.state.platform = platform
@@ -189,13 +191,15 @@ async def _lifespan(app: Litestar, *, settings: ServiceSettings, setup: Setup) -
 
             records = platform.mongo["idempotency_keys"]
             app.state.idempotency_records = records
-            await retry_startup(lambda: ensure_indexes(records, INDEXES), what="idempotency indexes")
+            await retry_startup(
+                lambda: ensure_indexes(records, INDEXES), what="idempotency indexes"
+            )
         async with setup(platform) as wiring:
             for key, value in wiring.state.items():
                 app.state[key] = value
             app.state.extra_checks = wiring.checks
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(_supervise(w, stop), name=w.name) for w in wiring.workers]
+            tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in wiring.workers]
             try:
                 yield
             finally:
@@ -207,22 +211,3 @@ async def _lifespan(app: Litestar, *, settings: ServiceSettings, setup: Setup) -
     finally:
         await platform.close()
         log.info("stopped")
-
-
-async def _supervise(worker: Worker, stop: asyncio.Event) -> None:
-    """Keep a worker running: a crash is logged and the worker restarted with back-off."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            await worker.run(stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("worker %s crashed; restarting in %.1fs", worker.name, delay)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, 30.0)
-        else:
-            return

@@ -46,7 +46,8 @@ class Principal:
 
 def _invalid(detail: str) -> Unauthorized:
     return Unauthorized(
-        detail, headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'}
+        detail,
+        headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'},
     )
 
 
@@ -163,7 +164,9 @@ class TokenVerifier:
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Puts a :class:`Principal` on ``request.user``; routes opt out with ``opt={"public": True}``."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -175,7 +178,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=principal, auth=token)
 
 
-def requires_scopes(*scopes: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+def requires_scopes(
+    *scopes: str,
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
     """Guard: the caller's token must carry every one of ``scopes`` (403 otherwise)."""
     needed = frozenset(scopes)
 
@@ -186,7 +191,9 @@ def requires_scopes(*scopes: str) -> Callable[[ASGIConnection[Any, Any, Any, Any
             wanted = " ".join(sorted(needed))
             raise Forbidden(
                 f"this operation requires the scope(s): {wanted}",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'},
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'
+                },
                 missing_scopes=sorted(missing),
             )
 

@@ -23,7 +23,9 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, *, quiet_paths: Iterable[str], access_log_enabled: bool = True):
+    def __init__(
+        self, app: ASGIApp, *, quiet_paths: Iterable[str], access_log_enabled: bool = True
+    ):
         self.app = app
         self.quiet_paths = frozenset(quiet_paths)
         self.access_log_enabled = access_log_enabled

@@ -18,22 +18,22 @@ class Check:
     probe: Callable[[], Awaitable[Any]]
 
 
-async def _run(check: Check, timeout: float) -> dict[str, Any]:
+async def _run(check: Check, limit: float) -> dict[str, Any]:
     start = time.perf_counter()
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(limit):
             result = await check.probe()
         if result is False:
             raise RuntimeError("probe reported failure")
     except TimeoutError:
-        return {"status": "down", "error": f"no answer within {timeout:g}s"}
+        return {"status": "down", "error": f"no answer within {limit:g}s"}
     except Exception as exc:
         return {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
     return {"status": "up", "latency_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-async def readiness(checks: Sequence[Check], timeout: float) -> tuple[bool, dict[str, Any]]:
-    results = await asyncio.gather(*(_run(c, timeout) for c in checks))
+async def readiness(checks: Sequence[Check], limit: float) -> tuple[bool, dict[str, Any]]:
+    results = await asyncio.gather(*(_run(c, limit) for c in checks))
     report = dict(zip((c.name for c in checks), results, strict=True))
     failing = [name for name, r in report.items() if r["status"] != "up"]
     body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": report}

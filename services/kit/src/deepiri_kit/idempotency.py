@@ -31,7 +31,7 @@ INDEXES = [IndexModel([("created_at", 1)], name="created_at")]
 ASGIApp = Any
 
 
-class IdempotencyMiddleware:
+class IdempotencyMiddleware:  # a plain ASGI middleware
     """Runs inside authentication (keys are scoped per caller) and needs the raw body."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -48,7 +48,9 @@ class IdempotencyMiddleware:
             return
         raw_key = key.decode("latin-1")
         if not _VALID_KEY.match(raw_key):
-            await _send_problem(scope, send, 400, "Idempotency-Key must be 1-255 visible ASCII characters")
+            await _send_problem(
+                scope, send, 400, "Idempotency-Key must be 1-255 visible ASCII characters"
+            )
             return
         body, too_large = await _read_body(receive, self.max_body_bytes)
         if too_large:
@@ -64,12 +66,16 @@ class IdempotencyMiddleware:
         if existing is not None:
             if existing["fingerprint"] != fingerprint:
                 await _send_problem(
-                    scope, receive, send, 422,
+                    scope,
+                    send,
+                    422,
                     "this Idempotency-Key was used for a different request",
                 )
             elif existing.get("status") is None:
                 await _send_problem(
-                    scope, receive, send, 409,
+                    scope,
+                    send,
+                    409,
                     "a request with this Idempotency-Key is still being processed; retry later",
                 )
             else:

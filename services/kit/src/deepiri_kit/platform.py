@@ -46,7 +46,9 @@ class Platform:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
             headers={"user-agent": f"deepiri/{settings.service_name}"},
         )
-        jwks = JWKSCache(settings.jwks_url, http, min_refresh_seconds=settings.jwks_min_refresh_seconds)
+        jwks = JWKSCache(
+            settings.jwks_url, http, min_refresh_seconds=settings.jwks_min_refresh_seconds
+        )
         platform = cls(
             settings=settings,
             http=http,
@@ -106,7 +108,9 @@ class Platform:
         return self.influx
 
 
-async def retry_startup(step: Callable[[], Awaitable[Any]], *, what: str, attempts: int = 30) -> None:
+async def retry_startup(
+    step: Callable[[], Awaitable[Any]], *, what: str, attempts: int = 30
+) -> None:
     """Run a start-up step (index creation, consumer groups) until its server answers, so pods
     need no init containers and start in any order."""
     import logging

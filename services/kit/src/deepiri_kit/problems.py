@@ -12,7 +12,6 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
-
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 

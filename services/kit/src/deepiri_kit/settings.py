@@ -76,7 +76,7 @@ class RedisSettings:
 @dataclass(frozen=True, kw_only=True)
 class InfluxSettings:
     influxdb_url: str = "http://127.0.0.1:8086"
-    influxdb_token: Secret = "deepiri-dev-token"
+    influxdb_token: Secret = "deepiri-dev-token"  # noqa: S105 - refused in production
     influxdb_org: str = "deepiri"
     influxdb_bucket: str = "activity"
 
@@ -140,7 +140,9 @@ def redacted(settings: Any) -> dict[str, Any]:
     """The settings as a dict with secrets masked, for start-up logs."""
     secrets = {f.name for f in secret_fields(type(settings))}
     return {
-        f.name: ("***" if f.name in secrets and getattr(settings, f.name) else getattr(settings, f.name))
+        f.name: (
+            "***" if f.name in secrets and getattr(settings, f.name) else getattr(settings, f.name)
+        )
         for f in dataclasses.fields(settings)
     }
 

@@ -43,7 +43,8 @@ def _exporter_from_env() -> Any:
         return None
     choice = os.environ.get("OTEL_TRACES_EXPORTER", "").lower()
     endpoint_set = any(
-        os.environ.get(v) for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        os.environ.get(v)
+        for v in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
     if choice == "console":
         return ConsoleSpanExporter()

@@ -22,7 +22,9 @@ UPSTREAM_CALLS = metrics.counter(
     "deepiri_upstream_calls_total", "Calls to other services, by outcome.", ("upstream", "outcome")
 )
 BREAKER_OPEN = metrics.gauge(
-    "deepiri_upstream_breaker_open", "1 while the circuit to an upstream is open.", ("upstream",),
+    "deepiri_upstream_breaker_open",
+    "1 while the circuit to an upstream is open.",
+    ("upstream",),
     multiprocess_mode="livemax",
 )
 
@@ -32,7 +34,10 @@ class CircuitBreaker:
     call is let through (half-open) and its outcome closes or re-opens the circuit."""
 
     def __init__(
-        self, threshold: int = 5, reset_after: float = 30.0, clock: Callable[[], float] = time.monotonic
+        self,
+        threshold: int = 5,
+        reset_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.threshold = threshold
         self.reset_after = reset_after
@@ -96,7 +101,9 @@ class Upstream:
             if not self.breaker.allow():
                 UPSTREAM_CALLS.labels(self.name, "short_circuited").inc()
                 BREAKER_OPEN.labels(self.name).set(1)
-                raise ServiceUnavailable(f"{self.name} is unavailable (circuit open)", upstream=self.name)
+                raise ServiceUnavailable(
+                    f"{self.name} is unavailable (circuit open)", upstream=self.name
+                )
             try:
                 response = await self.http.request(
                     method, self.base_url + path, timeout=self.timeout, **kwargs

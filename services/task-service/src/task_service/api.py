@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
-from deepiri_kit import Principal, requires_scopes
-from deepiri_kit.models import Model, Out, ShortText, LongText
-from deepiri_kit.problems import NotFound
 from litestar import Controller, Request, get, post
 
+from deepiri_kit import Principal, requires_scopes
+from deepiri_kit.models import LongText, Model, Out, ShortText
+from deepiri_kit.problems import NotFound
 from task_service import domain, events
 from task_service.store import TaskStore
 
@@ -64,7 +64,10 @@ class TaskController(Controller):
 
     @get("/{task_id:str}", guards=[requires_scopes("tasks:read")])
     async def get_task(
-        self, task_id: Annotated[str, msgspec.Meta(max_length=64)], request: Request[Principal, Any, Any], store: TaskStore
+        self,
+        task_id: Annotated[str, msgspec.Meta(max_length=64)],
+        request: Request[Principal, Any, Any],
+        store: TaskStore,
     ) -> TaskOut:
         """One of the caller's tasks (404 for anyone else's, so ids do not leak)."""
         doc = await store.get(request.user.subject, task_id)

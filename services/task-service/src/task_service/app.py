@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from deepiri_kit import Platform, Wiring, create_app as kit_app, from_state, load_settings, retry_startup
-from deepiri_kit.events import OutboxRelay
 from litestar import Litestar
 
+from deepiri_kit import (
+    Platform,
+    Wiring,
+    from_state,
+    load_settings,
+    retry_startup,
+)
+from deepiri_kit import (
+    create_app as kit_app,
+)
+from deepiri_kit.events import OutboxRelay
 from task_service.api import TaskController
 from task_service.settings import TaskSettings
 from task_service.store import TaskStore

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import Envelope, OutboxRelay, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.events import Envelope, OutboxRelay, outbox_entry
+from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
 from task_service.events import STREAM
 
 Document = dict[str, Any]
@@ -24,7 +24,10 @@ class TaskStore:
     async def ensure_indexes(self) -> None:
         await ensure_indexes(
             self.tasks,
-            [IndexModel([("owner", 1), ("created_at", -1), ("_id", -1)], name="owner_created"), OUTBOX_INDEX],
+            [
+                IndexModel([("owner", 1), ("created_at", -1), ("_id", -1)], name="owner_created"),
+                OUTBOX_INDEX,
+            ],
         )
 
     async def insert(self, task: Document, event_for: Any) -> Document:

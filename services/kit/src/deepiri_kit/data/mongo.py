@@ -32,11 +32,15 @@ def open_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient[Docum
     )
 
 
-def database(client: AsyncMongoClient[Document], settings: MongoSettings) -> AsyncDatabase[Document]:
+def database(
+    client: AsyncMongoClient[Document], settings: MongoSettings
+) -> AsyncDatabase[Document]:
     return client[settings.mongo_db]
 
 
-async def ensure_indexes(collection: AsyncCollection[Document], indexes: Sequence[IndexModel]) -> None:
+async def ensure_indexes(
+    collection: AsyncCollection[Document], indexes: Sequence[IndexModel]
+) -> None:
     if indexes:
         await collection.create_indexes(list(indexes))
 

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -26,10 +25,14 @@ from deepiri_kit import metrics
 from deepiri_kit.events.envelope import Envelope
 from deepiri_kit.events.inbox import Inbox
 from deepiri_kit.tracing import context_from, tracer
+from deepiri_kit.workers import pause
 
 log = logging.getLogger("deepiri.events")
 
 Handler = Callable[[Envelope], Awaitable[None]]
+# redis-py's stream replies (decode_responses=True), which its stubs type loosely.
+Entries = list[tuple[str, dict[str, str] | None]]
+StreamResponse = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 
 CONSUMED = metrics.counter(
     "deepiri_events_consumed_total",
@@ -98,7 +101,7 @@ class Consumer:
         self._lag_checked = 0.0
 
     def backoff(self, deliveries: int) -> float:
-        return min(self.backoff_max, self.backoff_base * 2 ** max(0, deliveries - 1))
+        return float(min(self.backoff_max, self.backoff_base * 2 ** max(0, deliveries - 1)))
 
     async def ensure_groups(self) -> None:
         for stream in self.handlers:
@@ -120,15 +123,12 @@ class Consumer:
                 await self.poll_once()
             except (RedisError, OSError) as exc:
                 log.warning("event consumer %s: redis unavailable, retrying: %s", self.group, exc)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                except TimeoutError:
-                    pass
+                await pause(stop, 1.0)
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Retry what is due, then read new entries. Returns how many entries were handled."""
         handled = await self.retry_due()
-        response = await self.redis.xreadgroup(
+        response: StreamResponse = await self.redis.xreadgroup(  # type: ignore[assignment]
             self.group,
             self.name,
             dict.fromkeys(self.handlers, ">"),
@@ -145,7 +145,7 @@ class Consumer:
     async def retry_due(self) -> int:
         handled = 0
         for stream in self.handlers:
-            pending = await self.redis.xpending_range(
+            pending: list[dict[str, Any]] = await self.redis.xpending_range(
                 stream, self.group, min="-", max="+", count=100
             )
             for item in pending:
@@ -159,8 +159,12 @@ class Consumer:
                 if deliveries >= self.max_attempts:
                     await self._dead_letter(stream, entry_id, deliveries)
                     continue
-                claimed = await self.redis.xclaim(
-                    stream, self.group, self.name, min_idle_time=int(wait * 1000), message_ids=[entry_id]
+                claimed: Entries = await self.redis.xclaim(  # type: ignore[assignment]
+                    stream,
+                    self.group,
+                    self.name,
+                    min_idle_time=int(wait * 1000),
+                    message_ids=[entry_id],
                 )
                 for claimed_id, fields in claimed:
                     if fields is None:  # trimmed from the stream while pending
@@ -234,8 +238,8 @@ class Consumer:
         fields: Mapping[str, Any] | None = None,
     ) -> None:
         if fields is None:
-            found = await self.redis.xrange(stream, min=entry_id, max=entry_id)
-            fields = found[0][1] if found else {}
+            found: Entries = await self.redis.xrange(stream, min=entry_id, max=entry_id)  # type: ignore[assignment]
+            fields = (found[0][1] if found else None) or {}
         await self.redis.xadd(
             self.dead_letters,
             {

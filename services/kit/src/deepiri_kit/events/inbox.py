@@ -31,7 +31,9 @@ class MongoInbox:
         self.retention = timedelta(days=retention_days)
 
     async def seen(self, group: str, event_id: str) -> bool:
-        return await self.collection.find_one({"_id": f"{group}:{event_id}"}, {"_id": 1}) is not None
+        return (
+            await self.collection.find_one({"_id": f"{group}:{event_id}"}, {"_id": 1}) is not None
+        )
 
     async def mark(self, group: str, event_id: str) -> None:
         await self.collection.update_one(
@@ -42,7 +44,9 @@ class MongoInbox:
 
     async def prune(self) -> int:
         # No TTL indexes on a plain single node / FerretDB: prune by hand.
-        result = await self.collection.delete_many({"at": {"$lt": datetime.now(UTC) - self.retention}})
+        result = await self.collection.delete_many(
+            {"at": {"$lt": datetime.now(UTC) - self.retention}}
+        )
         return result.deleted_count
 
 

@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from deepiri_kit import metrics
 from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.envelope import Envelope
+from deepiri_kit.workers import pause
 
 OUTBOX = "_outbox"
 OUTBOX_INDEX = IndexModel([(OUTBOX, 1)], name="outbox_pending", sparse=True)
@@ -117,10 +118,7 @@ class OutboxRelay:
                 await self.sweep()
             except (RedisError, PyMongoError, OSError) as exc:
                 log.warning("outbox sweep failed, will retry: %s", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass
+            await pause(stop, self.interval)
 
 
 def _aware(value: datetime) -> datetime:
