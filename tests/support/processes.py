@@ -1,0 +1,72 @@
+"""Services as real processes: the one place that says how a service is started.
+
+The same command is every image's ``CMD`` (tests/chart checks that), so what the system
+tests run is what a cluster runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def module_of(service: str) -> str:
+    """services/task-service → task_service."""
+    return service.replace("-", "_")
+
+
+def start_command(service: str) -> list[str]:
+    """The container command, with ``python`` being the image's interpreter."""
+    return ["python", "-m", module_of(service)]
+
+
+class ServiceProcess:
+    def __init__(self, service: str, port: int, env: Mapping[str, str], log_dir: Path) -> None:
+        self.service = service
+        self.port = port
+        self.env = {**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_dir / f"{service}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServiceProcess:
+        command = [sys.executable, *start_command(self.service)[1:]]
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.service} exited ({self.proc.returncode}):\n{self.logs()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"{self.service} not ready after {timeout}s:\n{self.logs()[-3000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
