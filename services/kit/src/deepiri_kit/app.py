@@ -167,6 +167,7 @@ def create_app(
         openapi_config=openapi,
         lifespan=[functools.partial(_lifespan, settings=settings, setup=setup)],
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # ours (JSON, with ids) is configured above; keep Litestar's off
     )
 
 

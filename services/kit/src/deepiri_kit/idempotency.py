@@ -87,8 +87,9 @@ class IdempotencyMiddleware:  # a plain ASGI middleware
         async def capture(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
+                # Documents, not pairs: FerretDB rejects nested arrays.
                 captured["headers"] = [
-                    [k.decode("latin-1"), v.decode("latin-1")]
+                    {"name": k.decode("latin-1"), "value": v.decode("latin-1")}
                     for k, v in message.get("headers", ())
                     if k.lower() in KEPT_HEADERS
                 ]
@@ -182,7 +183,9 @@ def _replay_receive(body: bytes) -> Any:
 
 
 async def _replay(send: Any, record: dict[str, Any]) -> None:
-    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in record["headers"]]
+    headers = [
+        (h["name"].encode("latin-1"), h["value"].encode("latin-1")) for h in record["headers"]
+    ]
     headers.append((b"idempotent-replayed", b"true"))
     await send({"type": "http.response.start", "status": record["status"], "headers": headers})
     await send({"type": "http.response.body", "body": bytes(record["body"])})

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from deepiri_kit import Principal, requires_scopes
+from deepiri_kit.clock import utcnow
 from deepiri_kit.models import LongText, Model, Out, ShortText
 from deepiri_kit.problems import NotFound
 from task_service import domain, events
 from task_service.store import TaskStore
+
+Store = NamedDependency[TaskStore]
 
 
 class TaskCreate(Model):
@@ -54,20 +59,15 @@ class TaskController(Controller):
 
     @post("/", guards=[requires_scopes("tasks:write")])
     async def create_task(
-        self, data: TaskCreate, request: Request[Principal, Any, Any], store: TaskStore
+        self, data: JSONBody[TaskCreate], request: Request[Principal, Any, Any], store: Store
     ) -> TaskOut:
         """Create a task owned by the caller."""
-        fields = msgspec.structs.asdict(data)
-        task = domain.new_task(request.user.subject, fields, datetime.now(UTC))
-        saved = await store.insert(task, events.task_created)
-        return TaskOut.of(saved)
+        task = domain.new_task(request.user.subject, msgspec.structs.asdict(data), utcnow())
+        return TaskOut.of(await store.insert(task, events.task_created))
 
     @get("/{task_id:str}", guards=[requires_scopes("tasks:read")])
     async def get_task(
-        self,
-        task_id: Annotated[str, msgspec.Meta(max_length=64)],
-        request: Request[Principal, Any, Any],
-        store: TaskStore,
+        self, task_id: FromPath[str], request: Request[Principal, Any, Any], store: Store
     ) -> TaskOut:
         """One of the caller's tasks (404 for anyone else's, so ids do not leak)."""
         doc = await store.get(request.user.subject, task_id)

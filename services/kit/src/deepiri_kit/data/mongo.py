@@ -41,8 +41,10 @@ def database(
 async def ensure_indexes(
     collection: AsyncCollection[Document], indexes: Sequence[IndexModel]
 ) -> None:
-    if indexes:
-        await collection.create_indexes(list(indexes))
+    # One index per command: FerretDB 1.24 panics on a multi-index createIndexes naming an
+    # index that already exists (so a second replica could never start).
+    for index in indexes:
+        await collection.create_indexes([index])
 
 
 def is_duplicate_key(exc: BaseException) -> bool:

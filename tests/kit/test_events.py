@@ -1,0 +1,216 @@
+"""The event bus over a real Redis: delivery, retries, dead letters, idempotency, tracing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from deepiri_kit.events import Consumer, Envelope, EventBus, MongoInbox, RedisInbox, new_event
+from deepiri_kit.events.consumer import dead_letter_stream
+from deepiri_kit.tracing import tracer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+STREAM = "events.tests"
+
+
+def event(n: int = 0, **data: Any) -> Envelope:
+    return new_event("test.happened", source="tests", user_id="u1", data={"n": n, **data})
+
+
+@contextlib.asynccontextmanager
+async def running(consumer: Consumer) -> AsyncIterator[asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def make_consumer(redis: Any, handler: Any, **kw: Any) -> Consumer:
+    options = {"block_ms": 50, "backoff_base": 0.1, "visibility_timeout": 0.5, **kw}
+    return Consumer(
+        redis, group="tests", handlers={STREAM: handler}, inbox=RedisInbox(redis), **options
+    )
+
+
+async def test_event_published_before_the_consumer_starts_is_handled_once(redis: Any) -> None:
+    bus = EventBus(redis)
+    sent = event(1)
+    await bus.publish(STREAM, sent)  # no group exists yet
+    seen: list[Envelope] = []
+
+    async def handle(e: Envelope) -> None:
+        seen.append(e)
+
+    async with running(make_consumer(redis, handle)):
+        await eventually(lambda: _true(len(seen) == 1))
+        await asyncio.sleep(0.5)  # would a second delivery arrive?
+    assert [e.id for e in seen] == [sent.id]
+    assert seen[0] == sent
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
+
+
+async def test_redelivered_duplicates_are_handled_once(redis: Any, mongo: Any) -> None:
+    bus = EventBus(redis)
+    sent = event(2)
+    for _ in range(3):  # e.g. an outbox relayed it twice, and a retry
+        await bus.publish(STREAM, sent)
+    calls = 0
+
+    async def handle(_: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+
+    consumer = Consumer(
+        redis,
+        group="tests",
+        handlers={STREAM: handle},
+        inbox=MongoInbox(mongo["processed"]),
+        block_ms=50,
+    )
+    async with running(consumer):
+        await eventually(lambda: _true(calls >= 1))
+        await asyncio.sleep(0.5)
+    assert calls == 1
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
+
+
+async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(redis: Any) -> None:
+    attempts: list[float] = []
+
+    async def handle(_: Envelope) -> None:
+        attempts.append(time.monotonic())
+        raise RuntimeError("downstream said no")
+
+    sent = event(3)
+    await EventBus(redis).publish(STREAM, sent)
+    consumer = make_consumer(redis, handle, max_attempts=4, backoff_base=0.2)
+    async with running(consumer):
+        await eventually(lambda: _len_at_least(redis, dead_letter_stream("tests"), 1), timeout=15)
+    assert len(attempts) == 4
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    # back-off doubles: ~0.2s, ~0.4s, ~0.8s (each at least its nominal wait)
+    for gap, nominal in zip(gaps, [0.2, 0.4, 0.8], strict=True):
+        assert gap >= nominal * 0.95, gaps
+    assert gaps[2] > gaps[0]
+    [(_, dead)] = await redis.xrange(dead_letter_stream("tests"))
+    assert Envelope.decode(dead["envelope"]).id == sent.id
+    assert dead["attempts"] == "4"
+    assert "downstream said no" in dead["error"]
+    assert dead["stream"] == STREAM
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
+
+
+async def test_handler_that_recovers_is_not_dead_lettered(redis: Any) -> None:
+    calls = 0
+
+    async def flaky(_: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise ConnectionError("blip")
+
+    await EventBus(redis).publish(STREAM, event(4))
+    async with running(make_consumer(redis, flaky, max_attempts=5)):
+        await eventually(lambda: _pending_is(redis, 0, calls_needed=lambda: calls >= 3))
+    assert calls == 3
+    assert await redis.xlen(dead_letter_stream("tests")) == 0
+
+
+async def test_undecodable_entry_goes_straight_to_dead_letters(redis: Any) -> None:
+    await redis.xadd(STREAM, {"envelope": "{not json"})
+    handled: list[Envelope] = []
+
+    async def handle(e: Envelope) -> None:
+        handled.append(e)
+
+    async with running(make_consumer(redis, handle)):
+        await eventually(lambda: _len_at_least(redis, dead_letter_stream("tests"), 1))
+    assert handled == []
+    [(_, dead)] = await redis.xrange(dead_letter_stream("tests"))
+    assert dead["error"].startswith("undecodable envelope")
+
+
+async def test_entry_left_pending_by_a_dead_consumer_is_claimed_by_another(redis: Any) -> None:
+    sent = event(5)
+    await EventBus(redis).publish(STREAM, sent)
+    await redis.xgroup_create(STREAM, "tests", id="0", mkstream=True)
+    # A consumer read it and died before acknowledging.
+    await redis.xreadgroup("tests", "crashed-pod", {STREAM: ">"}, count=1)
+    seen: list[str] = []
+
+    async def handle(e: Envelope) -> None:
+        seen.append(e.id)
+
+    async with running(make_consumer(redis, handle, visibility_timeout=0.3)):
+        await eventually(lambda: _true(seen == [sent.id]))
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
+
+
+async def test_consumer_span_continues_the_producer_trace(
+    redis: Any, spans: InMemorySpanExporter
+) -> None:
+    with tracer("tests").start_as_current_span("user action") as producer_span:
+        sent = event(6)
+        await EventBus(redis).publish(STREAM, sent)
+    done = asyncio.Event()
+
+    async def handle(_: Envelope) -> None:
+        done.set()
+
+    async with running(make_consumer(redis, handle)):
+        await asyncio.wait_for(done.wait(), timeout=5)
+    [consumer_span] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert consumer_span.context.trace_id == producer_span.get_span_context().trace_id
+    assert consumer_span.parent is not None
+    assert consumer_span.parent.span_id == producer_span.get_span_context().span_id
+    assert consumer_span.attributes["messaging.message.id"] == sent.id
+
+
+async def test_stop_ends_the_worker_promptly(redis: Any) -> None:
+    consumer = Consumer(
+        redis, group="tests", handlers={STREAM: _noop}, inbox=RedisInbox(redis), block_ms=2000
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    await asyncio.sleep(0.2)
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert time.monotonic() - started < 3  # at most one blocking read
+
+
+async def _noop(_: Envelope) -> None:
+    return None
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _len_at_least(redis: Any, stream: str, n: int) -> bool:
+    return bool(await redis.xlen(stream) >= n)
+
+
+async def _pending_is(redis: Any, n: int, calls_needed: Callable[[], bool]) -> bool:
+    return calls_needed() and (await redis.xpending(STREAM, "tests"))["pending"] == n

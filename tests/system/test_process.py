@@ -1,0 +1,86 @@
+"""A service as a real process: several uvicorn workers, one consistent /metrics, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra import FerretDBServer, RedisServer, free_port
+from support.processes import ServiceProcess
+from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+
+@pytest.fixture
+def task_service(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> Iterator[ServiceProcess]:
+    env = {
+        **redis_server.env(),
+        **mongo_server.env(),
+        "MONGO_DB": db_name,
+        "JWKS_URL": issuer.jwks_url,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "WEB_CONCURRENCY": "2",
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+    service = ServiceProcess("task-service", free_port(), env, tmp_path)
+    service.start()
+    yield service
+    service.stop()
+
+
+def counter(text: str, labels: str) -> float:
+    match = re.search(
+        r"^http_server_requests_total\{" + re.escape(labels) + r"\} (\S+)$", text, re.M
+    )
+    return float(match.group(1)) if match else 0.0
+
+
+def test_metrics_add_up_across_workers(task_service: ServiceProcess, issuer: TokenIssuer) -> None:
+    headers = issuer.headers("alice", "tasks:read tasks:write")
+    with httpx.Client(base_url=task_service.url) as client:
+        for i in range(20):
+            assert (
+                client.post("/api/tasks", json={"title": f"t{i}"}, headers=headers).status_code
+                == 201
+            )
+        # Whichever worker answers the scrape, it reports the whole pod.
+        labels = 'method="POST",route="/api/tasks",status="201"'
+        seen = {counter(httpx.get(f"{task_service.url}/metrics").text, labels) for _ in range(8)}
+    assert seen == {20.0}
+
+
+def test_logs_are_json_with_request_and_trace_ids(
+    task_service: ServiceProcess, issuer: TokenIssuer
+) -> None:
+    response = httpx.post(
+        f"{task_service.url}/api/tasks",
+        json={"title": "logged"},
+        headers={**issuer.headers("alice", "tasks:write"), "x-request-id": "req-abc-1"},
+    )
+    assert response.status_code == 201
+    task_service.stop()  # flush
+    lines = [json.loads(line) for line in task_service.logs().splitlines() if line.startswith("{")]
+    access: list[dict[str, Any]] = [e for e in lines if e.get("logger") == "deepiri.access"]
+    [entry] = [e for e in access if e.get("request_id") == "req-abc-1"]
+    assert entry["route"] == "/api/tasks"
+    assert entry["status"] == 201
+    assert re.fullmatch(r"[0-9a-f]{32}", entry["trace_id"])
+    assert entry["service"] == "task-service"
+    # No bodies, tokens or titles in logs.
+    text = task_service.logs()
+    assert "logged" not in text
+    assert "Bearer" not in text
