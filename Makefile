@@ -47,6 +47,10 @@ test-integration: ## tests against real Redis / FerretDB / InfluxDB
 test-system: ## services as real processes, end to end
 	pytest -m system
 
+.PHONY: bench
+bench: ## run every benchmark in tools/bench (prints figures and a same-run baseline)
+	@set -e; for f in tools/bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done
+
 .PHONY: infra
 infra: ## start Redis, FerretDB and InfluxDB on their usual ports (Ctrl-C stops)
 	$(PY) tools/infra.py --data .tmp/infra
