@@ -3,7 +3,9 @@ SHELL := bash
 .DEFAULT_GOAL := help
 VENV := .venv
 PY := $(VENV)/bin/python
-export PATH := $(HOME)/.cache/deepiri-tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+DEEPIRI_TOOLS ?= $(HOME)/.cache/deepiri-tools/bin
+export DEEPIRI_TOOLS
+export PATH := $(DEEPIRI_TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help
 help: ## list targets
