@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compile pinned, hashed requirements from the pyproject files (no registry URLs recorded).
 #   requirements/dev.txt              everything the workspace needs to develop and test
+#   requirements/checkov.txt          the policy scanner (its own venv: it pins packaging<24)
 #   services/<svc>/requirements.txt   only that service's runtime closure (its image installs this)
 # Service files are constrained by dev.txt so every image runs the versions the tests ran.
 # Pass --upgrade to move pins forward.
@@ -21,4 +22,7 @@ for svc in services/*-service; do
   "$UV" pip compile "${common[@]}" -c requirements/dev.txt "$svc/pyproject.toml" \
     -o "$svc/requirements.txt"
 done
-echo "compiled requirements/dev.txt and $(ls -d services/*-service | wc -l) service files"
+# Tools that cannot share the dev environment get their own pinned, hashed file.
+"$UV" pip compile "${common[@]}" --group pyproject.toml:checkov -o requirements/checkov.txt
+
+echo "compiled requirements/dev.txt, requirements/checkov.txt and $(ls -d services/*-service | wc -l) service files"
