@@ -137,6 +137,7 @@ def create_app(
     otel = OpenTelemetryConfig(
         exclude=[f"^{p}$" for p in OPS_PATHS],
         server_request_hook_handler=_tag_request_id,
+        exclude_spans=["receive", "send"],  # one span per request, not three
     )
     openapi = OpenAPIConfig(
         title=title,

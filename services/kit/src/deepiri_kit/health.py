@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from deepiri_kit.tracing import untraced
+
 
 @dataclass(frozen=True)
 class Check:
@@ -33,7 +35,8 @@ async def _run(check: Check, limit: float) -> dict[str, Any]:
 
 
 async def readiness(checks: Sequence[Check], limit: float) -> tuple[bool, dict[str, Any]]:
-    results = await asyncio.gather(*(_run(c, limit) for c in checks))
+    with untraced():
+        results = await asyncio.gather(*(_run(c, limit) for c in checks))
     report = dict(zip((c.name for c in checks), results, strict=True))
     failing = [name for name, r in report.items() if r["status"] != "up"]
     body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": report}

@@ -13,7 +13,12 @@ from opentelemetry import trace
 from deepiri_kit.context import current_request_id
 
 # Attributes every LogRecord has; anything else passed via ``extra=`` is emitted as a field.
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# (uvicorn adds an ANSI-coloured copy of each message as "color_message": not for JSON.)
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class JsonFormatter(logging.Formatter):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -82,6 +83,14 @@ def inject_traceparent() -> dict[str, str]:
 
 def context_from(carrier: Mapping[str, str | None]) -> Any:
     return propagate.extract({k: v for k, v in carrier.items() if v})
+
+
+def untraced() -> AbstractContextManager[None]:
+    """For background polling (probes, stream reads, outbox sweeps): a span per poll would
+    bury real traces in empty root spans. What a poll *finds* is traced as usual."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    return suppress_instrumentation()
 
 
 def tracer(name: str = "deepiri") -> trace.Tracer:

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 from deepiri_kit import metrics
 from deepiri_kit.events.envelope import Envelope
 from deepiri_kit.events.inbox import Inbox
-from deepiri_kit.tracing import context_from, tracer
+from deepiri_kit.tracing import context_from, tracer, untraced
 from deepiri_kit.workers import pause
 
 log = logging.getLogger("deepiri.events")
@@ -118,7 +118,8 @@ class Consumer:
         while not stop.is_set():
             try:
                 if not ready:
-                    await self.ensure_groups()
+                    with untraced():
+                        await self.ensure_groups()
                     ready = True
                 await self.poll_once()
             except (RedisError, OSError) as exc:
@@ -128,13 +129,14 @@ class Consumer:
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Retry what is due, then read new entries. Returns how many entries were handled."""
         handled = await self.retry_due()
-        response: StreamResponse = await self.redis.xreadgroup(  # type: ignore[assignment]
-            self.group,
-            self.name,
-            dict.fromkeys(self.handlers, ">"),
-            count=self.batch,
-            block=self.block_ms if block_ms is None else block_ms,
-        )
+        with untraced():
+            response: StreamResponse = await self.redis.xreadgroup(  # type: ignore[assignment]
+                self.group,
+                self.name,
+                dict.fromkeys(self.handlers, ">"),
+                count=self.batch,
+                block=self.block_ms if block_ms is None else block_ms,
+            )
         for stream, entries in response or []:
             for entry_id, fields in entries:
                 await self._process(stream, entry_id, fields, deliveries=1)
@@ -145,9 +147,10 @@ class Consumer:
     async def retry_due(self) -> int:
         handled = 0
         for stream in self.handlers:
-            pending: list[dict[str, Any]] = await self.redis.xpending_range(
-                stream, self.group, min="-", max="+", count=100
-            )
+            with untraced():
+                pending: list[dict[str, Any]] = await self.redis.xpending_range(
+                    stream, self.group, min="-", max="+", count=100
+                )
             for item in pending:
                 entry_id = item["message_id"]
                 deliveries = int(item["times_delivered"])
@@ -265,7 +268,9 @@ class Consumer:
             return
         self._lag_checked = now
         for stream in self.handlers:
-            for group in await self.redis.xinfo_groups(stream):
+            with untraced():
+                groups = await self.redis.xinfo_groups(stream)
+            for group in groups:
                 if group["name"] == self.group:
                     LAG.labels(stream, self.group).set(group.get("lag") or 0)
                     PENDING.labels(stream, self.group).set(group.get("pending") or 0)

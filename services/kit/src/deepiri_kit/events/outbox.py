@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from deepiri_kit import metrics
 from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.envelope import Envelope
+from deepiri_kit.tracing import untraced
 from deepiri_kit.workers import pause
 
 OUTBOX = "_outbox"
@@ -101,8 +102,9 @@ class OutboxRelay:
         cutoff = datetime.now(UTC) - timedelta(seconds=self.min_age if min_age is None else min_age)
         published = 0
         for collection in self.collections:
-            cursor = collection.find({OUTBOX: {"$exists": True}}, {OUTBOX: 1})
-            async for doc in cursor:
+            with untraced():
+                pending = await collection.find({OUTBOX: {"$exists": True}}, {OUTBOX: 1}).to_list()
+            for doc in pending:
                 due = [e for e in doc.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
                 if due:
                     await self._publish_and_clear(collection, doc["_id"], due)

@@ -1,0 +1,79 @@
+"""A service's spans leave over OTLP and join the trace of the caller that caused them."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra import FerretDBServer, RedisServer, free_port
+from support.otlp import OTLPReceiver
+from support.processes import ServiceProcess
+from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+
+pytestmark = [pytest.mark.system]
+
+
+@pytest.fixture
+def receiver() -> Iterator[OTLPReceiver]:
+    otlp = OTLPReceiver()
+    yield otlp
+    otlp.close()
+
+
+def test_request_spans_join_the_callers_trace(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+    receiver: OTLPReceiver,
+) -> None:
+    env = {
+        **redis_server.env(),
+        **mongo_server.env(),
+        **receiver.env(),
+        "MONGO_DB": db_name,
+        "JWKS_URL": issuer.jwks_url,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
+    }
+    service = ServiceProcess("task-service", free_port(), env, tmp_path).start()
+    try:
+        trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
+        response = httpx.post(
+            f"{service.url}/api/tasks",
+            json={"title": "traced"},
+            headers={
+                **issuer.headers("alice", "tasks:write"),
+                "traceparent": f"00-{trace_id}-{parent_id}-01",
+            },
+        )
+        assert response.status_code == 201
+        [server_span] = receiver.wait_for(
+            lambda s: s.trace_id == trace_id and s.kind == 2
+        )  # SERVER
+        assert server_span.service == "task-service"
+        assert server_span.parent_span_id == parent_id
+        children = receiver.wait_for(
+            lambda s: s.trace_id == trace_id and s.name.endswith(".insert")
+        )
+        assert children, "the MongoDB write is a span in the same trace"
+        receiver.wait_for(lambda s: s.trace_id == trace_id and s.name.upper().startswith("XADD"))
+        # Probes are not traced.
+        httpx.get(f"{service.url}/health")
+        httpx.get(f"{service.url}/metrics")
+    finally:
+        service.stop()
+    assert not [s for s in receiver.spans if "/health" in s.name or "/metrics" in s.name]
+    # Background polling (readiness pings, stream reads, outbox sweeps) makes no root spans.
+    noise = {"PING", "XREADGROUP", "XPENDING", "admin.ping"}
+    assert not [
+        s
+        for s in receiver.spans
+        if s.name in noise or (s.name.endswith(".find") and not s.parent_span_id)
+    ]
