@@ -2,7 +2,9 @@
 # Install or build everything the tests and the local stack need, idempotently:
 #   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk
 #   * from the Go module proxy, into $DEEPIRI_TOOLS (default ~/.cache/deepiri-tools/bin):
-#       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm
+#       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
+#       skaffold, and the Gateway API / Prometheus Operator CRDs (for tests/chart)
+#   * checkov (policy scanner) in its own virtualenv beside the tool cache
 #   * the Python dev environment in .venv from hashed, pinned requirements
 # Re-running skips whatever is already there at the right version.
 set -euo pipefail
@@ -15,6 +17,9 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod
 FERRETDB_VERSION=v1.24.2
 INFLUXDB_VERSION=v2.9.1
 HELM_VERSION=v3.22.0
+SKAFFOLD_VERSION=v2.16.1
+GATEWAY_API_VERSION=v1.4.0
+PROMETHEUS_OPERATOR_VERSION=v0.85.0
 PYTHON=${PYTHON:-python3.11}
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -63,11 +68,16 @@ build_influxd() {
 }
 
 build_helm() {
-  have_version helm "$HELM_VERSION" && return
+  # The ldflags mirror helm's own Makefile: without the k8s version, `helm template`
+  # (and skaffold render, which calls it) assumes Kubernetes v1.20.
+  local stamp="$HELM_VERSION+k8s1.37"
+  have_version helm "$stamp" && return
   say "building helm $HELM_VERSION"
-  GOBIN="$BIN" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+  GOBIN="$BIN" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  echo "$HELM_VERSION" > "$BIN/helm.version"
+  echo "$stamp" > "$BIN/helm.version"
 }
 
 python_env() {
@@ -83,9 +93,60 @@ python_env() {
   .venv/bin/uv pip install --python .venv/bin/python -q --no-deps --no-build-isolation "${editable[@]}"
 }
 
+# The policy scanner (checkov) pins packaging<24, which clashes with the dev environment, so
+# it gets its own virtualenv next to the tool cache, from hashed requirements/checkov.txt.
+checkov_env() {
+  local venv="$BIN/../checkov-venv" stamp
+  stamp=$(sha256sum requirements/checkov.txt | cut -c1-16)
+  have_version checkov "$stamp" && return
+  say "installing checkov (own virtualenv, hashes checked)"
+  rm -rf "$venv"
+  "$PYTHON" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+    -r requirements/checkov.txt
+  ln -sfn "$(cd "$venv" && pwd)/bin/checkov" "$BIN/checkov"
+  echo "$stamp" > "$BIN/checkov.version"
+}
+
+# skaffold renders skaffold.yaml offline in tests/chart (no cluster, no image builds). Its
+# go.mod has replace lines, so it is built inside its own module's source tree.
+build_skaffold() {
+  have_version skaffold "$SKAFFOLD_VERSION" && return
+  say "building skaffold $SKAFFOLD_VERSION from the Go module proxy"
+  local src dir
+  src=$(go mod download -json "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  dir=$(mktemp -d)
+  cp -r "$src/." "$dir" && chmod -R u+w "$dir"
+  (cd "$dir" && go build -trimpath -ldflags "-X github.com/GoogleContainerTools/skaffold/v2/pkg/skaffold/version.version=$SKAFFOLD_VERSION" \
+     -o "$BIN/skaffold" ./cmd/skaffold)
+  rm -rf "$dir"
+  echo "$SKAFFOLD_VERSION" > "$BIN/skaffold.version"
+}
+
+# CRD schemas the chart renders against (Gateway API, Prometheus Operator), from the modules'
+# own source, so tests/chart validates HTTPRoute/Gateway/ServiceMonitor/PrometheusRule too.
+fetch_crds() {
+  local out="$BIN/../crds" want="$GATEWAY_API_VERSION $PROMETHEUS_OPERATOR_VERSION" dir
+  [ "$(cat "$out/version" 2>/dev/null)" = "$want" ] && return
+  say "fetching CRDs: gateway-api $GATEWAY_API_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION"
+  rm -rf "$out" && mkdir -p "$out"
+  dir=$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp "$dir"/config/crd/standard/gateway.networking.k8s.io_{gateways,httproutes}.yaml "$out/"
+  dir=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  cp "$dir"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$out/"
+  chmod u+w "$out"/*.yaml
+  echo "$want" > "$out/version"
+}
+
 timed apt_packages
 timed build_ferretdb
 timed build_influxd
 timed build_helm
 timed python_env
+timed checkov_env
+timed build_skaffold
+timed fetch_crds
 say "tools ready in $BIN"
