@@ -120,6 +120,12 @@ class Notes(Controller):
         raise RuntimeError("secret internal detail")
 
 
+@post("/public-ping", opt={"public": True})
+async def public_ping() -> dict[str, str]:
+    """A route without authentication (like a webhook or the OAuth token endpoint)."""
+    return {"id": ObjectId().__str__()}
+
+
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     yield Wiring(state={"notes": platform.require_mongo()["notes"]})
@@ -130,7 +136,7 @@ def build(settings: SampleSettings) -> Litestar:
         settings,
         prefix=PREFIX,
         title="sample",
-        route_handlers=[Notes],
+        route_handlers=[Notes, public_ping],
         dependencies={"notes": from_state("notes")},
         setup=setup,
     )

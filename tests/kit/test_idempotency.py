@@ -113,3 +113,12 @@ async def test_validation_failures_are_replayed_too(
     assert first.status_code == again.status_code == 400
     assert again.headers["idempotent-replayed"] == "true"
     assert await count_notes(mongo) == 0
+
+
+async def test_public_routes_never_replay_across_callers(client: AsyncTestClient[Any]) -> None:
+    headers = {"Idempotency-Key": "same-key"}
+    first = await client.post(f"{PREFIX}/public-ping", headers=headers)
+    second = await client.post(f"{PREFIX}/public-ping", headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() != second.json()
+    assert "idempotent-replayed" not in second.headers

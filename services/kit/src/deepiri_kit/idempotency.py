@@ -43,7 +43,10 @@ class IdempotencyMiddleware:  # a plain ASGI middleware
             await self.app(scope, receive, send)
             return
         key = dict(scope["headers"]).get(HEADER)
-        if key is None:
+        owner = getattr(scope.get("user"), "subject", None)
+        if key is None or owner is None:
+            # Keys are scoped per caller; on public routes there is no caller to scope by,
+            # and a shared namespace would replay one client's response to another.
             await self.app(scope, receive, send)
             return
         raw_key = key.decode("latin-1")
@@ -56,8 +59,6 @@ class IdempotencyMiddleware:  # a plain ASGI middleware
         if too_large:
             await _send_problem(scope, send, 413, "request body too large")
             return
-        user = scope.get("user")
-        owner = getattr(user, "subject", None) or "anonymous"
         record_id = f"{owner}:{raw_key}"
         fingerprint = _fingerprint(scope, body)
         collection: AsyncCollection[dict[str, Any]] = scope["app"].state.idempotency_records
