@@ -91,6 +91,10 @@ datastore_common = {
 glob = obj(
     {
         "imageRegistry": S,
+        "liveUpdate": {
+            "type": "boolean",
+            "description": "Tilt live update: writable copy of the app for synced code (dev only).",
+        },
         "imageTag": S,
         "imagePullSecrets": arr(obj({"name": S}, ["name"])),
         "environment": {"enum": ["development", "test", "production"]},
