@@ -44,11 +44,15 @@ class ServiceProcess:
     def start(self, timeout: float = 30.0) -> ServiceProcess:
         command = [sys.executable, *start_command(self.service)[1:]]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.service} exited ({self.proc.returncode}):\n{self.logs()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.service} exited ({self.proc.returncode}):\n{self.logs()[-3000:]}"
+                )
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
