@@ -18,9 +18,9 @@ from deepiri_kit import (
     create_app as kit_app,
 )
 from deepiri_kit.events import OutboxRelay
-from task_service.api import TaskController
+from task_service.api import ROUTES
 from task_service.settings import TaskSettings
-from task_service.store import TaskStore
+from task_service.store import TaskStore, VersionSweeper
 
 PREFIX = "/api/tasks"
 
@@ -28,10 +28,12 @@ PREFIX = "/api/tasks"
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     db = platform.require_mongo()
-    relay = OutboxRelay(platform.require_bus(), [db["tasks"]])
+    # Events ride in the version log's documents (see store.py), so that is what the relay
+    # clears; the sweeper (not the relay's own loop) publishes leftovers after repairing.
+    relay = OutboxRelay(platform.require_bus(), [db["task_versions"]])
     store = TaskStore(db, relay)
     await retry_startup(store.ensure_indexes, what="task indexes")
-    yield Wiring(state={"store": store}, workers=[relay])
+    yield Wiring(state={"store": store}, workers=[VersionSweeper(store)])
 
 
 def create_app(settings: TaskSettings | None = None) -> Litestar:
@@ -40,7 +42,7 @@ def create_app(settings: TaskSettings | None = None) -> Litestar:
         prefix=PREFIX,
         title="Deepiri task-service",
         description="Tasks, versions, dependency graph and completion events.",
-        route_handlers=[TaskController],
+        route_handlers=ROUTES,
         dependencies={"store": from_state("store")},
         setup=setup,
     )
