@@ -34,7 +34,7 @@ from deepiri_kit.logs import configure_logging
 from deepiri_kit.metrics import render_latest
 from deepiri_kit.platform import Platform, retry_startup
 from deepiri_kit.problems import EXCEPTION_HANDLERS
-from deepiri_kit.settings import MongoSettings, ServiceSettings, redacted
+from deepiri_kit.settings import MongoSettings, RedisSettings, ServiceSettings, redacted
 from deepiri_kit.tracing import configure_tracing
 from deepiri_kit.workers import Worker, supervise
 
@@ -124,6 +124,18 @@ def create_app(
             BearerAuthMiddleware, exclude=[f"^{prefix}/schema"], exclude_from_auth_key="public"
         )
     ]
+    if isinstance(settings, RedisSettings) and settings.rate_limit_per_minute > 0:
+        from deepiri_kit.ratelimit import RateLimitMiddleware
+
+        middleware.append(
+            DefineMiddleware(
+                RateLimitMiddleware,  # type: ignore[arg-type]
+                per_minute=settings.rate_limit_per_minute,
+                burst=settings.rate_limit_burst,
+                service=settings.service_name,
+                exempt=OPS_PATHS,
+            )
+        )
     if isinstance(settings, MongoSettings):
         from deepiri_kit.idempotency import IdempotencyMiddleware
 

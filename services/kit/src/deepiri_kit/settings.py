@@ -71,6 +71,9 @@ class RedisSettings:
     redis_port: int = 6379
     redis_db: int = 0
     redis_password: Secret = ""
+    # Per caller: sustained requests per minute and how many may come at once (0 = off).
+    rate_limit_per_minute: int = 600
+    rate_limit_burst: int = 60
 
 
 @dataclass(frozen=True, kw_only=True)
