@@ -110,6 +110,8 @@ def service_env(
         "jwt_audience": AUDIENCE,
         "jwks_min_refresh_seconds": 0.0,
         "deepiri_env": "test",
+        # Tests fire requests faster than any person; test_ratelimit turns limits back on.
+        "rate_limit_per_minute": 0,
     }
 
 

@@ -33,7 +33,9 @@ class ServiceProcess:
     def __init__(self, service: str, port: int, env: Mapping[str, str], log_dir: Path) -> None:
         self.service = service
         self.port = port
-        self.env = {**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        # Rate limits off unless a test asks for them: tests outpace any person.
+        defaults = {"RATE_LIMIT_PER_MINUTE": "0"}
+        self.env = {**os.environ, **defaults, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
         self.log_path = log_dir / f"{service}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
