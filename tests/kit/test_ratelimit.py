@@ -19,9 +19,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 @pytest.fixture
 async def client(service_env: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = load_settings(
-        SampleSettings, {}, rate_limit_per_minute=60, rate_limit_burst=3, **service_env
-    )
+    limited = {**service_env, "rate_limit_per_minute": 60, "rate_limit_burst": 3}
+    settings = load_settings(SampleSettings, {}, **limited)
     async with AsyncTestClient(app=build(settings)) as c:
         yield c
 
@@ -63,10 +62,13 @@ async def test_redis_outage_does_not_take_the_api_down(
 ) -> None:
     own = RedisServer(tmp_path)
     own.start()
-    env = {**service_env, "redis_port": own.port}
-    settings = load_settings(
-        SampleSettings, {}, rate_limit_per_minute=60, rate_limit_burst=3, **env
-    )
+    env = {
+        **service_env,
+        "redis_port": own.port,
+        "rate_limit_per_minute": 60,
+        "rate_limit_burst": 3,
+    }
+    settings = load_settings(SampleSettings, {}, **env)
     async with AsyncTestClient(app=build(settings)) as client:
         own.stop()
         for _ in range(5):  # more than the burst: nothing can count them, so none are refused
