@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -19,6 +20,7 @@ from deepiri_kit import metrics
 from deepiri_kit.problems import problem_body
 
 log = logging.getLogger("deepiri.ratelimit")
+SKIP_AFTER_FAILURE_SECONDS = 5.0
 LIMITED = metrics.counter("deepiri_rate_limited_total", "Requests refused with 429.", ())
 
 # KEYS[1] bucket; ARGV: emission interval (ms per request), burst. Uses Redis's clock so
@@ -55,9 +57,14 @@ class RateLimitMiddleware:
         self.per_minute = per_minute
         self.prefix = f"ratelimit:{service}:"
         self._script: Any = None
+        self._skip_until = 0.0  # after a Redis failure, stop asking for a while
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in self.exempt
+            or time.monotonic() < self._skip_until
+        ):
             await self.app(scope, receive, send)
             return
         redis = scope["app"].state.platform.redis
@@ -70,7 +77,9 @@ class RateLimitMiddleware:
                 keys=[self.prefix + caller], args=[self.emission_ms, self.burst]
             )
         except (RedisError, OSError) as exc:
-            log.warning("rate limiter unavailable, letting the request through: %s", exc)
+            # Each try would cost a connect timeout: skip the limiter for a few seconds.
+            self._skip_until = time.monotonic() + SKIP_AFTER_FAILURE_SECONDS
+            log.warning("rate limiter unavailable, letting requests through: %s", exc)
             await self.app(scope, receive, send)
             return
         headers = [
