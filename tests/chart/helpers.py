@@ -28,7 +28,10 @@ OLDEST_K8S = "1.30.0"
 NEWEST_K8S = "1.37.0"
 RELEASE = "deepiri"
 NAMESPACE = "deepiri"
-MONITORING_APIS = ("monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule")
+MONITORING_APIS = (
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PrometheusRule",
+)
 
 # The renders every check runs over: name → values files (+ API versions the cluster has).
 RENDERS: dict[str, dict[str, Any]] = {
@@ -55,10 +58,23 @@ def tool(name: str) -> str:
     return found
 
 
-def run(cmd: list[str], *, check: bool = True, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+def run(
+    cmd: list[str], *, check: bool = True, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
+    # Tools call each other (skaffold and checkov run helm): the tool cache comes first.
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join(
+            [str(TOOLS), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]
+        ),
+    }
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
     if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        pytest.fail(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -77,8 +93,17 @@ def helm_template(
     kube_version: str = NEWEST_K8S,
     check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    cmd = [tool("helm"), "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-           "--kube-version", kube_version, *values_args(values)]
+    cmd = [
+        tool("helm"),
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        kube_version,
+        *values_args(values),
+    ]
     for s in sets:
         cmd += ["--set", s]
     for api in api_versions:
@@ -108,7 +133,9 @@ def by_name(docs: Iterable[dict[str, Any]], kind: str) -> dict[str, dict[str, An
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-def pod_templates(docs: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+def pod_templates(
+    docs: Iterable[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(owner, pod template {metadata, spec}) for every workload and bare Pod."""
     for d in docs:
         if d["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
@@ -133,8 +160,20 @@ def enabled_services(values: dict[str, Any] | None = None) -> list[str]:
 
 
 def existing_services() -> list[str]:
-    """Services with code in the repository (a pyproject under services/<name>)."""
-    return sorted(p.parent.name for p in ROOT.glob("services/*-service/pyproject.toml"))
+    """Services with code in the repository: a pyproject under services/<name> that git tracks
+    (another engineer's uncommitted work in progress does not count yet)."""
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "services/*/pyproject.toml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if not tracked:  # not a git checkout (e.g. an exported tree): trust the files
+        tracked = [str(p.relative_to(ROOT)) for p in ROOT.glob("services/*-service/pyproject.toml")]
+    return sorted(Path(p).parent.name for p in tracked if Path(p).parent.name.endswith("-service"))
 
 
 # --- NetworkPolicy evaluation ------------------------------------------------------------
@@ -193,24 +232,54 @@ def port_matches(rule: dict[str, Any], port: int, named: dict[str, int]) -> bool
     return False
 
 
-def rule_admits(rule: dict[str, Any], key: str, peer: PodRef, policy_ns: str, port: int, named: dict[str, int]) -> bool:
+def rule_admits(
+    rule: dict[str, Any], key: str, peer: PodRef, policy_ns: str, port: int, named: dict[str, int]
+) -> bool:
     peers = rule.get(key)
     if peers is not None and not any(peer_matches(p, peer, policy_ns) for p in peers):
         return False
     return port_matches(rule, port, named)
 
 
-def allowed(policies: list[dict[str, Any]], src: PodRef, dst: PodRef, port: int, named: dict[str, int] | None = None) -> tuple[bool, str]:
+def allowed(
+    policies: list[dict[str, Any]],
+    src: PodRef,
+    dst: PodRef,
+    port: int,
+    named: dict[str, int] | None = None,
+) -> tuple[bool, str]:
     """Whether NetworkPolicies let src open a TCP connection to dst:port."""
     named = named or {}
-    egress = [p for p in policies if p["metadata"].get("namespace", NAMESPACE) == src.namespace
-              and "Egress" in p["spec"].get("policyTypes", []) and selector_matches(p["spec"]["podSelector"], src.labels)]
-    if egress and not any(rule_admits(r, "to", dst, p["metadata"]["namespace"], port, named)
-                          for p in egress for r in p["spec"].get("egress") or []):
-        return False, f"egress from {src.labels.get('app.kubernetes.io/name')} denied by {[p['metadata']['name'] for p in egress]}"
-    ingress = [p for p in policies if p["metadata"].get("namespace", NAMESPACE) == dst.namespace
-               and "Ingress" in p["spec"].get("policyTypes", ["Ingress"]) and selector_matches(p["spec"]["podSelector"], dst.labels)]
-    if ingress and not any(rule_admits(r, "from", src, p["metadata"]["namespace"], port, named)
-                           for p in ingress for r in p["spec"].get("ingress") or []):
-        return False, f"ingress to {dst.labels.get('app.kubernetes.io/name')} denied by {[p['metadata']['name'] for p in ingress]}"
+    egress = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", NAMESPACE) == src.namespace
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selector_matches(p["spec"]["podSelector"], src.labels)
+    ]
+    if egress and not any(
+        rule_admits(r, "to", dst, p["metadata"]["namespace"], port, named)
+        for p in egress
+        for r in p["spec"].get("egress") or []
+    ):
+        return (
+            False,
+            f"egress from {src.labels.get('app.kubernetes.io/name')} denied by {[p['metadata']['name'] for p in egress]}",
+        )
+    ingress = [
+        p
+        for p in policies
+        if p["metadata"].get("namespace", NAMESPACE) == dst.namespace
+        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
+        and selector_matches(p["spec"]["podSelector"], dst.labels)
+    ]
+    if ingress and not any(
+        rule_admits(r, "from", src, p["metadata"]["namespace"], port, named)
+        for p in ingress
+        for r in p["spec"].get("ingress") or []
+    ):
+        return (
+            False,
+            f"ingress to {dst.labels.get('app.kubernetes.io/name')} denied by {[p['metadata']['name'] for p in ingress]}",
+        )
     return True, "allowed"

@@ -42,17 +42,44 @@ from chart.helpers import (
 pytestmark = pytest.mark.chart
 
 
-@pytest.mark.parametrize("values", [[], ["values-kind.yaml"], ["values-kind.yaml", "values-gateway.yaml"],
-                                    ["values-prod.yaml", str(FIXTURES / "prod-site.yaml")]],
-                         ids=["default", "kind", "gateway", "prod"])
+@pytest.mark.parametrize(
+    "values",
+    [
+        [],
+        ["values-kind.yaml"],
+        ["values-kind.yaml", "values-gateway.yaml"],
+        ["values-prod.yaml", str(FIXTURES / "prod-site.yaml")],
+    ],
+    ids=["default", "kind", "gateway", "prod"],
+)
 def test_umbrella_lints_strict(values: list[str]) -> None:
     for k8s in (OLDEST_K8S, NEWEST_K8S):
-        run([tool("helm"), "lint", "--strict", str(CHART), "--kube-version", k8s, *values_args(values)])
+        run(
+            [
+                tool("helm"),
+                "lint",
+                "--strict",
+                str(CHART),
+                "--kube-version",
+                k8s,
+                *values_args(values),
+            ]
+        )
 
 
 def test_service_chart_lints_strict() -> None:
-    run([tool("helm"), "lint", "--strict", str(SERVICE_CHART), "--kube-version", OLDEST_K8S,
-         "-f", str(FIXTURES / "service-lint.yaml")])
+    run(
+        [
+            tool("helm"),
+            "lint",
+            "--strict",
+            str(SERVICE_CHART),
+            "--kube-version",
+            OLDEST_K8S,
+            "-f",
+            str(FIXTURES / "service-lint.yaml"),
+        ]
+    )
 
 
 # --- schema validation of every rendered object ----------------------------------------
@@ -62,8 +89,12 @@ def _strict(schema: Any) -> Any:
     """A CRD's structural schema with unknown fields rejected (kubectl --validate=strict)."""
     if isinstance(schema, dict):
         out = {k: _strict(v) for k, v in schema.items()}
-        if out.get("type") == "object" and "properties" in out and not out.get("x-kubernetes-preserve-unknown-fields") \
-                and "additionalProperties" not in out:
+        if (
+            out.get("type") == "object"
+            and "properties" in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+            and "additionalProperties" not in out
+        ):
             out["additionalProperties"] = False
         return out
     if isinstance(schema, list):
@@ -79,15 +110,20 @@ def _crd_schemas() -> dict[tuple[str, str], Any]:
         for crd in load_docs(path.read_text()):
             group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
             for version in crd["spec"]["versions"]:
-                schemas[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+                schemas[(f"{group}/{version['name']}", kind)] = _strict(
+                    version["schema"]["openAPIV3Schema"]
+                )
     return schemas
 
 
 @pytest.mark.parametrize("k8s", [OLDEST_K8S, NEWEST_K8S])
 @pytest.mark.parametrize("name", list(RENDERS))
 def test_rendered_objects_are_valid(name: str, k8s: str) -> None:
-    text = helm_template(RENDERS[name]["values"], api_versions=RENDERS[name].get("api_versions", ()),
-                         kube_version=k8s).stdout
+    text = helm_template(
+        RENDERS[name]["values"],
+        api_versions=RENDERS[name].get("api_versions", ()),
+        kube_version=k8s,
+    ).stdout
     crds = _crd_schemas()
     problems = []
     for doc in load_docs(text):
@@ -122,7 +158,8 @@ def test_render_and_validate_timing(record_property: Any) -> None:
     record_property("render_seconds", rendered)
     record_property("validate_seconds", validated)
     print(f"\nkind render: {len(docs)} objects in {rendered:.2f}s, validated in {validated:.2f}s")
-    assert rendered < 30 and validated < 60
+    assert rendered < 30
+    assert validated < 60
 
 
 # --- golden renders ----------------------------------------------------------------------
@@ -149,10 +186,15 @@ def test_golden_render(name: str) -> None:
     if actual != expected:
         import difflib
 
-        diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True),
-                                            str(golden), "rendered", n=2))
-        pytest.fail(f"render differs from {golden.name}; review, then regenerate with "
-                    f"UPDATE_GOLDEN=1 pytest tests/chart -k golden\n{diff[:6000]}")
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), actual.splitlines(True), str(golden), "rendered", n=2
+            )
+        )
+        pytest.fail(
+            f"render differs from {golden.name}; review, then regenerate with "
+            f"UPDATE_GOLDEN=1 pytest tests/chart -k golden\n{diff[:6000]}"
+        )
 
 
 # --- values schemas -------------------------------------------------------------------
@@ -162,15 +204,21 @@ def test_schemas_are_generated_from_one_definition() -> None:
     run([sys.executable, str(ROOT / "charts" / "values_schema.py"), "--check"])
 
 
-@pytest.mark.parametrize(("flag", "message"), [
-    ("task-servce.enabled=true", "additional properties 'task-servce' not allowed"),
-    ("task-service.autoscalling.enabled=false", "additional properties 'autoscalling' not allowed"),
-    ("task-service.resources.limit.memory=1Gi", "additional properties 'limit' not allowed"),
-    ("global.logLevel=TRACE", "value must be one of"),
-    ("task-service.datastores={postgres}", "value must be one of 'mongo', 'redis', 'influx'"),
-    ("ingress.clasName=nginx", "additional properties 'clasName' not allowed"),
-    ("task-service.image.digest=latest", "does not match pattern"),
-])
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        ("task-servce.enabled=true", "additional properties 'task-servce' not allowed"),
+        (
+            "task-service.autoscalling.enabled=false",
+            "additional properties 'autoscalling' not allowed",
+        ),
+        ("task-service.resources.limit.memory=1Gi", "additional properties 'limit' not allowed"),
+        ("global.logLevel=TRACE", "value must be one of"),
+        ("task-service.datastores={postgres}", "value must be one of 'mongo', 'redis', 'influx'"),
+        ("ingress.clasName=nginx", "additional properties 'clasName' not allowed"),
+        ("task-service.image.digest=latest", "does not match pattern"),
+    ],
+)
 def test_schema_rejects_typos_with_a_clear_message(flag: str, message: str) -> None:
     proc = helm_template(sets=[flag], check=False)
     assert proc.returncode != 0, f"--set {flag} was accepted"
@@ -185,15 +233,22 @@ def test_schema_accepts_what_users_need() -> None:
     container = pod["containers"][0]
     env = {e["name"]: e for e in container["env"]}
     assert env["FEATURE_FLAG"]["value"] == "on"
-    assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "ai-keys", "key": "openai"}
+    assert env["OPENAI_API_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ai-keys",
+        "key": "openai",
+    }
     assert {"secretRef": {"name": "task-extra"}} in container["envFrom"]
     assert any(v["name"] == "certs" for v in pod["volumes"])
     assert any(m["mountPath"] == "/etc/certs" for m in container["volumeMounts"])
     assert container["readinessProbe"]["periodSeconds"] == 2
     assert container["livenessProbe"]["exec"]["command"] == ["true"]
-    assert "httpGet" not in container["livenessProbe"], "a handler override replaces the default handler"
-    assert container["image"] == "registry.example.internal/team/task:1.2.3@sha256:" + "a" * 64 \
+    assert "httpGet" not in container["livenessProbe"], (
+        "a handler override replaces the default handler"
+    )
+    assert (
+        container["image"] == "registry.example.internal/team/task:1.2.3@sha256:" + "a" * 64
         or container["image"] == "registry.example.internal/team/task@sha256:" + "a" * 64
+    )
     config = by_name(docs, "ConfigMap")["task-service-config"]["data"]
     assert config["EXTRA_SETTING"] == "42"
 
@@ -209,37 +264,59 @@ def test_prod_values_alone_refuse_to_render() -> None:
 
 def test_prod_render_has_no_secret_and_no_bundled_parts() -> None:
     docs = render("prod")
-    assert not [d for d in docs if d["kind"] == "Secret"], "production must only reference existing Secrets"
-    assert not [d for d in docs if d["kind"] == "StatefulSet"], "no bundled datastores in production"
+    assert not [d for d in docs if d["kind"] == "Secret"], (
+        "production must only reference existing Secrets"
+    )
+    assert not [d for d in docs if d["kind"] == "StatefulSet"], (
+        "no bundled datastores in production"
+    )
     names = {d["metadata"]["name"] for d in docs}
-    assert not names & {"deepiri-grafana", "deepiri-prometheus", "deepiri-jaeger", "deepiri-otel-collector"}
+    assert not names & {
+        "deepiri-grafana",
+        "deepiri-prometheus",
+        "deepiri-jaeger",
+        "deepiri-otel-collector",
+    }
     kinds = {d["kind"] for d in docs}
     assert {"ServiceMonitor", "PrometheusRule"} <= kinds
-    dashboards = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"]
+    dashboards = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap" and d["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ]
     assert dashboards, "dashboard ConfigMaps with the Grafana sidecar label"
     for secret_ref in re.findall(r"secretKeyRef:\s*\n\s*name: (\S+)", render_text("prod")):
-        assert secret_ref.startswith("deepiri-") and secret_ref.endswith("-credentials"), secret_ref
+        assert re.fullmatch(r"deepiri-[a-z]+-credentials", secret_ref), secret_ref
 
 
 def test_generated_secrets_persist_via_lookup() -> None:
     """Each generated credential is looked up first (so upgrades keep it) and kept on uninstall."""
     for template in ("mongodb.yaml", "redis.yaml", "influxdb.yaml", "grafana.yaml"):
         text = (CHART / "templates" / template).read_text()
-        assert "deepiri.generatedSecret" in text and "helm.sh/resource-policy: keep" in text, template
+        assert "deepiri.generatedSecret" in text, template
+        assert "helm.sh/resource-policy: keep" in text, template
     helper = (CHART / "templates" / "_helpers.tpl").read_text()
     assert 'lookup "v1" "Secret"' in helper
     kind = render("kind")
     first = {d["metadata"]["name"]: d["data"] for d in kind if d["kind"] == "Secret"}
-    again = {d["metadata"]["name"]: d["data"] for d in load_docs(helm_template(["values-kind.yaml"]).stdout)
-             if d["kind"] == "Secret"}
+    again = {
+        d["metadata"]["name"]: d["data"]
+        for d in load_docs(helm_template(["values-kind.yaml"]).stdout)
+        if d["kind"] == "Secret"
+    }
     # Without a cluster, lookup finds nothing: values are random (never a fixed default).
-    assert set(first) == set(again) and all(first[n] != again[n] for n in first)
+    assert set(first) == set(again)
+    assert all(first[n] != again[n] for n in first)
 
 
 def test_hpa_on_means_no_replicas_field() -> None:
     docs = render("default")
     assert "replicas" not in by_name(docs, "Deployment")["task-service"]["spec"]
-    off = load_docs(helm_template(sets=["task-service.autoscaling.enabled=false", "task-service.replicaCount=3"]).stdout)
+    off = load_docs(
+        helm_template(
+            sets=["task-service.autoscaling.enabled=false", "task-service.replicaCount=3"]
+        ).stdout
+    )
     assert by_name(off, "Deployment")["task-service"]["spec"]["replicas"] == 3
     assert "task-service" not in by_name(off, "HorizontalPodAutoscaler")
 
@@ -270,9 +347,22 @@ def test_notes_say_how_to_reach_the_platform(tmp_path: Path) -> None:
     (copy_dir / "notes.txt").write_text((CHART / "templates" / "NOTES.txt").read_text())
     (copy_dir / "templates" / "zz-notes.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n"
-        "  notes: {{ tpl (.Files.Get \"notes.txt\") . | toJson }}\n")
-    proc = run([tool("helm"), "template", "deepiri", str(copy_dir), "--namespace", "deepiri",
-                "-f", str(CHART / "values-kind.yaml"), "--show-only", "templates/zz-notes.yaml"])
+        '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
+    )
+    proc = run(
+        [
+            tool("helm"),
+            "template",
+            "deepiri",
+            str(copy_dir),
+            "--namespace",
+            "deepiri",
+            "-f",
+            str(CHART / "values-kind.yaml"),
+            "--show-only",
+            "templates/zz-notes.yaml",
+        ]
+    )
     notes = load_docs(proc.stdout)[0]["data"]["notes"]
     assert "http://localhost/api/tasks" in notes
     assert "helm test deepiri" in notes
@@ -280,14 +370,17 @@ def test_notes_say_how_to_reach_the_platform(tmp_path: Path) -> None:
 
 
 def test_values_files_do_not_carry_secrets() -> None:
-    key = re.compile(r"^\s*([A-Za-z_-]*(password|token|secret|api[_-]?key))\s*:\s*(.*)$", re.IGNORECASE)
+    key = re.compile(
+        r"^\s*([A-Za-z_-]*(password|token|secret|api[_-]?key))\s*:\s*(.*)$", re.IGNORECASE
+    )
     for path in [*CHART.glob("values*.yaml"), *SERVICE_CHART.glob("values*.yaml")]:
         for line in path.read_text().splitlines():
             match = key.match(line.split(" #", 1)[0])
             if match:
                 value = match.group(3).strip().strip('"')
-                assert value in ("", "{}", "[]", "true", "false") or match.group(1).endswith(("Secret", "secret")), \
-                    f"{path.name}: {line.strip()}"
+                assert value in ("", "{}", "[]", "true", "false") or match.group(1).endswith(
+                    ("Secret", "secret")
+                ), f"{path.name}: {line.strip()}"
 
 
 _ = (copy, json, subprocess, Path)

@@ -44,15 +44,19 @@ def test_every_pod_runs_restricted(name: str) -> None:
         pod_sc = spec.get("securityContext", {})
         assert pod_sc.get("runAsNonRoot") is True, where
         assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
-        assert isinstance(pod_sc.get("runAsUser"), int) and pod_sc["runAsUser"] > 0, where
-        assert spec.get("hostNetwork") is not True and spec.get("hostPID") is not True, where
+        assert isinstance(pod_sc.get("runAsUser"), int), where
+        assert pod_sc["runAsUser"] > 0, where
+        assert spec.get("hostNetwork") is not True, where
+        assert spec.get("hostPID") is not True, where
         for c in _containers(spec):
             sc = c.get("securityContext", {})
             assert sc.get("allowPrivilegeEscalation") is False, (where, c["name"])
             assert sc.get("readOnlyRootFilesystem") is True, (where, c["name"])
             assert sc.get("capabilities", {}).get("drop") == ["ALL"], (where, c["name"])
             assert not sc.get("capabilities", {}).get("add"), (where, c["name"])
-            assert sc.get("seccompProfile", {}).get("type", "RuntimeDefault") == "RuntimeDefault", where
+            assert sc.get("seccompProfile", {}).get("type", "RuntimeDefault") == "RuntimeDefault", (
+                where
+            )
             assert sc.get("privileged") in (None, False), where
             resources = c.get("resources", {})
             for kind in ("requests", "limits"):
@@ -81,11 +85,17 @@ def test_services_probe_health_and_livez(name: str) -> None:
         assert c["startupProbe"]["httpGet"]["path"] == "/livez"
         assert not deployment["spec"]["template"]["spec"]["automountServiceAccountToken"]
         env = {e["name"]: e for e in c["env"]}
-        assert env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['app.kubernetes.io/name']"
+        assert (
+            env["OTEL_SERVICE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+            == "metadata.labels['app.kubernetes.io/name']"
+        )
         assert "service.version=" in env["OTEL_RESOURCE_ATTRIBUTES"]["value"]
-        assert {"configMapRef": {"name": f"{deployment['metadata']['name']}-config"}} in c["envFrom"]
+        assert {"configMapRef": {"name": f"{deployment['metadata']['name']}-config"}} in c[
+            "envFrom"
+        ]
         strategy = deployment["spec"]["strategy"]
-        assert strategy["type"] == "RollingUpdate" and strategy["rollingUpdate"]["maxUnavailable"] == 0
+        assert strategy["type"] == "RollingUpdate"
+        assert strategy["rollingUpdate"]["maxUnavailable"] == 0
         assert deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert c["volumeMounts"][0] == {"name": "tmp", "mountPath": "/tmp"}
 
@@ -101,7 +111,11 @@ def test_every_service_workload_has_matching_hpa_and_pdb(name: str) -> None:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         hpa = hpas[dname]
         assert hpa["apiVersion"] == "autoscaling/v2"
-        assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": dname}
+        assert hpa["spec"]["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": dname,
+        }
         assert {m["resource"]["name"] for m in hpa["spec"]["metrics"]} == {"cpu", "memory"}
         assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] >= 60
         assert "replicas" not in deployment["spec"], f"{dname}: fixed replicas while the HPA is on"
@@ -118,7 +132,8 @@ def test_every_public_prefix_is_routed_to_an_existing_service_port(name: str) ->
     routes: dict[str, tuple[str, int]] = {}
     for ingress in of_kind(docs, "Ingress"):
         assert ingress["apiVersion"] == "networking.k8s.io/v1"
-        assert not (ingress["metadata"].get("annotations") or {}), "no controller-specific annotations"
+        annotations = ingress["metadata"].get("annotations") or {}
+        assert not annotations, "no controller-specific annotations"
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
                 assert path["pathType"] == "Prefix"
@@ -130,19 +145,26 @@ def test_every_public_prefix_is_routed_to_an_existing_service_port(name: str) ->
                 assert match["path"]["type"] == "PathPrefix"
                 ref = rule["backendRefs"][0]
                 routes[match["path"]["value"]] = (ref["name"], ref["port"])
-    assert bool(of_kind(docs, "Ingress")) != bool(of_kind(docs, "HTTPRoute")), "Ingress xor Gateway API"
+    assert bool(of_kind(docs, "Ingress")) != bool(of_kind(docs, "HTTPRoute")), (
+        "Ingress xor Gateway API"
+    )
     for svc in deployed:
         prefix = values[svc]["prefix"]
         assert prefix in routes, f"{prefix} ({svc}) is not routed"
     for prefix, (svc, port) in routes.items():
         assert svc in services, f"{prefix} → missing Service {svc}"
-        assert port in [p["port"] for p in services[svc]["spec"]["ports"]], f"{prefix} → {svc}:{port} has no such port"
+        assert port in [p["port"] for p in services[svc]["spec"]["ports"]], (
+            f"{prefix} → {svc}:{port} has no such port"
+        )
         assert prefix == values[svc]["prefix"]
 
 
 def test_socket_io_is_routed_for_websockets() -> None:
     docs = render("all-services")
-    assert by_name(docs, "Service")["websocket-service"]["spec"]["ports"][0]["appProtocol"] == "kubernetes.io/ws"
+    assert (
+        by_name(docs, "Service")["websocket-service"]["spec"]["ports"][0]["appProtocol"]
+        == "kubernetes.io/ws"
+    )
     gateway = load_gateway_all_services()
     route = by_name(gateway, "HTTPRoute")["websocket-service"]
     assert route["spec"]["rules"][0]["timeouts"] == {"request": "0s"}
@@ -152,7 +174,11 @@ def test_socket_io_is_routed_for_websockets() -> None:
 def load_gateway_all_services() -> list[dict[str, Any]]:
     from chart.helpers import FIXTURES, helm_template, load_docs
 
-    return load_docs(helm_template(["values-kind.yaml", "values-gateway.yaml", str(FIXTURES / "all-services.yaml")]).stdout)
+    return load_docs(
+        helm_template(
+            ["values-kind.yaml", "values-gateway.yaml", str(FIXTURES / "all-services.yaml")]
+        ).stdout
+    )
 
 
 # --- the caller graph and NetworkPolicies -----------------------------------------------
@@ -168,8 +194,13 @@ def settings_class(service: str) -> type:
     from deepiri_kit.settings import ServiceSettings
 
     module = importlib.import_module(f"{service.replace('-', '_')}.settings")
-    classes = [c for _, c in inspect.getmembers(module, inspect.isclass)
-               if issubclass(c, ServiceSettings) and c is not ServiceSettings and c.__module__ == module.__name__]
+    classes = [
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, ServiceSettings)
+        and c is not ServiceSettings
+        and c.__module__ == module.__name__
+    ]
     assert len(classes) == 1, f"{service}: expected one settings class, found {classes}"
     return classes[0]
 
@@ -208,7 +239,10 @@ def caller_graph(docs: list[dict[str, Any]]) -> set[tuple[str, str, int]]:
         if name not in names:
             continue
         values = list((configmaps.get(f"{name}-config", {}).get("data") or {}).values())
-        values += [e.get("value", "") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]]
+        values += [
+            e.get("value", "")
+            for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        ]
         for value in values:
             if target := url_targets(str(value), names):
                 edges.add((name, *target))
@@ -254,13 +288,19 @@ def test_network_policies_deny_what_is_not_a_call() -> None:
         for callee in service_names():
             if caller == callee or (caller, callee, values[callee]["port"]) in edges:
                 continue
-            ok, _ = allowed(policies, pod_of(docs, caller), pod_of(docs, callee), values[callee]["port"])
+            ok, _ = allowed(
+                policies, pod_of(docs, caller), pod_of(docs, callee), values[callee]["port"]
+            )
             assert not ok, f"{caller} may reach {callee} although it never calls it"
     # A random pod in the namespace reaches nothing.
     stranger = PodRef({"app": "stranger"})
     for svc in service_names():
         assert not allowed(policies, stranger, pod_of(docs, svc), values[svc]["port"])[0]
-    for store, port in (("deepiri-mongodb", 27017), ("deepiri-redis", 6379), ("deepiri-influxdb", 8086)):
+    for store, port in (
+        ("deepiri-mongodb", 27017),
+        ("deepiri-redis", 6379),
+        ("deepiri-influxdb", 8086),
+    ):
         assert not allowed(policies, stranger, pod_of(docs, store), port)[0]
 
 
@@ -272,11 +312,17 @@ def test_services_reach_exactly_their_datastores() -> None:
     docs = render("all-services")
     policies = of_kind(docs, "NetworkPolicy")
     values = chart_values()
-    stores = {"mongo": ("deepiri-mongodb", 27017), "redis": ("deepiri-redis", 6379), "influx": ("deepiri-influxdb", 8086)}
+    stores = {
+        "mongo": ("deepiri-mongodb", 27017),
+        "redis": ("deepiri-redis", 6379),
+        "influx": ("deepiri-influxdb", 8086),
+    }
     for service in existing_services():
         declared = set(values[service]["datastores"])
         inherited = {k for k, mixin in mixins.items() if issubclass(settings_class(service), mixin)}
-        assert declared == inherited, f"{service}: values datastores {declared} != settings mixins {inherited}"
+        assert declared == inherited, (
+            f"{service}: values datastores {declared} != settings mixins {inherited}"
+        )
     for service in service_names():
         for kind, (store, port) in stores.items():
             ok, why = allowed(policies, pod_of(docs, service), pod_of(docs, store), port)
@@ -313,5 +359,7 @@ def test_every_pod_is_selected_by_a_network_policy() -> None:
     policies = of_kind(docs, "NetworkPolicy")
     for owner, template in pod_templates(docs):
         labels = template["metadata"]["labels"]
-        assert any(selector_matches(p["spec"]["podSelector"], labels) for p in policies), owner["metadata"]["name"]
+        assert any(selector_matches(p["spec"]["podSelector"], labels) for p in policies), owner[
+            "metadata"
+        ]["name"]
         assert all(p["metadata"]["namespace"] == NAMESPACE for p in policies)
