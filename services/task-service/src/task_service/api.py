@@ -14,7 +14,6 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 
 from deepiri_kit import Principal, metrics, requires_scopes
 from deepiri_kit.clock import utcnow
-from deepiri_kit.models import Tag
 from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from deepiri_kit.problems import (
     BadRequest,
@@ -66,6 +65,7 @@ IfMatch = Annotated[str | None, HeaderParameter(name="if-match", required=False)
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
 VersionNumber = Annotated[int, QueryParameter(ge=1)]
 
+TAG_PATTERN = r"^[\w\-. ]+$"  # deepiri_kit.models.Tag's
 READ = [requires_scopes("tasks:read")]
 WRITE = [requires_scopes("tasks:write")]
 
@@ -222,7 +222,7 @@ class TaskController(Controller):
         store: Store,
         status: FromQuery[Literal["open", "completed", "deleted"] | None] = None,
         kind: FromQuery[Kind | None] = None,
-        tag: FromQuery[Tag | None] = None,
+        tag: Annotated[str | None, QueryParameter(max_length=40, pattern=TAG_PATTERN)] = None,
         due_from: FromQuery[datetime | None] = None,
         due_to: FromQuery[datetime | None] = None,
         q: Annotated[str | None, QueryParameter(min_length=1, max_length=MAX_SEARCH_CHARS)] = None,
