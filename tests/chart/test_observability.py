@@ -101,7 +101,7 @@ def test_every_queried_metric_is_exported() -> None:
         "deepiri_upstream_calls_total",
     }
     dashboard_metrics = set().union(
-        *(_metric_names(e) for p in DASHBOARDS for _, e in dashboard_dashboard(p))
+        *(_metric_names(e) for p in DASHBOARDS for _, e in dashboard_exprs(p))
     )
     assert required <= dashboard_metrics, f"dashboard lacks {sorted(required - dashboard_metrics)}"
 
