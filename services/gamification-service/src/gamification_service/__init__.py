@@ -1,0 +1,1 @@
+"""Deepiri gamification-service: wallets and ledger, rewards, levels, badges, ratings, leaderboards."""

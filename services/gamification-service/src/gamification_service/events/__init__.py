@@ -1,0 +1,1 @@
+"""What gamification-service publishes (:mod:`.publish`) and consumes (:mod:`.consume`)."""

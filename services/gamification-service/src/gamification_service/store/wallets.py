@@ -1,0 +1,459 @@
+"""Wallets and the append-only ledger — exactly-once crediting without transactions.
+
+The **ledger** (collection ``ledger``) is the source of truth. Each entry has
+
+* ``key`` — its idempotency key (``task.completed:<event id>``, ``badge:<user>:<badge>``,
+  ``spend:<user>:<Idempotency-Key>``…) under a **unique index**: a second delivery of the
+  same event cannot create a second entry;
+* ``seq`` — its position in the user's ledger, unique per user: an entry claims its number
+  by being inserted (a concurrent writer that took the same number retries with the next);
+* ``amounts`` — signed integers per currency, never changed after the insert. The only
+  mutable fields are bookkeeping: ``pending`` (until applied) and ``status``.
+
+The **wallet** (collection ``wallets``, one document per user) holds ``fold(ledger[1..seq])``
+(see :mod:`gamification_service.domain.wallet`) and is advanced one entry at a time by a
+compare-and-set on ``seq``: ``update_one({_id, seq: n-1}, {$set: state(n), seq: n})``. Two
+processes applying the same entry race on that condition and exactly one wins, so an entry
+is applied exactly once. Debits the balance cannot cover are rejected by the fold, so no
+balance ever goes below zero.
+
+A crash between the ledger insert and the wallet update leaves a ``pending`` entry that the
+next write for that user, or the reconciler (``reconcile``), applies. ``reconcile`` also
+replays the whole ledger and proves ``wallet == fold(ledger)`` — in particular every
+balance except energy equals the sum of its applied ledger amounts (energy regenerates
+with time, so it is the fold, not a sum).
+
+Events (currency credited/spent, level-up, badge awarded) are pushed into the wallet
+document's outbox in the same compare-and-set, then published together with the
+leaderboard update; if Redis is down both wait in the outbox for the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from redis.exceptions import RedisError
+
+from deepiri_kit import metrics
+from deepiri_kit.clock import utcnow
+from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.events import EventBus, outbox_entry
+from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
+from gamification_service.domain import badges as badge_rules
+from gamification_service.domain import wallet as fold
+from gamification_service.domain.badges import BadgeDef
+from gamification_service.domain.currencies import CURRENCIES
+from gamification_service.domain.facts import RatingFacts, facts_for
+from gamification_service.events import publish
+from gamification_service.store.boards import Boards
+
+log = logging.getLogger("gamification.wallets")
+Document = dict[str, Any]
+RatingFactsSource = Callable[[str], Awaitable[Mapping[str, RatingFacts]]]
+
+CREDITED = metrics.counter(
+    "deepiri_currency_credited_total", "Currency credited to wallets.", ("currency",)
+)
+DEBITED = metrics.counter("deepiri_currency_debited_total", "Currency spent.", ("currency",))
+LEVEL_UPS = metrics.counter("deepiri_level_ups_total", "Level-ups.")
+BADGES_AWARDED = metrics.counter("deepiri_badges_awarded_total", "Badges awarded.", ("rarity",))
+REJECTED = metrics.counter(
+    "deepiri_ledger_rejected_total", "Ledger entries rejected for insufficient funds."
+)
+RECONCILED = metrics.counter(
+    "deepiri_wallets_reconciled_total", "Wallets checked by replaying their ledger.", ("result",)
+)
+
+LEDGER_INDEXES = [
+    IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
+    IndexModel([("user_id", ASCENDING), ("seq", ASCENDING)], name="user_seq_unique", unique=True),
+    IndexModel([("pending", ASCENDING)], name="pending", sparse=True),
+    IndexModel([("at", ASCENDING)], name="at"),
+]
+
+
+class Draft(msgspec.Struct, kw_only=True):
+    """A ledger entry before it has a sequence number."""
+
+    key: str
+    kind: fold.EntryKind
+    amounts: dict[str, int]
+    reason: str = ""
+    ref: dict[str, str] = msgspec.field(default_factory=dict)
+    factors: dict[str, float] = msgspec.field(default_factory=dict)
+    task: fold.TaskFacts | None = None
+    challenge: fold.ChallengeFacts | None = None
+    badge: str | None = None
+
+
+@dataclass
+class Recorded:
+    entry: Document
+    created: bool  # False: the key existed already (a duplicate delivery or retry)
+    outcome: str  # "applied" | "rejected" | "pending"
+    state: fold.WalletState
+    reason: str = ""
+
+
+@dataclass
+class Report:
+    user_id: str
+    seq: int
+    entries: int
+    consistent: bool
+    repaired: bool
+    balances: dict[str, int]
+    ledger_sums: dict[str, int]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return all(
+            self.balances.get(c, 0) == self.ledger_sums.get(c, 0)
+            for c in CURRENCIES
+            if c != "energy"
+        )
+
+
+def encode_state(state: fold.WalletState) -> Document:
+    doc: Document = msgspec.to_builtins(state, builtin_types=(datetime,))
+    return doc
+
+
+def decode_state(doc: Document | None) -> fold.WalletState:
+    if not doc or "state" not in doc:
+        return fold.initial()
+    return msgspec.convert(doc["state"], fold.WalletState)
+
+
+def to_entry(doc: Document) -> fold.Entry:
+    return msgspec.convert(
+        {
+            k: doc[k]
+            for k in ("seq", "key", "kind", "amounts", "at", "task", "challenge", "badge")
+            if k in doc
+        },
+        fold.Entry,
+    )
+
+
+class WalletStore:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        boards: Boards,
+        bus: EventBus,
+        catalog: Sequence[BadgeDef],
+        rating_facts: RatingFactsSource | None = None,
+    ) -> None:
+        self.ledger = db["ledger"]
+        self.wallets = db["wallets"]
+        self.boards = boards
+        self.bus = bus
+        self.catalog = list(catalog)
+        self.by_id = {b.id: b for b in catalog}
+        self.rating_facts = rating_facts
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.ledger, LEDGER_INDEXES)
+        await ensure_indexes(self.wallets, [OUTBOX_INDEX])
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def state(self, user_id: str) -> fold.WalletState:
+        return decode_state(await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0}))
+
+    async def ledger_page(
+        self, user_id: str, limit: int, before_seq: int | None = None, currency: str | None = None
+    ) -> list[Document]:
+        query: Document = {"user_id": user_id}
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        if currency is not None:
+            query[f"amounts.{currency}"] = {"$exists": True}
+        cursor = self.ledger.find(query).sort("seq", DESCENDING).limit(limit)
+        return await cursor.to_list()
+
+    # --- writing ---------------------------------------------------------------------------
+
+    async def record(self, user_id: str, draft: Draft, *, award: bool = True) -> Recorded:
+        """Append ``draft`` (once per key) and bring the wallet up to date with it."""
+        entry, created = await self._insert(user_id, draft)
+        state, results = await self.catch_up(user_id)
+        applied = results.get(entry["seq"])
+        outcome: str
+        if applied is not None:
+            outcome, reason = applied.outcome, applied.reason
+        else:  # applied by a concurrent writer, or earlier (a duplicate)
+            outcome, reason = await self._outcome_of(entry, state)
+        if award:
+            state = await self.award_badges(user_id, state)
+        return Recorded(entry=entry, created=created, outcome=outcome, state=state, reason=reason)
+
+    async def _insert(self, user_id: str, draft: Draft) -> tuple[Document, bool]:
+        doc: Document = {
+            **msgspec.to_builtins(draft, builtin_types=(datetime,)),
+            "user_id": user_id,
+            "at": utcnow(),
+            "pending": True,
+        }
+        for name in ("task", "challenge", "badge"):
+            if doc.get(name) is None:
+                doc.pop(name, None)
+        last = await self.ledger.find_one(
+            {"user_id": user_id}, {"seq": 1}, sort=[("seq", DESCENDING)]
+        )
+        seq = (last["seq"] if last else 0) + 1
+        for _ in range(100):
+            doc["_id"] = ObjectId()
+            doc["seq"] = seq
+            try:
+                await self.ledger.insert_one(doc)
+                return doc, True
+            except DuplicateKeyError:
+                existing = await self.ledger.find_one({"key": draft.key})
+                if existing is not None:
+                    return existing, False
+                seq += 1  # someone else took this number: take the next one
+        raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
+
+    async def catch_up(self, user_id: str) -> tuple[fold.WalletState, dict[int, fold.Applied]]:
+        """Apply every ledger entry after the wallet's ``seq``, in order, one CAS each."""
+        wallet = await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0})
+        state = decode_state(wallet)
+        results: dict[int, fold.Applied] = {}
+        outbox: list[Document] = []
+        while True:
+            docs = (
+                await self.ledger.find({"user_id": user_id, "seq": {"$gt": state.seq}})
+                .sort("seq", ASCENDING)
+                .limit(200)
+                .to_list()
+            )
+            if not docs:
+                break
+            for doc in docs:
+                if doc["seq"] != state.seq + 1:
+                    log.error("ledger gap for %s after seq %d", user_id, state.seq)
+                    return state, results
+                applied = fold.apply(state, to_entry(doc))
+                badge = self.by_id.get(doc["badge"]) if doc.get("badge") else None
+                entries = [
+                    outbox_entry(publish.STREAM, e)
+                    for e in publish.wallet_events(user_id, doc, applied, badge)
+                ]
+                update: Document = {
+                    "$set": {
+                        "seq": doc["seq"],
+                        "state": encode_state(applied.state),
+                        "updated_at": utcnow(),
+                    }
+                }
+                if entries:
+                    update["$push"] = {OUTBOX: {"$each": entries}}
+                try:
+                    result = await self.wallets.update_one(
+                        {"_id": user_id, "seq": state.seq}, update, upsert=state.seq == 0
+                    )
+                    won = result.matched_count == 1 or result.upserted_id is not None
+                except DuplicateKeyError:
+                    won = False
+                if not won:  # another writer applied it first: continue from its state
+                    state = await self.state(user_id)
+                    break
+                await self.ledger.update_one(
+                    {"_id": doc["_id"]},
+                    {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
+                )
+                self._count(applied, badge)
+                results[doc["seq"]] = applied
+                state = applied.state
+                outbox += entries
+        if results:
+            await self.deliver(user_id, state, outbox)
+        return state, results
+
+    def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
+        if applied.outcome == "rejected":
+            REJECTED.inc()
+            return
+        for currency, amount in applied.credited.items():
+            CREDITED.labels(currency).inc(amount)
+        for currency, amount in applied.debited.items():
+            DEBITED.labels(currency).inc(amount)
+        if applied.leveled_up:
+            LEVEL_UPS.inc(applied.level_after - applied.level_before)
+        if badge is not None:
+            BADGES_AWARDED.labels(badge.rarity).inc()
+
+    async def _outcome_of(self, entry: Document, state: fold.WalletState) -> tuple[str, str]:
+        if entry["seq"] > state.seq:
+            return "pending", ""
+        current = await self.ledger.find_one({"_id": entry["_id"]}, {"status": 1})
+        status = (current or {}).get("status")
+        if status in ("applied", "rejected"):
+            return status, ""
+        # Applied by a writer that has not marked it yet: the replay decides.
+        report = await self.reconcile(entry["user_id"])
+        current = await self.ledger.find_one({"_id": entry["_id"]}, {"status": 1})
+        return (current or {}).get("status", "pending"), "; ".join(report.problems)
+
+    # --- badges ----------------------------------------------------------------------------
+
+    async def award_badges(
+        self, user_id: str, state: fold.WalletState | None = None
+    ) -> fold.WalletState:
+        """Award every badge the user's recorded stats now satisfy (each once, by its key)."""
+        state = state or await self.state(user_id)
+        for _ in range(5):  # badge rewards can unlock further badges; converge
+            unearned = [b for b in self.catalog if b.id not in state.badges]
+            if not unearned:
+                break
+            ratings: Mapping[str, RatingFacts] = {}
+            if self.rating_facts is not None and any(
+                badge_rules.uses_ratings(b.rule) for b in unearned
+            ):
+                ratings = await self.rating_facts(user_id)
+            earned = badge_rules.newly_earned(self.catalog, facts_for(state, ratings))
+            if not earned:
+                break
+            for badge in earned:
+                await self._insert(
+                    user_id,
+                    Draft(
+                        key=f"badge:{user_id}:{badge.id}",
+                        kind="badge",
+                        amounts=badge.payout,
+                        reason=f"badge {badge.id}",
+                        ref={"badge_id": badge.id},
+                        badge=badge.id,
+                    ),
+                )
+            state, _ = await self.catch_up(user_id)
+        return state
+
+    # --- outbox and leaderboards -------------------------------------------------------------
+
+    async def deliver(
+        self, user_id: str, state: fold.WalletState, entries: Sequence[Document]
+    ) -> bool:
+        """Boards first, then events, then clear them; anything that fails waits for the relay."""
+        try:
+            await self.boards.sync_wallet(user_id, state)
+            for entry in entries:
+                await self.bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
+        except (RedisError, OSError) as exc:
+            log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
+            return False
+        if entries:
+            await self.wallets.update_one({"_id": user_id}, {"$pullAll": {OUTBOX: list(entries)}})
+            await self.wallets.update_one(
+                {"_id": user_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
+            )
+        return True
+
+    async def sweep_outbox(self, min_age: float) -> int:
+        """Publish what requests or handlers could not (Redis down, crash); returns how many."""
+        cutoff = utcnow() - timedelta(seconds=min_age)
+        delivered = 0
+        async for doc in self.wallets.find({OUTBOX: {"$exists": True}}):
+            due = [e for e in doc.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
+            if due and await self.deliver(doc["_id"], decode_state(doc), due):
+                delivered += len(due)
+        return delivered
+
+    # --- reconciliation ------------------------------------------------------------------------
+
+    async def pending_users(self, older_than: float, limit: int = 500) -> list[str]:
+        cutoff = utcnow() - timedelta(seconds=older_than)
+        cursor = self.ledger.find({"pending": True, "at": {"$lte": cutoff}}, {"user_id": 1})
+        users: list[str] = []
+        async for doc in cursor.limit(limit):
+            if doc["user_id"] not in users:
+                users.append(doc["user_id"])
+        return users
+
+    async def reconcile(self, user_id: str, *, repair: bool = True) -> Report:
+        """Replay the user's whole ledger and compare with the wallet; repair if asked."""
+        problems: list[str] = []
+        docs = await self.ledger.find({"user_id": user_id}).sort("seq", ASCENDING).to_list()
+        entries = [to_entry(d) for d in docs]
+        for expected, entry in enumerate(entries, start=1):
+            if entry.seq != expected:
+                problems.append(f"ledger sequence gap at {expected}")
+                entries = entries[: expected - 1]
+                break
+        replayed, outcomes = fold.replay(entries)
+        stored_doc = await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0})
+        stored = decode_state(stored_doc)
+        consistent = encode_state(stored) == encode_state(replayed)
+        repaired = False
+        if not consistent and repair:
+            if stored.seq < replayed.seq:
+                # The usual case after a crash: entries written but not applied yet.
+                problems.append(f"wallet at seq {stored.seq}, ledger at {replayed.seq}: caught up")
+                stored, _ = await self.catch_up(user_id)
+            if encode_state(stored) != encode_state(replayed):
+                problems.append("wallet differed from its ledger: rewritten from the replay")
+                await self.wallets.update_one(
+                    {"_id": user_id},
+                    {
+                        "$set": {
+                            "seq": replayed.seq,
+                            "state": encode_state(replayed),
+                            "updated_at": utcnow(),
+                        }
+                    },
+                    upsert=True,
+                )
+                await self.deliver(user_id, replayed, [])
+            repaired = True
+        for doc, outcome in zip(docs, outcomes, strict=False):
+            if doc.get("pending") or doc.get("status") != outcome:
+                await self.ledger.update_one(
+                    {"_id": doc["_id"]}, {"$unset": {"pending": ""}, "$set": {"status": outcome}}
+                )
+        sums: dict[str, int] = {}
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if outcome == "applied":
+                for currency, amount in entry.amounts.items():
+                    sums[currency] = sums.get(currency, 0) + amount
+        RECONCILED.labels("consistent" if consistent else "repaired" if repaired else "drift").inc()
+        return Report(
+            user_id=user_id,
+            seq=replayed.seq,
+            entries=len(entries),
+            consistent=consistent,
+            repaired=repaired,
+            balances={c: v for c, v in replayed.balances.items() if c != "energy"},
+            ledger_sums={c: sums.get(c, 0) for c in CURRENCIES if c != "energy"},
+            problems=problems,
+        )
+
+    async def all_users(self) -> list[str]:
+        return [d["_id"] async for d in self.wallets.find({}, {"_id": 1})]
+
+    async def safe_reconcile_pending(self, older_than: float) -> int:
+        done = 0
+        for user_id in await self.pending_users(older_than):
+            try:
+                await self.reconcile(user_id)
+                done += 1
+            except PyMongoError as exc:
+                log.warning("reconcile of %s failed, will retry: %s", user_id, exc)
+        return done
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
