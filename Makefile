@@ -62,13 +62,28 @@ dev: ## infra + every service on its seed port, logs prefixed (Ctrl-C stops all)
 	$(PY) tools/dev.py
 
 .PHONY: up
-up: ## (kind) create the cluster, build and load images, helm install — see README
-	@echo "make up will: create a kind cluster, build and load every image, install Traefik, and" \
-	      "helm upgrade --install the umbrella chart. It is delivered by the Kubernetes issue." && exit 1
+up: ## (kind) create the cluster if missing, build + load images, Traefik, helm install --wait, print URLs
+	bash k8s/up.sh
 
 .PHONY: down
-down: ## (kind) delete the cluster made by make up
-	@echo "make down will delete the kind cluster made by make up (Kubernetes issue)." && exit 1
+down: ## (kind) delete the kind cluster made by make up
+	bash k8s/down.sh
+
+.PHONY: chart-lint
+chart-lint: ## helm lint --strict both charts (kind, Gateway API and prod values)
+	pytest tests/chart -q -k lints
+
+.PHONY: chart-verify
+chart-verify: ## every packaging check: renders, k8s schemas, checkov, promtool, golden files, images, Tilt/skaffold
+	pytest tests/chart -q
+
+.PHONY: chart-golden
+chart-golden: ## re-render the golden files after a reviewed chart change
+	UPDATE_GOLDEN=1 pytest tests/chart -q -k golden
+
+.PHONY: chart-schema
+chart-schema: ## regenerate both charts' values.schema.json from charts/values_schema.py
+	$(PY) charts/values_schema.py
 
 .PHONY: clean
 clean: ## remove caches and local data (not the tool cache)
