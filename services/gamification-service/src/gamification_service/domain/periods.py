@@ -45,6 +45,13 @@ def period_range(period: Period, key: str) -> tuple[datetime, datetime] | None:
         raise ValueError(f"{key!r} is not a {period} key")
     if period == "all":
         return None
+    try:
+        return _range(period, key)
+    except ValueError:
+        raise ValueError(f"{key!r} is not a {period} key") from None
+
+
+def _range(period: Period, key: str) -> tuple[datetime, datetime]:
     if period == "day":
         start = datetime.strptime(key, "%Y-%m-%d").replace(tzinfo=UTC)
         return start, start + timedelta(days=1)

@@ -16,7 +16,7 @@ Task reward (XP; coins are half the XP, rounded half up)::
   tries (amounts round to 0).
 * A habit scored *down* (a bad habit) pays nothing.
 * Stars: 1 for a hard task done on time on its first completion within the hour.
-* Caps: at most 200 XP per completion.
+* Cap: at most 150 XP per completion (the factors could reach 178).
 
 Challenge reward: the challenge's points as XP (capped by difficulty: easy 150, medium 375,
 hard 750, very_hard 1500 — the seed's points x 1.5), a tenth of that as coins, tokens by
@@ -44,7 +44,7 @@ EFFORT_MIN, EFFORT_MAX, EFFORT_PIVOT_MINUTES = 0.75, 1.5, 30
 ESTIMATE_BONUS, ESTIMATE_BAND = 1.1, (0.8, 1.25)
 REPEAT_WINDOW: Final = timedelta(hours=1)
 REPEAT_DECAY = 0.5
-MAX_TASK_XP = 200
+MAX_TASK_XP = 150
 CHALLENGE_XP_CAP: Final[Mapping[str, int]] = {
     "easy": 150,
     "medium": 375,

@@ -1,0 +1,65 @@
+"""Shared helpers for gamification-service tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from deepiri_kit.events import Envelope, new_event
+
+
+def task_event(
+    user_id: str = "alice",
+    *,
+    task_id: str | None = None,
+    kind: str = "todo",
+    difficulty: str = "medium",
+    priority: str = "normal",
+    on_time: bool | None = None,
+    completed_at: datetime | None = None,
+    streak: dict[str, int] | None = None,
+    habit_direction: str | None = None,
+    estimated_minutes: int | None = None,
+    actual_minutes: int | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    return new_event(
+        "task.completed",
+        source="task-service",
+        user_id=user_id,
+        event_id=event_id,
+        data={
+            "task_id": task_id or uuid.uuid4().hex[:24],
+            "completion_id": uuid.uuid4().hex,
+            "kind": kind,
+            "difficulty": difficulty,
+            "priority": priority,
+            "estimated_minutes": estimated_minutes,
+            "actual_minutes": actual_minutes,
+            "due_at": None,
+            "completed_at": (completed_at or datetime.now(UTC)).isoformat(),
+            "on_time": on_time,
+            "streak": streak,
+            "habit_direction": habit_direction,
+            "skill_ids": [],
+            "tags": ["work"],
+            "title": "Write the report",
+        },
+    )
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def gamification_env(service_env: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"consumer_block_ms": 50, "relay_interval_seconds": 0.2, **service_env, **extra}
