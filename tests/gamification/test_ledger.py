@@ -1,0 +1,389 @@
+"""Exactly-once crediting against real FerretDB and Redis: duplicates, concurrency, crashes,
+reconciliation, Redis outages, events, badges and leaderboard rebuilds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+
+from deepiri_kit import Platform
+from deepiri_kit.events import Consumer, Envelope, EventBus, new_event
+from deepiri_kit.events.outbox import OUTBOX
+from gamification.helpers import eventually, task_event
+from gamification_service.app import Stores, build_stores
+from gamification_service.domain import badges as badge_rules
+from gamification_service.domain.catalog import RAW
+from gamification_service.events.consume import GROUP, TASKS
+from gamification_service.settings import GamificationSettings
+from gamification_service.store.boards import board_key
+from gamification_service.store.maintenance import Maintenance, backfill_badges
+from gamification_service.store.rebuild import rebuild_all
+from gamification_service.store.wallets import Draft, WalletStore
+from infra import RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+async def ledger_sum(stores: Stores, user: str, currency: str) -> int:
+    total = 0
+    async for doc in stores.wallets.ledger.find({"user_id": user, "status": "applied"}):
+        total += doc["amounts"].get(currency, 0)
+    return total
+
+
+async def task_entries(stores: Stores, user: str) -> int:
+    return await stores.wallets.ledger.count_documents({"user_id": user, "kind": "task"})
+
+
+async def published(redis: Any, type_: str | None = None) -> list[Envelope]:
+    raw = await redis.xrange("events.gamification")
+    events = [Envelope.decode(fields["envelope"]) for _, fields in raw]
+    return [e for e in events if type_ is None or e.type == type_]
+
+
+@contextlib.asynccontextmanager
+async def second_process(settings: GamificationSettings) -> AsyncIterator[Stores]:
+    """Another replica: its own MongoDB and Redis clients."""
+    platform = await Platform.open(settings)
+    try:
+        yield build_stores(platform)
+    finally:
+        await platform.close()
+
+
+async def test_a_redelivered_event_credits_once(stores: Stores, redis: Any) -> None:
+    event = task_event("alice", difficulty="hard", on_time=True)
+    for _ in range(3):
+        await stores.handlers.tasks(event)
+    state = await stores.wallets.state("alice")
+    assert await task_entries(stores, "alice") == 1
+    assert state.balances["xp"] == 48  # 40 x 1.2 once
+    assert state.stats["tasks_completed"] == 1
+    assert len(await published(redis, "gamification.currency_credited")) >= 1
+    report = await stores.wallets.reconcile("alice")
+    assert report.consistent
+    assert report.balanced
+
+
+async def test_concurrent_duplicate_and_distinct_deliveries_across_replicas(
+    stores: Stores, settings: GamificationSettings
+) -> None:
+    duplicate = task_event("bob", difficulty="easy")
+    distinct = [task_event("bob", difficulty="medium") for _ in range(8)]
+    async with second_process(settings) as other:
+        calls = [s.handlers.tasks(duplicate) for s in (stores, other) for _ in range(5)]
+        calls += [(stores if i % 2 else other).handlers.tasks(e) for i, e in enumerate(distinct)]
+        await asyncio.gather(*calls)
+    assert await task_entries(stores, "bob") == 9
+    state = await stores.wallets.state("bob")
+    assert state.stats["tasks_completed"] == 9
+    for currency in ("xp", "coins", "gems", "stars"):
+        assert state.balances[currency] == await ledger_sum(stores, "bob", currency)
+    assert await stores.wallets.ledger.count_documents({"pending": True}) == 0
+    assert (await stores.wallets.reconcile("bob")).consistent
+
+
+async def test_duplicates_through_the_real_bus_with_two_consumers(
+    stores: Stores, redis: Any
+) -> None:
+    bus = EventBus(redis)
+    event = task_event("carol", difficulty="medium")
+    for _ in range(4):  # a producer's outbox relay re-publishing, say
+        await bus.publish(TASKS, event)
+    consumers = [
+        Consumer(
+            redis,
+            group=GROUP,
+            handlers={TASKS: stores.handlers.tasks},
+            inbox=stores.inbox,
+            name=f"c{i}",
+            block_ms=50,
+        )
+        for i in range(2)
+    ]
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in consumers]
+    try:
+
+        async def acked() -> bool:
+            info = await redis.xinfo_groups(TASKS)
+            return bool(info) and info[0]["pending"] == 0 and info[0]["lag"] == 0
+
+        await eventually(acked)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    assert await task_entries(stores, "carol") == 1
+    assert (await stores.wallets.state("carol")).balances["xp"] == 20
+
+
+async def test_crash_between_ledger_write_and_wallet_update_is_reconciled(
+    stores: Stores,
+) -> None:
+    await stores.handlers.tasks(task_event("dave", difficulty="hard"))
+    before = await stores.wallets.state("dave")
+    # The process dies right after the ledger insert: the entry exists, the wallet lags.
+    await stores.wallets._insert(
+        "dave", Draft(key="grant:dave:1", kind="grant", amounts={"coins": 500, "gems": 3})
+    )
+    stale = await stores.wallets.state("dave")
+    assert stale.balances == before.balances
+    assert await stores.wallets.ledger.count_documents({"user_id": "dave", "pending": True}) == 1
+
+    report = await stores.wallets.reconcile("dave")
+    assert not report.consistent
+    assert report.repaired
+    after = await stores.wallets.state("dave")
+    assert after.balances["coins"] == before.balances["coins"] + 500
+    assert after.balances["gems"] == before.balances["gems"] + 3
+    for currency in ("xp", "coins", "gems", "tokens", "stars"):
+        assert after.balances[currency] == await ledger_sum(stores, "dave", currency)
+    assert report.balanced
+    assert report.balances == report.ledger_sums
+    assert await stores.wallets.ledger.count_documents({"pending": True}) == 0
+    # Reconciling again changes nothing: nothing is applied twice.
+    again = await stores.wallets.reconcile("dave")
+    assert again.consistent
+    assert (await stores.wallets.state("dave")).balances == after.balances
+
+
+async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
+    stores: Stores, settings: GamificationSettings
+) -> None:
+    await stores.wallets._insert(
+        "erin", Draft(key="grant:erin:1", kind="grant", amounts={"coins": 70})
+    )
+    worker = Maintenance(
+        stores.wallets, stores.ratings, stores.inbox, stores.wallets.wallets.database["meta"]
+    )
+    await worker.once(min_age=0)
+    assert (await stores.wallets.state("erin")).balances["coins"] == 70
+
+
+async def test_a_crash_after_the_wallet_update_applies_nothing_twice(stores: Stores) -> None:
+    await stores.handlers.tasks(task_event("fay", difficulty="medium"))
+    # The process died after the wallet moved but before marking the entry applied.
+    await stores.wallets.ledger.update_many(
+        {"user_id": "fay"}, {"$set": {"pending": True}, "$unset": {"status": ""}}
+    )
+    before = await stores.wallets.state("fay")
+    state, results = await stores.wallets.catch_up("fay")
+    assert results == {}
+    assert state.balances == before.balances
+    report = await stores.wallets.reconcile("fay")
+    assert report.consistent
+    assert await stores.wallets.ledger.count_documents({"user_id": "fay", "pending": True}) == 0
+    statuses = {d["status"] async for d in stores.wallets.ledger.find({"user_id": "fay"})}
+    assert statuses == {"applied"}
+
+
+async def test_a_corrupted_wallet_is_rewritten_from_its_ledger(stores: Stores) -> None:
+    await stores.handlers.tasks(task_event("gus", difficulty="medium"))
+    await stores.wallets.wallets.update_one(
+        {"_id": "gus"}, {"$set": {"state.balances.coins": 999_999}}
+    )
+    report = await stores.wallets.reconcile("gus")
+    assert not report.consistent
+    assert report.repaired
+    assert (await stores.wallets.state("gus")).balances["coins"] == await ledger_sum(
+        stores, "gus", "coins"
+    )
+
+
+async def test_concurrent_spends_never_overdraw(
+    stores: Stores, settings: GamificationSettings
+) -> None:
+    await stores.wallets.record(
+        "hal", Draft(key="grant:hal", kind="grant", amounts={"coins": 100}), award=False
+    )
+    async with second_process(settings) as other:
+        results = await asyncio.gather(
+            *(
+                (stores if i % 2 else other).wallets.record(
+                    "hal",
+                    Draft(key=f"spend:hal:{i}", kind="spend", amounts={"coins": -30}),
+                    award=False,
+                )
+                for i in range(10)
+            )
+        )
+    outcomes = sorted(r.outcome for r in results)
+    assert outcomes == ["applied"] * 3 + ["rejected"] * 7
+    state = await stores.wallets.state("hal")
+    assert state.balances["coins"] == 10
+    assert state.balances["coins"] == await ledger_sum(stores, "hal", "coins")
+    assert (await stores.wallets.reconcile("hal")).consistent
+
+
+async def test_level_up_badge_and_currency_events_are_published(stores: Stores, redis: Any) -> None:
+    for _ in range(4):
+        await stores.handlers.tasks(task_event("ivy", difficulty="hard", on_time=True))
+    state = await stores.wallets.state("ivy")
+    assert state.level == 2
+    level_ups = await published(redis, "gamification.level_up")
+    assert [(e.user_id, e.data["level"], e.data["previous_level"]) for e in level_ups] == [
+        ("ivy", 2, 1)
+    ]
+    badges = await published(redis, "gamification.badge_awarded")
+    assert {e.data["badge_id"] for e in badges} >= {"tasks-1", "hard-1"}
+    assert all(e.data["user_id"] == "ivy" and e.data["rarity"] for e in badges)
+    credited = await published(redis, "gamification.currency_credited")
+    assert credited[0].data["amounts"] == {"xp": 48, "coins": 24, "stars": 1}
+    assert credited[0].data["balances"]["xp"] == 48
+    # A badge is awarded once, however often the rules are evaluated again.
+    await stores.wallets.award_badges("ivy")
+    again = await published(redis, "gamification.badge_awarded")
+    assert len(again) == len(badges)
+    assert (await stores.wallets.wallets.find_one({"_id": "ivy"}) or {}).get(OUTBOX) is None
+
+
+@pytest.mark.slow
+async def test_credits_land_while_redis_is_down_and_boards_catch_up(
+    stores: Stores, redis_server: RedisServer, redis: Any
+) -> None:
+    redis_server.stop()
+    try:
+        await stores.handlers.tasks(task_event("jay", difficulty="hard"))
+        state = await stores.wallets.state("jay")
+        assert state.balances["xp"] == 40  # MongoDB has it
+        doc = await stores.wallets.wallets.find_one({"_id": "jay"})
+        assert doc is not None
+        assert doc.get(OUTBOX)  # events and boards wait in the outbox
+    finally:
+        redis_server.start()
+    worker = Maintenance(
+        stores.wallets, stores.ratings, stores.inbox, stores.wallets.wallets.database["meta"]
+    )
+
+    async def caught_up() -> bool:
+        with contextlib.suppress(Exception):
+            await worker.once(min_age=0)
+        return await redis.zscore(board_key("xp", "all", "all"), "jay") is not None
+
+    await eventually(caught_up)
+    assert await redis.zscore(board_key("xp", "all", "all"), "jay") == -40
+    credited = await published(redis, "gamification.currency_credited")
+    keys = [e.data["entry_key"] for e in credited]
+    assert {e.user_id for e in credited} == {"jay"}
+    assert len(keys) == len(set(keys))  # each published once (the task and its badges)
+    assert any(k.startswith("task.completed:") for k in keys)
+    assert (await stores.wallets.wallets.find_one({"_id": "jay"}) or {}).get(OUTBOX) is None
+
+
+async def test_leaderboards_are_rebuilt_from_mongodb(stores: Stores, redis: Any) -> None:
+    for user, difficulty in (("kim", "hard"), ("lee", "easy"), ("max", "medium")):
+        await stores.handlers.tasks(task_event(user, difficulty=difficulty))
+    await stores.handlers.users(
+        new_event(
+            "user.registered",
+            source="user-service",
+            user_id="kim",
+            data={"user_id": "kim", "display_name": "Kim", "email": "kim@example.com"},
+        )
+    )
+    now = datetime.now(UTC)
+    live = {
+        key: await redis.zrange(key, 0, -1, withscores=True)
+        for key in [board_key("xp", "all", "all"), board_key("coins", "week", _week(now))]
+    }
+    await redis.flushdb()
+    counts = await rebuild_all(stores.wallets, stores.ratings, stores.boards, stores.profiles, now)
+    assert counts[board_key("xp", "all", "all")] == 3
+    for key, standings in live.items():
+        assert await redis.zrange(key, 0, -1, withscores=True) == standings
+    assert await redis.hget("lb:names", "kim") == "Kim"
+    assert "kim@example.com" not in str(await redis.hgetall("lb:names"))
+
+
+def _week(now: datetime) -> str:
+    year, week, _ = now.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def test_a_challenge_pays_once_per_user_and_challenge(stores: Stores) -> None:
+    for _ in range(2):  # the same completion re-sent under a new event id
+        await stores.handlers.challenges(
+            new_event(
+                "challenge.completed",
+                source="challenge-service",
+                user_id="ned",
+                data={
+                    "challenge_id": "ch1",
+                    "difficulty": "hard",
+                    "points": 500,
+                    "category": "coding",
+                },
+            )
+        )
+    state = await stores.wallets.state("ned")
+    assert state.balances["tokens"] == 3
+    assert state.balances["xp"] == 500
+    assert state.stats["challenges_passed"] == 1
+    assert "challenges-1" in state.badges
+
+
+async def test_a_new_badge_definition_is_backfilled_from_recorded_stats(
+    stores: Stores, settings: GamificationSettings
+) -> None:
+    for _ in range(3):
+        await stores.handlers.tasks(task_event("oli", difficulty="trivial"))
+    meta = stores.wallets.wallets.database["meta"]
+    await backfill_badges(stores.wallets, meta, stores.wallets.catalog)
+    extended = badge_rules.load(
+        [
+            *RAW,
+            {
+                "id": "three-trivia",
+                "name": "Small Steps",
+                "description": "Complete 3 trivial tasks.",
+                "category": "tasks",
+                "rarity": "common",
+                "rule": {"type": "counter", "counter": "trivial_completed", "at_least": 3},
+            },
+        ]
+    )
+    wallets = WalletStore(
+        stores.wallets.wallets.database, stores.boards, stores.wallets.bus, extended
+    )
+    assert await backfill_badges(wallets, meta, extended) >= 1
+    assert "three-trivia" in (await wallets.state("oli")).badges
+    assert await backfill_badges(wallets, meta, extended) == 0  # nothing new to backfill
+
+
+async def test_malformed_events_fail_and_write_nothing(stores: Stores) -> None:
+    bad = task_event("pam")
+    broken = msgspec.structs.replace(bad, data={**bad.data, "difficulty": "legendary"})
+    with pytest.raises(msgspec.ValidationError):
+        await stores.handlers.tasks(broken)
+    anonymous = msgspec.structs.replace(bad, user_id=None)
+    with pytest.raises(ValueError, match="no user_id"):
+        await stores.handlers.tasks(anonymous)
+    assert await stores.wallets.ledger.count_documents({}) == 0
+
+
+async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    for i in range(10):
+        await stores.handlers.tasks(
+            task_event(
+                "quin",
+                task_id="habit-1",
+                kind="habit",
+                habit_direction="up",
+                difficulty="medium",
+                completed_at=start + timedelta(seconds=i),
+            )
+        )
+    xp = [
+        d["amounts"].get("xp", 0)
+        async for d in stores.wallets.ledger.find({"user_id": "quin", "kind": "task"}).sort(
+            "seq", 1
+        )
+    ]
+    assert xp == [20, 10, 5, 3, 1, 1, 0, 0, 0, 0]
