@@ -72,7 +72,7 @@ async def test_a_redelivered_event_credits_once(stores: Stores, redis: Any) -> N
 
 
 async def test_concurrent_duplicate_and_distinct_deliveries_across_replicas(
-    stores: Stores, settings: GamificationSettings
+    stores: Stores, settings: GamificationSettings, redis: Any
 ) -> None:
     duplicate = task_event("bob", difficulty="easy")
     distinct = [task_event("bob", difficulty="medium") for _ in range(8)]
@@ -87,6 +87,15 @@ async def test_concurrent_duplicate_and_distinct_deliveries_across_replicas(
         assert state.balances[currency] == await ledger_sum(stores, "bob", currency)
     assert await stores.wallets.ledger.count_documents({"pending": True}) == 0
     assert (await stores.wallets.reconcile("bob")).consistent
+    # Each entry was applied by exactly one replica: its events went out once.
+    keys = [e.data["entry_key"] for e in await published(redis, "gamification.currency_credited")]
+    assert (
+        len(keys)
+        == len(set(keys))
+        == await stores.wallets.ledger.count_documents(
+            {"user_id": "bob", "amounts.coins": {"$gt": 0}}
+        )
+    )
 
 
 async def test_duplicates_through_the_real_bus_with_two_consumers(
@@ -160,7 +169,7 @@ async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
         "erin", Draft(key="grant:erin:1", kind="grant", amounts={"coins": 70})
     )
     worker = Maintenance(
-        stores.wallets, stores.ratings, stores.inbox, stores.wallets.wallets.database["meta"]
+        stores.wallets, stores.ratings, stores.inbox, stores.wallets.states.database["meta"]
     )
     await worker.once(min_age=0)
     assert (await stores.wallets.state("erin")).balances["coins"] == 70
@@ -185,8 +194,10 @@ async def test_a_crash_after_the_wallet_update_applies_nothing_twice(stores: Sto
 
 async def test_a_corrupted_wallet_is_rewritten_from_its_ledger(stores: Stores) -> None:
     await stores.handlers.tasks(task_event("gus", difficulty="medium"))
-    await stores.wallets.wallets.update_one(
-        {"_id": "gus"}, {"$set": {"state.balances.coins": 999_999}}
+    head = await stores.wallets.head("gus")
+    assert head is not None
+    await stores.wallets.states.update_one(
+        {"_id": head["_id"]}, {"$set": {"state.balances.coins": 999_999}}
     )
     report = await stores.wallets.reconcile("gus")
     assert not report.consistent
@@ -240,7 +251,7 @@ async def test_level_up_badge_and_currency_events_are_published(stores: Stores, 
     await stores.wallets.award_badges("ivy")
     again = await published(redis, "gamification.badge_awarded")
     assert len(again) == len(badges)
-    assert (await stores.wallets.wallets.find_one({"_id": "ivy"}) or {}).get(OUTBOX) is None
+    assert await stores.wallets.states.count_documents({OUTBOX: {"$exists": True}}) == 0
 
 
 @pytest.mark.slow
@@ -252,13 +263,14 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
         await stores.handlers.tasks(task_event("jay", difficulty="hard"))
         state = await stores.wallets.state("jay")
         assert state.balances["xp"] == 40  # MongoDB has it
-        doc = await stores.wallets.wallets.find_one({"_id": "jay"})
-        assert doc is not None
-        assert doc.get(OUTBOX)  # events and boards wait in the outbox
+        # events and boards wait in the outbox
+        assert await stores.wallets.states.count_documents(
+            {"user_id": "jay", OUTBOX: {"$exists": True}}
+        )
     finally:
         redis_server.start()
     worker = Maintenance(
-        stores.wallets, stores.ratings, stores.inbox, stores.wallets.wallets.database["meta"]
+        stores.wallets, stores.ratings, stores.inbox, stores.wallets.states.database["meta"]
     )
 
     async def caught_up() -> bool:
@@ -273,7 +285,7 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
     assert {e.user_id for e in credited} == {"jay"}
     assert len(keys) == len(set(keys))  # each published once (the task and its badges)
     assert any(k.startswith("task.completed:") for k in keys)
-    assert (await stores.wallets.wallets.find_one({"_id": "jay"}) or {}).get(OUTBOX) is None
+    assert await stores.wallets.states.count_documents({OUTBOX: {"$exists": True}}) == 0
 
 
 async def test_leaderboards_are_rebuilt_from_mongodb(stores: Stores, redis: Any) -> None:
@@ -333,7 +345,7 @@ async def test_a_new_badge_definition_is_backfilled_from_recorded_stats(
 ) -> None:
     for _ in range(3):
         await stores.handlers.tasks(task_event("oli", difficulty="trivial"))
-    meta = stores.wallets.wallets.database["meta"]
+    meta = stores.wallets.states.database["meta"]
     await backfill_badges(stores.wallets, meta, stores.wallets.catalog)
     extended = badge_rules.load(
         [
@@ -349,7 +361,7 @@ async def test_a_new_badge_definition_is_backfilled_from_recorded_stats(
         ]
     )
     wallets = WalletStore(
-        stores.wallets.wallets.database, stores.boards, stores.wallets.bus, extended
+        stores.wallets.states.database, stores.boards, stores.wallets.bus, extended
     )
     assert await backfill_badges(wallets, meta, extended) >= 1
     assert "three-trivia" in (await wallets.state("oli")).badges

@@ -36,12 +36,13 @@ async def rebuild_all(
     counts: dict[str, int] = {}
     totals: dict[str, dict[str, float]] = {m: {} for m in WALLET_METRICS}
     versions: dict[str, int] = {}
-    async for doc in wallets.wallets.find({}, {"seq": 1, "state": 1}):
+    async for doc in wallets.heads():
         state = decode_state(doc)
-        versions[doc["_id"]] = state.seq
+        user_id = doc["user_id"]
+        versions[user_id] = state.seq
         for metric in WALLET_METRICS:
             if state.earned.get(metric, 0) > 0:
-                totals[metric][doc["_id"]] = state.earned[metric]
+                totals[metric][user_id] = state.earned[metric]
     for metric in WALLET_METRICS:
         key = board_key(metric, "all", "all")
         counts[key] = await boards.replace(key, totals[metric], None, "wallet", versions)

@@ -10,12 +10,17 @@ The **ledger** (collection ``ledger``) is the source of truth. Each entry has
 * ``amounts`` — signed integers per currency, never changed after the insert. The only
   mutable fields are bookkeeping: ``pending`` (until applied) and ``status``.
 
-The **wallet** (collection ``wallets``, one document per user) holds ``fold(ledger[1..seq])``
-(see :mod:`gamification_service.domain.wallet`) and is advanced one entry at a time by a
-compare-and-set on ``seq``: ``update_one({_id, seq: n-1}, {$set: state(n), seq: n})``. Two
-processes applying the same entry race on that condition and exactly one wins, so an entry
-is applied exactly once. Debits the balance cannot cover are rejected by the fold, so no
-balance ever goes below zero.
+The **wallet** is ``fold(ledger[1..seq])`` (see :mod:`gamification_service.domain.wallet`),
+kept as an insert-only chain of snapshots (collection ``wallet_states``, ``_id`` =
+``<user>:<seq>``): applying entry ``n`` means *inserting* snapshot ``n`` computed from
+snapshot ``n-1``. The unique ``_id`` is the commit point — of two processes applying the
+same entry, exactly one insert succeeds, the other reloads and moves on — so an entry is
+applied exactly once, and a snapshot, once written, never changes. (Inserts are used rather
+than a compare-and-set ``update_one({_id, seq: n-1}, …)`` because FerretDB, our test
+server, evaluates an update's filter and writes the document in two steps, so two
+concurrent conditional updates can both succeed; a unique insert is atomic everywhere.)
+Debits the balance cannot cover are rejected by the fold, so no balance goes below zero.
+Old snapshots are pruned; the newest is the wallet.
 
 A crash between the ledger insert and the wallet update leaves a ``pending`` entry that the
 next write for that user, or the reconciler (``reconcile``), applies. ``reconcile`` also
@@ -23,15 +28,15 @@ replays the whole ledger and proves ``wallet == fold(ledger)`` — in particular
 balance except energy equals the sum of its applied ledger amounts (energy regenerates
 with time, so it is the fold, not a sum).
 
-Events (currency credited/spent, level-up, badge awarded) are pushed into the wallet
-document's outbox in the same compare-and-set, then published together with the
-leaderboard update; if Redis is down both wait in the outbox for the relay.
+Events (currency credited/spent, level-up, badge awarded) are written into the snapshot's
+outbox in the same insert, then published together with the leaderboard update; if Redis
+is down both wait in the outbox for the relay.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -124,6 +129,14 @@ class Report:
         )
 
 
+PRUNE_EVERY = 20
+KEEP_SNAPSHOTS = 5
+
+
+def snapshot_id(user_id: str, seq: int) -> str:
+    return f"{user_id}:{seq:012d}"
+
+
 def encode_state(state: fold.WalletState) -> Document:
     doc: Document = msgspec.to_builtins(state, builtin_types=(datetime,))
     return doc
@@ -156,7 +169,7 @@ class WalletStore:
         rating_facts: RatingFactsSource | None = None,
     ) -> None:
         self.ledger = db["ledger"]
-        self.wallets = db["wallets"]
+        self.states = db["wallet_states"]
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -165,12 +178,26 @@ class WalletStore:
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.ledger, LEDGER_INDEXES)
-        await ensure_indexes(self.wallets, [OUTBOX_INDEX])
+        await ensure_indexes(
+            self.states,
+            [
+                IndexModel(
+                    [("user_id", ASCENDING), ("seq", DESCENDING)], name="user_seq", unique=True
+                ),
+                OUTBOX_INDEX,
+            ],
+        )
 
     # --- reading ---------------------------------------------------------------------------
 
+    async def head(self, user_id: str) -> Document | None:
+        """The newest snapshot (the wallet as it is), outbox left out."""
+        return await self.states.find_one(
+            {"user_id": user_id}, {OUTBOX: 0}, sort=[("seq", DESCENDING)]
+        )
+
     async def state(self, user_id: str) -> fold.WalletState:
-        return decode_state(await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0}))
+        return decode_state(await self.head(user_id))
 
     async def ledger_page(
         self, user_id: str, limit: int, before_seq: int | None = None, currency: str | None = None
@@ -227,11 +254,10 @@ class WalletStore:
         raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
 
     async def catch_up(self, user_id: str) -> tuple[fold.WalletState, dict[int, fold.Applied]]:
-        """Apply every ledger entry after the wallet's ``seq``, in order, one CAS each."""
-        wallet = await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0})
-        state = decode_state(wallet)
+        """Apply every ledger entry after the newest snapshot, in order, one insert each."""
+        state = await self.state(user_id)
         results: dict[int, fold.Applied] = {}
-        outbox: list[Document] = []
+        delivered: list[tuple[str, fold.WalletState, list[Document]]] = []
         while True:
             docs = (
                 await self.ledger.find({"user_id": user_id, "seq": {"$gt": state.seq}})
@@ -251,23 +277,18 @@ class WalletStore:
                     outbox_entry(publish.STREAM, e)
                     for e in publish.wallet_events(user_id, doc, applied, badge)
                 ]
-                update: Document = {
-                    "$set": {
-                        "seq": doc["seq"],
-                        "state": encode_state(applied.state),
-                        "updated_at": utcnow(),
-                    }
+                snapshot: Document = {
+                    "_id": snapshot_id(user_id, doc["seq"]),
+                    "user_id": user_id,
+                    "seq": doc["seq"],
+                    "state": encode_state(applied.state),
+                    "at": utcnow(),
                 }
                 if entries:
-                    update["$push"] = {OUTBOX: {"$each": entries}}
+                    snapshot[OUTBOX] = entries
                 try:
-                    result = await self.wallets.update_one(
-                        {"_id": user_id, "seq": state.seq}, update, upsert=state.seq == 0
-                    )
-                    won = result.matched_count == 1 or result.upserted_id is not None
-                except DuplicateKeyError:
-                    won = False
-                if not won:  # another writer applied it first: continue from its state
+                    await self.states.insert_one(snapshot)
+                except DuplicateKeyError:  # another writer applied it first: go on from there
                     state = await self.state(user_id)
                     break
                 await self.ledger.update_one(
@@ -277,10 +298,24 @@ class WalletStore:
                 self._count(applied, badge)
                 results[doc["seq"]] = applied
                 state = applied.state
-                outbox += entries
-        if results:
-            await self.deliver(user_id, state, outbox)
+                delivered.append((snapshot["_id"], state, entries))
+        if delivered:
+            for doc_id, _, entries in delivered:
+                if not await self.deliver(user_id, doc_id, state, entries):
+                    break
+            await self._prune(user_id, state.seq)
         return state, results
+
+    async def _prune(self, user_id: str, seq: int) -> None:
+        """Old snapshots are history the ledger already has; keep the last few."""
+        if seq % PRUNE_EVERY == 0:
+            await self.states.delete_many(
+                {
+                    "user_id": user_id,
+                    "seq": {"$lt": seq - KEEP_SNAPSHOTS},
+                    OUTBOX: {"$exists": False},
+                }
+            )
 
     def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
         if applied.outcome == "rejected":
@@ -344,7 +379,7 @@ class WalletStore:
     # --- outbox and leaderboards -------------------------------------------------------------
 
     async def deliver(
-        self, user_id: str, state: fold.WalletState, entries: Sequence[Document]
+        self, user_id: str, doc_id: str, state: fold.WalletState, entries: Sequence[Document]
     ) -> bool:
         """Boards first, then events, then clear them; anything that fails waits for the relay."""
         try:
@@ -355,9 +390,9 @@ class WalletStore:
             log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
             return False
         if entries:
-            await self.wallets.update_one({"_id": user_id}, {"$pullAll": {OUTBOX: list(entries)}})
-            await self.wallets.update_one(
-                {"_id": user_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
+            await self.states.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: list(entries)}})
+            await self.states.update_one(
+                {"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
             )
         return True
 
@@ -365,9 +400,14 @@ class WalletStore:
         """Publish what requests or handlers could not (Redis down, crash); returns how many."""
         cutoff = utcnow() - timedelta(seconds=min_age)
         delivered = 0
-        async for doc in self.wallets.find({OUTBOX: {"$exists": True}}):
+        docs = await self.states.find({OUTBOX: {"$exists": True}}).sort("seq", ASCENDING).to_list()
+        for doc in docs:
             due = [e for e in doc.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
-            if due and await self.deliver(doc["_id"], decode_state(doc), due):
+            if not due:
+                continue
+            # The boards take the newest state (the version guard ignores older ones).
+            current = await self.state(doc["user_id"])
+            if await self.deliver(doc["user_id"], doc["_id"], current, due):
                 delivered += len(due)
         return delivered
 
@@ -393,7 +433,7 @@ class WalletStore:
                 entries = entries[: expected - 1]
                 break
         replayed, outcomes = fold.replay(entries)
-        stored_doc = await self.wallets.find_one({"_id": user_id}, {OUTBOX: 0})
+        stored_doc = await self.head(user_id)
         stored = decode_state(stored_doc)
         consistent = encode_state(stored) == encode_state(replayed)
         repaired = False
@@ -404,18 +444,20 @@ class WalletStore:
                 stored, _ = await self.catch_up(user_id)
             if encode_state(stored) != encode_state(replayed):
                 problems.append("wallet differed from its ledger: rewritten from the replay")
-                await self.wallets.update_one(
-                    {"_id": user_id},
+                doc_id = snapshot_id(user_id, replayed.seq)
+                await self.states.replace_one(
+                    {"_id": doc_id},
                     {
-                        "$set": {
-                            "seq": replayed.seq,
-                            "state": encode_state(replayed),
-                            "updated_at": utcnow(),
-                        }
+                        "_id": doc_id,
+                        "user_id": user_id,
+                        "seq": replayed.seq,
+                        "state": encode_state(replayed),
+                        "at": utcnow(),
+                        "repaired": True,
                     },
                     upsert=True,
                 )
-                await self.deliver(user_id, replayed, [])
+                await self.deliver(user_id, doc_id, replayed, [])
             repaired = True
         for doc, outcome in zip(docs, outcomes, strict=False):
             if doc.get("pending") or doc.get("status") != outcome:
@@ -440,7 +482,18 @@ class WalletStore:
         )
 
     async def all_users(self) -> list[str]:
-        return [d["_id"] async for d in self.wallets.find({}, {"_id": 1})]
+        return sorted(await self.ledger.distinct("user_id"))
+
+    async def heads(self) -> AsyncIterator[Document]:
+        """The newest snapshot of every wallet."""
+        last = None
+        cursor = self.states.find({}, {OUTBOX: 0}).sort(
+            [("user_id", ASCENDING), ("seq", DESCENDING)]
+        )
+        async for doc in cursor:
+            if doc["user_id"] != last:
+                last = doc["user_id"]
+                yield doc
 
     async def safe_reconcile_pending(self, older_than: float) -> int:
         done = 0

@@ -1,0 +1,139 @@
+"""The core loop over the real bus, every service a real process: complete tasks through
+task-service's HTTP API; gamification-service consumes ``task.completed`` from Redis and the
+caller sees wallet, level, badges and leaderboard change."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra import FerretDBServer, RedisServer, free_port
+from support.processes import ServiceProcess
+from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+
+def _env(
+    redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db: str
+) -> dict[str, str]:
+    return {
+        **redis_server.env(),
+        **mongo_server.env(),
+        "MONGO_DB": db,
+        "JWKS_URL": issuer.jwks_url,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+
+
+@pytest.fixture
+def services(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    tasks = ServiceProcess(
+        "task-service",
+        free_port(),
+        _env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
+        tmp_path,
+    )
+    gamification = ServiceProcess(
+        "gamification-service",
+        free_port(),
+        {
+            **_env(redis_server, mongo_server, issuer, f"{db_name}_gamification"),
+            "WEB_CONCURRENCY": "2",
+            "CONSUMER_BLOCK_MS": "100",
+        },
+        tmp_path,
+    )
+    tasks.start()
+    try:
+        gamification.start()
+        try:
+            yield tasks, gamification
+        finally:
+            gamification.stop()
+    finally:
+        tasks.stop()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_completing_tasks_pays_levels_up_awards_badges_and_ranks(
+    services: tuple[ServiceProcess, ServiceProcess], issuer: TokenIssuer
+) -> None:
+    task_service, gamification = services
+    tasks_h = issuer.headers("alice", "tasks:read tasks:write")
+    game_h = issuer.headers("alice", "gamification:read")
+    due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    with (
+        httpx.Client(base_url=task_service.url, headers=tasks_h, timeout=10) as tasks,
+        httpx.Client(base_url=gamification.url, headers=game_h, timeout=10) as game,
+    ):
+        assert game.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
+        ids = []
+        for i in range(2):
+            created = tasks.post(
+                "/api/tasks",
+                json={
+                    "title": f"ship feature {i}",
+                    "difficulty": "hard",
+                    "priority": "high",
+                    "due_at": due,
+                    "estimated_minutes": 60,
+                },
+            )
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        for task_id in ids:
+            done = tasks.post(f"/api/tasks/{task_id}/complete", json={"actual_minutes": 60})
+            assert done.status_code == 200, done.text
+        # Completing again is a no-op in task-service and announces nothing.
+        assert (
+            tasks.post(f"/api/tasks/{ids[0]}/complete", json={"actual_minutes": 60}).status_code
+            == 200
+        )
+
+        # hard 40 x high 1.2 x on time 1.2 x effort(60 min) 1.25 x estimate 1.1 = 79 XP each
+        def paid() -> dict[str, Any] | None:
+            wallet = game.get("/api/gamification/wallet").json()
+            return wallet if wallet["balances"]["xp"] >= 158 else None
+
+        wallet = wait_for(paid)
+        assert wallet["balances"]["xp"] == 158
+        assert wallet["balances"]["stars"] == 2
+        assert wallet["balances"]["coins"] >= 80  # 40 per task, plus badge rewards
+        assert wallet["level"]["level"] == 2
+
+        def badges() -> set[str]:
+            mine = game.get("/api/gamification/badges/me").json()
+            return {e["badge"]["id"] for e in mine["earned"]}
+
+        assert wait_for(lambda: {"tasks-1", "hard-1"} <= badges())
+        board = game.get("/api/gamification/leaderboards/xp", params={"period": "week"}).json()
+        assert board["entries"][0]["user_id"] == "alice"
+        assert board["entries"][0]["value"] == 158
+        me = game.get("/api/gamification/leaderboards/xp/me").json()
+        assert me["me"]["rank"] == 1
+        ledger = game.get("/api/gamification/wallet/ledger", params={"currency": "xp"}).json()
+        assert [e["amounts"]["xp"] for e in ledger["items"]] == [79, 79]
