@@ -399,3 +399,50 @@ async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None
         )
     ]
     assert xp == [20, 10, 5, 3, 1, 1, 0, 0, 0, 0]
+
+
+async def test_concurrent_matches_for_the_same_players_apply_each_once(
+    stores: Stores, settings: GamificationSettings, redis: Any
+) -> None:
+    players = ["r1", "r2", "r3"]
+    matches = [
+        (f"match-{i}", [([players[i % 3]], 1), ([players[(i + 1) % 3]], 2)]) for i in range(6)
+    ]
+    async with second_process(settings) as other:
+        calls = [
+            s.ratings.record_match(match_id, "coding", teams)
+            for match_id, teams in matches
+            for s in (stores, other)  # every match posted twice, concurrently
+        ]
+        await asyncio.gather(*calls, return_exceptions=False)
+    for user in players:
+        history = (
+            await stores.ratings.history.find({"user_id": user, "category": "coding"})
+            .sort("seq", 1)
+            .to_list()
+        )
+        assert [h["seq"] for h in history] == [1, 2, 3, 4]  # 4 of the 6 duels each, once
+        assert len({h["match_id"] for h in history}) == 4
+        head = await stores.ratings.get(user, "coding")
+        assert head["rating"] == pytest.approx(1500 + sum(h["delta"] for h in history), abs=1e-6)
+        assert head["wins"] + head["losses"] == 4
+        cached = await stores.ratings.ratings.find_one({"_id": f"{user}:coding"})
+        assert cached is not None
+        assert cached["version"] == 4
+    changed = await published(redis, "gamification.rating_changed")
+    assert len(changed) == 12
+    assert len({(e.user_id, e.data["match_id"]) for e in changed}) == 12
+
+
+async def test_a_match_left_half_applied_is_finished_by_the_sweep(stores: Stores) -> None:
+    await stores.ratings.record_match("m-crash", "study", [(["s1"], 1), (["s2"], 2)])
+    # Simulate a crash after the match was recorded but before anyone was applied.
+    await stores.ratings.history.delete_many({"match_id": "m-crash"})
+    await stores.ratings.matches.update_one({"_id": "m-crash"}, {"$set": {"pending": ["s1", "s2"]}})
+    assert (await stores.ratings.get("s1", "study"))["matches"] == 0
+    await stores.ratings.sweep(older_than=0)
+    assert (await stores.ratings.get("s1", "study"))["wins"] == 1
+    assert (await stores.ratings.get("s2", "study"))["losses"] == 1
+    finished = await stores.ratings.matches.find_one({"_id": "m-crash"})
+    assert finished is not None
+    assert "pending" not in finished

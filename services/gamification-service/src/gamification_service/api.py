@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from bson import ObjectId
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
@@ -570,16 +569,16 @@ class RatingController(Controller):
         """The caller's rating changes in a category, newest first."""
         before = None
         if cursor:
-            at, oid = decode_cursor(cursor, "history")
-            if not isinstance(at, datetime) or not ObjectId.is_valid(oid):
+            value, _ = decode_cursor(cursor, "history")
+            if not isinstance(value, int):
                 raise BadRequest("the cursor is malformed; pass next_cursor back unchanged")
-            before = (at, ObjectId(oid))
+            before = value
         docs = await ratings.history_page(
             request.user.subject, _category(category), limit + 1, before
         )
         items = docs[:limit]
         next_cursor = (
-            encode_cursor("history", items[-1]["at"], items[-1]["_id"])
+            encode_cursor("history", items[-1]["seq"], items[-1]["_id"])
             if len(docs) > limit
             else None
         )

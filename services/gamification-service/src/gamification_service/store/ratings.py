@@ -1,13 +1,18 @@
 """Ratings per user and category, their history, and matches.
 
-A match is recorded once (``matches._id`` = the caller's ``match_id``): the changes are
-computed from the participants' current ratings and stored *in the match document* with
-the list of participants still ``pending``. Each participant's rating document is then
-advanced by the change with ``$inc`` guarded by ``recent: {$ne: match_id}`` (the match ids
-it has already absorbed), so a retry or a concurrent duplicate applies nothing twice. The
-participant leaves ``pending`` in the same write that queues its ``rating_changed`` event.
-A crash anywhere leaves a pending participant that a retry of the same request, or the
-reconciler, finishes.
+A player's rating in a category is an insert-only chain: every match they play appends one
+``rating_history`` document (``_id`` = ``<user>:<category>:<seq>``, also unique per match
+and user) holding the change *and* the resulting rating, peak, μ, sigma and W/L/D counters,
+plus its ``rating_changed`` event (outbox). The newest document is the rating. Appending
+is the commit point: a retry or a concurrent duplicate of the same match for the same
+player hits a unique index and applies nothing twice; two different matches racing for the
+same player both land, one after the other (the loser re-reads the head and retries).
+
+A match is recorded once (``matches._id`` = the caller's ``match_id``) with everyone's
+change computed from their ratings at that moment and the participants still ``pending``;
+a crash anywhere leaves pending participants that a retry of the same request or the
+reconciler finishes. ``ratings`` holds each player's latest rating for queries across
+players (opponents, rebuilds) and is refreshed after every append.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 from redis.exceptions import RedisError
@@ -36,7 +41,6 @@ from gamification_service.store.boards import Boards
 
 log = logging.getLogger("gamification.ratings")
 Document = dict[str, Any]
-RECENT_KEEP = 200
 
 
 class MatchConflict(Exception):
@@ -45,6 +49,31 @@ class MatchConflict(Exception):
 
 def rating_id(user_id: str, category: str) -> str:
     return f"{user_id}:{category}"
+
+
+def history_id(user_id: str, category: str, seq: int) -> str:
+    return f"{user_id}:{category}:{seq:08d}"
+
+
+def head_state(doc: Document) -> Document:
+    """A history document read as the player's rating after it."""
+    return {
+        "_id": rating_id(doc["user_id"], doc["category"]),
+        "user_id": doc["user_id"],
+        "category": doc["category"],
+        "rating": doc["after"],
+        "peak": doc["peak"],
+        "mu": doc["mu"],
+        "sigma": doc["sigma"],
+        "wins": doc["wins"],
+        "losses": doc["losses"],
+        "draws": doc["draws"],
+        "matches": doc["matches"],
+        "win_streak": doc["win_streak"],
+        "best_win_streak": doc["best_win_streak"],
+        "version": doc["seq"],
+        "at": doc["at"],
+    }
 
 
 def default_rating(user_id: str, category: str) -> Document:
@@ -63,7 +92,7 @@ def default_rating(user_id: str, category: str) -> Document:
         "win_streak": 0,
         "best_win_streak": 0,
         "version": 0,
-        "recent": [],
+        "at": None,
     }
 
 
@@ -94,26 +123,30 @@ class RatingStore:
                     unique=True,
                 ),
                 IndexModel(
-                    [("user_id", ASCENDING), ("category", ASCENDING), ("at", DESCENDING)],
-                    name="user_category_at",
+                    [("user_id", ASCENDING), ("category", ASCENDING), ("seq", DESCENDING)],
+                    name="user_category_seq",
                 ),
+                OUTBOX_INDEX,
                 IndexModel([("category", ASCENDING), ("at", ASCENDING)], name="category_at"),
             ],
         )
         await ensure_indexes(
             self.matches,
-            [IndexModel([("pending", ASCENDING)], name="pending", sparse=True), OUTBOX_INDEX],
+            [IndexModel([("pending", ASCENDING)], name="pending", sparse=True)],
         )
 
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, user_id: str, category: str) -> Document:
-        doc = await self.ratings.find_one({"_id": rating_id(user_id, category)}, {"recent": 0})
-        return doc or default_rating(user_id, category)
+        """The player's current rating: the newest history document, or the defaults."""
+        head = await self.history.find_one(
+            {"user_id": user_id, "category": category}, sort=[("seq", DESCENDING)]
+        )
+        return head_state(head) if head else default_rating(user_id, category)
 
     async def facts(self, user_id: str) -> dict[str, RatingFacts]:
         out: dict[str, RatingFacts] = {}
-        async for doc in self.ratings.find({"user_id": user_id}, {"recent": 0}):
+        async for doc in self.ratings.find({"user_id": user_id}):
             out[doc["category"]] = RatingFacts(
                 rating=doc["rating"],
                 wins=doc.get("wins", 0),
@@ -124,13 +157,12 @@ class RatingStore:
         return out
 
     async def history_page(
-        self, user_id: str, category: str, limit: int, before: tuple[Any, Any] | None
+        self, user_id: str, category: str, limit: int, before_seq: int | None
     ) -> list[Document]:
         query: Document = {"user_id": user_id, "category": category}
-        if before is not None:
-            at, oid = before
-            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": oid}}]
-        cursor = self.history.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)])
+        if before_seq is not None:
+            query["seq"] = {"$lt": before_seq}
+        cursor = self.history.find(query, {OUTBOX: 0}).sort("seq", DESCENDING)
         return await cursor.limit(limit).to_list()
 
     async def opponents(
@@ -143,12 +175,8 @@ class RatingStore:
             "rating": {"$gte": low, "$lte": high},
             "user_id": {"$ne": user_id},
         }
-        above = self.ratings.find(
-            {**query, "rating": {"$gte": me["rating"], "$lte": high}}, {"recent": 0}
-        )
-        below = self.ratings.find(
-            {**query, "rating": {"$gte": low, "$lt": me["rating"]}}, {"recent": 0}
-        )
+        above = self.ratings.find({**query, "rating": {"$gte": me["rating"], "$lte": high}})
+        below = self.ratings.find({**query, "rating": {"$gte": low, "$lt": me["rating"]}})
         candidates = [
             *await above.sort("rating", ASCENDING).limit(limit).to_list(),
             *await below.sort("rating", DESCENDING).limit(limit).to_list(),
@@ -172,18 +200,7 @@ class RatingStore:
         if existing is not None:
             return await self._replay(existing, fingerprint), False
         user_ids = [u for members, _ in teams for u in members]
-        for user_id in user_ids:
-            await self.ratings.update_one(
-                {"_id": rating_id(user_id, category)},
-                {"$setOnInsert": default_rating(user_id, category)},
-                upsert=True,
-            )
-        current = {
-            d["user_id"]: d
-            async for d in self.ratings.find(
-                {"_id": {"$in": [rating_id(u, category) for u in user_ids]}}, {"recent": 0}
-            )
-        }
+        current = {u: await self.get(u, category) for u in user_ids}
         domain_teams = [
             rules.Team(
                 members=tuple(
@@ -238,143 +255,137 @@ class RatingStore:
 
     async def finish(self, match: Document) -> Document:
         """Apply the match to every participant still pending (idempotent)."""
-        match_id, category = match["_id"], match["category"]
-        applied: dict[str, Document] = {}
+        match_id = match["_id"]
         for result in match["results"]:
             user_id = result["user_id"]
             if user_id not in match.get("pending", []):
                 continue
-            after = await self._apply(match_id, category, result)
-            history = {
-                "match_id": match_id,
-                "user_id": user_id,
-                "category": category,
-                "before": round(after["rating"] - result["delta"], 4),
-                "after": after["rating"],
-                "delta": result["delta"],
-                "result": result["result"],
-                "rank": result["rank"],
-                "method": result["method"],
-                "mu": after["mu"],
-                "sigma": after["sigma"],
-                "at": match["at"],
-            }
-            with contextlib.suppress(DuplicateKeyError):  # written before a crash
-                await self.history.insert_one(history)
-            event = publish.rating_changed(
-                user_id,
-                {
-                    "category": category,
-                    "match_id": match_id,
-                    "method": result["method"],
-                    "result": result["result"],
-                    "rank": result["rank"],
-                    "before": history["before"],
-                    "after": after["rating"],
-                    "delta": result["delta"],
-                    "peak": max(after.get("peak", rules.START), after["rating"]),
-                    "provisional": rules.is_provisional(after["sigma"]),
-                },
-            )
-            await self.matches.update_one(
-                {"_id": match_id},
-                {
-                    "$pullAll": {"pending": [user_id]},
-                    "$push": {OUTBOX: outbox_entry(publish.STREAM, event)},
-                },
-            )
-            applied[user_id] = after
+            doc, appended = await self._append(match, result)
+            await self._refresh(doc)
+            if appended:  # otherwise its writer (or the sweep) publishes it
+                await self.deliver(doc["_id"])
+            await self.matches.update_one({"_id": match_id}, {"$pullAll": {"pending": [user_id]}})
         await self.matches.update_one(
             {"_id": match_id, "pending": {"$size": 0}}, {"$unset": {"pending": ""}}
         )
-        await self.deliver(match_id)
         fresh = await self.matches.find_one({"_id": match_id})
         return fresh or match
 
-    async def _apply(self, match_id: str, category: str, result: Document) -> Document:
-        outcome = result["result"]
-        update: Document = {
-            "$inc": {
-                "rating": result["delta"],
-                "mu": result["mu_delta"],
-                "matches": 1,
-                "version": 1,
-                {"win": "wins", "loss": "losses", "draw": "draws"}[outcome]: 1,
-            },
-            "$set": {"sigma": result["sigma"], "updated_at": utcnow()},
-            "$push": {"recent": match_id},
-        }
-        if outcome == "win":
-            update["$inc"]["win_streak"] = 1
-        else:
-            update["$set"]["win_streak"] = 0
-        _id = rating_id(result["user_id"], category)
-        after = await self.ratings.find_one_and_update(
-            {"_id": _id, "recent": {"$ne": match_id}},
-            update,
-            return_document=ReturnDocument.AFTER,
-        )
-        if after is None:  # applied before (a retry): read what is there
-            found = await self.ratings.find_one({"_id": _id})
-            assert found is not None
-            return found
-        await self.ratings.update_one(
-            {"_id": _id},
-            {"$max": {"peak": after["rating"], "best_win_streak": after.get("win_streak", 0)}},
-        )
-        recent = after.get("recent", [])
-        if len(recent) > RECENT_KEEP:
-            # $push's $slice is not honoured by every server we run on; trim by value.
-            await self.ratings.update_one(
-                {"_id": _id}, {"$pullAll": {"recent": recent[: len(recent) - RECENT_KEEP // 2]}}
-            )
-        after["peak"] = max(after.get("peak", rules.START), after["rating"])
-        return after
-
-    async def deliver(self, match_id: str) -> bool:
-        """Rating boards first, then the match's events; on a Redis failure the relay retries."""
-        match = await self.matches.find_one({"_id": match_id})
-        if match is None:
-            return True
-        entries = match.get(OUTBOX, [])
-        try:
-            for result in match["results"]:
-                doc = await self.ratings.find_one(
-                    {"_id": rating_id(result["user_id"], match["category"])}, {"recent": 0}
+    async def _append(self, match: Document, result: Document) -> tuple[Document, bool]:
+        """Append this match to the player's chain once; returns its history document and
+        whether this call appended it."""
+        match_id, category, user_id = match["_id"], match["category"], result["user_id"]
+        for _ in range(100):
+            done = await self.history.find_one({"match_id": match_id, "user_id": user_id})
+            if done is not None:
+                return done, False
+            head = await self.get(user_id, category)
+            outcome = result["result"]
+            rating = head["rating"] + result["delta"]
+            streak = head["win_streak"] + 1 if outcome == "win" else 0
+            doc: Document = {
+                "_id": history_id(user_id, category, head["version"] + 1),
+                "user_id": user_id,
+                "category": category,
+                "seq": head["version"] + 1,
+                "match_id": match_id,
+                "before": head["rating"],
+                "after": round(rating, 4),
+                "delta": result["delta"],
+                "result": outcome,
+                "rank": result["rank"],
+                "method": result["method"],
+                "mu": head["mu"] + result["mu_delta"],
+                "sigma": result["sigma"],
+                "peak": max(head["peak"], rating),
+                "wins": head["wins"] + (outcome == "win"),
+                "losses": head["losses"] + (outcome == "loss"),
+                "draws": head["draws"] + (outcome == "draw"),
+                "matches": head["matches"] + 1,
+                "win_streak": streak,
+                "best_win_streak": max(head["best_win_streak"], streak),
+                "at": match["at"],
+            }
+            doc[OUTBOX] = [
+                outbox_entry(
+                    publish.STREAM,
+                    publish.rating_changed(
+                        user_id,
+                        {
+                            "category": category,
+                            "match_id": match_id,
+                            "method": doc["method"],
+                            "result": outcome,
+                            "rank": doc["rank"],
+                            "before": doc["before"],
+                            "after": doc["after"],
+                            "delta": doc["delta"],
+                            "peak": round(doc["peak"], 4),
+                            "provisional": rules.is_provisional(doc["sigma"]),
+                        },
+                    ),
                 )
-                if doc is not None:
-                    await self.boards.sync_rating(
-                        doc["user_id"], doc["category"], doc["version"], doc["rating"], match["at"]
-                    )
+            ]
+            try:
+                await self.history.insert_one(doc)
+                return doc, True
+            except DuplicateKeyError:
+                continue  # this match is in already, or another match took the slot: re-read
+        raise RuntimeError(f"could not append match {match_id} for {user_id}")
+
+    async def _refresh(self, doc: Document) -> None:
+        """Bring the cross-player view up to the chain's head (never backwards)."""
+        head = head_state(doc)
+        with contextlib.suppress(DuplicateKeyError):  # a concurrent first insert: theirs stands
+            await self.ratings.update_one(
+                {
+                    "_id": head["_id"],
+                    "$or": [{"version": {"$lt": head["version"]}}, {"version": {"$exists": False}}],
+                },
+                {"$set": {k: v for k, v in head.items() if k != "_id"}},
+                upsert=True,
+            )
+
+    async def deliver(self, history_id_: str) -> bool:
+        """Rating board first, then the event; on a Redis failure the relay retries."""
+        doc = await self.history.find_one({"_id": history_id_})
+        if doc is None:
+            return True
+        entries = doc.get(OUTBOX, [])
+        head = await self.get(doc["user_id"], doc["category"])
+        try:
+            await self.boards.sync_rating(
+                doc["user_id"], doc["category"], head["version"], head["rating"], head["at"]
+            )
             for entry in entries:
                 await self.bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
         except (RedisError, OSError) as exc:
-            log.warning("rating boards/events for match %s deferred: %s", match_id, exc)
+            log.warning("rating board/event for %s deferred: %s", history_id_, exc)
             return False
         if entries:
-            await self.matches.update_one({"_id": match_id}, {"$pullAll": {OUTBOX: entries}})
-            await self.matches.update_one(
-                {"_id": match_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
+            await self.history.update_one({"_id": history_id_}, {"$pullAll": {OUTBOX: entries}})
+            await self.history.update_one(
+                {"_id": history_id_, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
             )
         return True
 
     async def sweep(self, older_than: float) -> int:
-        """Finish matches left pending and publish what is left in their outboxes."""
+        """Finish matches left pending and publish what is left in history outboxes."""
         cutoff = utcnow() - timedelta(seconds=older_than)
         done = 0
-        query = {
-            "$or": [{"pending": {"$exists": True}}, {OUTBOX: {"$exists": True}}],
-            "at": {"$lte": cutoff},
-        }
-        async for match in self.matches.find(query):
+        async for match in self.matches.find(
+            {"pending": {"$exists": True}, "at": {"$lte": cutoff}}
+        ):
             try:
-                if match.get("pending"):
-                    await self.finish(match)
-                else:
-                    await self.deliver(match["_id"])
+                await self.finish(match)
                 done += 1
             except PyMongoError as exc:
                 log.warning("match %s not finished yet: %s", match["_id"], exc)
+        async for doc in self.history.find(
+            {OUTBOX: {"$exists": True}, "at": {"$lte": cutoff}}, {"_id": 1}
+        ):
+            if await self.deliver(doc["_id"]):
+                done += 1
         return done
 
     async def participants(self, match: Mapping[str, Any]) -> list[str]:

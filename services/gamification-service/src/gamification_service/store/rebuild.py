@@ -72,7 +72,7 @@ async def rebuild_all(
         metric = f"rating-{category}"
         current: dict[str, float] = {}
         rating_versions: dict[str, int] = {}
-        async for doc in ratings.ratings.find({"category": category}, {"recent": 0}):
+        async for doc in ratings.ratings.find({"category": category}):
             if doc.get("matches", 0) > 0:
                 current[doc["user_id"]] = round(doc["rating"], 2)
                 rating_versions[doc["user_id"]] = doc["version"]
