@@ -265,11 +265,20 @@ class TaskStore:
             await self.tasks.replace_one({"_id": oid, "version": {"$lt": n}}, newer)
 
     async def _newest(self, oid: ObjectId, *, after: int) -> Document | None:
-        """The newest logged state after version ``after`` (with ``_id``), if any."""
-        record = await self.versions.find_one(
-            {"task_id": str(oid), "n": {"$gt": after}}, {"state": 1}, sort=[("n", DESCENDING)]
-        )
-        return None if record is None else {"_id": oid, **record["state"]}
+        """The newest logged state after version ``after`` (with ``_id``), if any.
+
+        Slots are claimed in order (a writer claims n+1 only after seeing n), so the log has
+        no gaps: walk forward by ``_id`` until a slot is free. Lookups by ``_id`` are the one
+        query shape FerretDB pushes down to SQLite, and usually the first one is free.
+        """
+        newest = None
+        while True:
+            record = await self.versions.find_one(
+                {"_id": version_key(oid, after + 1)}, {"state": 1}
+            )
+            if record is None:
+                return None if newest is None else {"_id": oid, **newest["state"]}
+            newest, after = record, after + 1
 
     async def catch_up(self, task_id: str) -> None:
         """Apply the task's newest logged version if its document is behind (crash repair)."""

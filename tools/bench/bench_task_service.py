@@ -1,0 +1,496 @@
+#!/usr/bin/env python3
+"""task-service benchmark: the list endpoint and create, against the raw MongoDB queries
+they make, in the same run on the same servers.
+
+    .venv/bin/python tools/bench/bench_task_service.py [--users 1000] [--tasks 100]
+
+Starts its own FerretDB and Redis (tools/infra.py) and a local token issuer, runs
+task-service as a real process with one uvicorn worker, seeds ``users x tasks`` tasks, then
+measures with wrk (random user per request, real RS256 tokens):
+
+* ``GET /api/tasks?limit=20`` (the newest 20 of a random user's 100 tasks), and the raw
+  pymongo ``find`` that endpoint sends, as the ceiling;
+* ``POST /api/tasks``, and the raw writes it makes (log version 1 with its event, insert the
+  task, publish to the stream, clear the outbox), as the ceiling.
+
+FerretDB 1.24 on SQLite pushes no filter but ``_id`` equality down and uses no secondary
+index (``explain``: ``filterPushdown: false``, plan ``SCAN``), so its list query scans every
+task in the collection: seconds at 100,000 tasks, where MongoDB answers from the
+``owner_created`` index. At full size the list is therefore timed over a few sequential
+requests; to measure what the service itself adds, the list is measured again on a second
+database small enough (``--small-users`` x tasks) for the scan to be quick. The service's
+overhead does not depend on the collection's size: it serialises 20 tasks either way.
+
+Load generator and servers share this machine's cores, so figures compare rows of the same
+run, not absolute capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
+
+from bson import ObjectId  # noqa: E402
+from pymongo import AsyncMongoClient  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
+from support.processes import ServiceProcess  # noqa: E402
+from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
+
+DB = "bench_tasks"
+LIST_PATH = "/api/tasks?limit=20"
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local method, path, body = "%(method)s", "%(path)s", %(body)s
+request = function()
+  local headers = {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}
+  if body then headers["Content-Type"] = "application/json" end
+  return wrk.format(method, path, headers, body)
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {"requests":%%d,"duration_us":%%d,"errors":%%d,"non2xx":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def row(
+    name: str, conns: int, count: int, seconds: float, p50_ms: float, p99_ms: float
+) -> dict[str, Any]:
+    return {
+        "what": name,
+        "conns": conns,
+        "req_s": count / seconds if seconds else 0.0,
+        "p50_ms": p50_ms,
+        "p99_ms": p99_ms,
+    }
+
+
+def run_wrk(
+    url: str, tokens: list[str], method: str, path: str, body: str | None, conns: int, seconds: int
+) -> dict[str, Any]:
+    script = WRK_SCRIPT % {
+        "tokens": ",".join(json.dumps(t) for t in tokens),
+        "method": method,
+        "path": path,
+        "body": json.dumps(body) if body else "nil",
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{min(conns, 2)}",
+                f"-c{conns}",
+                f"-d{seconds}s",
+                "--timeout",
+                "120s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    if result["errors"] or result["non2xx"]:
+        raise SystemExit(f"wrk saw errors on {method} {path}: {result}\n{out}")
+    return result
+
+
+async def run_loop(
+    operation: Callable[[], Awaitable[Any]], conns: int, seconds: float
+) -> tuple[int, float, list[float]]:
+    """Run ``operation`` from ``conns`` concurrent workers for ``seconds``."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            await operation()
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    return len(latencies), time.perf_counter() - started, latencies
+
+
+async def run_count(
+    operation: Callable[[], Awaitable[Any]], count: int
+) -> tuple[int, float, list[float]]:
+    """Run ``operation`` ``count`` times, one after another."""
+    latencies: list[float] = []
+    started = time.perf_counter()
+    for _ in range(count):
+        start = time.perf_counter()
+        await operation()
+        latencies.append(time.perf_counter() - start)
+    return count, time.perf_counter() - started, latencies
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000
+
+
+async def seed(mongo_uri: str, db: str, users: list[str], per_user: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from task_service.domain import tasks as rules
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    tasks = client[db]["tasks"]
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = random.Random(1)  # noqa: S311 - reproducible seed data
+    batch: list[dict[str, Any]] = []
+    for u, user in enumerate(users):
+        for i in range(per_user):
+            at = base + timedelta(minutes=u * per_user + i)
+            fields = {
+                "title": f"Task {i} of {user}",
+                "notes": "seeded for the benchmark",
+                "priority": rng.choice(["low", "normal", "high", "urgent"]),
+                "tags": rng.sample(["work", "home", "study", "health"], 2),
+                "estimated_minutes": rng.randint(5, 120),
+            }
+            batch.append({"_id": ObjectId(), **rules.new_task(user, fields, at)})
+        if len(batch) >= 2000:
+            await tasks.insert_many(batch, ordered=False)
+            batch = []
+    if batch:
+        await tasks.insert_many(batch, ordered=False)
+    await client.close()
+
+
+async def raw_list(
+    mongo_uri: str, db: str, users: list[str], conns: int, seconds: float, count: int = 0
+) -> dict[str, Any]:
+    """The query GET /api/tasks?limit=20 sends (see TaskStore.page), without the service;
+    ``count`` > 0: that many sequential queries instead of a timed run."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, maxPoolSize=max(conns, 10)
+    )
+    tasks = client[db]["tasks"]
+
+    async def query() -> None:
+        owner = random.choice(users)  # noqa: S311
+        await (
+            tasks.find({"$and": [{"owner": owner}, {"deleted_at": None}]})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(21)
+            .to_list()
+        )
+
+    if count:
+        done, elapsed, latencies = await run_count(query, count)
+    else:
+        await run_loop(query, conns, 1.0)  # warm the pool
+        done, elapsed, latencies = await run_loop(query, conns, seconds)
+    await client.close()
+    return row(
+        "raw pymongo: list query",
+        conns,
+        done,
+        elapsed,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+    )
+
+
+async def service_list_sequential(url: str, tokens: list[str], count: int) -> dict[str, Any]:
+    """``count`` sequential list requests (wrk cannot bound a run by count)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=300) as http:
+
+        async def request() -> None:
+            token = random.choice(tokens)  # noqa: S311
+            response = await http.get(LIST_PATH, headers={"Authorization": f"Bearer {token}"})
+            response.raise_for_status()
+
+        done, elapsed, latencies = await run_count(request, count)
+    return row(
+        "GET /api/tasks?limit=20",
+        1,
+        done,
+        elapsed,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+    )
+
+
+async def paired_list(
+    mongo_uri: str, db: str, url: str, tokens: list[str], users: list[str], pairs: int
+) -> tuple[dict[str, Any], dict[str, Any], float]:
+    """Raw query and list request alternately for the same user, one at a time, so drift in
+    FerretDB's speed hits both alike; returns both rows and the median of the differences.
+    The HTTP side pays its client's cost (httpx) as the raw side pays pymongo's."""
+    import httpx
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    tasks = client[db]["tasks"]
+    raw_ms: list[float] = []
+    api_ms: list[float] = []
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        for i in range(pairs):
+            index = random.randrange(len(users))  # noqa: S311
+            start = time.perf_counter()
+            await (
+                tasks.find({"$and": [{"owner": users[index]}, {"deleted_at": None}]})
+                .sort([("created_at", -1), ("_id", -1)])
+                .limit(21)
+                .to_list()
+            )
+            middle = time.perf_counter()
+            response = await http.get(
+                LIST_PATH, headers={"Authorization": f"Bearer {tokens[index]}"}
+            )
+            end = time.perf_counter()
+            response.raise_for_status()
+            if i >= 10:  # the first few warm both paths up
+                raw_ms.append(middle - start)
+                api_ms.append(end - middle)
+    await client.close()
+    differences = sorted(a - r for a, r in zip(api_ms, raw_ms, strict=True))
+    elapsed_raw, elapsed_api = sum(raw_ms), sum(api_ms)
+
+    def paired_row(name: str, values: list[float], elapsed: float) -> dict[str, Any]:
+        return row(name, 1, len(values), elapsed, percentile(values, 50), percentile(values, 99))
+
+    return (
+        paired_row("raw pymongo: list query (paired)", raw_ms, elapsed_raw),
+        paired_row("GET /api/tasks?limit=20 (paired)", api_ms, elapsed_api),
+        differences[len(differences) // 2] * 1000,
+    )
+
+
+async def raw_create(
+    mongo_uri: str, redis_port: int, users: list[str], conns: int, seconds: float
+) -> dict[str, Any]:
+    """The writes POST /api/tasks makes (TaskStore.create), without the service."""
+    from deepiri_kit.clock import utcnow
+    from deepiri_kit.events import new_event, outbox_entry
+    from task_service.domain import tasks as rules
+
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        mongo_uri, tz_aware=True, maxPoolSize=max(conns, 10)
+    )
+    db = client["bench_raw"]
+    redis = Redis(port=redis_port)
+
+    async def create() -> None:
+        oid = ObjectId()
+        task = rules.new_task(random.choice(users), {"title": "raw"}, utcnow())  # noqa: S311
+        entry = outbox_entry(
+            "bench.raw", new_event("task.created", source="b", user_id="u", data={})
+        )
+        key = f"{oid}:1"
+        await db.versions.insert_one({"_id": key, "state": task, "_outbox": [entry]})
+        await db.tasks.insert_one({"_id": oid, **task})
+        await redis.xadd("bench.raw", {"envelope": entry["payload"]})
+        await db.versions.update_one({"_id": key}, {"$pullAll": {"_outbox": [entry]}})
+        await db.versions.update_one(
+            {"_id": key, "_outbox": {"$size": 0}}, {"$unset": {"_outbox": ""}}
+        )
+
+    await run_loop(create, conns, 1.0)
+    count, elapsed, latencies = await run_loop(create, conns, seconds)
+    await client.drop_database("bench_raw")
+    await client.close()
+    await redis.aclose()
+    return row(
+        "raw pymongo+redis: create writes",
+        conns,
+        count,
+        elapsed,
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+    )
+
+
+def wrk_row(name: str, conns: int, result: dict[str, Any]) -> dict[str, Any]:
+    return row(
+        name,
+        conns,
+        result["requests"],
+        result["duration_us"] / 1e6,
+        result["p50_us"] / 1000,
+        result["p99_us"] / 1000,
+    )
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(f"\n| {'what':34} | conns | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} |")
+    print(f"|{'-' * 36}|-------|----------|---------|---------|")
+    for r in rows:
+        if "section" in r:
+            print(f"| **{r['section']}** | | | | |")
+            continue
+        print(
+            f"| {r['what']:34} | {r['conns']:5} | {r['req_s']:8.0f} | {r['p50_ms']:7.2f} | {r['p99_ms']:7.2f} |"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=100, help="tasks per user")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each measurement")
+    parser.add_argument("--conns", type=int, default=4, help="connections for throughput rows")
+    parser.add_argument(
+        "--small-users", type=int, default=20, help="users in the small list database"
+    )
+    parser.add_argument("--pairs", type=int, default=300, help="alternating list pairs")
+    parser.add_argument(
+        "--big-list-requests", type=int, default=5, help="sequential list requests at full size"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: run `make tools` (tools/bootstrap.sh installs it)", file=sys.stderr)
+        return 1
+
+    root = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
+    redis_server, mongo_server = RedisServer(root), FerretDBServer(root)
+    issuer = TokenIssuer()
+    services: list[ServiceProcess] = []
+    load_before = os.getloadavg()
+    try:
+        redis_server.start()
+        mongo_server.start()
+
+        def start_service(db: str) -> ServiceProcess:
+            env = {
+                **redis_server.env(),
+                **mongo_server.env(),
+                "MONGO_DB": db,
+                "JWKS_URL": issuer.jwks_url,
+                "JWT_ISSUER": ISSUER,
+                "JWT_AUDIENCE": AUDIENCE,
+                "WEB_CONCURRENCY": "1",
+                "LOG_LEVEL": "WARNING",
+                "OTEL_TRACES_EXPORTER": "none",
+                # The limiter still runs (one Redis script per request) but never refuses.
+                "RATE_LIMIT_PER_MINUTE": "100000000",
+                "RATE_LIMIT_BURST": "1000000",
+            }
+            log_dir = root / db
+            log_dir.mkdir()
+            service = ServiceProcess("task-service", free_port(), env, log_dir).start()
+            services.append(service)
+            return service  # it has created its indexes
+
+        users = [f"user-{i:04d}" for i in range(args.users)]
+        small_users = users[: args.small_users]
+        big = start_service(DB)
+        started = time.perf_counter()
+        asyncio.run(seed(mongo_server.uri, DB, users, args.tasks))
+        print(
+            f"seeded {args.users} users x {args.tasks} tasks in {time.perf_counter() - started:.1f}s"
+        )
+        tokens = [issuer.token(u, "tasks:read tasks:write", lifetime=3600) for u in users]
+        small_tokens = tokens[: args.small_users]
+        body = json.dumps({"title": "Benchmark task", "priority": "high", "tags": ["bench"]})
+        rows: list[dict[str, Any]] = []
+        big_label = f"{args.users * args.tasks:,} tasks"
+
+        run_wrk(big.url, tokens, "POST", "/api/tasks", body, 1, 2)  # warm-up: JWKS, pools
+        rows.append(
+            {"section": f"list, {big_label} (sequential, {args.big_list_requests} requests)"}
+        )
+        rows.append(
+            asyncio.run(raw_list(mongo_server.uri, DB, users, 1, 0, args.big_list_requests))
+        )
+        rows.append(asyncio.run(service_list_sequential(big.url, tokens, args.big_list_requests)))
+        rows.append({"section": f"create, {big_label}"})
+        for conns in (1, args.conns):
+            rows.append(
+                asyncio.run(
+                    raw_create(mongo_server.uri, redis_server.port, users, conns, args.seconds)
+                )
+            )
+            rows.append(
+                wrk_row(
+                    "POST /api/tasks",
+                    conns,
+                    run_wrk(big.url, tokens, "POST", "/api/tasks", body, conns, args.seconds),
+                )
+            )
+        big.stop()
+
+        small_db = DB + "_small"
+        small = start_service(small_db)
+        asyncio.run(seed(mongo_server.uri, small_db, small_users, args.tasks))
+        rows.append(
+            {"section": f"list, {args.small_users * args.tasks:,} tasks (what the service adds)"}
+        )
+        run_wrk(small.url, small_tokens, "GET", LIST_PATH, None, 1, 2)  # warm-up
+        raw_paired, api_paired, added_ms = asyncio.run(
+            paired_list(
+                mongo_server.uri, small_db, small.url, small_tokens, small_users, args.pairs
+            )
+        )
+        rows += [raw_paired, api_paired]
+        for conns in (1, args.conns):
+            rows.append(
+                asyncio.run(raw_list(mongo_server.uri, small_db, small_users, conns, args.seconds))
+            )
+            rows.append(
+                wrk_row(
+                    "GET /api/tasks?limit=20",
+                    conns,
+                    run_wrk(small.url, small_tokens, "GET", LIST_PATH, None, conns, args.seconds),
+                )
+            )
+        print_table(rows)
+        measured = [r for r in rows if "what" in r]
+        big_raw, big_api = measured[0], measured[1]
+        print(
+            f"\nservice adds {added_ms:.2f} ms at p50 over the raw list query (median of "
+            f"{args.pairs} alternating pairs on {args.small_users * args.tasks:,} tasks; goal: at "
+            f"most 2 ms). On {big_label} the p50s differ by "
+            f"{big_api['p50_ms'] - big_raw['p50_ms']:.0f} ms, within the noise of one FerretDB "
+            "full scan."
+        )
+        load_after = os.getloadavg()
+        print(
+            f"machine: {os.cpu_count()} cores shared by wrk, the service, FerretDB and Redis; "
+            f"1-min load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+        )
+        return 0
+    finally:
+        for service in services:
+            service.stop()
+        mongo_server.stop()
+        redis_server.stop()
+        issuer.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
