@@ -334,17 +334,29 @@ class RatingStore:
         raise RuntimeError(f"could not append match {match_id} for {user_id}")
 
     async def _refresh(self, doc: Document) -> None:
-        """Bring the cross-player view up to the chain's head (never backwards)."""
-        head = head_state(doc)
-        with contextlib.suppress(DuplicateKeyError):  # a concurrent first insert: theirs stands
-            await self.ratings.update_one(
-                {
-                    "_id": head["_id"],
-                    "$or": [{"version": {"$lt": head["version"]}}, {"version": {"$exists": False}}],
-                },
-                {"$set": {k: v for k, v in head.items() if k != "_id"}},
-                upsert=True,
-            )
+        """Bring the cross-player view up to the chain's head (never backwards).
+
+        The write is checked and repeated: FerretDB applies a conditional update as a read
+        then a write, so a slower writer can put an older head back; whoever wrote last
+        re-reads and fixes it."""
+        user_id, category = doc["user_id"], doc["category"]
+        for _ in range(10):
+            head = await self.get(user_id, category)
+            cached = await self.ratings.find_one({"_id": head["_id"]}, {"version": 1})
+            if cached is not None and cached.get("version", -1) >= head["version"]:
+                return
+            with contextlib.suppress(DuplicateKeyError):  # a concurrent first insert
+                await self.ratings.update_one(
+                    {
+                        "_id": head["_id"],
+                        "$or": [
+                            {"version": {"$lt": head["version"]}},
+                            {"version": {"$exists": False}},
+                        ],
+                    },
+                    {"$set": {k: v for k, v in head.items() if k != "_id"}},
+                    upsert=True,
+                )
 
     async def deliver(self, history_id_: str) -> bool:
         """Rating board first, then the event; on a Redis failure the relay retries."""
