@@ -147,6 +147,7 @@ class Handlers:
                 factors=reward.factors,
                 task=facts,
             ),
+            state=state,
         )
 
     async def challenges(self, event: Envelope) -> None:

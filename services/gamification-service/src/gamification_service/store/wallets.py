@@ -35,6 +35,7 @@ is down both wait in the outbox for the relay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +43,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -137,6 +137,10 @@ def snapshot_id(user_id: str, seq: int) -> str:
     return f"{user_id}:{seq:012d}"
 
 
+def entry_id(user_id: str, seq: int) -> str:
+    return f"{user_id}:{seq:012d}"
+
+
 def encode_state(state: fold.WalletState) -> Document:
     doc: Document = msgspec.to_builtins(state, builtin_types=(datetime,))
     return doc
@@ -170,6 +174,7 @@ class WalletStore:
     ) -> None:
         self.ledger = db["ledger"]
         self.states = db["wallet_states"]
+        self.pointers = db["wallet_heads"]
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -191,10 +196,25 @@ class WalletStore:
     # --- reading ---------------------------------------------------------------------------
 
     async def head(self, user_id: str) -> Document | None:
-        """The newest snapshot (the wallet as it is), outbox left out."""
-        return await self.states.find_one(
-            {"user_id": user_id}, {OUTBOX: 0}, sort=[("seq", DESCENDING)]
-        )
+        """The newest snapshot (the wallet as it is), outbox left out.
+
+        Found by ``_id`` alone (FerretDB pushes nothing else down to its storage, so any other
+        filter scans the collection): the ``wallet_heads`` pointer says where to start, and
+        the walk goes forward while the next snapshot exists (the pointer may lag)."""
+        pointer = await self.pointers.find_one({"_id": user_id})
+        seq = pointer["seq"] if pointer else 0
+        found: Document | None = None
+        if seq:
+            found = await self.states.find_one({"_id": snapshot_id(user_id, seq)}, {OUTBOX: 0})
+            if found is None:  # pruned under us, or a repaired chain: fall back to a query
+                return await self.states.find_one(
+                    {"user_id": user_id}, {OUTBOX: 0}, sort=[("seq", DESCENDING)]
+                )
+        while True:
+            nxt = await self.states.find_one({"_id": snapshot_id(user_id, seq + 1)}, {OUTBOX: 0})
+            if nxt is None:
+                return found
+            found, seq = nxt, seq + 1
 
     async def state(self, user_id: str) -> fold.WalletState:
         return decode_state(await self.head(user_id))
@@ -212,10 +232,20 @@ class WalletStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    async def record(self, user_id: str, draft: Draft, *, award: bool = True) -> Recorded:
-        """Append ``draft`` (once per key) and bring the wallet up to date with it."""
-        entry, created = await self._insert(user_id, draft)
-        state, results = await self.catch_up(user_id)
+    async def record(
+        self,
+        user_id: str,
+        draft: Draft,
+        *,
+        award: bool = True,
+        state: fold.WalletState | None = None,
+    ) -> Recorded:
+        """Append ``draft`` (once per key) and bring the wallet up to date with it.
+        ``state``: the wallet as the caller just read it (saves reading it again)."""
+        if state is None:
+            state = await self.state(user_id)
+        entry, created = await self._insert(user_id, draft, state.seq)
+        state, results = await self.catch_up(user_id, state)
         applied = results.get(entry["seq"])
         outcome: str
         if applied is not None:
@@ -226,7 +256,12 @@ class WalletStore:
             state = await self.award_badges(user_id, state)
         return Recorded(entry=entry, created=created, outcome=outcome, state=state, reason=reason)
 
-    async def _insert(self, user_id: str, draft: Draft) -> tuple[Document, bool]:
+    async def _insert(self, user_id: str, draft: Draft, after: int = 0) -> tuple[Document, bool]:
+        """Insert ``draft`` at the first free sequence number after ``after``.
+
+        The entry's ``_id`` is ``<user>:<seq>``, so claiming a number is the insert itself,
+        and the unique ``key`` index refuses a second entry for the same key. On a
+        duplicate-key error the ``_id`` tells which of the two it was."""
         doc: Document = {
             **msgspec.to_builtins(draft, builtin_types=(datetime,)),
             "user_id": user_id,
@@ -236,69 +271,71 @@ class WalletStore:
         for name in ("task", "challenge", "badge"):
             if doc.get(name) is None:
                 doc.pop(name, None)
-        last = await self.ledger.find_one(
-            {"user_id": user_id}, {"seq": 1}, sort=[("seq", DESCENDING)]
-        )
-        seq = (last["seq"] if last else 0) + 1
-        for _ in range(100):
-            doc["_id"] = ObjectId()
+        seq = after + 1
+        for _ in range(10_000):
+            doc["_id"] = entry_id(user_id, seq)
             doc["seq"] = seq
             try:
                 await self.ledger.insert_one(doc)
                 return doc, True
             except DuplicateKeyError:
-                existing = await self.ledger.find_one({"key": draft.key})
-                if existing is not None:
-                    return existing, False
-                seq += 1  # someone else took this number: take the next one
+                taken = await self.ledger.find_one({"_id": doc["_id"]})
+                if taken is not None and taken["key"] == draft.key:
+                    return taken, False
+                if taken is None:  # the key exists at another number
+                    existing = await self.ledger.find_one({"key": draft.key})
+                    if existing is not None:
+                        return existing, False
+                    continue  # deleted in between: try the same number again
+                seq += 1
         raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
 
-    async def catch_up(self, user_id: str) -> tuple[fold.WalletState, dict[int, fold.Applied]]:
-        """Apply every ledger entry after the newest snapshot, in order, one insert each."""
-        state = await self.state(user_id)
+    async def catch_up(
+        self, user_id: str, state: fold.WalletState | None = None
+    ) -> tuple[fold.WalletState, dict[int, fold.Applied]]:
+        """Apply every ledger entry after the newest snapshot, in order, one insert each.
+
+        ``state`` is a snapshot the caller already holds; a stale one only costs a retry."""
+        if state is None:
+            state = await self.state(user_id)
         results: dict[int, fold.Applied] = {}
         delivered: list[tuple[str, fold.WalletState, list[Document]]] = []
         while True:
-            docs = (
-                await self.ledger.find({"user_id": user_id, "seq": {"$gt": state.seq}})
-                .sort("seq", ASCENDING)
-                .limit(200)
-                .to_list()
-            )
-            if not docs:
+            doc = await self.ledger.find_one({"_id": entry_id(user_id, state.seq + 1)})
+            if doc is None:
                 break
-            for doc in docs:
-                if doc["seq"] != state.seq + 1:
-                    log.error("ledger gap for %s after seq %d", user_id, state.seq)
-                    return state, results
-                applied = fold.apply(state, to_entry(doc))
-                badge = self.by_id.get(doc["badge"]) if doc.get("badge") else None
-                entries = [
-                    outbox_entry(publish.STREAM, e)
-                    for e in publish.wallet_events(user_id, doc, applied, badge)
-                ]
-                snapshot: Document = {
-                    "_id": snapshot_id(user_id, doc["seq"]),
-                    "user_id": user_id,
-                    "seq": doc["seq"],
-                    "state": encode_state(applied.state),
-                    "at": utcnow(),
-                }
-                if entries:
-                    snapshot[OUTBOX] = entries
-                try:
-                    await self.states.insert_one(snapshot)
-                except DuplicateKeyError:  # another writer applied it first: go on from there
-                    state = await self.state(user_id)
-                    break
-                await self.ledger.update_one(
-                    {"_id": doc["_id"]},
-                    {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
+            applied = fold.apply(state, to_entry(doc))
+            badge = self.by_id.get(doc["badge"]) if doc.get("badge") else None
+            entries = [
+                outbox_entry(publish.STREAM, e)
+                for e in publish.wallet_events(user_id, doc, applied, badge)
+            ]
+            snapshot: Document = {
+                "_id": snapshot_id(user_id, doc["seq"]),
+                "user_id": user_id,
+                "seq": doc["seq"],
+                "state": encode_state(applied.state),
+                "at": utcnow(),
+            }
+            if entries:
+                snapshot[OUTBOX] = entries
+            try:
+                await self.states.insert_one(snapshot)
+            except DuplicateKeyError:  # another writer applied it first: go on from there
+                state = await self.state(user_id)
+                continue
+            await self.ledger.update_one(
+                {"_id": doc["_id"]},
+                {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
+            )
+            with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
+                await self.pointers.update_one(
+                    {"_id": user_id}, {"$max": {"seq": doc["seq"]}}, upsert=True
                 )
-                self._count(applied, badge)
-                results[doc["seq"]] = applied
-                state = applied.state
-                delivered.append((snapshot["_id"], state, entries))
+            self._count(applied, badge)
+            results[doc["seq"]] = applied
+            state = applied.state
+            delivered.append((snapshot["_id"], state, entries))
         if delivered:
             for doc_id, _, entries in delivered:
                 if not await self.deliver(user_id, doc_id, state, entries):
@@ -372,6 +409,7 @@ class WalletStore:
                         ref={"badge_id": badge.id},
                         badge=badge.id,
                     ),
+                    state.seq,
                 )
             state, _ = await self.catch_up(user_id)
         return state
