@@ -168,9 +168,7 @@ async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
     await stores.wallets._insert(
         "erin", Draft(key="grant:erin:1", kind="grant", amounts={"coins": 70})
     )
-    worker = Maintenance(
-        stores.wallets, stores.ratings, stores.inbox, stores.wallets.states.database["meta"]
-    )
+    worker = Maintenance(stores.wallets, stores.ratings, stores.wallets.states.database["meta"])
     await worker.once(min_age=0)
     assert (await stores.wallets.state("erin")).balances["coins"] == 70
 
@@ -269,9 +267,7 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
         )
     finally:
         redis_server.start()
-    worker = Maintenance(
-        stores.wallets, stores.ratings, stores.inbox, stores.wallets.states.database["meta"]
-    )
+    worker = Maintenance(stores.wallets, stores.ratings, stores.wallets.states.database["meta"])
 
     async def caught_up() -> bool:
         with contextlib.suppress(Exception):

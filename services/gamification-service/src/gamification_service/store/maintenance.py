@@ -20,7 +20,6 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from deepiri_kit import pause
-from deepiri_kit.events import MongoInbox
 from gamification_service.domain.badges import BadgeDef
 from gamification_service.store.ratings import RatingStore
 from gamification_service.store.wallets import WalletStore
@@ -55,7 +54,6 @@ class Maintenance:
         self,
         wallets: WalletStore,
         ratings: RatingStore,
-        inbox: MongoInbox,
         meta: AsyncCollection[dict[str, Any]],
         *,
         interval: float = 2.0,
@@ -65,7 +63,6 @@ class Maintenance:
     ) -> None:
         self.wallets = wallets
         self.ratings = ratings
-        self.inbox = inbox
         self.meta = meta
         self.interval = interval
         self.reconcile_interval = reconcile_interval
@@ -73,7 +70,6 @@ class Maintenance:
         self.outbox_min_age = outbox_min_age
         self._backfilled = False
         self._last_reconcile = 0.0
-        self._last_prune = 0.0
 
     async def once(self, *, min_age: float | None = None) -> dict[str, int]:
         """One pass of everything (tests call it with ``min_age=0``)."""
@@ -87,9 +83,6 @@ class Maintenance:
             self._last_reconcile = now
             after = self.reconcile_after if min_age is None else min_age
             report["reconciled"] = await self.wallets.safe_reconcile_pending(after)
-        if now - self._last_prune >= 3600:
-            self._last_prune = now
-            report["pruned"] = await self.inbox.prune()
         return report
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -131,6 +131,8 @@ class Report:
 
 PRUNE_EVERY = 20
 KEEP_SNAPSHOTS = 5
+POINTER_EVERY = 10
+HEAD_CACHE = 100_000
 
 
 def snapshot_id(user_id: str, seq: int) -> str:
@@ -175,6 +177,8 @@ class WalletStore:
         self.ledger = db["ledger"]
         self.states = db["wallet_states"]
         self.pointers = db["wallet_heads"]
+        # Last snapshot seq seen per user in this process: where the head walk starts.
+        self._heads: dict[str, int] = {}
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -201,8 +205,10 @@ class WalletStore:
         Found by ``_id`` alone (FerretDB pushes nothing else down to its storage, so any other
         filter scans the collection): the ``wallet_heads`` pointer says where to start, and
         the walk goes forward while the next snapshot exists (the pointer may lag)."""
-        pointer = await self.pointers.find_one({"_id": user_id})
-        seq = pointer["seq"] if pointer else 0
+        seq = self._heads.get(user_id, 0)
+        if not seq:
+            pointer = await self.pointers.find_one({"_id": user_id})
+            seq = pointer["seq"] if pointer else 0
         found: Document | None = None
         if seq:
             found = await self.states.find_one({"_id": snapshot_id(user_id, seq)}, {OUTBOX: 0})
@@ -213,8 +219,16 @@ class WalletStore:
         while True:
             nxt = await self.states.find_one({"_id": snapshot_id(user_id, seq + 1)}, {OUTBOX: 0})
             if nxt is None:
+                self._remember(user_id, seq)
                 return found
             found, seq = nxt, seq + 1
+
+    def _remember(self, user_id: str, seq: int) -> None:
+        if seq <= self._heads.get(user_id, 0):
+            return
+        if len(self._heads) >= HEAD_CACHE and user_id not in self._heads:
+            self._heads.pop(next(iter(self._heads)))
+        self._heads[user_id] = seq
 
     async def state(self, user_id: str) -> fold.WalletState:
         return decode_state(await self.head(user_id))
@@ -328,10 +342,13 @@ class WalletStore:
                 {"_id": doc["_id"]},
                 {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
             )
-            with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
-                await self.pointers.update_one(
-                    {"_id": user_id}, {"$max": {"seq": doc["seq"]}}, upsert=True
-                )
+            self._remember(user_id, doc["seq"])
+            if doc["seq"] % POINTER_EVERY == 1:
+                # The shared pointer only needs to be near the head: the walk does the rest.
+                with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
+                    await self.pointers.update_one(
+                        {"_id": user_id}, {"$max": {"seq": doc["seq"]}}, upsert=True
+                    )
             self._count(applied, badge)
             results[doc["seq"]] = applied
             state = applied.state
@@ -428,10 +445,9 @@ class WalletStore:
             log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
             return False
         if entries:
-            await self.states.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: list(entries)}})
-            await self.states.update_one(
-                {"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
-            )
+            # A snapshot's outbox is written once, with the snapshot, and never appended to:
+            # once its entries are out, it can simply go.
+            await self.states.update_one({"_id": doc_id}, {"$unset": {OUTBOX: ""}})
         return True
 
     async def sweep_outbox(self, min_age: float) -> int:
@@ -440,8 +456,8 @@ class WalletStore:
         delivered = 0
         docs = await self.states.find({OUTBOX: {"$exists": True}}).sort("seq", ASCENDING).to_list()
         for doc in docs:
-            due = [e for e in doc.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
-            if not due:
+            due = doc.get(OUTBOX, [])
+            if not due or any(_aware(e["at"]) > cutoff for e in due):
                 continue
             # The boards take the newest state (the version guard ignores older ones).
             current = await self.state(doc["user_id"])

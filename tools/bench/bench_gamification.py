@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""gamification-service benchmark: leaderboards with 1,000,000 members, and task.completed
+events credited per second — each against its ceiling, in the same run, on the same servers.
+
+    .venv/bin/python tools/bench/bench_gamification.py [--members 1000000] [--seconds 10]
+        [--conns 32] [--events 2000] [--event-users 200]
+
+Starts its own Redis and FerretDB (tools/infra.py) and a local token issuer, runs
+gamification-service as a real process with one uvicorn worker, and measures:
+
+* ``GET /api/gamification/leaderboards/xp?limit=100`` (top 100) and
+  ``GET /api/gamification/leaderboards/xp/me?window=5`` (rank and the 11 members around a
+  random member, real RS256 tokens) with wrk — against the same Redis commands sent raw
+  with redis-py (pipelined exactly as the service sends them) and against redis-benchmark's
+  ``ZRANGE … 0 99 WITHSCORES`` as the server's ceiling;
+* ``task.completed`` end to end with one worker: N events appended to ``events.tasks`` at
+  once, timed until the consumer group has nothing pending or undelivered; then checked
+  (one ledger entry per event, wallets and the xp board updated).
+
+Load generator and servers share this machine's cores, so the figures compare rows of the
+same run, not absolute capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
+
+from pymongo import AsyncMongoClient  # noqa: E402
+from redis.asyncio import Redis  # noqa: E402
+
+from deepiri_kit.events import new_event  # noqa: E402
+from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
+from support.processes import ServiceProcess  # noqa: E402
+from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
+
+DB = "bench_gamification"
+BOARD = "lb:xp:all"  # what GET /leaderboards/xp reads (period=all)
+WRK_SCRIPT = """
+local tokens = {%(tokens)s}
+local path = "%(path)s"
+request = function()
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '\\nRESULT {"requests":%%d,"duration_us":%%d,"errors":%%d,"non2xx":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def member(i: int) -> str:
+    return f"user-{i:07d}"
+
+
+async def fill_board(redis: Redis, members: int) -> float:
+    """``members`` users with random XP, stored as the service stores them (negated)."""
+    rng = random.Random(7)  # noqa: S311 - reproducible data
+    started = time.perf_counter()
+    chunk = 20_000
+    for start in range(0, members, chunk):
+        mapping = {
+            member(i): -float(rng.randint(0, 500_000))
+            for i in range(start, min(members, start + chunk))
+        }
+        await redis.zadd(BOARD, mapping)
+    return time.perf_counter() - started
+
+
+def run_wrk(url: str, tokens: list[str], path: str, conns: int, seconds: int) -> dict[str, Any]:
+    script = WRK_SCRIPT % {"tokens": ",".join(json.dumps(t) for t in tokens), "path": path}
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                f"-t{min(conns, 2)}",
+                f"-c{conns}",
+                f"-d{seconds}s",
+                "--timeout",
+                "30s",
+                "-s",
+                handle.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    if result["errors"] or result["non2xx"]:
+        raise SystemExit(f"wrk saw errors on {path}: {result}\n{out}")
+    return {
+        "req_s": result["requests"] / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+    }
+
+
+async def run_loop(
+    operation: Callable[[], Awaitable[Any]], conns: int, seconds: float
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            await operation()
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "req_s": len(latencies) / elapsed,
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    }
+
+
+async def raw_top(redis: Redis) -> None:
+    """Boards.top: ZRANGE 0 99 WITHSCORES + ZCARD in one pipeline, plus the names HMGET."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(BOARD, 0, 99, withscores=True)
+        pipe.zcard(BOARD)
+        members, _ = await pipe.execute()
+    await redis.hmget("lb:names", [m for m, _ in members])
+
+
+async def raw_around(redis: Redis, members: int) -> None:
+    """Boards.around: ZRANK + ZCARD pipelined, then the window, plus the names HMGET."""
+    user = member(random.randrange(members))  # noqa: S311
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrank(BOARD, user)
+        pipe.zcard(BOARD)
+        rank, _ = await pipe.execute()
+    window = await redis.zrange(BOARD, max(0, rank - 5), rank + 5, withscores=True)
+    await redis.hmget("lb:names", [m for m, _ in window])
+
+
+def redis_benchmark(port: int, conns: int) -> dict[str, Any]:
+    out = (
+        subprocess.run(
+            [
+                "redis-benchmark",
+                "-p",
+                str(port),
+                "-c",
+                str(conns),
+                "-n",
+                "50000",
+                "--csv",
+                "ZRANGE",
+                BOARD,
+                "0",
+                "99",
+                "WITHSCORES",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        .stdout.strip()
+        .splitlines()
+    )
+    header = [h.strip('"') for h in out[0].split(",")]
+    values = [v.strip('"') for v in out[-1].split(",")]
+    data = dict(zip(header, values, strict=False))
+    return {
+        "req_s": float(data["rps"]),
+        "p50_ms": float(data["p50_latency_ms"]),
+        "p99_ms": float(data["p99_latency_ms"]),
+    }
+
+
+async def events_throughput(
+    redis: Redis, mongo_uri: str, events: int, users: int
+) -> dict[str, Any]:
+    stream = "events.tasks"
+    envelopes = [
+        new_event(
+            "task.completed",
+            source="bench",
+            user_id=f"worker-{i % users:04d}",
+            data={
+                "task_id": uuid.uuid4().hex[:24],
+                "completion_id": uuid.uuid4().hex,
+                "kind": "todo",
+                "difficulty": random.choice(["trivial", "easy", "medium", "hard"]),  # noqa: S311
+                "priority": "normal",
+                "completed_at": datetime.now(UTC).isoformat(),
+                "on_time": True,
+            },
+        )
+        for i in range(events)
+    ]
+    started = time.perf_counter()
+    async with redis.pipeline(transaction=False) as pipe:
+        for e in envelopes:
+            pipe.xadd(stream, {"envelope": e.encode()})
+        await pipe.execute()
+    while True:
+        groups = await redis.xinfo_groups(stream)
+        group = next((g for g in groups if g["name"] == "gamification-service"), None)
+        if group is not None and not group["pending"] and not group["lag"]:
+            break
+        if time.perf_counter() - started > 900:
+            raise SystemExit(f"events not drained after 900 s: {group}")
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri)
+    ledger = client[DB]["ledger"]
+    tasks = await ledger.count_documents({"kind": "task"})
+    badges = await ledger.count_documents({"kind": "badge"})
+    await client.close()
+    on_board = await redis.zcard("lb:xp:all")
+    if tasks != events:
+        raise SystemExit(f"expected {events} task ledger entries, found {tasks}")
+    return {
+        "events": events,
+        "seconds": elapsed,
+        "events_s": events / elapsed,
+        "badge_entries": badges,
+        "users_on_board": on_board,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--conns", type=int, default=32)
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--event-users", type=int, default=200)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bench-gamification-"))
+    redis_server, mongo_server = RedisServer(root), FerretDBServer(root)
+    issuer = TokenIssuer()
+    service: ServiceProcess | None = None
+    try:
+        redis_server.start()
+        mongo_server.start()
+        redis = Redis(port=redis_server.port, decode_responses=True)
+        fill_s = await fill_board(redis, args.members)
+        print(
+            f"filled {BOARD} with {await redis.zcard(BOARD):,} members in {fill_s:.1f}s", flush=True
+        )
+        env = {
+            **redis_server.env(),
+            **mongo_server.env(),
+            "MONGO_DB": DB,
+            "JWKS_URL": issuer.jwks_url,
+            "JWT_ISSUER": ISSUER,
+            "JWT_AUDIENCE": AUDIENCE,
+            "WEB_CONCURRENCY": "1",
+            "LOG_LEVEL": "WARNING",
+            "OTEL_TRACES_EXPORTER": "none",
+            "CONSUMER_BLOCK_MS": "50",
+        }
+        service = ServiceProcess("gamification-service", free_port(), env, root).start()
+        rng = random.Random(3)  # noqa: S311
+        tokens = [
+            issuer.token(member(rng.randrange(args.members)), "gamification:read", lifetime=3600)
+            for _ in range(200)
+        ]
+
+        rows: list[tuple[str, dict[str, Any]]] = []
+        top_path = "/api/gamification/leaderboards/xp?limit=100"
+        me_path = "/api/gamification/leaderboards/xp/me?window=5"
+        run_wrk(service.url + top_path, tokens, top_path, args.conns, 2)  # warm-up
+        rows.append(
+            (
+                "top-100 via service (wrk)",
+                run_wrk(service.url + top_path, tokens, top_path, args.conns, args.seconds),
+            )
+        )
+        rows.append(
+            (
+                "top-100 raw redis-py (same commands)",
+                await run_loop(lambda: raw_top(redis), args.conns, args.seconds),
+            )
+        )
+        rows.append(
+            (
+                "around-me via service (wrk)",
+                run_wrk(service.url + me_path, tokens, me_path, args.conns, args.seconds),
+            )
+        )
+        rows.append(
+            (
+                "around-me raw redis-py (same commands)",
+                await run_loop(lambda: raw_around(redis, args.members), args.conns, args.seconds),
+            )
+        )
+        rows.append(
+            (
+                "ZRANGE 0 99 WITHSCORES (redis-benchmark)",
+                redis_benchmark(redis_server.port, args.conns),
+            )
+        )
+
+        print(
+            f"\nLeaderboard with {args.members:,} members, {args.conns} connections, {args.seconds}s per row"
+        )
+        print(f"{'what':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+        for name, r in rows:
+            print(f"{name:44} {r['req_s']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+
+        result = await events_throughput(redis, mongo_server.uri, args.events, args.event_users)
+        print(f"\ntask.completed end to end, one worker ({args.event_users} users)")
+        print(
+            f"{'events':>8} {'seconds':>8} {'events/s':>9} {'badge entries':>14} {'users on xp board':>18}"
+        )
+        print(
+            f"{result['events']:8d} {result['seconds']:8.2f} {result['events_s']:9.1f} "
+            f"{result['badge_entries']:14d} {result['users_on_board'] - args.members:18d}"
+        )
+        await redis.aclose()
+    finally:
+        if service is not None:
+            service.stop()
+        issuer.close()
+        mongo_server.stop()
+        redis_server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
