@@ -295,3 +295,36 @@ async def test_versions_diff_and_restore(client: Client, alice: dict[str, str]) 
     # Restoring what is already there writes nothing new.
     again = await client.post(f"{url}/versions/6/restore", headers=alice)
     assert again.json()["version"] == 6
+
+
+async def test_a_dailys_schedule_and_time_zone_can_change(
+    client: Client, alice: dict[str, str]
+) -> None:
+    task = await create(
+        client,
+        alice,
+        kind="daily",
+        schedule={"type": "every", "every_days": 2, "start_date": "2026-01-01"},
+        timezone="Europe/Paris",
+    )
+    assert task["schedule"] == {
+        "type": "every",
+        "days": None,
+        "every_days": 2,
+        "start_date": "2026-01-01",
+    }
+    url = f"/api/tasks/{task['id']}"
+    changed = await client.patch(
+        url,
+        json={"schedule": {"type": "weekly", "days": ["fri", "mon"]}, "timezone": "Asia/Tokyo"},
+        headers=alice,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["schedule"]["days"] == ["mon", "fri"]
+    assert changed.json()["timezone"] == "Asia/Tokyo"
+    assert changed.json()["current_period"] is not None
+    refused = await client.patch(url, json={"schedule": None}, headers=alice)
+    assert refused.status_code == 422
+    assert (
+        await client.patch(url, json={"timezone": "Nowhere/Town"}, headers=alice)
+    ).status_code == 422
