@@ -346,7 +346,6 @@ class TaskController(Controller):
                     blockers=[{"task_id": str(b["_id"]), "title": b["title"]} for b in blockers],
                 )
         now = utcnow()
-        completed: list[rules.Completion] = []
 
         def decide(current: Document, version: int) -> Decision | None:
             result = rules.complete(
@@ -360,7 +359,6 @@ class TaskController(Controller):
             if result is None:
                 return None
             after, completion = result
-            completed[:] = [completion]
             return Decision(
                 state=after,
                 action="complete",
