@@ -36,6 +36,7 @@ from deepiri_kit.events import Envelope, OutboxRelay, outbox_entry
 from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
 from deepiri_kit.pagination import decode_cursor, keyset_filter, page_of
 from deepiri_kit.problems import BadRequest
+from deepiri_kit.tracing import untraced
 from deepiri_kit.workers import pause
 from task_service.domain.graph import BLOCKING, Edge
 from task_service.events import STREAM
@@ -453,7 +454,11 @@ class VersionSweeper:
         cutoff = datetime.now(UTC) - timedelta(seconds=self.min_age if min_age is None else min_age)
         published = 0
         versions = self.store.versions
-        async for record in versions.find({OUTBOX: {"$exists": True}}, {OUTBOX: 1, "task_id": 1}):
+        with untraced():  # polling is not a request: no root span every interval
+            pending = await versions.find(
+                {OUTBOX: {"$exists": True}}, {OUTBOX: 1, "task_id": 1}
+            ).to_list()
+        for record in pending:
             due = [e for e in record.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
             if not due:
                 continue
