@@ -117,7 +117,7 @@ class Handlers:
             streak_best=streak.best,
             habit_direction=data.habit_direction,
         )
-        state = await self.wallets.state(user_id)
+        state = await self.wallets.current(user_id)
         reward = rewards.task_reward(
             rewards.TaskCompletion(
                 task_id=facts.task_id,

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,8 +130,8 @@ class Report:
         )
 
 
-PRUNE_EVERY = 20
-KEEP_SNAPSHOTS = 5
+PRUNE_EVERY = 10
+KEEP_SNAPSHOTS = 3
 POINTER_EVERY = 10
 HEAD_CACHE = 100_000
 
@@ -177,8 +178,11 @@ class WalletStore:
         self.ledger = db["ledger"]
         self.states = db["wallet_states"]
         self.pointers = db["wallet_heads"]
-        # Last snapshot seq seen per user in this process: where the head walk starts.
-        self._heads: dict[str, int] = {}
+        # The newest wallet state this process has seen per user (LRU). The hot path starts
+        # from it instead of reading; if another replica moved on, the snapshot insert
+        # collides and the state is read again, so a stale entry costs a retry, never a
+        # wrong balance.
+        self._cache: OrderedDict[str, fold.WalletState] = OrderedDict()
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -205,33 +209,46 @@ class WalletStore:
         Found by ``_id`` alone (FerretDB pushes nothing else down to its storage, so any other
         filter scans the collection): the ``wallet_heads`` pointer says where to start, and
         the walk goes forward while the next snapshot exists (the pointer may lag)."""
-        seq = self._heads.get(user_id, 0)
+        cached = self._cache.get(user_id)
+        seq = cached.seq if cached else 0
         if not seq:
             pointer = await self.pointers.find_one({"_id": user_id})
             seq = pointer["seq"] if pointer else 0
         found: Document | None = None
         if seq:
             found = await self.states.find_one({"_id": snapshot_id(user_id, seq)}, {OUTBOX: 0})
-            if found is None:  # pruned under us, or a repaired chain: fall back to a query
-                return await self.states.find_one(
-                    {"user_id": user_id}, {OUTBOX: 0}, sort=[("seq", DESCENDING)]
+            if found is None or "state" not in found:  # pruned, or a repaired chain: query
+                found = await self.states.find_one(
+                    {"user_id": user_id, "state": {"$exists": True}},
+                    {OUTBOX: 0},
+                    sort=[("seq", DESCENDING)],
                 )
+                seq = found["seq"] if found else 0
         while True:
             nxt = await self.states.find_one({"_id": snapshot_id(user_id, seq + 1)}, {OUTBOX: 0})
             if nxt is None:
-                self._remember(user_id, seq)
                 return found
             found, seq = nxt, seq + 1
 
-    def _remember(self, user_id: str, seq: int) -> None:
-        if seq <= self._heads.get(user_id, 0):
+    def _remember(self, user_id: str, state: fold.WalletState) -> None:
+        cached = self._cache.get(user_id)
+        if cached is not None and cached.seq > state.seq:
             return
-        if len(self._heads) >= HEAD_CACHE and user_id not in self._heads:
-            self._heads.pop(next(iter(self._heads)))
-        self._heads[user_id] = seq
+        self._cache[user_id] = state
+        self._cache.move_to_end(user_id)
+        if len(self._cache) > HEAD_CACHE:
+            self._cache.popitem(last=False)
+
+    async def current(self, user_id: str) -> fold.WalletState:
+        """The wallet as this process last saw it, or as stored (for writers, not readers)."""
+        cached = self._cache.get(user_id)
+        return cached if cached is not None else await self.state(user_id)
 
     async def state(self, user_id: str) -> fold.WalletState:
-        return decode_state(await self.head(user_id))
+        """The wallet as stored (what the API shows)."""
+        state = decode_state(await self.head(user_id))
+        self._remember(user_id, state)
+        return state
 
     async def ledger_page(
         self, user_id: str, limit: int, before_seq: int | None = None, currency: str | None = None
@@ -257,9 +274,9 @@ class WalletStore:
         """Append ``draft`` (once per key) and bring the wallet up to date with it.
         ``state``: the wallet as the caller just read it (saves reading it again)."""
         if state is None:
-            state = await self.state(user_id)
+            state = await self.current(user_id)
         entry, created = await self._insert(user_id, draft, state.seq)
-        state, results = await self.catch_up(user_id, state)
+        state, results = await self.catch_up(user_id, state, known=[entry])
         applied = results.get(entry["seq"])
         outcome: str
         if applied is not None:
@@ -305,17 +322,33 @@ class WalletStore:
         raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
 
     async def catch_up(
-        self, user_id: str, state: fold.WalletState | None = None
+        self,
+        user_id: str,
+        state: fold.WalletState | None = None,
+        known: list[Document] | None = None,
     ) -> tuple[fold.WalletState, dict[int, fold.Applied]]:
-        """Apply every ledger entry after the newest snapshot, in order, one insert each.
+        """Apply ledger entries after the newest snapshot, in order, one insert each.
 
-        ``state`` is a snapshot the caller already holds; a stale one only costs a retry."""
+        ``state`` is a snapshot the caller already holds (a stale one only costs a retry).
+        Without ``known``, every entry after it is applied. With ``known`` (entries the caller
+        just wrote), entries are read only as far as needed to reach those; anything after
+        them is left to its own writer or the reconciler — on FerretDB every read of a
+        missing ``_id`` scans the collection, so the hot path does not look for more."""
         if state is None:
             state = await self.state(user_id)
         results: dict[int, fold.Applied] = {}
         delivered: list[tuple[str, fold.WalletState, list[Document]]] = []
+        waiting = sorted(known or [], key=lambda d: int(d["seq"]))
         while True:
-            doc = await self.ledger.find_one({"_id": entry_id(user_id, state.seq + 1)})
+            while waiting and waiting[0]["seq"] <= state.seq:
+                waiting.pop(0)
+            if known is not None and not waiting:
+                break
+            doc: Document | None
+            if waiting and waiting[0]["seq"] == state.seq + 1:
+                doc = waiting.pop(0)
+            else:
+                doc = await self.ledger.find_one({"_id": entry_id(user_id, state.seq + 1)})
             if doc is None:
                 break
             applied = fold.apply(state, to_entry(doc))
@@ -336,13 +369,14 @@ class WalletStore:
             try:
                 await self.states.insert_one(snapshot)
             except DuplicateKeyError:  # another writer applied it first: go on from there
+                self._cache.pop(user_id, None)
                 state = await self.state(user_id)
                 continue
             await self.ledger.update_one(
                 {"_id": doc["_id"]},
                 {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
             )
-            self._remember(user_id, doc["seq"])
+            self._remember(user_id, applied.state)
             if doc["seq"] % POINTER_EVERY == 1:
                 # The shared pointer only needs to be near the head: the walk does the rest.
                 with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
@@ -361,14 +395,18 @@ class WalletStore:
         return state, results
 
     async def _prune(self, user_id: str, seq: int) -> None:
-        """Old snapshots are history the ledger already has; keep the last few."""
+        """Old snapshots are history the ledger already has: keep the last few in full and
+        strip the rest down to their ``_id`` — never delete them, because the ``_id`` is what
+        stops a slow writer holding an old state from inserting that snapshot a second time."""
         if seq % PRUNE_EVERY == 0:
-            await self.states.delete_many(
+            await self.states.update_many(
                 {
                     "user_id": user_id,
                     "seq": {"$lt": seq - KEEP_SNAPSHOTS},
+                    "state": {"$exists": True},
                     OUTBOX: {"$exists": False},
-                }
+                },
+                {"$unset": {"state": ""}, "$set": {"pruned": True}},
             )
 
     def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
@@ -415,8 +453,10 @@ class WalletStore:
             earned = badge_rules.newly_earned(self.catalog, facts_for(state, ratings))
             if not earned:
                 break
+            written: list[Document] = []
+            after = state.seq
             for badge in earned:
-                await self._insert(
+                doc, _ = await self._insert(
                     user_id,
                     Draft(
                         key=f"badge:{user_id}:{badge.id}",
@@ -426,9 +466,11 @@ class WalletStore:
                         ref={"badge_id": badge.id},
                         badge=badge.id,
                     ),
-                    state.seq,
+                    after,
                 )
-            state, _ = await self.catch_up(user_id)
+                written.append(doc)
+                after = max(after, int(doc["seq"]))
+            state, _ = await self.catch_up(user_id, state, known=written)
         return state
 
     # --- outbox and leaderboards -------------------------------------------------------------
@@ -512,6 +554,7 @@ class WalletStore:
                     upsert=True,
                 )
                 await self.deliver(user_id, doc_id, replayed, [])
+                self._cache[user_id] = replayed
             repaired = True
         for doc, outcome in zip(docs, outcomes, strict=False):
             if doc.get("pending") or doc.get("status") != outcome:
