@@ -31,10 +31,23 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
 async def ledger_sum(stores: Stores, user: str, currency: str) -> int:
-    total = 0
-    async for doc in stores.wallets.ledger.find({"user_id": user, "status": "applied"}):
-        total += doc["amounts"].get(currency, 0)
-    return total
+    """The sum of the user's applied ledger amounts (outcomes are kept with the snapshots)."""
+    docs = await stores.wallets.ledger.find({"user_id": user}).to_list()
+    outcomes = await stores.wallets.outcomes(user, [d["seq"] for d in docs])
+    return sum(d["amounts"].get(currency, 0) for d in docs if outcomes.get(d["seq"]) == "applied")
+
+
+async def unapplied(stores: Stores, user: str) -> int:
+    """Ledger entries the user's wallet has not applied yet."""
+    state = await stores.wallets.state(user)
+    return await stores.wallets.ledger.count_documents({"user_id": user, "seq": {"$gt": state.seq}})
+
+
+async def undelivered(stores: Stores) -> int:
+    """Snapshots whose events and board update have not gone out yet."""
+    pending = await stores.wallets.states.find({OUTBOX: {"$exists": True}}, {"_id": 1}).to_list()
+    ids = [d["_id"] for d in pending]
+    return len(ids) - await stores.wallets.delivered.count_documents({"_id": {"$in": ids}})
 
 
 async def task_entries(stores: Stores, user: str) -> int:
@@ -85,7 +98,7 @@ async def test_concurrent_duplicate_and_distinct_deliveries_across_replicas(
     assert state.stats["tasks_completed"] == 9
     for currency in ("xp", "coins", "gems", "stars"):
         assert state.balances[currency] == await ledger_sum(stores, "bob", currency)
-    assert await stores.wallets.ledger.count_documents({"pending": True}) == 0
+    assert await unapplied(stores, "bob") == 0
     assert (await stores.wallets.reconcile("bob")).consistent
     # Each entry was applied by exactly one replica: its events went out once.
     keys = [e.data["entry_key"] for e in await published(redis, "gamification.currency_credited")]
@@ -143,7 +156,7 @@ async def test_crash_between_ledger_write_and_wallet_update_is_reconciled(
     )
     stale = await stores.wallets.state("dave")
     assert stale.balances == before.balances
-    assert await stores.wallets.ledger.count_documents({"user_id": "dave", "pending": True}) == 1
+    assert await unapplied(stores, "dave") == 1
 
     report = await stores.wallets.reconcile("dave")
     assert not report.consistent
@@ -155,7 +168,7 @@ async def test_crash_between_ledger_write_and_wallet_update_is_reconciled(
         assert after.balances[currency] == await ledger_sum(stores, "dave", currency)
     assert report.balanced
     assert report.balances == report.ledger_sums
-    assert await stores.wallets.ledger.count_documents({"pending": True}) == 0
+    assert await unapplied(stores, "dave") == 0
     # Reconciling again changes nothing: nothing is applied twice.
     again = await stores.wallets.reconcile("dave")
     assert again.consistent
@@ -173,21 +186,25 @@ async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
     assert (await stores.wallets.state("erin")).balances["coins"] == 70
 
 
-async def test_a_crash_after_the_wallet_update_applies_nothing_twice(stores: Stores) -> None:
+async def test_a_crash_before_delivery_applies_nothing_twice_and_delivers_later(
+    stores: Stores, redis: Any
+) -> None:
     await stores.handlers.tasks(task_event("fay", difficulty="medium"))
-    # The process died after the wallet moved but before marking the entry applied.
-    await stores.wallets.ledger.update_many(
-        {"user_id": "fay"}, {"$set": {"pending": True}, "$unset": {"status": ""}}
-    )
+    # The process died after its snapshot was written but before its events went out.
+    await stores.wallets.delivered.delete_many({})
+    await redis.delete("events.gamification")
     before = await stores.wallets.state("fay")
     state, results = await stores.wallets.catch_up("fay")
     assert results == {}
     assert state.balances == before.balances
-    report = await stores.wallets.reconcile("fay")
-    assert report.consistent
-    assert await stores.wallets.ledger.count_documents({"user_id": "fay", "pending": True}) == 0
-    statuses = {d["status"] async for d in stores.wallets.ledger.find({"user_id": "fay"})}
-    assert statuses == {"applied"}
+    assert (await stores.wallets.reconcile("fay")).consistent
+    assert await undelivered(stores) > 0
+    await stores.wallets.sweep_outbox(min_age=0)
+    assert await undelivered(stores) == 0
+    credited = await published(redis, "gamification.currency_credited")
+    assert len(credited) == len({e.data["entry_key"] for e in credited}) > 0
+    outcomes = await stores.wallets.outcomes("fay", list(range(1, state.seq + 1)))
+    assert set(outcomes.values()) == {"applied"}
 
 
 async def test_a_corrupted_wallet_is_rewritten_from_its_ledger(stores: Stores) -> None:
@@ -249,7 +266,7 @@ async def test_level_up_badge_and_currency_events_are_published(stores: Stores, 
     await stores.wallets.award_badges("ivy")
     again = await published(redis, "gamification.badge_awarded")
     assert len(again) == len(badges)
-    assert await stores.wallets.states.count_documents({OUTBOX: {"$exists": True}}) == 0
+    assert await undelivered(stores) == 0
 
 
 @pytest.mark.slow
@@ -261,10 +278,7 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
         await stores.handlers.tasks(task_event("jay", difficulty="hard"))
         state = await stores.wallets.state("jay")
         assert state.balances["xp"] == 40  # MongoDB has it
-        # events and boards wait in the outbox
-        assert await stores.wallets.states.count_documents(
-            {"user_id": "jay", OUTBOX: {"$exists": True}}
-        )
+        assert await undelivered(stores) > 0  # events and boards wait in the outbox
     finally:
         redis_server.start()
     worker = Maintenance(stores.wallets, stores.ratings, stores.wallets.states.database["meta"])
@@ -281,7 +295,7 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
     assert {e.user_id for e in credited} == {"jay"}
     assert len(keys) == len(set(keys))  # each published once (the task and its badges)
     assert any(k.startswith("task.completed:") for k in keys)
-    assert await stores.wallets.states.count_documents({OUTBOX: {"$exists": True}}) == 0
+    assert await undelivered(stores) == 0
 
 
 async def test_leaderboards_are_rebuilt_from_mongodb(stores: Stores, redis: Any) -> None:

@@ -146,7 +146,7 @@ def level_out(xp: int) -> LevelOut:
     )
 
 
-def entry_out(doc: dict[str, Any]) -> LedgerEntryOut:
+def entry_out(doc: dict[str, Any], status: str) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=str(doc["_id"]),
         seq=doc["seq"],
@@ -155,7 +155,7 @@ def entry_out(doc: dict[str, Any]) -> LedgerEntryOut:
         amounts=doc["amounts"],
         reason=doc.get("reason", ""),
         ref=doc.get("ref") or {},
-        status="pending" if doc.get("pending") else doc.get("status", "pending"),
+        status=status,
         at=doc["at"],
     )
 
@@ -216,7 +216,11 @@ class WalletController(Controller):
         next_cursor = (
             encode_cursor("seq", items[-1]["seq"], items[-1]["_id"]) if len(docs) > limit else None
         )
-        return Page(items=[entry_out(d) for d in items], next_cursor=next_cursor)
+        outcomes = await wallets.outcomes(request.user.subject, [d["seq"] for d in items])
+        return Page(
+            items=[entry_out(d, outcomes.get(d["seq"], "pending")) for d in items],
+            next_cursor=next_cursor,
+        )
 
     @get("/rates", guards=[requires_scopes(READ)])
     async def rates(self, ops: Ops) -> list[RateOut]:
@@ -283,9 +287,8 @@ async def _transact(
             f"insufficient funds: {recorded.reason or 'the balance changed'}",
             entry_id=str(recorded.entry["_id"]),
         )
-    entry = await wallets.ledger.find_one({"_id": recorded.entry["_id"]}) or recorded.entry
     out = TransactionOut(
-        entry=entry_out(entry),
+        entry=entry_out(recorded.entry, recorded.outcome),
         balances=_balances_now(recorded.state, utcnow()),
         replayed=not recorded.created,
     )

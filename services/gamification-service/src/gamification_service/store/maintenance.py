@@ -2,9 +2,9 @@
 
 Every few seconds it publishes outbox entries that could not be published inline (and
 re-syncs the leaderboards with them — that is how boards catch up after a Redis outage),
-finishes matches left half-applied, and reconciles wallets whose ledger has entries still
-pending after ``reconcile_after_seconds`` (a crash between the ledger write and the wallet
-update). On start-up it backfills badges added to the catalog since the last run.
+finishes matches left half-applied, and applies ledger entries a wallet has not applied
+``reconcile_after_seconds`` after they were written (a crash between the ledger write and
+the wallet's snapshot). On start-up it backfills badges added to the catalog since the last run.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Maintenance:
         if min_age is not None or now - self._last_reconcile >= self.reconcile_interval:
             self._last_reconcile = now
             after = self.reconcile_after if min_age is None else min_age
-            report["reconciled"] = await self.wallets.safe_reconcile_pending(after)
+            report["caught_up"] = await self.wallets.catch_up_lagging(after)
         return report
 
     async def run(self, stop: asyncio.Event) -> None:

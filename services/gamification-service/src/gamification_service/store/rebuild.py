@@ -2,7 +2,7 @@
 
 * XP and coins, all time: each wallet's earned totals (the fold of its ledger).
 * XP and coins, this day / week / month: the sum of the positive amounts of the ledger
-  entries stamped inside the period (rejected entries excluded).
+  entries stamped inside the period.
 * Ratings, all time: every rating document; per period: each member's rating after their
   last match inside the period, from the rating history.
 
@@ -52,11 +52,19 @@ async def rebuild_all(
         bounds = period_range(period, pkey)
         assert bounds is not None
         sums: dict[str, dict[str, float]] = {m: {} for m in WALLET_METRICS}
-        query: dict[str, Any] = {
-            "at": {"$gte": bounds[0], "$lt": bounds[1]},
-            "status": {"$ne": "rejected"},
-        }
-        async for entry in wallets.ledger.find(query, {"user_id": 1, "amounts": 1}):
+        query: dict[str, Any] = {"at": {"$gte": bounds[0], "$lt": bounds[1]}}
+        entries = await wallets.ledger.find(
+            query, {"user_id": 1, "seq": 1, "kind": 1, "amounts": 1}
+        ).to_list()
+        # Only debits can be rejected; a conversion's credit goes with its debit.
+        rejected: set[tuple[str, int]] = set()
+        for user_id in {e["user_id"] for e in entries if e["kind"] == "convert"}:
+            seqs = [e["seq"] for e in entries if e["user_id"] == user_id and e["kind"] == "convert"]
+            outcomes = await wallets.outcomes(user_id, seqs)
+            rejected |= {(user_id, n) for n, o in outcomes.items() if o == "rejected"}
+        for entry in entries:
+            if (entry["user_id"], entry["seq"]) in rejected:
+                continue
             for metric in WALLET_METRICS:
                 amount = entry.get("amounts", {}).get(metric, 0)
                 if amount > 0:

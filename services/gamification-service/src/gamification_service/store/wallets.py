@@ -8,7 +8,7 @@ The **ledger** (collection ``ledger``) is the source of truth. Each entry has
 * ``seq`` — its position in the user's ledger, unique per user: an entry claims its number
   by being inserted (a concurrent writer that took the same number retries with the next);
 * ``amounts`` — signed integers per currency, never changed after the insert. The only
-  mutable fields are bookkeeping: ``pending`` (until applied) and ``status``.
+  nothing in an entry ever changes: the ledger is append-only.
 
 The **wallet** is ``fold(ledger[1..seq])`` (see :mod:`gamification_service.domain.wallet`),
 kept as an insert-only chain of snapshots (collection ``wallet_states``, ``_id`` =
@@ -22,15 +22,17 @@ concurrent conditional updates can both succeed; a unique insert is atomic every
 Debits the balance cannot cover are rejected by the fold, so no balance goes below zero.
 Old snapshots are pruned; the newest is the wallet.
 
-A crash between the ledger insert and the wallet update leaves a ``pending`` entry that the
-next write for that user, or the reconciler (``reconcile``), applies. ``reconcile`` also
-replays the whole ledger and proves ``wallet == fold(ledger)`` — in particular every
-balance except energy equals the sum of its applied ledger amounts (energy regenerates
-with time, so it is the fold, not a sum).
+An entry's outcome (``applied`` or ``rejected``) is recorded in its snapshot. A crash
+between the ledger insert and the snapshot leaves an entry ahead of the wallet, which the
+next write for that user or the reconciler applies. ``reconcile`` also replays the whole
+ledger and proves ``wallet == fold(ledger)`` — in particular every balance except energy
+equals the sum of its applied ledger amounts (energy regenerates with time, so it is the
+fold, not a sum) — and repairs a wallet that differs.
 
 Events (currency credited/spent, level-up, badge awarded) are written into the snapshot's
-outbox in the same insert, then published together with the leaderboard update; if Redis
-is down both wait in the outbox for the relay.
+outbox in the same insert, then published together with the leaderboard update, after which
+a ``wallet_delivered`` marker is inserted; if Redis is down, both wait for the relay. The
+hot path only ever inserts (FerretDB turns every update into a scan of the collection).
 """
 
 from __future__ import annotations
@@ -82,7 +84,6 @@ RECONCILED = metrics.counter(
 LEDGER_INDEXES = [
     IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
     IndexModel([("user_id", ASCENDING), ("seq", ASCENDING)], name="user_seq_unique", unique=True),
-    IndexModel([("pending", ASCENDING)], name="pending", sparse=True),
     IndexModel([("at", ASCENDING)], name="at"),
 ]
 
@@ -178,6 +179,7 @@ class WalletStore:
         self.ledger = db["ledger"]
         self.states = db["wallet_states"]
         self.pointers = db["wallet_heads"]
+        self.delivered = db["wallet_delivered"]
         # The newest wallet state this process has seen per user (LRU). The hot path starts
         # from it instead of reading; if another replica moved on, the snapshot insert
         # collides and the state is read again, so a stale entry costs a retry, never a
@@ -198,6 +200,7 @@ class WalletStore:
                     [("user_id", ASCENDING), ("seq", DESCENDING)], name="user_seq", unique=True
                 ),
                 OUTBOX_INDEX,
+                IndexModel([("at", ASCENDING)], name="at"),
             ],
         )
 
@@ -297,7 +300,6 @@ class WalletStore:
             **msgspec.to_builtins(draft, builtin_types=(datetime,)),
             "user_id": user_id,
             "at": utcnow(),
-            "pending": True,
         }
         for name in ("task", "challenge", "badge"):
             if doc.get(name) is None:
@@ -362,8 +364,11 @@ class WalletStore:
                 "user_id": user_id,
                 "seq": doc["seq"],
                 "state": encode_state(applied.state),
+                "outcome": applied.outcome,
                 "at": utcnow(),
             }
+            if applied.reason:
+                snapshot["reason"] = applied.reason
             if entries:
                 snapshot[OUTBOX] = entries
             try:
@@ -372,10 +377,6 @@ class WalletStore:
                 self._cache.pop(user_id, None)
                 state = await self.state(user_id)
                 continue
-            await self.ledger.update_one(
-                {"_id": doc["_id"]},
-                {"$unset": {"pending": ""}, "$set": {"status": applied.outcome}},
-            )
             self._remember(user_id, applied.state)
             if doc["seq"] % POINTER_EVERY == 1:
                 # The shared pointer only needs to be near the head: the walk does the rest.
@@ -396,18 +397,24 @@ class WalletStore:
 
     async def _prune(self, user_id: str, seq: int) -> None:
         """Old snapshots are history the ledger already has: keep the last few in full and
-        strip the rest down to their ``_id`` — never delete them, because the ``_id`` is what
-        stops a slow writer holding an old state from inserting that snapshot a second time."""
-        if seq % PRUNE_EVERY == 0:
-            await self.states.update_many(
-                {
-                    "user_id": user_id,
-                    "seq": {"$lt": seq - KEEP_SNAPSHOTS},
-                    "state": {"$exists": True},
-                    OUTBOX: {"$exists": False},
-                },
-                {"$unset": {"state": ""}, "$set": {"pruned": True}},
-            )
+        strip the rest down to ``_id`` and outcome — never delete them, because the ``_id``
+        is what stops a slow writer holding an old state from inserting it a second time."""
+        if seq % PRUNE_EVERY:
+            return
+        old = await self.states.find(
+            {"user_id": user_id, "seq": {"$lt": seq - KEEP_SNAPSHOTS}, "state": {"$exists": True}},
+            {"_id": 1},
+        ).to_list()
+        if not old:
+            return
+        ids = [d["_id"] for d in old]
+        sent = {d["_id"] async for d in self.delivered.find({"_id": {"$in": ids}})}
+        await self.states.update_many(
+            {"_id": {"$in": ids}},
+            {"$unset": {"state": ""}, "$set": {"pruned": True}},
+        )
+        if sent:
+            await self.states.update_many({"_id": {"$in": list(sent)}}, {"$unset": {OUTBOX: ""}})
 
     def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
         if applied.outcome == "rejected":
@@ -425,14 +432,20 @@ class WalletStore:
     async def _outcome_of(self, entry: Document, state: fold.WalletState) -> tuple[str, str]:
         if entry["seq"] > state.seq:
             return "pending", ""
-        current = await self.ledger.find_one({"_id": entry["_id"]}, {"status": 1})
-        status = (current or {}).get("status")
-        if status in ("applied", "rejected"):
-            return status, ""
-        # Applied by a writer that has not marked it yet: the replay decides.
-        report = await self.reconcile(entry["user_id"])
-        current = await self.ledger.find_one({"_id": entry["_id"]}, {"status": 1})
-        return (current or {}).get("status", "pending"), "; ".join(report.problems)
+        snapshot = await self.states.find_one(
+            {"_id": snapshot_id(entry["user_id"], entry["seq"])}, {"outcome": 1, "reason": 1}
+        )
+        if snapshot is None or "outcome" not in snapshot:
+            return "pending", ""
+        return snapshot["outcome"], snapshot.get("reason", "")
+
+    async def outcomes(self, user_id: str, seqs: Sequence[int]) -> dict[int, str]:
+        """``applied`` / ``rejected`` per sequence number; missing ones are still pending."""
+        if not seqs:
+            return {}
+        ids = [snapshot_id(user_id, n) for n in seqs]
+        found = self.states.find({"_id": {"$in": ids}}, {"seq": 1, "outcome": 1})
+        return {d["seq"]: d["outcome"] async for d in found if "outcome" in d}
 
     # --- badges ----------------------------------------------------------------------------
 
@@ -487,36 +500,51 @@ class WalletStore:
             log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
             return False
         if entries:
-            # A snapshot's outbox is written once, with the snapshot, and never appended to:
-            # once its entries are out, it can simply go.
-            await self.states.update_one({"_id": doc_id}, {"$unset": {OUTBOX: ""}})
+            with contextlib.suppress(DuplicateKeyError):  # delivered twice: that is all
+                await self.delivered.insert_one({"_id": doc_id, "at": utcnow()})
         return True
 
     async def sweep_outbox(self, min_age: float) -> int:
         """Publish what requests or handlers could not (Redis down, crash); returns how many."""
         cutoff = utcnow() - timedelta(seconds=min_age)
+        docs = await self.states.find(
+            {OUTBOX: {"$exists": True}, "at": {"$lte": cutoff}}, {"user_id": 1, "seq": 1, OUTBOX: 1}
+        ).to_list()
+        if not docs:
+            return 0
+        done = {
+            d["_id"] async for d in self.delivered.find({"_id": {"$in": [d["_id"] for d in docs]}})
+        }
         delivered = 0
-        docs = await self.states.find({OUTBOX: {"$exists": True}}).sort("seq", ASCENDING).to_list()
-        for doc in docs:
-            due = doc.get(OUTBOX, [])
-            if not due or any(_aware(e["at"]) > cutoff for e in due):
+        for doc in sorted(docs, key=lambda d: (d["user_id"], d["seq"])):
+            if doc["_id"] in done:
                 continue
             # The boards take the newest state (the version guard ignores older ones).
             current = await self.state(doc["user_id"])
-            if await self.deliver(doc["user_id"], doc["_id"], current, due):
-                delivered += len(due)
+            if await self.deliver(doc["user_id"], doc["_id"], current, doc[OUTBOX]):
+                delivered += len(doc[OUTBOX])
         return delivered
 
     # --- reconciliation ------------------------------------------------------------------------
 
-    async def pending_users(self, older_than: float, limit: int = 500) -> list[str]:
-        cutoff = utcnow() - timedelta(seconds=older_than)
-        cursor = self.ledger.find({"pending": True, "at": {"$lte": cutoff}}, {"user_id": 1})
-        users: list[str] = []
-        async for doc in cursor.limit(limit):
-            if doc["user_id"] not in users:
-                users.append(doc["user_id"])
-        return users
+    async def lagging_users(self, older_than: float, lookback: float = 3600) -> list[str]:
+        """Users with ledger entries (written ``older_than`` seconds ago or more, within the
+        last ``lookback`` seconds) that their wallet has not applied: a writer crashed."""
+        now = utcnow()
+        query = {
+            "at": {
+                "$gte": now - timedelta(seconds=lookback),
+                "$lte": now - timedelta(seconds=older_than),
+            }
+        }
+        newest: dict[str, int] = {}
+        async for doc in self.ledger.find(query, {"user_id": 1, "seq": 1}):
+            newest[doc["user_id"]] = max(newest.get(doc["user_id"], 0), doc["seq"])
+        lagging = []
+        for user_id, seq in newest.items():
+            if (await self.state(user_id)).seq < seq:
+                lagging.append(user_id)
+        return lagging
 
     async def reconcile(self, user_id: str, *, repair: bool = True) -> Report:
         """Replay the user's whole ledger and compare with the wallet; repair if asked."""
@@ -548,6 +576,7 @@ class WalletStore:
                         "user_id": user_id,
                         "seq": replayed.seq,
                         "state": encode_state(replayed),
+                        "outcome": outcomes[-1] if outcomes else "applied",
                         "at": utcnow(),
                         "repaired": True,
                     },
@@ -556,11 +585,6 @@ class WalletStore:
                 await self.deliver(user_id, doc_id, replayed, [])
                 self._cache[user_id] = replayed
             repaired = True
-        for doc, outcome in zip(docs, outcomes, strict=False):
-            if doc.get("pending") or doc.get("status") != outcome:
-                await self.ledger.update_one(
-                    {"_id": doc["_id"]}, {"$unset": {"pending": ""}, "$set": {"status": outcome}}
-                )
         sums: dict[str, int] = {}
         for entry, outcome in zip(entries, outcomes, strict=True):
             if outcome == "applied":
@@ -592,14 +616,14 @@ class WalletStore:
                 last = doc["user_id"]
                 yield doc
 
-    async def safe_reconcile_pending(self, older_than: float) -> int:
+    async def catch_up_lagging(self, older_than: float, lookback: float = 3600) -> int:
         done = 0
-        for user_id in await self.pending_users(older_than):
+        for user_id in await self.lagging_users(older_than, lookback):
             try:
-                await self.reconcile(user_id)
+                await self.catch_up(user_id)
                 done += 1
             except PyMongoError as exc:
-                log.warning("reconcile of %s failed, will retry: %s", user_id, exc)
+                log.warning("catching up %s failed, will retry: %s", user_id, exc)
         return done
 
 
