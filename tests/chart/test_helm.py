@@ -4,11 +4,8 @@ renders, and the values schemas reject typos while accepting what users need."""
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -381,6 +378,3 @@ def test_values_files_do_not_carry_secrets() -> None:
                 assert value in ("", "{}", "[]", "true", "false") or match.group(1).endswith(
                     ("Secret", "secret")
                 ), f"{path.name}: {line.strip()}"
-
-
-_ = (copy, json, subprocess, Path)

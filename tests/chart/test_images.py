@@ -3,6 +3,7 @@ others, and the image names in values, skaffold.yaml and the Tiltfile agree."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 import yaml
 
 from chart.helpers import (
-    CHART,
     ROOT,
     by_name,
     chart_values,
@@ -103,11 +103,7 @@ def test_dockerfile_builds_a_small_non_root_image(service: str) -> None:
     assert "gcc" not in final
     assert "build-essential" not in text
     exposed = [args for word, args in steps if word == "EXPOSE"]
-    port = settings_class(service).port if hasattr(settings_class(service), "port") else None
-    defaults = {
-        f.name: f.default for f in __import__("dataclasses").fields(settings_class(service))
-    }
-    port = defaults["port"]
+    port = {f.name: f.default for f in dataclasses.fields(settings_class(service))}["port"]
     assert exposed == [str(port)], "EXPOSE = the settings' default port"
     assert chart_values()[service]["port"] == port, "the chart's port = the settings' default port"
     # Nothing in the image needs a writable root filesystem: HOME and TMPDIR point at /tmp.
@@ -381,6 +377,3 @@ def test_tiltfile_resources_exist_and_are_ordered_by_dependencies() -> None:
         assert spec["initContainers"][0]["name"] == "live-update-copy"
         assert spec["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
     assert not [d for d in rec.yaml if d["kind"] in ("Secret", "Pod")]
-
-
-_ = CHART
