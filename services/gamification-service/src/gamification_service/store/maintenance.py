@@ -26,6 +26,8 @@ from gamification_service.store.wallets import WalletStore
 
 log = logging.getLogger("gamification.maintenance")
 CATALOG_DOC = "badge_catalog"
+LOOKBACK_SECONDS = 3600.0
+FULL_SWEEP_SECONDS = 600.0
 
 
 async def backfill_badges(
@@ -70,15 +72,21 @@ class Maintenance:
         self.outbox_min_age = outbox_min_age
         self._backfilled = False
         self._last_reconcile = 0.0
+        self._last_full_sweep = 0.0
 
     async def once(self, *, min_age: float | None = None) -> dict[str, int]:
         """One pass of everything (tests call it with ``min_age=0``)."""
         age = self.outbox_min_age if min_age is None else min_age
+        now = time.monotonic()
+        # Recent snapshots every pass; all of them every FULL_SWEEP_SECONDS (a Redis outage
+        # longer than the lookback is caught up then).
+        full = min_age is not None or now - self._last_full_sweep >= FULL_SWEEP_SECONDS
+        if full:
+            self._last_full_sweep = now
         report = {
-            "outbox": await self.wallets.sweep_outbox(age),
+            "outbox": await self.wallets.sweep_outbox(age, None if full else LOOKBACK_SECONDS),
             "matches": await self.ratings.sweep(age),
         }
-        now = time.monotonic()
         if min_age is not None or now - self._last_reconcile >= self.reconcile_interval:
             self._last_reconcile = now
             after = self.reconcile_after if min_age is None else min_age

@@ -504,11 +504,16 @@ class WalletStore:
                 await self.delivered.insert_one({"_id": doc_id, "at": utcnow()})
         return True
 
-    async def sweep_outbox(self, min_age: float) -> int:
-        """Publish what requests or handlers could not (Redis down, crash); returns how many."""
-        cutoff = utcnow() - timedelta(seconds=min_age)
+    async def sweep_outbox(self, min_age: float, lookback: float | None = None) -> int:
+        """Publish what requests or handlers could not (Redis down, crash) among snapshots
+        at least ``min_age`` and (if given) at most ``lookback`` seconds old; returns how
+        many events went out."""
+        now = utcnow()
+        window: Document = {"$lte": now - timedelta(seconds=min_age)}
+        if lookback is not None:
+            window["$gte"] = now - timedelta(seconds=lookback)
         docs = await self.states.find(
-            {OUTBOX: {"$exists": True}, "at": {"$lte": cutoff}}, {"user_id": 1, "seq": 1, OUTBOX: 1}
+            {OUTBOX: {"$exists": True}, "at": window}, {"user_id": 1, "seq": 1, OUTBOX: 1}
         ).to_list()
         if not docs:
             return 0
@@ -520,7 +525,7 @@ class WalletStore:
             if doc["_id"] in done:
                 continue
             # The boards take the newest state (the version guard ignores older ones).
-            current = await self.state(doc["user_id"])
+            current = self._cache.get(doc["user_id"]) or await self.state(doc["user_id"])
             if await self.deliver(doc["user_id"], doc["_id"], current, doc[OUTBOX]):
                 delivered += len(doc[OUTBOX])
         return delivered
@@ -542,6 +547,9 @@ class WalletStore:
             newest[doc["user_id"]] = max(newest.get(doc["user_id"], 0), doc["seq"])
         lagging = []
         for user_id, seq in newest.items():
+            cached = self._cache.get(user_id)
+            if cached is not None and cached.seq >= seq:
+                continue  # this process applied it (snapshots are never taken back)
             if (await self.state(user_id)).seq < seq:
                 lagging.append(user_id)
         return lagging
