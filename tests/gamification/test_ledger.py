@@ -187,7 +187,7 @@ async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
 
 
 async def test_a_crash_before_delivery_applies_nothing_twice_and_delivers_later(
-    stores: Stores, redis: Any
+    stores: Stores, settings: GamificationSettings, redis: Any
 ) -> None:
     await stores.handlers.tasks(task_event("fay", difficulty="medium"))
     # The process died after its snapshot was written but before its events went out.
@@ -199,7 +199,8 @@ async def test_a_crash_before_delivery_applies_nothing_twice_and_delivers_later(
     assert state.balances == before.balances
     assert (await stores.wallets.reconcile("fay")).consistent
     assert await undelivered(stores) > 0
-    await stores.wallets.sweep_outbox(min_age=0)
+    async with second_process(settings) as restarted:  # what the next process finds
+        await restarted.wallets.sweep_outbox(min_age=0)
     assert await undelivered(stores) == 0
     credited = await published(redis, "gamification.currency_credited")
     assert len(credited) == len({e.data["entry_key"] for e in credited}) > 0

@@ -185,6 +185,8 @@ class WalletStore:
         # collides and the state is read again, so a stale entry costs a retry, never a
         # wrong balance.
         self._cache: OrderedDict[str, fold.WalletState] = OrderedDict()
+        # Snapshots whose events this process published (the sweep skips them).
+        self._sent: OrderedDict[str, None] = OrderedDict()
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -502,6 +504,9 @@ class WalletStore:
         if entries:
             with contextlib.suppress(DuplicateKeyError):  # delivered twice: that is all
                 await self.delivered.insert_one({"_id": doc_id, "at": utcnow()})
+            self._sent[doc_id] = None
+            if len(self._sent) > HEAD_CACHE:
+                self._sent.popitem(last=False)
         return True
 
     async def sweep_outbox(self, min_age: float, lookback: float | None = None) -> int:
@@ -515,6 +520,7 @@ class WalletStore:
         docs = await self.states.find(
             {OUTBOX: {"$exists": True}, "at": window}, {"user_id": 1, "seq": 1, OUTBOX: 1}
         ).to_list()
+        docs = [d for d in docs if d["_id"] not in self._sent]
         if not docs:
             return 0
         done = {
