@@ -457,3 +457,24 @@ async def test_a_match_left_half_applied_is_finished_by_the_sweep(stores: Stores
     finished = await stores.ratings.matches.find_one({"_id": "m-crash"})
     assert finished is not None
     assert "pending" not in finished
+
+
+async def test_pruned_snapshots_keep_their_id_so_a_stale_writer_cannot_fork_the_chain(
+    stores: Stores, settings: GamificationSettings
+) -> None:
+    for _ in range(8):
+        await stores.handlers.tasks(task_event("rex", difficulty="easy"))
+    head = await stores.wallets.state("rex")
+    assert await stores.wallets.prune_snapshots() > 0
+    stripped = await stores.wallets.states.find_one({"_id": "rex:000000000001"})
+    assert stripped is not None
+    assert "state" not in stripped
+    assert stripped["outcome"] == "applied"
+    assert (await stores.wallets.state("rex")).seq == head.seq
+    # A replica still holding the wallet as it was at seq 0 tries to apply entry 1 again.
+    async with second_process(settings) as stale:
+        stale.wallets._cache["rex"] = msgspec.convert({}, type=type(head))
+        state, results = await stale.wallets.catch_up("rex", stale.wallets._cache["rex"])
+    assert results == {}
+    assert state.seq == head.seq
+    assert (await stores.wallets.reconcile("rex")).consistent

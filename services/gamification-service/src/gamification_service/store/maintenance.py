@@ -28,6 +28,7 @@ log = logging.getLogger("gamification.maintenance")
 CATALOG_DOC = "badge_catalog"
 LOOKBACK_SECONDS = 3600.0
 FULL_SWEEP_SECONDS = 600.0
+PRUNE_SECONDS = 600.0
 
 
 async def backfill_badges(
@@ -73,6 +74,7 @@ class Maintenance:
         self._backfilled = False
         self._last_reconcile = 0.0
         self._last_full_sweep = 0.0
+        self._last_prune = time.monotonic()
 
     async def once(self, *, min_age: float | None = None) -> dict[str, int]:
         """One pass of everything (tests call it with ``min_age=0``)."""
@@ -91,6 +93,9 @@ class Maintenance:
             self._last_reconcile = now
             after = self.reconcile_after if min_age is None else min_age
             report["caught_up"] = await self.wallets.catch_up_lagging(after)
+        if now - self._last_prune >= PRUNE_SECONDS:
+            self._last_prune = now
+            report["pruned"] = await self.wallets.prune_snapshots()
         return report
 
     async def run(self, stop: asyncio.Event) -> None:

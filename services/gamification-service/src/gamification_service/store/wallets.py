@@ -131,7 +131,6 @@ class Report:
         )
 
 
-PRUNE_EVERY = 10
 KEEP_SNAPSHOTS = 3
 POINTER_EVERY = 10
 HEAD_CACHE = 100_000
@@ -394,29 +393,30 @@ class WalletStore:
             for doc_id, _, entries in delivered:
                 if not await self.deliver(user_id, doc_id, state, entries):
                     break
-            await self._prune(user_id, state.seq)
         return state, results
 
-    async def _prune(self, user_id: str, seq: int) -> None:
-        """Old snapshots are history the ledger already has: keep the last few in full and
-        strip the rest down to ``_id`` and outcome — never delete them, because the ``_id``
-        is what stops a slow writer holding an old state from inserting it a second time."""
-        if seq % PRUNE_EVERY:
-            return
-        old = await self.states.find(
-            {"user_id": user_id, "seq": {"$lt": seq - KEEP_SNAPSHOTS}, "state": {"$exists": True}},
-            {"_id": 1},
-        ).to_list()
-        if not old:
-            return
-        ids = [d["_id"] for d in old]
-        sent = {d["_id"] async for d in self.delivered.find({"_id": {"$in": ids}})}
-        await self.states.update_many(
-            {"_id": {"$in": ids}},
-            {"$unset": {"state": ""}, "$set": {"pruned": True}},
-        )
-        if sent:
-            await self.states.update_many({"_id": {"$in": list(sent)}}, {"$unset": {OUTBOX: ""}})
+    async def prune_snapshots(self, batch: int = 200) -> int:
+        """Old snapshots are history the ledger already has: keep the last few per user in
+        full and strip the rest down to ``_id`` and outcome — never delete them, because the
+        ``_id`` is what stops a slow writer holding an old state from inserting it a second
+        time. Runs in the background (maintenance), in batches; returns how many it stripped."""
+        newest: dict[str, int] = {}
+        full: list[tuple[str, int, str]] = []
+        async for doc in self.states.find({"state": {"$exists": True}}, {"user_id": 1, "seq": 1}):
+            newest[doc["user_id"]] = max(newest.get(doc["user_id"], 0), doc["seq"])
+            full.append((doc["user_id"], doc["seq"], doc["_id"]))
+        old = [i for u, n, i in full if n < newest[u] - KEEP_SNAPSHOTS]
+        for start in range(0, len(old), batch):
+            ids = old[start : start + batch]
+            sent = {d["_id"] async for d in self.delivered.find({"_id": {"$in": ids}})}
+            await self.states.update_many(
+                {"_id": {"$in": ids}}, {"$unset": {"state": ""}, "$set": {"pruned": True}}
+            )
+            if sent:
+                await self.states.update_many(
+                    {"_id": {"$in": list(sent)}}, {"$unset": {OUTBOX: ""}}
+                )
+        return len(old)
 
     def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
         if applied.outcome == "rejected":
