@@ -132,3 +132,16 @@ def _hs256(claims: dict[str, Any], secret: bytes, headers: dict[str, str]) -> st
     body = b64(json.dumps(claims).encode())
     sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
     return f"{head}.{body}.{b64(sig)}"
+
+
+async def test_a_verified_token_is_cached_until_it_expires(
+    issuer: TokenIssuer, http: httpx.AsyncClient
+) -> None:
+    v = verifier(issuer, http)
+    token = issuer.token("cached")
+    first = await v.verify(token)
+    assert await v.verify(token) is first  # no second signature check
+    expired = issuer.token("old", lifetime=-120)
+    for _ in range(2):  # a rejected token is never cached as good
+        with pytest.raises(Unauthorized, match="expired"):
+            await v.verify(expired)

@@ -122,3 +122,42 @@ async def test_public_routes_never_replay_across_callers(client: AsyncTestClient
     assert first.status_code == second.status_code == 201
     assert first.json() != second.json()
     assert "idempotent-replayed" not in second.headers
+
+
+async def test_concurrent_takeovers_of_an_abandoned_key_run_once(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "orphan"}
+    await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
+    # The first request's process died long ago, mid-flight.
+    await mongo["idempotency_keys"].update_one(
+        {"_id": "alice:orphan"},
+        {"$set": {"status": None, "created_at": datetime(2000, 1, 1, tzinfo=UTC)}},
+    )
+    responses = await asyncio.gather(
+        *(client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers) for _ in range(6))
+    )
+    fresh = [
+        r for r in responses if r.status_code == 201 and "idempotent-replayed" not in r.headers
+    ]
+    assert len(fresh) == 1  # one request ran; the rest replayed it or were told it is in flight
+    for r in responses:
+        assert r.status_code == 409 or r.json() == fresh[0].json()
+    assert await count_notes(mongo) == 2
+
+
+async def test_records_past_retention_are_pruned(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    from deepiri_kit.idempotency import prune
+
+    headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "old"}
+    await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
+    headers["Idempotency-Key"] = "new"
+    await client.post(f"{PREFIX}/notes", json={"title": "b"}, headers=headers)
+    records = mongo["idempotency_keys"]
+    await records.update_one(
+        {"_id": "alice:old"}, {"$set": {"created_at": datetime(2000, 1, 1, tzinfo=UTC)}}
+    )
+    assert await prune(records) == 1
+    assert [r["_id"] for r in await records.find().to_list()] == ["alice:new"]

@@ -36,7 +36,7 @@ from deepiri_kit.platform import Platform, retry_startup
 from deepiri_kit.problems import EXCEPTION_HANDLERS
 from deepiri_kit.settings import MongoSettings, RedisSettings, ServiceSettings, redacted
 from deepiri_kit.tracing import configure_tracing
-from deepiri_kit.workers import Worker, supervise
+from deepiri_kit.workers import Periodic, Worker, supervise
 
 log = logging.getLogger("deepiri.app")
 OPS_PATHS = ("/health", "/livez", "/metrics")
@@ -212,8 +212,9 @@ async def _lifespan(
             for key, value in wiring.state.items():
                 app.state[key] = value
             app.state.extra_checks = wiring.checks
+            workers = [*wiring.workers, *_housekeeping(app)]
             stop = asyncio.Event()
-            tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in wiring.workers]
+            tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in workers]
             try:
                 yield
             finally:
@@ -225,3 +226,12 @@ async def _lifespan(
     finally:
         await platform.close()
         log.info("stopped")
+
+
+def _housekeeping(app: Litestar) -> list[Worker]:
+    records = app.state.get("idempotency_records")
+    if records is None:
+        return []
+    from deepiri_kit.idempotency import prune
+
+    return [Periodic("idempotency-pruner", 3600.0, functools.partial(prune, records))]

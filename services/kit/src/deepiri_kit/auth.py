@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from deepiri_kit.problems import Forbidden, ServiceUnavailable, Unauthorized
 
 ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 CLOCK_SKEW_SECONDS = 30
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,24 @@ class TokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self.algorithms = frozenset(a.strip() for a in algorithms if a.strip())
+        # Clients send the same token for minutes; verifying its signature once is enough.
+        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            expires_at, principal = cached
+            if time.time() < expires_at:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal = await self._verify_signature(token)
+        self._verified[token] = (float(principal.claims["exp"]), principal)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify_signature(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

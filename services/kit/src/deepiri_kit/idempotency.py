@@ -137,15 +137,25 @@ async def _claim(
             expired = now - created > RETENTION
             abandoned = existing.get("status") is None and now - created > ABANDONED_AFTER
             if expired or abandoned:
-                # Take over only the exact record we looked at (no race with a peer).
-                result = await collection.replace_one(
-                    {"_id": record_id, "created_at": existing["created_at"]}, record
-                )
-                if result.modified_count == 1:
-                    return None
-                continue
+                # Only one caller may take over this exact record. A conditional replace is
+                # not enough (FerretDB evaluates conditions and writes non-atomically), but
+                # a unique insert is atomic everywhere: the inserter of the lock wins.
+                # (A document _id, so no caller's key can ever collide with a lock.)
+                lock = {"_id": {"takeover_of": record_id, "created": created}, "created_at": now}
+                try:
+                    await collection.insert_one(lock)
+                except DuplicateKeyError:
+                    return existing  # a peer is taking it over: behave as "in flight"
+                await collection.replace_one({"_id": record_id}, record)
+                return None
             return existing
     return await collection.find_one({"_id": record_id})
+
+
+async def prune(collection: AsyncCollection[dict[str, Any]]) -> int:
+    """Forget records past retention (and takeover locks); no TTL indexes on FerretDB."""
+    result = await collection.delete_many({"created_at": {"$lt": datetime.now(UTC) - RETENTION}})
+    return result.deleted_count
 
 
 def _fingerprint(scope: dict[str, Any], body: bytes) -> str:

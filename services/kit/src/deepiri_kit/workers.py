@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 log = logging.getLogger("deepiri.workers")
@@ -39,3 +40,19 @@ async def supervise(worker: Worker, stop: asyncio.Event) -> None:
             delay = min(delay * 2, 30.0)
         else:
             return
+
+
+class Periodic:
+    """Run ``job`` every ``interval`` seconds (housekeeping such as pruning old records)."""
+
+    def __init__(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.interval = interval
+        self.job = job
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not await pause(stop, self.interval):
+            try:
+                await self.job()
+            except Exception as exc:  # the next round tries again
+                log.warning("%s failed: %s", self.name, exc)
