@@ -631,3 +631,16 @@ def test_opponents_within_two_hundred_closest_first() -> None:
     pool = [("a", 1450.0), ("b", 1710.0), ("c", 1300.0), ("d", 1550.0), ("e", 1200.0)]
     assert ratings.closest(1500, pool, 10) == [("a", 1450.0), ("d", 1550.0), ("c", 1300.0)]
     assert ratings.closest(1500, pool, 1) == [("a", 1450.0)]
+
+
+def test_credit_keys_pay_todos_once_dailies_per_period_and_each_habit_tap() -> None:
+    from gamification_service.domain.rewards import credit_key
+
+    assert credit_key("todo", "t1", "t1:v2", "e1") == credit_key("todo", "t1", "t1:v5", "e2")
+    assert credit_key("daily", "d1", "d1:2026-11-26", "e1") == credit_key(
+        "daily", "d1", "d1:2026-11-26", "e2"
+    )
+    assert credit_key("daily", "d1", "d1:2026-11-26", "e1") != credit_key(
+        "daily", "d1", "d1:2026-11-27", "e1"
+    )
+    assert credit_key("habit", "h1", "x", "e1") != credit_key("habit", "h1", "x", "e2")

@@ -390,6 +390,24 @@ async def test_malformed_events_fail_and_write_nothing(stores: Stores) -> None:
     assert await stores.wallets.ledger.count_documents({}) == 0
 
 
+async def test_reopening_and_recompleting_a_todo_pays_nothing_new(stores: Stores) -> None:
+    # task-service emits a new task.completed (new event id, new completion id) each time a
+    # reopened todo is completed again; the reward belongs to the todo, not to the click.
+    for _ in range(3):
+        await stores.handlers.tasks(task_event("rita", task_id="todo-1", kind="todo"))
+    assert await task_entries(stores, "rita") == 1
+
+
+async def test_a_daily_pays_once_per_period(stores: Stores) -> None:
+    first = task_event("sam", task_id="daily-1", kind="daily")
+    again = task_event("sam", task_id="daily-1", kind="daily")
+    again.data["completion_id"] = first.data["completion_id"]  # same period, re-completed
+    tomorrow = task_event("sam", task_id="daily-1", kind="daily")
+    for event in (first, again, tomorrow):
+        await stores.handlers.tasks(event)
+    assert await task_entries(stores, "sam") == 2
+
+
 async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None:
     start = datetime.now(UTC) - timedelta(minutes=30)
     for i in range(10):

@@ -85,6 +85,20 @@ def round_half_up(value: float) -> int:
     return math.floor(value + 0.5)
 
 
+def credit_key(kind: str, task_id: str, completion_id: str | None, event_id: str) -> str:
+    """The idempotency key of a task's reward: what may be paid at most once.
+
+    A todo pays once in its life (complete → reopen → complete is not a new reward); a daily
+    once per scheduled period (its completion id names the period); each habit tap pays on its
+    own, damped by ``repeats``. Re-delivered events share their event id and so pay nothing.
+    """
+    if kind == "todo":
+        return f"task.completed:todo:{task_id}"
+    if kind == "daily" and completion_id:
+        return f"task.completed:daily:{completion_id}"
+    return f"task.completed:{event_id}"
+
+
 def repeats(task_id: str, at: datetime, recent: Sequence[RecentCompletion]) -> int:
     """Earlier completions of the same task within REPEAT_WINDOW before ``at``."""
     return sum(1 for r in recent if r.task_id == task_id and at - REPEAT_WINDOW <= r.at < at)

@@ -139,7 +139,7 @@ class Handlers:
         await self.wallets.record(
             user_id,
             Draft(
-                key=f"task.completed:{event.id}",
+                key=rewards.credit_key(data.kind, data.task_id, data.completion_id, event.id),
                 kind="task",
                 amounts=reward.amounts,
                 reason=f"{data.kind} completed",
