@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,15 +47,20 @@ def test_request_spans_join_the_callers_trace(
     service = ServiceProcess("task-service", free_port(), env, tmp_path).start()
     try:
         trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
-        response = httpx.post(
+        # urllib, not httpx: once this test process has instrumented httpx (other tests
+        # configure tracing in-process), httpx would replace our traceparent with its own.
+        request = urllib.request.Request(  # noqa: S310 - loopback
             f"{service.url}/api/tasks",
-            json={"title": "traced"},
+            data=json.dumps({"title": "traced"}).encode(),
             headers={
                 **issuer.headers("alice", "tasks:write"),
+                "content-type": "application/json",
                 "traceparent": f"00-{trace_id}-{parent_id}-01",
             },
+            method="POST",
         )
-        assert response.status_code == 201
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            assert response.status == 201
         [server_span] = receiver.wait_for(
             lambda s: s.trace_id == trace_id and s.kind == 2
         )  # SERVER
