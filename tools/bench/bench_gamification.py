@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import random
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
 
+from benchlib import loop_figures, run_loop, run_wrk, wrk_figures  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
@@ -51,20 +49,6 @@ from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
 
 DB = "bench_gamification"
 BOARD = "lb:xp:all"  # what GET /leaderboards/xp reads (period=all)
-WRK_SCRIPT = """
-local tokens = {%(tokens)s}
-local path = "%(path)s"
-request = function()
-  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]})
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\\nRESULT {"requests":%%d,"duration_us":%%d,"errors":%%d,"non2xx":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 def member(i: int) -> str:
@@ -83,63 +67,6 @@ async def fill_board(redis: Redis, members: int) -> float:
         }
         await redis.zadd(BOARD, mapping)
     return time.perf_counter() - started
-
-
-def run_wrk(url: str, tokens: list[str], path: str, conns: int, seconds: int) -> dict[str, Any]:
-    script = WRK_SCRIPT % {"tokens": ",".join(json.dumps(t) for t in tokens), "path": path}
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        out = subprocess.run(
-            [
-                "wrk",
-                f"-t{min(conns, 2)}",
-                f"-c{conns}",
-                f"-d{seconds}s",
-                "--timeout",
-                "30s",
-                "-s",
-                handle.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 60,
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
-    if result["errors"] or result["non2xx"]:
-        raise SystemExit(f"wrk saw errors on {path}: {result}\n{out}")
-    return {
-        "req_s": result["requests"] / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-    }
-
-
-async def run_loop(
-    operation: Callable[[], Awaitable[Any]], conns: int, seconds: float
-) -> dict[str, Any]:
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            await operation()
-            latencies.append(time.perf_counter() - start)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conns)))
-    elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
-    return {
-        "req_s": len(latencies) / elapsed,
-        "p50_ms": ordered[len(ordered) // 2] * 1000,
-        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
-    }
 
 
 async def raw_top(redis: Redis) -> None:
@@ -295,29 +222,57 @@ async def main() -> None:
         rows: list[tuple[str, dict[str, Any]]] = []
         top_path = "/api/gamification/leaderboards/xp?limit=100"
         me_path = "/api/gamification/leaderboards/xp/me?window=5"
-        run_wrk(service.url + top_path, tokens, top_path, args.conns, 2)  # warm-up
+        run_wrk(
+            service.url + top_path, tokens, "GET", top_path, None, args.conns, 2, "30s"
+        )  # warm-up
         rows.append(
             (
                 "top-100 via service (wrk)",
-                run_wrk(service.url + top_path, tokens, top_path, args.conns, args.seconds),
+                wrk_figures(
+                    run_wrk(
+                        service.url + top_path,
+                        tokens,
+                        "GET",
+                        top_path,
+                        None,
+                        args.conns,
+                        args.seconds,
+                        "30s",
+                    )
+                ),
             )
         )
         rows.append(
             (
                 "top-100 raw redis-py (same commands)",
-                await run_loop(lambda: raw_top(redis), args.conns, args.seconds),
+                loop_figures(*await run_loop(lambda: raw_top(redis), args.conns, args.seconds)),
             )
         )
         rows.append(
             (
                 "around-me via service (wrk)",
-                run_wrk(service.url + me_path, tokens, me_path, args.conns, args.seconds),
+                wrk_figures(
+                    run_wrk(
+                        service.url + me_path,
+                        tokens,
+                        "GET",
+                        me_path,
+                        None,
+                        args.conns,
+                        args.seconds,
+                        "30s",
+                    )
+                ),
             )
         )
         rows.append(
             (
                 "around-me raw redis-py (same commands)",
-                await run_loop(lambda: raw_around(redis, args.members), args.conns, args.seconds),
+                loop_figures(
+                    *await run_loop(
+                        lambda: raw_around(redis, args.members), args.conns, args.seconds
+                    )
+                ),
             )
         )
         rows.append(

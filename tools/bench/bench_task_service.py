@@ -33,7 +33,6 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
 
+from benchlib import percentile, run_loop, run_wrk  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
@@ -54,22 +54,6 @@ from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
 
 DB = "bench_tasks"
 LIST_PATH = "/api/tasks?limit=20"
-WRK_SCRIPT = """
-local tokens = {%(tokens)s}
-local method, path, body = "%(method)s", "%(path)s", %(body)s
-request = function()
-  local headers = {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}
-  if body then headers["Content-Type"] = "application/json" end
-  return wrk.format(method, path, headers, body)
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '\\nRESULT {"requests":%%d,"duration_us":%%d,"errors":%%d,"non2xx":%%d,"p50_us":%%d,"p99_us":%%d}\\n',
-    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
 
 
 def row(
@@ -84,61 +68,6 @@ def row(
     }
 
 
-def run_wrk(
-    url: str, tokens: list[str], method: str, path: str, body: str | None, conns: int, seconds: int
-) -> dict[str, Any]:
-    script = WRK_SCRIPT % {
-        "tokens": ",".join(json.dumps(t) for t in tokens),
-        "method": method,
-        "path": path,
-        "body": json.dumps(body) if body else "nil",
-    }
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
-        handle.write(script)
-    try:
-        out = subprocess.run(
-            [
-                "wrk",
-                f"-t{min(conns, 2)}",
-                f"-c{conns}",
-                f"-d{seconds}s",
-                "--timeout",
-                "120s",
-                "-s",
-                handle.name,
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=seconds + 60,
-        ).stdout
-    finally:
-        os.unlink(handle.name)
-    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
-    if result["errors"] or result["non2xx"]:
-        raise SystemExit(f"wrk saw errors on {method} {path}: {result}\n{out}")
-    return result
-
-
-async def run_loop(
-    operation: Callable[[], Awaitable[Any]], conns: int, seconds: float
-) -> tuple[int, float, list[float]]:
-    """Run ``operation`` from ``conns`` concurrent workers for ``seconds``."""
-    latencies: list[float] = []
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        while time.perf_counter() < deadline:
-            start = time.perf_counter()
-            await operation()
-            latencies.append(time.perf_counter() - start)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(conns)))
-    return len(latencies), time.perf_counter() - started, latencies
-
-
 async def run_count(
     operation: Callable[[], Awaitable[Any]], count: int
 ) -> tuple[int, float, list[float]]:
@@ -150,11 +79,6 @@ async def run_count(
         await operation()
         latencies.append(time.perf_counter() - start)
     return count, time.perf_counter() - started, latencies
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000
 
 
 async def seed(mongo_uri: str, db: str, users: list[str], per_user: int) -> None:
