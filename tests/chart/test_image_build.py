@@ -22,7 +22,8 @@ import pytest
 from chart.helpers import ROOT, chart_values, existing_services
 from chart.test_images import dockerfile, instructions
 from infra import FerretDBServer, RedisServer, free_port
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.chart, pytest.mark.system, pytest.mark.slow]
 
@@ -78,13 +79,7 @@ def image_env(
     redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db_name: str
 ) -> dict[str, str]:
     return {
-        **redis_server.env(),
-        **mongo_server.env(),
-        "MONGO_DB": db_name,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
-        "OTEL_TRACES_EXPORTER": "none",
+        **harness_env(redis_server, mongo_server, issuer, db_name),
         "DEEPIRI_ENV": "test",
         "WEB_CONCURRENCY": "2",
     }

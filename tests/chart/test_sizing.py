@@ -15,8 +15,8 @@ import pytest
 
 from chart.helpers import by_name, helm_template, load_docs
 from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import ServiceProcess, harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.chart, pytest.mark.system, pytest.mark.slow]
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
@@ -55,12 +55,7 @@ def running(
 ) -> Iterator[ServiceProcess]:
     service, workers = request.param
     env = {
-        **redis_server.env(),
-        **mongo_server.env(),
-        "MONGO_DB": db_name,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
+        **harness_env(redis_server, mongo_server, issuer, db_name),
         "WEB_CONCURRENCY": str(workers),
         "OTEL_TRACES_EXPORTER": "none",
         "RATE_LIMIT_PER_MINUTE": "0",

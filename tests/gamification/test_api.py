@@ -10,10 +10,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from deepiri_kit.events import EventBus, new_event
-from gamification.helpers import eventually, task_event
+from gamification.helpers import task_event
 from gamification_service.app import Stores
 from gamification_service.store.wallets import Draft
 from support.tokens import TokenIssuer
+from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

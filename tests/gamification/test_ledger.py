@@ -15,7 +15,7 @@ import pytest
 from deepiri_kit import Platform
 from deepiri_kit.events import Consumer, Envelope, EventBus, new_event
 from deepiri_kit.events.outbox import OUTBOX
-from gamification.helpers import eventually, task_event
+from gamification.helpers import task_event
 from gamification_service.app import Stores, build_stores
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain.catalog import RAW
@@ -26,6 +26,7 @@ from gamification_service.store.maintenance import Maintenance, backfill_badges
 from gamification_service.store.rebuild import rebuild_all
 from gamification_service.store.wallets import Draft, WalletStore
 from infra import RedisServer
+from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

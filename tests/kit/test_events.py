@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from opentelemetry.trace import SpanKind
 from deepiri_kit.events import Consumer, Envelope, EventBus, MongoInbox, RedisInbox, new_event
 from deepiri_kit.events.consumer import dead_letter_stream
 from deepiri_kit.tracing import tracer
+from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -35,15 +36,6 @@ async def running(consumer: Consumer) -> AsyncIterator[asyncio.Event]:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def make_consumer(redis: Any, handler: Any, **kw: Any) -> Consumer:

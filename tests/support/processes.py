@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -22,6 +23,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def module_of(service: str) -> str:
     """services/task-service → task_service."""
     return service.replace("-", "_")
+
+
+def harness_env(redis: Any, mongo: Any, issuer: Any, db: str) -> dict[str, str]:
+    """Environment for a service process that uses the harness's Redis and MongoDB servers,
+    database ``db`` and the test token issuer (tests/support/tokens.py)."""
+    from support.tokens import AUDIENCE, ISSUER
+
+    return {
+        **redis.env(),
+        **mongo.env(),
+        "MONGO_DB": db,
+        "JWKS_URL": issuer.jwks_url,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "OTEL_TRACES_EXPORTER": "none",
+    }
 
 
 def start_command(service: str) -> list[str]:

@@ -14,24 +14,10 @@ import httpx
 import pytest
 
 from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import ServiceProcess, harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-def _env(
-    redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db: str
-) -> dict[str, str]:
-    return {
-        **redis_server.env(),
-        **mongo_server.env(),
-        "MONGO_DB": db,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
-        "OTEL_TRACES_EXPORTER": "none",
-    }
 
 
 @pytest.fixture
@@ -45,14 +31,14 @@ def services(
     tasks = ServiceProcess(
         "task-service",
         free_port(),
-        _env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
+        harness_env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
         tmp_path,
     )
     gamification = ServiceProcess(
         "gamification-service",
         free_port(),
         {
-            **_env(redis_server, mongo_server, issuer, f"{db_name}_gamification"),
+            **harness_env(redis_server, mongo_server, issuer, f"{db_name}_gamification"),
             "WEB_CONCURRENCY": "2",
             "CONSUMER_BLOCK_MS": "100",
         },

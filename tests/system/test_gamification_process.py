@@ -19,8 +19,8 @@ from redis import Redis
 
 from deepiri_kit.events import new_event
 from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ROOT, ServiceProcess
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import ROOT, ServiceProcess, harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -30,13 +30,7 @@ def env(
     redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db_name: str
 ) -> dict[str, str]:
     return {
-        **redis_server.env(),
-        **mongo_server.env(),
-        "MONGO_DB": db_name,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
-        "OTEL_TRACES_EXPORTER": "none",
+        **harness_env(redis_server, mongo_server, issuer, db_name),
         "CONSUMER_BLOCK_MS": "100",
     }
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import ServiceProcess, harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -27,12 +27,7 @@ def task_service(
     db_name: str,
 ) -> Iterator[ServiceProcess]:
     env = {
-        **redis_server.env(),
-        **mongo_server.env(),
-        "MONGO_DB": db_name,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
+        **harness_env(redis_server, mongo_server, issuer, db_name),
         "WEB_CONCURRENCY": "2",
         "OTEL_TRACES_EXPORTER": "none",
     }

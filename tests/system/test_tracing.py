@@ -13,8 +13,8 @@ import pytest
 
 from infra import FerretDBServer, RedisServer, free_port
 from support.otlp import OTLPReceiver
-from support.processes import ServiceProcess
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.processes import ServiceProcess, harness_env
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system]
 
@@ -35,13 +35,8 @@ def test_request_spans_join_the_callers_trace(
     receiver: OTLPReceiver,
 ) -> None:
     env = {
-        **redis_server.env(),
-        **mongo_server.env(),
+        **harness_env(redis_server, mongo_server, issuer, db_name),
         **receiver.env(),
-        "MONGO_DB": db_name,
-        "JWKS_URL": issuer.jwks_url,
-        "JWT_ISSUER": ISSUER,
-        "JWT_AUDIENCE": AUDIENCE,
         "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
     }
     service = ServiceProcess("task-service", free_port(), env, tmp_path).start()

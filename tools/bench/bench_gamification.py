@@ -44,8 +44,8 @@ from redis.asyncio import Redis  # noqa: E402
 
 from deepiri_kit.events import new_event  # noqa: E402
 from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
-from support.processes import ServiceProcess  # noqa: E402
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
+from support.processes import ServiceProcess, harness_env  # noqa: E402, harness_env
+from support.tokens import TokenIssuer  # noqa: E402
 
 DB = "bench_gamification"
 BOARD = "lb:xp:all"  # what GET /leaderboards/xp reads (period=all)
@@ -201,12 +201,7 @@ async def main() -> None:
             f"filled {BOARD} with {await redis.zcard(BOARD):,} members in {fill_s:.1f}s", flush=True
         )
         env = {
-            **redis_server.env(),
-            **mongo_server.env(),
-            "MONGO_DB": DB,
-            "JWKS_URL": issuer.jwks_url,
-            "JWT_ISSUER": ISSUER,
-            "JWT_AUDIENCE": AUDIENCE,
+            **harness_env(redis_server, mongo_server, issuer, DB),
             "WEB_CONCURRENCY": "1",
             "LOG_LEVEL": "WARNING",
             "OTEL_TRACES_EXPORTER": "none",

@@ -49,8 +49,8 @@ from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
-from support.processes import ServiceProcess  # noqa: E402
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer  # noqa: E402
+from support.processes import ServiceProcess, harness_env  # noqa: E402, harness_env
+from support.tokens import TokenIssuer  # noqa: E402
 
 DB = "bench_tasks"
 LIST_PATH = "/api/tasks?limit=20"
@@ -310,12 +310,7 @@ def main() -> int:
 
         def start_service(db: str) -> ServiceProcess:
             env = {
-                **redis_server.env(),
-                **mongo_server.env(),
-                "MONGO_DB": db,
-                "JWKS_URL": issuer.jwks_url,
-                "JWT_ISSUER": ISSUER,
-                "JWT_AUDIENCE": AUDIENCE,
+                **harness_env(redis_server, mongo_server, issuer, db),
                 "WEB_CONCURRENCY": "1",
                 "LOG_LEVEL": "WARNING",
                 "OTEL_TRACES_EXPORTER": "none",
