@@ -1,6 +1,7 @@
 # Deepiri — the obvious targets. `make help` lists them.
 SHELL := bash
 .DEFAULT_GOAL := help
+.NOTPARALLEL:  # test = tools, then lint, then types, then pytest — in that order
 VENV := .venv
 PY := $(VENV)/bin/python
 DEEPIRI_TOOLS ?= $(HOME)/.cache/deepiri-tools/bin
@@ -34,7 +35,7 @@ typecheck: ## mypy --strict over the kit and every service
 	mypy services/kit/src $(wildcard services/*-service/src)
 
 .PHONY: test
-test: lint typecheck ## everything CI runs: lint, types, unit, integration and system tests
+test: tools lint typecheck ## everything CI runs (fresh machine too): tools, lint, types, all tests
 	pytest
 
 .PHONY: test-unit
