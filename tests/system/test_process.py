@@ -4,37 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
+from support.processes import ServiceProcess
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-@pytest.fixture
-def task_service(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, db_name),
-        "WEB_CONCURRENCY": "2",
-        "OTEL_TRACES_EXPORTER": "none",
-    }
-    service = ServiceProcess("task-service", free_port(), env, tmp_path)
-    service.start()
-    yield service
-    service.stop()
 
 
 def counter(text: str, labels: str) -> float:

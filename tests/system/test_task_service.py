@@ -4,40 +4,18 @@ processes still yield exactly one ``task.completed``, and the event carries the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from deepiri_kit.events import Envelope
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
+from support.processes import ServiceProcess
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 
 RW = "tasks:read tasks:write"
-
-
-@pytest.fixture
-def task_service(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, db_name),
-        "WEB_CONCURRENCY": "2",
-        "OTEL_TRACES_EXPORTER": "none",
-    }
-    service = ServiceProcess("task-service", free_port(), env, tmp_path)
-    service.start()
-    yield service
-    service.stop()
 
 
 async def completions(redis: Any) -> list[Envelope]:
