@@ -50,3 +50,11 @@ def bob(issuer: TokenIssuer) -> dict[str, str]:
 async def published(redis: Any, event_type: str | None = None) -> list[Envelope]:
     events = [Envelope.decode(fields["envelope"]) for _, fields in await redis.xrange(STREAM)]
     return [e for e in events if event_type is None or e.type == event_type]
+
+
+async def create(client: Any, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    """Create a task through the API (title defaults to "A task")."""
+    response = await client.post("/api/tasks", json={"title": "A task", **fields}, headers=headers)
+    assert response.status_code == 201, response.text
+    task: dict[str, Any] = response.json()
+    return task

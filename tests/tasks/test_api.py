@@ -8,18 +8,11 @@ import httpx
 import pytest
 
 from support.tokens import TokenIssuer
-from tasks.conftest import published
+from tasks.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 Client = httpx.AsyncClient
-
-
-async def create(client: Client, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = await client.post("/api/tasks", json={"title": "A task", **fields}, headers=headers)
-    assert response.status_code == 201, response.text
-    task: dict[str, Any] = response.json()
-    return task
 
 
 async def counts(mongo: Any) -> tuple[int, int]:

@@ -10,18 +10,11 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from tasks.conftest import published
+from tasks.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 Client = httpx.AsyncClient
-
-
-async def create(client: Client, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = await client.post("/api/tasks", json={"title": "Do it", **fields}, headers=headers)
-    assert response.status_code == 201, response.text
-    task: dict[str, Any] = response.json()
-    return task
 
 
 async def test_concurrent_completes_publish_exactly_one_event(

@@ -7,16 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tasks.conftest import create
+
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 Client = httpx.AsyncClient
-
-
-async def create(client: Client, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
-    response = await client.post("/api/tasks", json={"title": "t", **fields}, headers=headers)
-    assert response.status_code == 201, response.text
-    task: dict[str, Any] = response.json()
-    return task
 
 
 async def all_pages(client: Client, headers: dict[str, str], query: str) -> list[dict[str, Any]]:

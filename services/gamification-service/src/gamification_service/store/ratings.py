@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from deepiri_kit.clock import utcnow
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
+from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX, clear_entries, publish_entries
 from gamification_service.domain import ratings as rules
 from gamification_service.domain.facts import RatingFacts
 from gamification_service.events import publish
@@ -369,16 +369,11 @@ class RatingStore:
             await self.boards.sync_rating(
                 doc["user_id"], doc["category"], head["version"], head["rating"], head["at"]
             )
-            for entry in entries:
-                await self.bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
+            await publish_entries(self.bus, entries)
         except (RedisError, OSError) as exc:
             log.warning("rating board/event for %s deferred: %s", history_id_, exc)
             return False
-        if entries:
-            await self.history.update_one({"_id": history_id_}, {"$pullAll": {OUTBOX: entries}})
-            await self.history.update_one(
-                {"_id": history_id_, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}}
-            )
+        await clear_entries(self.history, history_id_, entries)
         return True
 
     async def sweep(self, older_than: float) -> int:

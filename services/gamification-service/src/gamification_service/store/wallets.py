@@ -55,7 +55,7 @@ from deepiri_kit import metrics
 from deepiri_kit.clock import utcnow
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
+from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX, publish_entries
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain import wallet as fold
 from gamification_service.domain.badges import BadgeDef
@@ -496,8 +496,7 @@ class WalletStore:
         """Boards first, then events, then clear them; anything that fails waits for the relay."""
         try:
             await self.boards.sync_wallet(user_id, state)
-            for entry in entries:
-                await self.bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
+            await publish_entries(self.bus, entries)
         except (RedisError, OSError) as exc:
             log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
             return False

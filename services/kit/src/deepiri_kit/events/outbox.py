@@ -60,6 +60,22 @@ def push_outbox(*entries: Document) -> Document:
     return {"$push": {OUTBOX: {"$each": list(entries)}}}
 
 
+async def publish_entries(bus: EventBus, entries: Sequence[Document]) -> None:
+    """Publish outbox entries as stored (for producers that deliver more than events)."""
+    for entry in entries:
+        await bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
+
+
+async def clear_entries(
+    collection: AsyncCollection[Document], doc_id: Any, entries: Sequence[Document]
+) -> None:
+    """Remove published entries from their document (and the field once it is empty)."""
+    if not entries:
+        return
+    await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: list(entries)}})
+    await collection.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}})
+
+
 class OutboxRelay:
     name = "outbox-relay"
 
@@ -92,10 +108,8 @@ class OutboxRelay:
     async def _publish_and_clear(
         self, collection: AsyncCollection[Document], doc_id: Any, entries: Sequence[Document]
     ) -> None:
-        for entry in entries:
-            await self.bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
-        await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: list(entries)}})
-        await collection.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}})
+        await publish_entries(self.bus, entries)
+        await clear_entries(collection, doc_id, entries)
 
     async def sweep(self, min_age: float | None = None) -> int:
         """Publish every entry older than ``min_age`` seconds; returns how many."""
