@@ -18,8 +18,3 @@ def open_redis(settings: RedisSettings) -> Redis:
         socket_timeout=5,
         health_check_interval=30,
     )
-
-
-def redis_url(settings: RedisSettings) -> str:
-    auth = f":{settings.redis_password}@" if settings.redis_password else ""
-    return f"redis://{auth}{settings.redis_host}:{settings.redis_port}/{settings.redis_db}"
