@@ -21,9 +21,16 @@ requirements: ## recompile pinned, hashed requirements from the pyproject files
 	tools/compile-requirements.sh
 
 .PHONY: lint
-lint: ## ruff (lint + format check)
+lint: ## ruff (lint + format check) and the import contracts (tools/import_contracts.py)
 	ruff check .
 	ruff format --check .
+	$(PY) tools/import_contracts.py
+
+.PHONY: new-service
+new-service: ## a new service and every place that lists it: NAME=analytics PORT=5004 PREFIX=/api/analytics
+	@test -n "$(NAME)" -a -n "$(PORT)" -a -n "$(PREFIX)" || \
+	  { echo "usage: make new-service NAME=analytics PORT=5004 PREFIX=/api/analytics" >&2; exit 2; }
+	$(PY) tools/new_service.py --name "$(NAME)" --port "$(PORT)" --prefix "$(PREFIX)"
 
 .PHONY: format
 format: ## apply ruff fixes and formatting

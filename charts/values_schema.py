@@ -8,6 +8,8 @@ import json
 import sys
 from pathlib import Path
 
+import yaml
+
 CHARTS = Path(__file__).resolve().parent
 
 
@@ -226,16 +228,10 @@ svc_ref = {k: v for k, v in service.items() if k not in ("$schema", "title")}
 svc_ref["description"] = (
     "One service (an alias of charts/deepiri-service); see that chart's values.yaml."
 )
+# One entry per service alias in the umbrella's Chart.yaml (the chart's list of services).
 names = [
-    "user-service",
-    "task-service",
-    "gamification-service",
-    "analytics-service",
-    "notification-service",
-    "integration-service",
-    "challenge-service",
-    "websocket-service",
-    "ai-service",
+    d["alias"]
+    for d in yaml.safe_load((CHARTS / "deepiri" / "Chart.yaml").read_text())["dependencies"]
 ]
 persist = obj({"size": qty, "storageClass": S})
 

@@ -2,8 +2,8 @@
 """``make dev``: the datastores plus every service under services/, each on its seed port,
 with logs prefixed by process name. Ctrl-C stops everything.
 
-Services are discovered (services/<name>-service → ``python -m <name>_service``), so a new
-service joins the dev loop by existing.
+Services come from tools/known_services.py (services/<name>-service → ``python -m
+<name>_service``), so a new service joins the dev loop by existing.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from honcho.manager import Manager
+
+from known_services import services
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_ENV = {
@@ -29,12 +31,6 @@ DEV_ENV = {
 }
 
 
-def services() -> list[str]:
-    return sorted(
-        p.name for p in (ROOT / "services").glob("*-service") if (p / "pyproject.toml").exists()
-    )
-
-
 def main() -> int:
     python = sys.executable
     env = {**os.environ, **DEV_ENV}
@@ -42,9 +38,8 @@ def main() -> int:
     manager.add_process(
         "infra", f"{python} {ROOT / 'tools' / 'infra.py'} --data {ROOT / '.tmp' / 'infra'}", env=env
     )
-    for name in services():
-        module = name.replace("-", "_")
-        manager.add_process(name, f"{python} -m {module}", env=env)
+    for service in services():
+        manager.add_process(service.name, f"{python} -m {service.module}", env=env)
     manager.loop()
     return manager.returncode or 0
 

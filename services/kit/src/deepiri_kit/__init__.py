@@ -1,32 +1,90 @@
-"""Deepiri's shared service kit: everything nine services would otherwise copy."""
+"""Deepiri's shared service kit: everything nine services would otherwise copy.
 
+Services import the kit only through its public API: this package and the public modules
+named in tools/import_contracts.py (``deepiri_kit.events``, ``deepiri_kit.metrics``,
+``deepiri_kit.data.mongo`` / ``.redis`` / ``.influx``), each of which declares ``__all__``.
+Everything else is internal; ``make lint`` refuses a service's deep import of it.
+"""
+
+from deepiri_kit import metrics
 from deepiri_kit.app import Wiring, create_app, from_state
 from deepiri_kit.auth import Principal, requires_scopes
+from deepiri_kit.clock import utcnow
+from deepiri_kit.models import LongText, Model, ObjectIdStr, Out, ShortText, Tag
+from deepiri_kit.pagination import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    Page,
+    decode_cursor,
+    encode_cursor,
+    keyset_filter,
+    page_of,
+)
 from deepiri_kit.platform import Platform, retry_startup
+from deepiri_kit.problems import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Problem,
+    ServiceUnavailable,
+    Unauthorized,
+    Unprocessable,
+)
+from deepiri_kit.serve import run
 from deepiri_kit.settings import (
     InfluxSettings,
     MongoSettings,
     RedisSettings,
     Secret,
     ServiceSettings,
+    SettingsError,
     load_settings,
 )
-from deepiri_kit.workers import Worker, pause
+from deepiri_kit.workers import Periodic, Worker, pause
 
 __all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "BadRequest",
+    "Conflict",
+    "Forbidden",
     "InfluxSettings",
+    "LongText",
+    "Model",
     "MongoSettings",
+    "NotFound",
+    "ObjectIdStr",
+    "Out",
+    "Page",
+    "Periodic",
     "Platform",
+    "PreconditionFailed",
     "Principal",
+    "Problem",
     "RedisSettings",
     "Secret",
     "ServiceSettings",
+    "ServiceUnavailable",
+    "SettingsError",
+    "ShortText",
+    "Tag",
+    "Unauthorized",
+    "Unprocessable",
     "Wiring",
     "Worker",
     "create_app",
+    "decode_cursor",
+    "encode_cursor",
     "from_state",
+    "keyset_filter",
     "load_settings",
+    "metrics",
+    "page_of",
     "pause",
     "requires_scopes",
     "retry_startup",
+    "run",
+    "utcnow",
 ]

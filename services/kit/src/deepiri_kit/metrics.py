@@ -84,3 +84,6 @@ def render_latest() -> tuple[bytes, str]:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+__all__ = ["LATENCY_BUCKETS", "counter", "gauge", "histogram", "render_latest"]

@@ -16,3 +16,6 @@ def open_influx(settings: InfluxSettings) -> InfluxDBClientAsync:
         org=settings.influxdb_org,
         timeout=5_000,
     )
+
+
+__all__ = ["open_influx"]

@@ -49,3 +49,6 @@ async def ensure_indexes(
 
 def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, DuplicateKeyError)
+
+
+__all__ = ["Document", "database", "ensure_indexes", "is_duplicate_key", "open_mongo"]

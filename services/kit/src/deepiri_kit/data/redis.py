@@ -18,3 +18,6 @@ def open_redis(settings: RedisSettings) -> Redis:
         socket_timeout=5,
         health_check_interval=30,
     )
+
+
+__all__ = ["open_redis"]

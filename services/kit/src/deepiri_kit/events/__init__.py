@@ -13,9 +13,19 @@ from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.consumer import Consumer, Handler
 from deepiri_kit.events.envelope import Envelope, new_event
 from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
-from deepiri_kit.events.outbox import OutboxRelay, outbox_entry, push_outbox
+from deepiri_kit.events.outbox import (
+    OUTBOX,
+    OUTBOX_INDEX,
+    OutboxRelay,
+    clear_entries,
+    outbox_entry,
+    publish_entries,
+    push_outbox,
+)
 
 __all__ = [
+    "OUTBOX",
+    "OUTBOX_INDEX",
     "Consumer",
     "Envelope",
     "EventBus",
@@ -24,7 +34,9 @@ __all__ = [
     "MongoInbox",
     "OutboxRelay",
     "RedisInbox",
+    "clear_entries",
     "new_event",
     "outbox_entry",
+    "publish_entries",
     "push_outbox",
 ]
