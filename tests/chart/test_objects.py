@@ -172,12 +172,10 @@ def test_socket_io_is_routed_for_websockets() -> None:
 
 
 def load_gateway_all_services() -> list[dict[str, Any]]:
-    from chart.helpers import FIXTURES, helm_template, load_docs
+    from chart.helpers import ALL_SERVICES_VALUES, helm_template, load_docs
 
     return load_docs(
-        helm_template(
-            ["values-kind.yaml", "values-gateway.yaml", str(FIXTURES / "all-services.yaml")]
-        ).stdout
+        helm_template(["values-kind.yaml", "values-gateway.yaml", ALL_SERVICES_VALUES]).stdout
     )
 
 

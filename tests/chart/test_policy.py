@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 
-from chart.helpers import CHART, FIXTURES, MONITORING_APIS, helm_template, load_docs, run, tool
+from chart.helpers import (
+    ALL_SERVICES_VALUES,
+    CHART,
+    FIXTURES,
+    MONITORING_APIS,
+    helm_template,
+    load_docs,
+    run,
+    tool,
+)
 
 pytestmark = [pytest.mark.chart, pytest.mark.slow]
 
@@ -62,7 +71,7 @@ def test_checkov_on_every_render(tmp_path: Path) -> None:
     renders = {
         "kind": helm_template(["values-kind.yaml"]).stdout,
         "everything": helm_template(
-            ["values-kind.yaml", "values-gateway.yaml", str(FIXTURES / "all-services.yaml")],
+            ["values-kind.yaml", "values-gateway.yaml", ALL_SERVICES_VALUES],
             sets=["global.liveUpdate=true"],
         ).stdout,
         "prod": helm_template(
@@ -82,9 +91,7 @@ def test_checkov_on_every_render(tmp_path: Path) -> None:
 
 
 def test_every_skip_has_a_written_reason() -> None:
-    docs = load_docs(
-        helm_template(["values-kind.yaml", str(FIXTURES / "all-services.yaml")]).stdout
-    )
+    docs = load_docs(helm_template(["values-kind.yaml", ALL_SERVICES_VALUES]).stdout)
     skips = 0
     for doc in docs:
         for key, value in (doc["metadata"].get("annotations") or {}).items():

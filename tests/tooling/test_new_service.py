@@ -41,7 +41,10 @@ def scratch_copy(target: Path) -> Path:
     ).stdout
     target.mkdir()
     pack = subprocess.Popen(
-        ["tar", "--null", "-T", "-", "-cf", "-"], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        ["tar", "--null", "-T", "-", "-cf", "-"],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     unpack = subprocess.Popen(["tar", "-xf", "-"], cwd=target, stdin=pack.stdout)
     assert pack.stdin is not None
@@ -79,7 +82,18 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
     }
     env.pop("PYTHONPATH", None)
     for name, port, prefix in NEW:
-        step(root, env, python, "tools/new_service.py", "--name", name, "--port", port, "--prefix", prefix)
+        step(
+            root,
+            env,
+            python,
+            "tools/new_service.py",
+            "--name",
+            name,
+            "--port",
+            port,
+            "--prefix",
+            prefix,
+        )
     git(root, "add", "-A")
     services = sorted(p.parent for p in (root / "services").glob("*/src"))
     # The scratch copy's packages, not the editable installs of this checkout's.
@@ -110,6 +124,7 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
         "-m",
         "pytest",
         "-q",
+        "-rA",
         "-p",
         "no:cacheprovider",
         "tests/notification",
@@ -123,7 +138,25 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
         "-k",
         "not test_image_command_serves_from_a_replayed_build or notification",
     )
-    print(report[-3000:])
-    assert " failed" not in report
+    print(report[-4000:])
+    expected = [
+        "tests/chart/test_helm.py::test_golden_render[default]",
+        "tests/chart/test_images.py::test_tiltfile_builds_every_service_with_live_update",
+        "tests/chart/test_images.py::test_skaffold_renders_offline[kind]",
+        "tests/chart/test_objects.py::test_services_reach_exactly_their_datastores",
+        "tests/chart/test_image_build.py::test_image_command_serves_from_a_replayed_build"
+        "[notification-service]",
+    ]
     for name, _, _ in NEW:
-        assert f"[{name}-service]" in report or name in report
+        service = f"[{name}-service]"
+        expected += [
+            f"tests/{name}/test_api.py::test_create_read_list_publish_and_consume",
+            f"tests/{name}/test_domain.py::test_names_collapse_whitespace",
+            "tests/tooling/test_service_places.py::"
+            f"test_reshaped_service_has_the_module_set_and_its_tests{service}",
+            f"tests/tooling/test_service_places.py::test_chart_lists_and_enables_the_service{service}",
+            f"tests/chart/test_images.py::test_dockerfiles_do_not_drift{service}",
+            f"tests/chart/test_images.py::test_dockerfile_builds_a_small_non_root_image{service}",
+        ]
+    missing = [test for test in expected if f"PASSED {test}" not in report]
+    assert not missing, f"did not pass: {missing}"
