@@ -18,11 +18,14 @@ mypy, the import contracts and tools/bootstrap.sh find the service by its direct
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -111,6 +114,40 @@ def add_chart_dependency(service: str) -> bool:
     path.write_text(text)
     assert service in chart_services()
     return True
+
+
+def lock_digest(requested: list[dict[str, object]], locked: list[dict[str, object]]) -> str:
+    """Helm's Chart.lock digest: sha256 of the JSON of [Chart.yaml deps, lock deps], each
+    encoded as Go encodes chart.Dependency (field order, empty fields omitted)."""
+
+    def go(dep: dict[str, object]) -> dict[str, object]:
+        out: dict[str, object] = {"name": dep["name"]}
+        if dep.get("version"):
+            out["version"] = dep["version"]
+        out["repository"] = dep.get("repository", "")
+        for key in ("condition", "tags", "enabled", "import-values", "alias"):
+            if dep.get(key):
+                out[key] = dep[key]
+        return out
+
+    data = json.dumps([[go(d) for d in requested], [go(d) for d in locked]], separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+
+
+def update_chart_lock() -> None:
+    """What `helm dependency update` writes, without fetching anything: one locked entry per
+    Chart.yaml dependency (all are the local deepiri-service chart) and the digest."""
+    requested = yaml.safe_load((CHART / "Chart.yaml").read_text())["dependencies"]
+    locked = [
+        {"name": d["name"], "repository": d.get("repository", ""), "version": d["version"]}
+        for d in requested
+    ]
+    lines = ["dependencies:"]
+    for d in locked:
+        lines += [f"- name: {d['name']}", '  repository: ""', f"  version: {d['version']}"]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+    lines += [f"digest: {lock_digest(requested, locked)}", f'generated: "{stamp}"']
+    (CHART / "Chart.lock").write_text("\n".join(lines) + "\n")
 
 
 def set_field(block: list[str], key: str, value: str) -> list[str]:
@@ -308,6 +345,8 @@ def generate(spec: Spec, *, compile_requirements: bool = True) -> list[Path]:
             raise GeneratorError(f"{target.relative_to(ROOT)} exists already")
     existed, datastores = enable_values_block(spec)
     added = add_chart_dependency(spec.service)
+    if added:
+        update_chart_lock()
     add_prod_replicas(spec.service)
     add_skaffold_artifact(spec.service)
     written = render_template(substitutions(spec, datastores))

@@ -21,7 +21,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The chart's values, Chart.yaml and skaffold.yaml copied; the generator pointed there."""
     chart = tmp_path / "charts" / "deepiri"
     chart.mkdir(parents=True)
-    for name in ("Chart.yaml", "values.yaml", "values-prod.yaml"):
+    for name in ("Chart.yaml", "Chart.lock", "values.yaml", "values-prod.yaml"):
         shutil.copy(ROOT / "charts" / "deepiri" / name, chart / name)
     shutil.copy(ROOT / "skaffold.yaml", tmp_path / "skaffold.yaml")
     monkeypatch.setattr(new_service, "ROOT", tmp_path)
@@ -66,6 +66,13 @@ def test_a_new_service_is_added_to_chart_prod_values_and_skaffold(repo: Path) ->
     assert not existed
     assert datastores == ["mongo", "redis"]
     assert new_service.add_chart_dependency(spec.service)
+    new_service.update_chart_lock()
+    lock = yaml.safe_load((repo / "charts" / "deepiri" / "Chart.lock").read_text())
+    assert len(lock["dependencies"]) == 10
+    assert lock["digest"] == new_service.lock_digest(
+        yaml.safe_load((repo / "charts" / "deepiri" / "Chart.yaml").read_text())["dependencies"],
+        lock["dependencies"],
+    )
     new_service.add_prod_replicas(spec.service)
     new_service.add_skaffold_artifact(spec.service)
     new_service.add_skaffold_artifact(spec.service)  # idempotent

@@ -88,6 +88,16 @@ def test_reshaped_service_has_the_module_set_and_its_tests(service: Service) -> 
     assert list(tests.glob("test_*.py")), f"tests/{service.base}/ has no tests"
 
 
+def test_chart_lock_is_current() -> None:
+    """Chart.lock locks exactly Chart.yaml's dependencies (helm's digest over both)."""
+    from new_service import lock_digest
+
+    requested = load("charts/deepiri/Chart.yaml")["dependencies"]
+    lock = load("charts/deepiri/Chart.lock")
+    assert len(lock["dependencies"]) == len(requested)
+    assert lock["digest"] == lock_digest(requested, lock["dependencies"])
+
+
 def test_no_hand_kept_list_of_services() -> None:
     """The places that used to list services by hand derive them instead."""
     import json
