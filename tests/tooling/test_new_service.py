@@ -119,9 +119,9 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
             prefix,
         )
     git(root, "add", "-A")
-    services = sorted(p.parent for p in (root / "services").glob("*/src"))
+    sources = sorted((root / "services").glob("*/src"))
     # The scratch copy's packages, not the editable installs of this checkout's.
-    env["PYTHONPATH"] = os.pathsep.join(str(p) for p in services)
+    env["PYTHONPATH"] = os.pathsep.join(map(str, sources))
     new_sources = [f"services/{name}-service/src" for name, _, _ in NEW]
 
     step(root, env, python, "-m", "ruff", "check", ".")
