@@ -42,12 +42,15 @@ from deepiri_kit.settings import (
     SettingsError,
     load_settings,
 )
+from deepiri_kit.tracing import tracer, untraced
+from deepiri_kit.upstream import CircuitBreaker, Upstream
 from deepiri_kit.workers import Periodic, Worker, pause
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "BadRequest",
+    "CircuitBreaker",
     "Conflict",
     "Forbidden",
     "InfluxSettings",
@@ -72,6 +75,7 @@ __all__ = [
     "Tag",
     "Unauthorized",
     "Unprocessable",
+    "Upstream",
     "Wiring",
     "Worker",
     "create_app",
@@ -86,5 +90,7 @@ __all__ = [
     "requires_scopes",
     "retry_startup",
     "run",
+    "tracer",
+    "untraced",
     "utcnow",
 ]
