@@ -1,5 +1,6 @@
 """A writer that dies after logging a version but before applying it loses nothing: the
-next writer builds on the logged version, and the sweeper applies it and publishes its events."""
+next writer builds on the logged version, and the sweep applies it and publishes its events
+(the sweep's bound on delivery delay is tested with the primitive in tests/kit/test_chain)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,27 @@ from bson import ObjectId
 
 from deepiri_kit.clock import utcnow
 from deepiri_kit.events import outbox_entry
-from deepiri_kit.events.outbox import OUTBOX
 from task_service import events
 from task_service.domain import tasks as rules
-from task_service.store import VersionSweeper
 from tasks.conftest import published, store_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-async def log_without_applying(mongo: Any, task: dict[str, Any], title: str) -> None:
+async def log_without_applying(
+    client: httpx.AsyncClient, mongo: Any, task: dict[str, Any], title: str
+) -> None:
     """What a crashed writer leaves: version n+1 logged with its event, the task untouched."""
     doc = await mongo["tasks"].find_one({"_id": ObjectId(task["id"])})
     state = {k: v for k, v in doc.items() if k != "_id"}
     after = rules.patched(state, {"title": title}, doc["version"] + 1, utcnow())
     assert after is not None
     event = events.task_updated(task["id"], after, ["title"])
-    await mongo["task_versions"].insert_one(
+    store = store_of(client)
+    await store.log.claim(
+        task["id"],
+        after["version"],
         {
-            "_id": f"{task['id']}:{after['version']}",
             "task_id": task["id"],
             "owner": after["owner"],
             "n": after["version"],
@@ -39,8 +42,8 @@ async def log_without_applying(mongo: Any, task: dict[str, Any], title: str) -> 
             "reason": None,
             "at": after["updated_at"],
             "state": after,
-            OUTBOX: [outbox_entry(events.STREAM, event)],
-        }
+        },
+        outbox=[outbox_entry(events.STREAM, event)],
     )
 
 
@@ -48,22 +51,22 @@ async def test_sweeper_applies_a_logged_version_and_publishes_it(
     client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any
 ) -> None:
     task = (await client.post("/api/tasks", json={"title": "before"}, headers=alice)).json()
-    await log_without_applying(mongo, task, "after the crash")
+    await log_without_applying(client, mongo, task, "after the crash")
     url = f"/api/tasks/{task['id']}"
     assert (await client.get(url, headers=alice)).json()["version"] == 1  # not applied yet
-    sweeper = VersionSweeper(store_of(client))
-    assert await sweeper.sweep(min_age=0) == 1
+    store = store_of(client)
+    assert await store.log.sweep(min_age=0) == 1
     current = (await client.get(url, headers=alice)).json()
     assert (current["title"], current["version"]) == ("after the crash", 2)
     assert [e.type for e in await published(redis)] == ["task.created", "task.updated"]
-    assert await sweeper.sweep(min_age=0) == 0  # nothing left
+    assert await store.log.sweep(min_age=0) == 0  # nothing left
 
 
 async def test_the_next_writer_builds_on_the_logged_version(
     client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any
 ) -> None:
     task = (await client.post("/api/tasks", json={"title": "before"}, headers=alice)).json()
-    await log_without_applying(mongo, task, "logged")
+    await log_without_applying(client, mongo, task, "logged")
     url = f"/api/tasks/{task['id']}"
     # If-Match on the stale document's version is refused: the log says v2 exists.
     stale = await client.patch(url, json={"notes": "x"}, headers={**alice, "If-Match": '"v1"'})
@@ -73,7 +76,7 @@ async def test_the_next_writer_builds_on_the_logged_version(
     assert (response.json()["title"], response.json()["notes"]) == ("logged", "on top")
     assert response.json()["version"] == 3
     # The crashed writer's event is still published, by the sweeper.
-    assert await VersionSweeper(store_of(client)).sweep(min_age=0) == 1
+    assert await store_of(client).log.sweep(min_age=0) == 1
     assert sorted(e.type for e in await published(redis)) == [
         "task.created",
         "task.updated",
@@ -91,8 +94,7 @@ async def test_events_survive_a_redis_outage(
         assert done.status_code == 200  # the completion is logged; its event waits
     finally:
         redis_server.start()
-    pending = await mongo["task_versions"].count_documents({OUTBOX: {"$exists": True}})
-    assert pending == 1
-    assert await VersionSweeper(store_of(client)).sweep(min_age=0) == 1
+    assert len(await store_of(client).log.undelivered()) == 1
+    assert await store_of(client).log.sweep(min_age=0) == 1
     [event] = await published(redis, "task.completed")
     assert event.data["task_id"] == task["id"]

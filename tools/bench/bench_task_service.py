@@ -11,7 +11,7 @@ measures with wrk (random user per request, real RS256 tokens):
 * ``GET /api/tasks?limit=20`` (the newest 20 of a random user's 100 tasks), and the raw
   pymongo ``find`` that endpoint sends, as the ceiling;
 * ``POST /api/tasks``, and the raw writes it makes (log version 1 with its event, insert the
-  task, publish to the stream, clear the outbox), as the ceiling.
+  task, publish to the stream, mark it delivered), as the ceiling.
 
 FerretDB 1.24 on SQLite pushes no filter but ``_id`` equality down and uses no secondary
 index (``explain``: ``filterPushdown: false``, plan ``SCAN``), so its list query scans every
@@ -232,15 +232,12 @@ async def raw_create(
         entry = outbox_entry(
             "bench.raw", new_event("task.created", source="b", user_id="u", data={})
         )
-        key = f"{oid}:1"
+        key = f"{oid}:{1:012d}"  # deepiri_kit.chain.link_id
         versions, tasks = db["task_versions"], db["tasks"]
         await versions.insert_one({"_id": key, "state": task, "_outbox": [entry]})
         await tasks.insert_one({"_id": oid, **task})
         await redis.xadd("bench.raw", {"envelope": entry["payload"]})
-        await versions.update_one({"_id": key}, {"$pullAll": {"_outbox": [entry]}})
-        await versions.update_one(
-            {"_id": key, "_outbox": {"$size": 0}}, {"$unset": {"_outbox": ""}}
-        )
+        await db["task_versions_delivered"].insert_one({"_id": key, "at": utcnow()})
 
     await run_loop(create, conns, 1.0)
     count, elapsed, latencies = await run_loop(create, conns, seconds)

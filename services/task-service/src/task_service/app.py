@@ -17,10 +17,10 @@ from deepiri_kit import (
 from deepiri_kit import (
     create_app as kit_app,
 )
-from deepiri_kit.events import OutboxRelay
+from deepiri_kit.chain import Sweeper
 from task_service.api import ROUTES
 from task_service.settings import TaskSettings
-from task_service.store import TaskStore, VersionSweeper
+from task_service.store import TaskStore
 
 PREFIX = "/api/tasks"
 
@@ -28,12 +28,10 @@ PREFIX = "/api/tasks"
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     db = platform.require_mongo()
-    # Events ride in the version log's documents (see store.py), so that is what the relay
-    # clears; the sweeper (not the relay's own loop) publishes leftovers after repairing.
-    relay = OutboxRelay(platform.require_bus(), [db["task_versions"]])
-    store = TaskStore(db, relay)
+    store = TaskStore(db, platform.require_bus())
     await retry_startup(store.ensure_indexes, what="task indexes")
-    yield Wiring(state={"store": store}, workers=[VersionSweeper(store)])
+    # Finishes what a crash or a Redis outage left in the version log (applies, publishes).
+    yield Wiring(state={"store": store}, workers=[Sweeper(store.log)])
 
 
 def create_app(settings: TaskSettings | None = None) -> Litestar:

@@ -1,43 +1,31 @@
 """MongoDB persistence: tasks, their version log, and dependency edges.
 
-Why a version log decides every write
--------------------------------------
-Conditional updates (``update_one``/``find_one_and_update`` with a version filter) are not
-atomic on FerretDB, our MongoDB-wire test server: under concurrency several writers all
-"win" the same compare-and-set (measured: up to 21 of 30). The one write that is atomic on
-every MongoDB-wire server is an insert into a unique key. So a change to task T at version
-n claims the slot by inserting the version document ``T:n+1``: exactly one writer gets it,
-and that document also carries the change's events in its ``_outbox`` (change and events are
-one atomic write). The task document is then brought up to date from the log. The log is the
-truth: a writer that loses the slot reads the newest logged state and decides again, and the
-:class:`VersionSweeper` finishes whatever a crash left half done (a version logged but not
-yet applied to the task document, events not yet published).
+Every change to a task is a link of its version log (``task_versions``), claimed, delivered
+and swept by the kit's write path (:mod:`deepiri_kit.chain`, which says why): version ``n``
+of task ``T`` is link ``n`` of chain ``T``, holding the full state after the change and
+the change's events. The ``tasks`` collection is the read model projected from the log; a
+writer that loses a version to a concurrent one decides again from the logged state.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
-from redis.exceptions import RedisError
+from pymongo.errors import DuplicateKeyError
 
 from deepiri_kit import metrics
+from deepiri_kit.chain import OUTBOX, Chain, link_id
 from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import Envelope, OutboxRelay, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX
+from deepiri_kit.events import Envelope, EventBus, outbox_entry
 from deepiri_kit.pagination import decode_cursor, keyset_filter, page_of
 from deepiri_kit.problems import BadRequest
-from deepiri_kit.tracing import untraced
-from deepiri_kit.workers import pause
 from task_service.domain.graph import BLOCKING, Edge
 from task_service.events import STREAM
 
@@ -113,10 +101,6 @@ def object_id(task_id: str) -> ObjectId | None:
     return ObjectId(task_id) if ObjectId.is_valid(task_id) and len(task_id) == 24 else None
 
 
-def version_key(task_id: ObjectId | str, n: int) -> str:
-    return f"{task_id}:{n}"
-
-
 def text_filter(text: str) -> Document:
     """Case-insensitive substring match on title or notes. The text is escaped, so it is
     matched literally (no regex operators), and capped, so it cannot make the match costly."""
@@ -130,11 +114,12 @@ def text_filter(text: str) -> Document:
 
 
 class TaskStore:
-    def __init__(self, db: AsyncDatabase[Document], relay: OutboxRelay) -> None:
+    def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
         self.tasks = db["tasks"]
-        self.versions = db["task_versions"]
+        # A link the sweep finds undelivered may not be projected yet either: repair first.
+        self.log = Chain(db["task_versions"], bus, repair=self._repair)
+        self.versions = self.log.links
         self.edges = db["task_edges"]
-        self.relay = relay
 
     async def ensure_indexes(self) -> None:
         def by_owner(name: str, key: str, direction: int) -> IndexModel:
@@ -149,10 +134,7 @@ class TaskStore:
                 by_owner("owner_priority", "priority_rank", DESCENDING),
             ],
         )
-        await ensure_indexes(
-            self.versions,
-            [IndexModel([("task_id", 1), ("n", 1)], name="task_versions"), OUTBOX_INDEX],
-        )
+        await self.log.ensure_indexes(IndexModel([("task_id", 1), ("n", 1)], name="task_versions"))
         await ensure_indexes(
             self.edges,
             [
@@ -164,9 +146,15 @@ class TaskStore:
     # --- writes ---------------------------------------------------------------------------
 
     async def create(
-        self, task: Document, *, author: str, event_for: Callable[[str, Document], Envelope]
+        self,
+        task: Document,
+        *,
+        author: str,
+        event_for: Callable[[str, Document], Envelope],
+        extra: Mapping[str, Any] | None = None,
     ) -> Document:
-        """Log version 1 with its ``task.created`` event, then insert the task document."""
+        """Log version 1 with its ``task.created`` event, then insert the task document.
+        ``extra``: further fields stamped on the version record (e.g. an idempotency key)."""
         task_id = ObjectId()
         decision = Decision(
             state=task,
@@ -174,10 +162,10 @@ class TaskStore:
             changed=[],
             events=[event_for(str(task_id), task)],
         )
-        entries = await self._claim(task_id, 1, decision, author)
-        assert entries is not None, "a fresh ObjectId cannot have a logged version"
-        await self._apply(task_id, 1, task)
-        await self.relay.deliver(self.versions, version_key(task_id, 1), entries)
+        link = await self._claim(task_id, 1, decision, author, extra)
+        assert link is not None, "a fresh ObjectId cannot have a logged version"
+        await self._apply(task_id, link)
+        await self.log.deliver(link)
         return {"_id": task_id, **task}
 
     async def mutate(
@@ -189,6 +177,7 @@ class TaskStore:
         author: str,
         expected_version: int | None = None,
         allow_deleted: bool = False,
+        extra: Mapping[str, Any] | None = None,
     ) -> Outcome:
         """Apply ``decide`` to the task's newest state as one logged version.
 
@@ -207,14 +196,15 @@ class TaskStore:
             if decision is None:
                 return Outcome(current, changed=False)
             assert oid is not None  # _load found the task
-            entries = await self._claim(oid, version, decision, author)
-            if entries is not None:
-                await self._apply(oid, version, decision.state)
-                if entries:
-                    await self.relay.deliver(self.versions, version_key(oid, version), entries)
+            link = await self._claim(oid, version, decision, author, extra)
+            if link is not None:
+                await self._apply(oid, link)
+                await self.log.deliver(link)
                 return Outcome({"_id": oid, **decision.state}, changed=True)
             SLOT_CONFLICTS.inc()
-            current = await self._newest(oid, after=current["version"]) or current
+            newer = await self.log.newer(str(oid), current["version"])
+            if newer is not None:
+                current = {"_id": oid, **newer["state"]}
         raise Contention(task_id)
 
     async def _load(self, owner: str, oid: ObjectId | None) -> Document:
@@ -226,12 +216,15 @@ class TaskStore:
         return doc
 
     async def _claim(
-        self, oid: ObjectId, n: int, decision: Decision, author: str
-    ) -> list[Document] | None:
-        """Insert version ``n`` (with the events); its outbox entries, or None if taken."""
-        entries = [outbox_entry(STREAM, event) for event in decision.events]
+        self,
+        oid: ObjectId,
+        n: int,
+        decision: Decision,
+        author: str,
+        extra: Mapping[str, Any] | None,
+    ) -> Document | None:
+        """Log version ``n`` with the change's events; the record, or None if ``n`` is taken."""
         record: Document = {
-            "_id": version_key(oid, n),
             "task_id": str(oid),
             "owner": decision.state["owner"],
             "n": n,
@@ -242,53 +235,23 @@ class TaskStore:
             "at": decision.state["updated_at"],
             "state": decision.state,
         }
-        if entries:
-            record[OUTBOX] = entries
-        try:
-            await self.versions.insert_one(record)
-        except DuplicateKeyError:
-            return None
-        return entries
+        outbox = [outbox_entry(STREAM, event) for event in decision.events]
+        return await self.log.claim(str(oid), n, record, outbox=outbox, extra=extra)
 
-    async def _apply(self, oid: ObjectId, n: int, state: Document) -> None:
-        """Bring the task document to logged version ``n``, never backwards."""
-        if n == 1:
-            with contextlib.suppress(DuplicateKeyError):  # the sweeper got there first
-                await self.tasks.insert_one({"_id": oid, **state})
-            return
-        await self.tasks.replace_one({"_id": oid, "version": {"$lt": n}}, state)
-        # Without atomic conditional updates a slower writer may just have put an older
-        # version back over ours. Whoever writes last sees every newer slot (each was claimed
-        # before its writer applied it), so re-applying the newest until none is newer
-        # converges on the log's head.
-        while (newer := await self._newest(oid, after=n)) is not None:
-            n = newer["version"]
-            await self.tasks.replace_one({"_id": oid, "version": {"$lt": n}}, newer)
-
-    async def _newest(self, oid: ObjectId, *, after: int) -> Document | None:
-        """The newest logged state after version ``after`` (with ``_id``), if any.
-
-        Slots are claimed in order (a writer claims n+1 only after seeing n), so the log has
-        no gaps: walk forward by ``_id`` until a slot is free. Lookups by ``_id`` are the one
-        query shape FerretDB pushes down to SQLite, and usually the first one is free.
-        """
-        newest = None
-        while True:
-            record = await self.versions.find_one(
-                {"_id": version_key(oid, after + 1)}, {"state": 1}
-            )
-            if record is None:
-                return None if newest is None else {"_id": oid, **newest["state"]}
-            newest, after = record, after + 1
+    async def _apply(self, oid: ObjectId, link: Document) -> None:
+        """Bring the task document to the logged version (or a newer one), never backwards."""
+        await self.log.project(self.tasks, oid, link, _logged_state)
 
     async def catch_up(self, task_id: str) -> None:
         """Apply the task's newest logged version if its document is behind (crash repair)."""
         oid = ObjectId(task_id)
         doc = await self.tasks.find_one({"_id": oid}, {"version": 1})
-        newest = await self._newest(oid, after=doc["version"] if doc else 0)
+        newest = await self.log.newer(task_id, doc["version"] if doc else 0)
         if newest is not None:
-            state = {k: v for k, v in newest.items() if k != "_id"}
-            await self._apply(oid, newest["version"], state)
+            await self._apply(oid, newest)
+
+    async def _repair(self, task_id: str, link: Document) -> None:
+        await self.catch_up(task_id)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -350,7 +313,7 @@ class TaskStore:
 
     async def version(self, owner: str, task_id: str, n: int) -> Document | None:
         return await self.versions.find_one(
-            {"_id": version_key(task_id, n), "owner": owner}, {OUTBOX: 0}
+            {"_id": link_id(task_id, n), "owner": owner}, {OUTBOX: 0}
         )
 
     async def exists(self, owner: str, task_id: str) -> bool:
@@ -438,42 +401,6 @@ class TaskStore:
         )
 
 
-class VersionSweeper:
-    """Finishes writes a crash interrupted: applies logged versions the task document missed,
-    then publishes their events (the kit's relay sweep, preceded by the repair)."""
-
-    name = "task-version-sweeper"
-
-    def __init__(self, store: TaskStore, *, interval: float = 2.0, min_age: float = 5.0) -> None:
-        self.store = store
-        self.interval = interval
-        # Young entries belong to a request still finishing them inline.
-        self.min_age = min_age
-
-    async def sweep(self, min_age: float | None = None) -> int:
-        cutoff = datetime.now(UTC) - timedelta(seconds=self.min_age if min_age is None else min_age)
-        published = 0
-        versions = self.store.versions
-        with untraced():  # polling is not a request: no root span every interval
-            pending = await versions.find(
-                {OUTBOX: {"$exists": True}}, {OUTBOX: 1, "task_id": 1}
-            ).to_list()
-        for record in pending:
-            due = [e for e in record.get(OUTBOX, []) if _aware(e["at"]) <= cutoff]
-            if not due:
-                continue
-            await self.store.catch_up(record["task_id"])
-            if await self.store.relay.deliver(versions, record["_id"], due):
-                published += len(due)
-        return published
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            # A failed pass is retried by the next; readiness reports the outage meanwhile.
-            with contextlib.suppress(PyMongoError, RedisError, OSError):
-                await self.sweep()
-            await pause(stop, self.interval)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _logged_state(link: Document) -> Document:
+    state: Document = link["state"]
+    return state

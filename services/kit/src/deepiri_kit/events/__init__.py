@@ -5,7 +5,8 @@
 * consumers are idempotent by event id (:mod:`.inbox`), retry failed events with
   exponential back-off and move them to ``dlq.<group>`` after the last attempt;
 * producers never lose an event between their database write and the publish: the event is
-  written *in the same document* as the change (:mod:`.outbox`) and relayed afterwards;
+  written *in the same document* as the change (:mod:`.outbox`) and delivered afterwards by
+  the write path (:mod:`deepiri_kit.chain`);
 * the envelope carries ``traceparent`` so the consumer's span continues the producer's trace.
 """
 
@@ -13,30 +14,16 @@ from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.consumer import Consumer, Handler
 from deepiri_kit.events.envelope import Envelope, new_event
 from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
-from deepiri_kit.events.outbox import (
-    OUTBOX,
-    OUTBOX_INDEX,
-    OutboxRelay,
-    clear_entries,
-    outbox_entry,
-    publish_entries,
-    push_outbox,
-)
+from deepiri_kit.events.outbox import outbox_entry
 
 __all__ = [
-    "OUTBOX",
-    "OUTBOX_INDEX",
     "Consumer",
     "Envelope",
     "EventBus",
     "Handler",
     "Inbox",
     "MongoInbox",
-    "OutboxRelay",
     "RedisInbox",
-    "clear_entries",
     "new_event",
     "outbox_entry",
-    "publish_entries",
-    "push_outbox",
 ]

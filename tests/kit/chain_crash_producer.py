@@ -1,5 +1,5 @@
-"""Run as a separate process by test_outbox: writes a document with its event in the outbox,
-then dies by SIGKILL before it can publish — the worst moment for a producer to crash."""
+"""Run as a separate process by test_chain: claims a link with its event in the outbox, then
+dies by SIGKILL before it can publish — the worst moment for a producer to crash."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ import sys
 
 from pymongo import AsyncMongoClient
 
+from deepiri_kit.chain import Chain
 from deepiri_kit.events import new_event, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX
 
 
 async def main(uri: str, db_name: str, stream: str) -> None:
-    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri)
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(uri, tz_aware=True)
     event = new_event("thing.created", source="crashy", user_id="u1", data={"k": "v"})
-    await client[db_name]["things"].insert_one(
-        {"_id": "thing-1", "name": "written", OUTBOX: [outbox_entry(stream, event)]}
-    )
+    chain = Chain(client[db_name]["things"])
+    await chain.claim("thing-1", 1, {"name": "written"}, outbox=[outbox_entry(stream, event)])
     print(event.id, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # between the database write and the publish
 

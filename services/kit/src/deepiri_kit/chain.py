@@ -1,0 +1,372 @@
+"""Insert-claimed chains: the one write path for state that must change exactly once.
+
+Why a chain of inserts
+----------------------
+A record that several writers may change at once (a task, a wallet, a player's rating) is
+kept as a chain of immutable links, one per change: link ``n`` of the chain ``key`` is the
+document ``_id = "<key>:<n, 12 digits>"`` (:func:`link_id`; the only id format). A writer
+*claims* change ``n+1`` by inserting that link: the unique ``_id`` lets exactly one writer
+win, and the loser reads the new head and decides again. Conditional updates cannot do
+this on FerretDB, our MongoDB-wire test server: it evaluates an update's filter and writes
+the document back in two steps, so concurrent compare-and-sets (``update_one({_id,
+version: n}, …)``, ``find_one_and_update``, ``$inc``) can all "succeed", one silently
+overwriting the other (measured: up to 21 of 30). An insert into a unique index is atomic
+on every MongoDB-wire server. FerretDB also pushes down no filter but ``_id`` equality, and
+every update scans the collection, so the hot path only inserts, and the head is found by
+an ``_id`` walk: start from the newest link this process has seen (the optional cache) or a
+shared pointer, and read forward while the next link exists.
+
+A link carries the change's events (``_outbox``, entries from
+:func:`deepiri_kit.events.outbox.outbox_entry`): change and events are one atomic insert,
+a transactional outbox without transactions. Read models (the task document, a player's
+current rating) are :meth:`Chain.project`-ed from the chain and never go backwards.
+
+Delivery and its bound
+----------------------
+After the insert the writer publishes the link's events at once (:meth:`Chain.deliver`)
+and records that by inserting a *marker* (collection ``<links>_delivered``, same ``_id``).
+So a link holding ``_outbox`` is either **undelivered** (no marker: its writer died, or
+Redis was down) or a **leftover** (marker present: delivered, outbox not yet stripped) —
+never ambiguous. The chain's :class:`Sweeper`, a kit :class:`~deepiri_kit.workers.Periodic`,
+publishes undelivered links at least ``min_age`` seconds old, then strips the outboxes of
+delivered links and drops their markers. With Redis and MongoDB reachable, therefore:
+
+* every event is published within ``min_age + interval`` seconds of its write, plus the
+  duration of the pass in progress (:attr:`Sweeper.bound`; 5 s + 2 s by default);
+* no link keeps a delivered outbox for longer than one further pass.
+
+Publishing is at least once — a sweep may race a writer slower than ``min_age`` — and
+consumers deduplicate by event id (:mod:`deepiri_kit.events.inbox`).
+
+On MongoDB 8
+------------
+Production runs MongoDB 8, where single-document conditional updates are atomic and
+multi-document transactions exist. The chains stay correct there unchanged; what could
+change is confined to this module, since services call only its API (``claim``, ``head``,
+``project``, ``deliver``, ``Sweeper``): a change could be a compare-and-set on the read
+model plus the link insert in one transaction (no read-model catch-up loop), delivery could
+``$unset`` the outbox in place instead of inserting a marker, and ``head`` could query an
+index on ``(key, seq)`` instead of walking ``_id``s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+from redis.exceptions import RedisError
+
+from deepiri_kit.clock import utcnow
+from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.events.bus import EventBus
+from deepiri_kit.events.outbox import OUTBOX, RELAYED, publish_entries
+from deepiri_kit.tracing import untraced
+from deepiri_kit.workers import Periodic
+
+__all__ = [
+    "OUTBOX",
+    "AlreadyRecorded",
+    "Chain",
+    "Sweeper",
+    "link_id",
+    "link_key",
+    "link_seq",
+]
+
+log = logging.getLogger("deepiri.chain")
+Document = dict[str, Any]
+# (chain key, link) → None: a side effect of delivery (a leaderboard write) or a repair.
+Hook = Callable[[str, Document], Awaitable[None]]
+
+SEQ_DIGITS = 12
+WITHOUT_OUTBOX = {OUTBOX: 0}
+OUTBOX_INDEX = IndexModel([(OUTBOX, 1)], name="outbox_pending", sparse=True)
+
+
+def link_id(key: str, seq: int) -> str:
+    """The ``_id`` of link ``seq`` of chain ``key`` (zero-padded: ``_id`` order is seq order,
+    and the fixed-width suffix keeps ids unambiguous whatever the key contains)."""
+    return f"{key}:{seq:0{SEQ_DIGITS}d}"
+
+
+def link_key(link: Mapping[str, Any]) -> str:
+    return str(link["_id"]).rsplit(":", 1)[0]
+
+
+def link_seq(link: Mapping[str, Any]) -> int:
+    return int(str(link["_id"]).rsplit(":", 1)[1])
+
+
+class AlreadyRecorded(Exception):
+    """Another unique index of the chain's collection (an idempotency key) refused the link:
+    the change was recorded before, under another sequence number."""
+
+
+class Chain:
+    """The links of many chains in one collection, with their delivery markers.
+
+    ``cache``: how many chains' newest links this process remembers (LRU; 0 = none). A
+    cached head may be stale when another process moved on; claiming from it then loses
+    the insert and the caller re-reads, so staleness costs a retry, never a wrong state.
+    ``pointers``: an optional collection of ``{_id: key, seq}`` near each head (moved every
+    ``pointer_every`` links), where a walk starts when nothing is cached.
+    ``on_deliver`` runs before a link's events are published (e.g. a leaderboard write);
+    ``repair`` runs before the sweep delivers a link its writer left (e.g. :meth:`project`).
+    """
+
+    def __init__(
+        self,
+        links: AsyncCollection[Document],
+        bus: EventBus | None = None,
+        *,
+        cache: int = 0,
+        pointers: AsyncCollection[Document] | None = None,
+        pointer_every: int = 10,
+        on_deliver: Hook | None = None,
+        repair: Hook | None = None,
+    ) -> None:
+        self.links = links
+        self.delivered = links.database[f"{links.name}_delivered"]
+        self.bus = bus
+        self.pointers = pointers
+        self.pointer_every = pointer_every
+        self.on_deliver = on_deliver
+        self.repair = repair
+        self._capacity = cache
+        self._heads: OrderedDict[str, Document] = OrderedDict()
+
+    async def ensure_indexes(self, *extra: IndexModel) -> None:
+        await ensure_indexes(self.links, [*extra, OUTBOX_INDEX])
+
+    # --- the head ---------------------------------------------------------------------------
+
+    def cached(self, key: str) -> Document | None:
+        """The newest link this process has seen (no I/O; possibly stale)."""
+        return self._heads.get(key)
+
+    def remember(self, link: Document) -> None:
+        """Offer ``link`` to the cache; it is kept if it is the newest seen of its chain."""
+        if not self._capacity:
+            return
+        key = link_key(link)
+        known = self._heads.get(key)
+        if known is not None and link_seq(known) >= link_seq(link):
+            return
+        self._heads[key] = {k: v for k, v in link.items() if k != OUTBOX}
+        self._heads.move_to_end(key)
+        if len(self._heads) > self._capacity:
+            self._heads.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._heads.pop(key, None)
+
+    async def get(self, key: str, seq: int) -> Document | None:
+        return await self.links.find_one({"_id": link_id(key, seq)}, WITHOUT_OUTBOX)
+
+    async def newer(self, key: str, after: int) -> Document | None:
+        """The newest link after ``after``, or None if there is none.
+
+        Links are claimed in order (``n+1`` only by a writer that saw ``n``), so a chain has
+        no gaps: read forward by ``_id`` until one is missing; usually the first is."""
+        newest = None
+        while (link := await self.get(key, after + 1)) is not None:
+            newest, after = link, after + 1
+        if newest is not None:
+            self.remember(newest)
+        return newest
+
+    async def head(self, key: str, *, after: int = 0) -> Document | None:
+        """The chain's newest link (outbox left out), or None for an empty chain.
+
+        The walk starts at the newest of ``after`` (what the caller knows), the cache and
+        the pointer; with none of them it asks for the highest ``_id`` (a scan on FerretDB)."""
+        cached = self.cached(key)
+        start = max(after, link_seq(cached) if cached else 0)
+        if not start and self.pointers is not None:
+            pointer = await self.pointers.find_one({"_id": key})
+            start = int(pointer["seq"]) if pointer else 0
+        found = await self.get(key, start) if start else None
+        if found is None:
+            found = await self._highest(key)
+            if found is None:
+                return None
+        head = await self.newer(key, link_seq(found)) or found
+        self.remember(head)
+        return head
+
+    async def _highest(self, key: str) -> Document | None:
+        pattern = f"^{re.escape(key)}:[0-9]{{{SEQ_DIGITS}}}$"
+        return await self.links.find_one(
+            {"_id": {"$regex": pattern}}, WITHOUT_OUTBOX, sort=[("_id", DESCENDING)]
+        )
+
+    # --- writing ----------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        key: str,
+        seq: int,
+        fields: Mapping[str, Any],
+        *,
+        outbox: Sequence[Document] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> Document | None:
+        """Insert link ``seq`` of ``key``: the inserted document, or None if ``seq`` is taken.
+
+        ``outbox`` rides in the same insert; ``extra`` are further fields stamped on the
+        link (e.g. the request's idempotency key under a unique index). Raises
+        :class:`AlreadyRecorded` if another unique index refused the insert."""
+        link: Document = {"_id": link_id(key, seq), **fields, **(extra or {})}
+        if outbox:
+            link[OUTBOX] = list(outbox)
+        try:
+            await self.links.insert_one(link)
+        except DuplicateKeyError:
+            if await self.links.find_one({"_id": link["_id"]}, {"_id": 1}) is not None:
+                return None
+            raise AlreadyRecorded(link["_id"]) from None
+        self.remember(link)
+        if self.pointers is not None and seq % self.pointer_every == 1:
+            # The pointer only needs to be near the head: the walk does the rest.
+            with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
+                await self.pointers.update_one({"_id": key}, {"$max": {"seq": seq}}, upsert=True)
+        return link
+
+    async def project(
+        self,
+        view: AsyncCollection[Document],
+        view_id: Any,
+        link: Document,
+        render: Callable[[Document], Document],
+        *,
+        version: str = "version",
+    ) -> None:
+        """Bring the read-model document ``view_id`` up to ``link`` (or a newer link), never
+        backwards. ``render(link)`` is the document, its ``version`` field the link's seq.
+
+        Without atomic conditional updates a slower writer may just have put an older
+        version back over ours. Whoever writes last sees every newer link (each is claimed
+        before its writer projects it), so re-projecting the newest until none is newer
+        converges on the chain's head."""
+        key = link_key(link)
+        while True:
+            seq = link_seq(link)
+            with contextlib.suppress(DuplicateKeyError):  # the view is newer already
+                if seq == 1:
+                    await view.insert_one({"_id": view_id, **render(link)})
+                else:
+                    await view.replace_one(
+                        {"_id": view_id, version: {"$lt": seq}}, render(link), upsert=True
+                    )
+            newer = await self.newer(key, seq)
+            if newer is None:
+                return
+            link = newer
+
+    # --- delivery ---------------------------------------------------------------------------
+
+    async def deliver(self, link: Document, *, path: str = "inline") -> bool:
+        """Run ``on_deliver``, publish the link's outbox, mark it delivered. False if it must
+        wait for the sweep (Redis or MongoDB unavailable): the write itself stands."""
+        entries: list[Document] = link.get(OUTBOX) or []
+        try:
+            if self.on_deliver is not None:
+                await self.on_deliver(link_key(link), link)
+            if entries:
+                assert self.bus is not None, "a chain with events needs a bus"
+                await publish_entries(self.bus, entries)
+                with contextlib.suppress(DuplicateKeyError):  # delivered twice: that is all
+                    await self.delivered.insert_one({"_id": link["_id"], "at": utcnow()})
+        except (RedisError, PyMongoError, OSError) as exc:
+            log.warning("delivery of %s deferred to the sweep: %s", link["_id"], exc)
+            return False
+        if entries:
+            RELAYED.labels(path).inc(len(entries))
+        return True
+
+    async def undelivered(self, min_age: float = 0.0) -> list[Document]:
+        """Links holding events not yet delivered, written at least ``min_age`` s ago.
+
+        Markers are read *before* outboxes: :meth:`compact` strips an outbox before it
+        drops the marker, so a link is never seen without both."""
+        cutoff = utcnow() - timedelta(seconds=min_age)
+        with untraced():  # polling is not a request: no root span every interval
+            done = {m["_id"] async for m in self.delivered.find({}, {"_id": 1})}
+            pending = await self.links.find({OUTBOX: {"$exists": True}}).to_list()
+        return sorted(
+            (
+                link
+                for link in pending
+                if link["_id"] not in done and all(_aware(e["at"]) <= cutoff for e in link[OUTBOX])
+            ),
+            key=lambda link: link["_id"],  # each chain in order
+        )
+
+    async def sweep(self, min_age: float = 0.0) -> int:
+        """Repair and deliver every undelivered link at least ``min_age`` s old; returns how
+        many events were published."""
+        published = 0
+        for link in await self.undelivered(min_age):
+            if self.repair is not None:
+                await self.repair(link_key(link), link)
+            if await self.deliver(link, path="sweep"):
+                published += len(link[OUTBOX])
+        if published:
+            log.info("sweep of %s published %d pending event(s)", self.links.name, published)
+        return published
+
+    async def compact(self, batch: int = 1000) -> int:
+        """Strip the outboxes of delivered links, then drop their markers; returns how many."""
+        with untraced():
+            ids = [m["_id"] for m in await self.delivered.find({}, {"_id": 1}).to_list(batch)]
+        if ids:
+            await self.links.update_many(
+                {"_id": {"$in": ids}, OUTBOX: {"$exists": True}}, {"$unset": {OUTBOX: ""}}
+            )
+            await self.delivered.delete_many({"_id": {"$in": ids}})
+        return len(ids)
+
+    async def leftovers(self) -> int:
+        """Delivered links whose outbox is not stripped yet (not an undelivered event)."""
+        ids = [m["_id"] async for m in self.delivered.find({}, {"_id": 1})]
+        return await self.links.count_documents({"_id": {"$in": ids}, OUTBOX: {"$exists": True}})
+
+
+class Sweeper(Periodic):
+    """The kit worker that finishes what a crash or an outage left: every ``interval`` s it
+    delivers the chain's undelivered links older than ``min_age`` s and compacts delivered
+    ones. Any event is published within :attr:`bound` s of its write (plus one pass)."""
+
+    def __init__(
+        self, chain: Chain, *, interval: float = 2.0, min_age: float = 5.0, name: str = ""
+    ) -> None:
+        super().__init__(name or f"{chain.links.name}-sweeper", interval, self.once)
+        self.chain = chain
+        # Young links belong to the writer still delivering them inline.
+        self.min_age = min_age
+        self.passes = 0
+        self.last_started: datetime | None = None
+
+    @property
+    def bound(self) -> float:
+        return self.min_age + self.interval
+
+    async def once(self) -> int:
+        started = utcnow()
+        published = await self.chain.sweep(self.min_age)
+        await self.chain.compact()
+        self.passes += 1
+        self.last_started = started
+        return published
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
