@@ -90,7 +90,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "maintenance": maintenance,
             "handlers": stores.handlers,
         },
-        workers=[consumer, maintenance],
+        workers=[consumer, *maintenance.workers()],
     )
 
 

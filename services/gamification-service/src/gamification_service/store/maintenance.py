@@ -1,17 +1,21 @@
-"""The background worker that keeps MongoDB and Redis in step.
+"""The background jobs that keep MongoDB and Redis in step, each a kit worker on its own
+interval (no hand-kept timers):
 
-Every few seconds it publishes outbox entries that could not be published inline (and
-re-syncs the leaderboards with them — that is how boards catch up after a Redis outage),
-finishes matches left half-applied, and applies ledger entries a wallet has not applied
-``reconcile_after_seconds`` after they were written (a crash between the ledger write and
-the wallet's snapshot). On start-up it backfills badges added to the catalog since the last run.
+* the wallet snapshots' and rating history's chain sweepers publish events (and update the
+  leaderboards with them) that could not go out inline — how boards catch up after a Redis
+  outage — within the bound :mod:`deepiri_kit.chain` states;
+* matches left half-applied are finished;
+* ledger entries a wallet has not applied ``reconcile_after`` seconds after they were
+  written (a crash between the ledger write and the snapshot) are applied;
+* old snapshots are pruned;
+* on start-up, badges added to the catalog since the last run are backfilled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,15 +23,15 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from deepiri_kit import pause
+from deepiri_kit import Worker, pause
+from deepiri_kit.chain import Sweeper
+from deepiri_kit.workers import Periodic
 from gamification_service.domain.badges import BadgeDef
 from gamification_service.store.ratings import RatingStore
 from gamification_service.store.wallets import WalletStore
 
 log = logging.getLogger("gamification.maintenance")
 CATALOG_DOC = "badge_catalog"
-LOOKBACK_SECONDS = 3600.0
-FULL_SWEEP_SECONDS = 600.0
 PRUNE_SECONDS = 600.0
 
 
@@ -50,9 +54,30 @@ async def backfill_badges(
     return len(users)
 
 
-class Maintenance:
-    name = "gamification-maintenance"
+class BadgeBackfill:
+    """Runs :func:`backfill_badges` once at start-up, retrying until MongoDB answers."""
 
+    name = "badge-backfill"
+
+    def __init__(
+        self, wallets: WalletStore, meta: AsyncCollection[dict[str, Any]], retry: float
+    ) -> None:
+        self.wallets = wallets
+        self.meta = meta
+        self.retry = retry
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await backfill_badges(self.wallets, self.meta, self.wallets.catalog)
+            except (PyMongoError, RedisError, OSError) as exc:
+                log.warning("badge backfill failed, will retry: %s", exc)
+                await pause(stop, self.retry)
+            else:
+                return
+
+
+class Maintenance:
     def __init__(
         self,
         wallets: WalletStore,
@@ -66,45 +91,44 @@ class Maintenance:
     ) -> None:
         self.wallets = wallets
         self.ratings = ratings
-        self.meta = meta
-        self.interval = interval
-        self.reconcile_interval = reconcile_interval
         self.reconcile_after = reconcile_after
         self.outbox_min_age = outbox_min_age
-        self._backfilled = False
-        self._last_reconcile = 0.0
-        self._last_full_sweep = 0.0
-        self._last_prune = time.monotonic()
+        self.wallet_sweeper = Sweeper(
+            wallets.snapshots, interval=interval, min_age=outbox_min_age, name="wallet-sweeper"
+        )
+        self.rating_sweeper = Sweeper(
+            ratings.chain, interval=interval, min_age=outbox_min_age, name="rating-sweeper"
+        )
+        self.matches = Periodic(
+            "match-finisher", interval, functools.partial(ratings.finish_pending, outbox_min_age)
+        )
+        self.catch_up = Periodic(
+            "wallet-catch-up",
+            reconcile_interval,
+            functools.partial(wallets.catch_up_lagging, reconcile_after),
+        )
+        self.pruner = Periodic("snapshot-pruner", PRUNE_SECONDS, wallets.prune_snapshots)
+        self.backfill = BadgeBackfill(wallets, meta, retry=interval)
+
+    def workers(self) -> list[Worker]:
+        return [
+            self.backfill,
+            self.wallet_sweeper,
+            self.rating_sweeper,
+            self.matches,
+            self.catch_up,
+            self.pruner,
+        ]
 
     async def once(self, *, min_age: float | None = None) -> dict[str, int]:
-        """One pass of everything (tests call it with ``min_age=0``)."""
+        """Every job once, now (tests; ``min_age=0`` takes even the youngest leftovers)."""
         age = self.outbox_min_age if min_age is None else min_age
-        now = time.monotonic()
-        # Recent snapshots every pass; all of them every FULL_SWEEP_SECONDS (a Redis outage
-        # longer than the lookback is caught up then).
-        full = min_age is not None or now - self._last_full_sweep >= FULL_SWEEP_SECONDS
-        if full:
-            self._last_full_sweep = now
-        report = {
-            "outbox": await self.wallets.sweep_outbox(age, None if full else LOOKBACK_SECONDS),
-            "matches": await self.ratings.sweep(age),
+        return {
+            "matches": await self.ratings.finish_pending(age),
+            "outbox": await self.wallets.snapshots.sweep(age) + await self.ratings.chain.sweep(age),
+            "compacted": await self.wallets.snapshots.compact()
+            + await self.ratings.chain.compact(),
+            "caught_up": await self.wallets.catch_up_lagging(
+                self.reconcile_after if min_age is None else min_age
+            ),
         }
-        if min_age is not None or now - self._last_reconcile >= self.reconcile_interval:
-            self._last_reconcile = now
-            after = self.reconcile_after if min_age is None else min_age
-            report["caught_up"] = await self.wallets.catch_up_lagging(after)
-        if now - self._last_prune >= PRUNE_SECONDS:
-            self._last_prune = now
-            report["pruned"] = await self.wallets.prune_snapshots()
-        return report
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                if not self._backfilled:
-                    await backfill_badges(self.wallets, self.meta, self.wallets.catalog)
-                    self._backfilled = True
-                await self.once()
-            except (PyMongoError, RedisError, OSError) as exc:
-                log.warning("maintenance pass failed, will retry: %s", exc)
-            await pause(stop, self.interval)

@@ -1,23 +1,22 @@
 """Ratings per user and category, their history, and matches.
 
-A player's rating in a category is an insert-only chain: every match they play appends one
-``rating_history`` document (``_id`` = ``<user>:<category>:<seq>``, also unique per match
-and user) holding the change *and* the resulting rating, peak, μ, sigma and W/L/D counters,
-plus its ``rating_changed`` event (outbox). The newest document is the rating. Appending
-is the commit point: a retry or a concurrent duplicate of the same match for the same
-player hits a unique index and applies nothing twice; two different matches racing for the
-same player both land, one after the other (the loser re-reads the head and retries).
+A player's rating in a category is a chain of the kit's write path (:mod:`deepiri_kit.chain`)
+keyed ``<user>:<category>``: every match they play appends one ``rating_history`` link (also
+unique per match and user) holding the change *and* the resulting rating, peak, μ, sigma
+and W/L/D counters, plus its ``rating_changed`` event (outbox). The newest link is the
+rating. Appending is the commit point: a retry or a concurrent duplicate of the same match
+for the same player hits a unique index and applies nothing twice; two different matches
+racing for the same player both land, one after the other (the loser re-reads the head).
 
 A match is recorded once (``matches._id`` = the caller's ``match_id``) with everyone's
 change computed from their ratings at that moment and the participants still ``pending``;
 a crash anywhere leaves pending participants that a retry of the same request or the
 reconciler finishes. ``ratings`` holds each player's latest rating for queries across
-players (opponents, rebuilds) and is refreshed after every append.
+players (opponents, rebuilds): the chain's read model, projected after every append.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -28,12 +27,11 @@ import msgspec
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
-from redis.exceptions import RedisError
 
+from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain
 from deepiri_kit.clock import utcnow
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX, clear_entries, publish_entries
 from gamification_service.domain import ratings as rules
 from gamification_service.domain.facts import RatingFacts
 from gamification_service.events import publish
@@ -41,6 +39,7 @@ from gamification_service.store.boards import Boards
 
 log = logging.getLogger("gamification.ratings")
 Document = dict[str, Any]
+HEAD_CACHE = 100_000
 
 
 class MatchConflict(Exception):
@@ -49,10 +48,6 @@ class MatchConflict(Exception):
 
 def rating_id(user_id: str, category: str) -> str:
     return f"{user_id}:{category}"
-
-
-def history_id(user_id: str, category: str, seq: int) -> str:
-    return f"{user_id}:{category}:{seq:08d}"
 
 
 def head_state(doc: Document) -> Document:
@@ -98,8 +93,15 @@ def default_rating(user_id: str, category: str) -> Document:
 
 class RatingStore:
     def __init__(self, db: AsyncDatabase[Document], boards: Boards, bus: EventBus) -> None:
+        self.chain = Chain(
+            db["rating_history"],
+            bus,
+            cache=HEAD_CACHE,
+            on_deliver=self._sync_board,
+            repair=self._repair,
+        )
+        self.history = self.chain.links
         self.ratings = db["ratings"]
-        self.history = db["rating_history"]
         self.matches = db["matches"]
         self.boards = boards
         self.bus = bus
@@ -114,21 +116,17 @@ class RatingStore:
                 IndexModel([("user_id", ASCENDING)], name="user"),
             ],
         )
-        await ensure_indexes(
-            self.history,
-            [
-                IndexModel(
-                    [("match_id", ASCENDING), ("user_id", ASCENDING)],
-                    name="match_user_unique",
-                    unique=True,
-                ),
-                IndexModel(
-                    [("user_id", ASCENDING), ("category", ASCENDING), ("seq", DESCENDING)],
-                    name="user_category_seq",
-                ),
-                OUTBOX_INDEX,
-                IndexModel([("category", ASCENDING), ("at", ASCENDING)], name="category_at"),
-            ],
+        await self.chain.ensure_indexes(
+            IndexModel(
+                [("match_id", ASCENDING), ("user_id", ASCENDING)],
+                name="match_user_unique",
+                unique=True,
+            ),
+            IndexModel(
+                [("user_id", ASCENDING), ("category", ASCENDING), ("seq", DESCENDING)],
+                name="user_category_seq",
+            ),
+            IndexModel([("category", ASCENDING), ("at", ASCENDING)], name="category_at"),
         )
         await ensure_indexes(
             self.matches,
@@ -138,10 +136,8 @@ class RatingStore:
     # --- reading ---------------------------------------------------------------------------
 
     async def get(self, user_id: str, category: str) -> Document:
-        """The player's current rating: the newest history document, or the defaults."""
-        head = await self.history.find_one(
-            {"user_id": user_id, "category": category}, sort=[("seq", DESCENDING)]
-        )
+        """The player's current rating: the newest history link, or the defaults."""
+        head = await self.chain.head(rating_id(user_id, category))
         return head_state(head) if head else default_rating(user_id, category)
 
     async def facts(self, user_id: str) -> dict[str, RatingFacts]:
@@ -263,7 +259,7 @@ class RatingStore:
             doc, appended = await self._append(match, result)
             await self._refresh(doc)
             if appended:  # otherwise its writer (or the sweep) publishes it
-                await self.deliver(doc["_id"])
+                await self.chain.deliver(doc)
             await self.matches.update_one({"_id": match_id}, {"$pullAll": {"pending": [user_id]}})
         await self.matches.update_one(
             {"_id": match_id, "pending": {"$size": 0}}, {"$unset": {"pending": ""}}
@@ -284,7 +280,6 @@ class RatingStore:
             rating = head["rating"] + result["delta"]
             streak = head["win_streak"] + 1 if outcome == "win" else 0
             doc: Document = {
-                "_id": history_id(user_id, category, head["version"] + 1),
                 "user_id": user_id,
                 "category": category,
                 "seq": head["version"] + 1,
@@ -306,7 +301,7 @@ class RatingStore:
                 "best_win_streak": max(head["best_win_streak"], streak),
                 "at": match["at"],
             }
-            doc[OUTBOX] = [
+            outbox = [
                 outbox_entry(
                     publish.STREAM,
                     publish.rating_changed(
@@ -327,57 +322,34 @@ class RatingStore:
                 )
             ]
             try:
-                await self.history.insert_one(doc)
-                return doc, True
-            except DuplicateKeyError:
-                continue  # this match is in already, or another match took the slot: re-read
+                link = await self.chain.claim(
+                    rating_id(user_id, category), doc["seq"], doc, outbox=outbox
+                )
+            except AlreadyRecorded:
+                continue  # this match is in already: found above
+            if link is not None:
+                return link, True
+            # another match took the slot: re-read the head
         raise RuntimeError(f"could not append match {match_id} for {user_id}")
 
     async def _refresh(self, doc: Document) -> None:
-        """Bring the cross-player view up to the chain's head (never backwards).
+        """Bring the cross-player view up to the chain's head (never backwards)."""
+        await self.chain.project(
+            self.ratings, rating_id(doc["user_id"], doc["category"]), doc, head_state
+        )
 
-        The write is checked and repeated: FerretDB applies a conditional update as a read
-        then a write, so a slower writer can put an older head back; whoever wrote last
-        re-reads and fixes it."""
-        user_id, category = doc["user_id"], doc["category"]
-        for _ in range(10):
-            head = await self.get(user_id, category)
-            cached = await self.ratings.find_one({"_id": head["_id"]}, {"version": 1})
-            if cached is not None and cached.get("version", -1) >= head["version"]:
-                return
-            with contextlib.suppress(DuplicateKeyError):  # a concurrent first insert
-                await self.ratings.update_one(
-                    {
-                        "_id": head["_id"],
-                        "$or": [
-                            {"version": {"$lt": head["version"]}},
-                            {"version": {"$exists": False}},
-                        ],
-                    },
-                    {"$set": {k: v for k, v in head.items() if k != "_id"}},
-                    upsert=True,
-                )
+    async def _repair(self, key: str, link: Document) -> None:
+        await self._refresh(link)
 
-    async def deliver(self, history_id_: str) -> bool:
-        """Rating board first, then the event; on a Redis failure the relay retries."""
-        doc = await self.history.find_one({"_id": history_id_})
-        if doc is None:
-            return True
-        entries = doc.get(OUTBOX, [])
-        head = await self.get(doc["user_id"], doc["category"])
-        try:
-            await self.boards.sync_rating(
-                doc["user_id"], doc["category"], head["version"], head["rating"], head["at"]
-            )
-            await publish_entries(self.bus, entries)
-        except (RedisError, OSError) as exc:
-            log.warning("rating board/event for %s deferred: %s", history_id_, exc)
-            return False
-        await clear_entries(self.history, history_id_, entries)
-        return True
+    async def _sync_board(self, key: str, link: Document) -> None:
+        """Run by the chain before a link's event goes out: the board takes the head."""
+        head = await self.get(link["user_id"], link["category"])
+        await self.boards.sync_rating(
+            link["user_id"], link["category"], head["version"], head["rating"], head["at"]
+        )
 
-    async def sweep(self, older_than: float) -> int:
-        """Finish matches left pending and publish what is left in history outboxes."""
+    async def finish_pending(self, older_than: float) -> int:
+        """Finish matches left pending at least ``older_than`` seconds; returns how many."""
         cutoff = utcnow() - timedelta(seconds=older_than)
         done = 0
         async for match in self.matches.find(
@@ -388,12 +360,11 @@ class RatingStore:
                 done += 1
             except PyMongoError as exc:
                 log.warning("match %s not finished yet: %s", match["_id"], exc)
-        async for doc in self.history.find(
-            {OUTBOX: {"$exists": True}, "at": {"$lte": cutoff}}, {"_id": 1}
-        ):
-            if await self.deliver(doc["_id"]):
-                done += 1
         return done
+
+    async def sweep(self, older_than: float) -> int:
+        """Finish matches left pending and deliver history links their writers left."""
+        return await self.finish_pending(older_than) + await self.chain.sweep(older_than)
 
     async def participants(self, match: Mapping[str, Any]) -> list[str]:
         return [r["user_id"] for r in match["results"]]

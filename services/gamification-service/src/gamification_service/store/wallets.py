@@ -11,16 +11,12 @@ The **ledger** (collection ``ledger``) is the source of truth. Each entry has
   nothing in an entry ever changes: the ledger is append-only.
 
 The **wallet** is ``fold(ledger[1..seq])`` (see :mod:`gamification_service.domain.wallet`),
-kept as an insert-only chain of snapshots (collection ``wallet_states``, ``_id`` =
-``<user>:<seq>``): applying entry ``n`` means *inserting* snapshot ``n`` computed from
-snapshot ``n-1``. The unique ``_id`` is the commit point — of two processes applying the
-same entry, exactly one insert succeeds, the other reloads and moves on — so an entry is
-applied exactly once, and a snapshot, once written, never changes. (Inserts are used rather
-than a compare-and-set ``update_one({_id, seq: n-1}, …)`` because FerretDB, our test
-server, evaluates an update's filter and writes the document in two steps, so two
-concurrent conditional updates can both succeed; a unique insert is atomic everywhere.)
-Debits the balance cannot cover are rejected by the fold, so no balance goes below zero.
-Old snapshots are pruned; the newest is the wallet.
+kept as a chain of snapshots (collection ``wallet_states``): applying entry ``n`` means
+claiming snapshot ``n``, computed from snapshot ``n-1``, so an entry is applied exactly
+once and a snapshot, once written, never changes. Ledger and snapshots are both chains of
+the kit's write path (:mod:`deepiri_kit.chain`, which says why they are insert-only), keyed
+by user. Debits the balance cannot cover are rejected by the fold, so no balance goes below
+zero. Old snapshots are pruned to their ``_id`` and outcome; the newest is the wallet.
 
 An entry's outcome (``applied`` or ``rejected``) is recorded in its snapshot. A crash
 between the ledger insert and the snapshot leaves an entry ahead of the wallet, which the
@@ -29,17 +25,14 @@ ledger and proves ``wallet == fold(ledger)`` — in particular every balance exc
 equals the sum of its applied ledger amounts (energy regenerates with time, so it is the
 fold, not a sum) — and repairs a wallet that differs.
 
-Events (currency credited/spent, level-up, badge awarded) are written into the snapshot's
-outbox in the same insert, then published together with the leaderboard update, after which
-a ``wallet_delivered`` marker is inserted; if Redis is down, both wait for the relay. The
-hot path only ever inserts (FerretDB turns every update into a scan of the collection).
+Events (currency credited/spent, level-up, badge awarded) ride in the snapshot's outbox and
+are delivered by the chain together with the leaderboard update (its ``on_deliver``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,14 +41,13 @@ from typing import Any
 import msgspec
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from deepiri_kit import metrics
+from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain, link_id
 from deepiri_kit.clock import utcnow
-from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus, outbox_entry
-from deepiri_kit.events.outbox import OUTBOX, OUTBOX_INDEX, publish_entries
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain import wallet as fold
 from gamification_service.domain.badges import BadgeDef
@@ -84,6 +76,10 @@ RECONCILED = metrics.counter(
 LEDGER_INDEXES = [
     IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
     IndexModel([("user_id", ASCENDING), ("seq", ASCENDING)], name="user_seq_unique", unique=True),
+    IndexModel([("at", ASCENDING)], name="at"),
+]
+SNAPSHOT_INDEXES = [
+    IndexModel([("user_id", ASCENDING), ("seq", DESCENDING)], name="user_seq", unique=True),
     IndexModel([("at", ASCENDING)], name="at"),
 ]
 
@@ -134,14 +130,8 @@ class Report:
 KEEP_SNAPSHOTS = 3
 POINTER_EVERY = 10
 HEAD_CACHE = 100_000
-
-
-def snapshot_id(user_id: str, seq: int) -> str:
-    return f"{user_id}:{seq:012d}"
-
-
-def entry_id(user_id: str, seq: int) -> str:
-    return f"{user_id}:{seq:012d}"
+# Ledger entries and snapshots are links of per-user chains: ``<user>:<seq>``.
+snapshot_id = entry_id = link_id
 
 
 def encode_state(state: fold.WalletState) -> Document:
@@ -175,17 +165,20 @@ class WalletStore:
         catalog: Sequence[BadgeDef],
         rating_facts: RatingFactsSource | None = None,
     ) -> None:
-        self.ledger = db["ledger"]
-        self.states = db["wallet_states"]
-        self.pointers = db["wallet_heads"]
-        self.delivered = db["wallet_delivered"]
-        # The newest wallet state this process has seen per user (LRU). The hot path starts
-        # from it instead of reading; if another replica moved on, the snapshot insert
-        # collides and the state is read again, so a stale entry costs a retry, never a
-        # wrong balance.
-        self._cache: OrderedDict[str, fold.WalletState] = OrderedDict()
-        # Snapshots whose events this process published (the sweep skips them).
-        self._sent: OrderedDict[str, None] = OrderedDict()
+        self.entries = Chain(db["ledger"])
+        # The hot path starts from the newest snapshot this process has seen (the chain's
+        # cache) instead of reading; if another replica moved on, the snapshot claim loses
+        # and the state is read again: a stale cache costs a retry, never a wrong balance.
+        self.snapshots = Chain(
+            db["wallet_states"],
+            bus,
+            cache=HEAD_CACHE,
+            pointers=db["wallet_heads"],
+            pointer_every=POINTER_EVERY,
+            on_deliver=self._sync_boards,
+        )
+        self.ledger = self.entries.links
+        self.states = self.snapshots.links
         self.boards = boards
         self.bus = bus
         self.catalog = list(catalog)
@@ -193,66 +186,23 @@ class WalletStore:
         self.rating_facts = rating_facts
 
     async def ensure_indexes(self) -> None:
-        await ensure_indexes(self.ledger, LEDGER_INDEXES)
-        await ensure_indexes(
-            self.states,
-            [
-                IndexModel(
-                    [("user_id", ASCENDING), ("seq", DESCENDING)], name="user_seq", unique=True
-                ),
-                OUTBOX_INDEX,
-                IndexModel([("at", ASCENDING)], name="at"),
-            ],
-        )
+        await self.entries.ensure_indexes(*LEDGER_INDEXES)
+        await self.snapshots.ensure_indexes(*SNAPSHOT_INDEXES)
 
     # --- reading ---------------------------------------------------------------------------
 
     async def head(self, user_id: str) -> Document | None:
-        """The newest snapshot (the wallet as it is), outbox left out.
-
-        Found by ``_id`` alone (FerretDB pushes nothing else down to its storage, so any other
-        filter scans the collection): the ``wallet_heads`` pointer says where to start, and
-        the walk goes forward while the next snapshot exists (the pointer may lag)."""
-        cached = self._cache.get(user_id)
-        seq = cached.seq if cached else 0
-        if not seq:
-            pointer = await self.pointers.find_one({"_id": user_id})
-            seq = pointer["seq"] if pointer else 0
-        found: Document | None = None
-        if seq:
-            found = await self.states.find_one({"_id": snapshot_id(user_id, seq)}, {OUTBOX: 0})
-            if found is None or "state" not in found:  # pruned, or a repaired chain: query
-                found = await self.states.find_one(
-                    {"user_id": user_id, "state": {"$exists": True}},
-                    {OUTBOX: 0},
-                    sort=[("seq", DESCENDING)],
-                )
-                seq = found["seq"] if found else 0
-        while True:
-            nxt = await self.states.find_one({"_id": snapshot_id(user_id, seq + 1)}, {OUTBOX: 0})
-            if nxt is None:
-                return found
-            found, seq = nxt, seq + 1
-
-    def _remember(self, user_id: str, state: fold.WalletState) -> None:
-        cached = self._cache.get(user_id)
-        if cached is not None and cached.seq > state.seq:
-            return
-        self._cache[user_id] = state
-        self._cache.move_to_end(user_id)
-        if len(self._cache) > HEAD_CACHE:
-            self._cache.popitem(last=False)
+        """The newest snapshot (the wallet as it is), outbox left out."""
+        return await self.snapshots.head(user_id)
 
     async def current(self, user_id: str) -> fold.WalletState:
         """The wallet as this process last saw it, or as stored (for writers, not readers)."""
-        cached = self._cache.get(user_id)
-        return cached if cached is not None else await self.state(user_id)
+        cached = self.snapshots.cached(user_id)
+        return decode_state(cached) if cached is not None else await self.state(user_id)
 
     async def state(self, user_id: str) -> fold.WalletState:
         """The wallet as stored (what the API shows)."""
-        state = decode_state(await self.head(user_id))
-        self._remember(user_id, state)
-        return state
+        return decode_state(await self.head(user_id))
 
     async def ledger_page(
         self, user_id: str, limit: int, before_seq: int | None = None, currency: str | None = None
@@ -274,12 +224,14 @@ class WalletStore:
         *,
         award: bool = True,
         state: fold.WalletState | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Recorded:
         """Append ``draft`` (once per key) and bring the wallet up to date with it.
-        ``state``: the wallet as the caller just read it (saves reading it again)."""
+        ``state``: the wallet as the caller just read it (saves reading it again);
+        ``extra``: further fields stamped on the ledger entry (e.g. an idempotency key)."""
         if state is None:
             state = await self.current(user_id)
-        entry, created = await self._insert(user_id, draft, state.seq)
+        entry, created = await self._insert(user_id, draft, state.seq, extra)
         state, results = await self.catch_up(user_id, state, known=[entry])
         applied = results.get(entry["seq"])
         outcome: str
@@ -291,12 +243,17 @@ class WalletStore:
             state = await self.award_badges(user_id, state)
         return Recorded(entry=entry, created=created, outcome=outcome, state=state, reason=reason)
 
-    async def _insert(self, user_id: str, draft: Draft, after: int = 0) -> tuple[Document, bool]:
+    async def _insert(
+        self,
+        user_id: str,
+        draft: Draft,
+        after: int = 0,
+        extra: Mapping[str, Any] | None = None,
+    ) -> tuple[Document, bool]:
         """Insert ``draft`` at the first free sequence number after ``after``.
 
-        The entry's ``_id`` is ``<user>:<seq>``, so claiming a number is the insert itself,
-        and the unique ``key`` index refuses a second entry for the same key. On a
-        duplicate-key error the ``_id`` tells which of the two it was."""
+        Claiming a number is the insert itself, and the unique ``key`` index refuses a
+        second entry for the same key (the claim then says it was recorded before)."""
         doc: Document = {
             **msgspec.to_builtins(draft, builtin_types=(datetime,)),
             "user_id": user_id,
@@ -307,21 +264,20 @@ class WalletStore:
                 doc.pop(name, None)
         seq = after + 1
         for _ in range(10_000):
-            doc["_id"] = entry_id(user_id, seq)
             doc["seq"] = seq
             try:
-                await self.ledger.insert_one(doc)
-                return doc, True
-            except DuplicateKeyError:
-                taken = await self.ledger.find_one({"_id": doc["_id"]})
-                if taken is not None and taken["key"] == draft.key:
-                    return taken, False
-                if taken is None:  # the key exists at another number
-                    existing = await self.ledger.find_one({"key": draft.key})
-                    if existing is not None:
-                        return existing, False
-                    continue  # deleted in between: try the same number again
-                seq += 1
+                link = await self.entries.claim(user_id, seq, doc, extra=extra)
+            except AlreadyRecorded:  # the key exists at another number
+                existing = await self.ledger.find_one({"key": draft.key})
+                if existing is not None:
+                    return existing, False
+                continue  # deleted in between: try the same number again
+            if link is not None:
+                return link, True
+            taken = await self.ledger.find_one({"_id": entry_id(user_id, seq)})
+            if taken is not None and taken["key"] == draft.key:
+                return taken, False
+            seq += 1
         raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
 
     async def catch_up(
@@ -340,7 +296,7 @@ class WalletStore:
         if state is None:
             state = await self.state(user_id)
         results: dict[int, fold.Applied] = {}
-        delivered: list[tuple[str, fold.WalletState, list[Document]]] = []
+        written: list[Document] = []
         waiting = sorted(known or [], key=lambda d: int(d["seq"]))
         while True:
             while waiting and waiting[0]["seq"] <= state.seq:
@@ -361,7 +317,6 @@ class WalletStore:
                 for e in publish.wallet_events(user_id, doc, applied, badge)
             ]
             snapshot: Document = {
-                "_id": snapshot_id(user_id, doc["seq"]),
                 "user_id": user_id,
                 "seq": doc["seq"],
                 "state": encode_state(applied.state),
@@ -370,36 +325,27 @@ class WalletStore:
             }
             if applied.reason:
                 snapshot["reason"] = applied.reason
-            if entries:
-                snapshot[OUTBOX] = entries
-            try:
-                await self.states.insert_one(snapshot)
-            except DuplicateKeyError:  # another writer applied it first: go on from there
-                self._cache.pop(user_id, None)
+            link = await self.snapshots.claim(user_id, doc["seq"], snapshot, outbox=entries)
+            if link is None:  # another writer applied it first: go on from there
+                self.snapshots.forget(user_id)
                 state = await self.state(user_id)
                 continue
-            self._remember(user_id, applied.state)
-            if doc["seq"] % POINTER_EVERY == 1:
-                # The shared pointer only needs to be near the head: the walk does the rest.
-                with contextlib.suppress(DuplicateKeyError):  # a concurrent first upsert
-                    await self.pointers.update_one(
-                        {"_id": user_id}, {"$max": {"seq": doc["seq"]}}, upsert=True
-                    )
             self._count(applied, badge)
             results[doc["seq"]] = applied
             state = applied.state
-            delivered.append((snapshot["_id"], state, entries))
-        if delivered:
-            for doc_id, _, entries in delivered:
-                if not await self.deliver(user_id, doc_id, state, entries):
-                    break
+            written.append(link)
+        for link in written:
+            if not await self.snapshots.deliver(link):
+                break  # the rest waits for the sweep too
         return state, results
 
     async def prune_snapshots(self, batch: int = 200) -> int:
         """Old snapshots are history the ledger already has: keep the last few per user in
         full and strip the rest down to ``_id`` and outcome — never delete them, because the
         ``_id`` is what stops a slow writer holding an old state from inserting it a second
-        time. Runs in the background (maintenance), in batches; returns how many it stripped."""
+        time. Snapshots still holding an outbox are left to the chain's sweep, so the two
+        never rewrite the same document. Runs in the background (maintenance), in batches;
+        returns how many it stripped."""
         newest: dict[str, int] = {}
         full: list[tuple[str, int, str]] = []
         async for doc in self.states.find({"state": {"$exists": True}}, {"user_id": 1, "seq": 1}):
@@ -407,15 +353,10 @@ class WalletStore:
             full.append((doc["user_id"], doc["seq"], doc["_id"]))
         old = [i for u, n, i in full if n < newest[u] - KEEP_SNAPSHOTS]
         for start in range(0, len(old), batch):
-            ids = old[start : start + batch]
-            sent = {d["_id"] async for d in self.delivered.find({"_id": {"$in": ids}})}
             await self.states.update_many(
-                {"_id": {"$in": ids}}, {"$unset": {"state": ""}, "$set": {"pruned": True}}
+                {"_id": {"$in": old[start : start + batch]}, OUTBOX: {"$exists": False}},
+                {"$unset": {"state": ""}, "$set": {"pruned": True}},
             )
-            if sent:
-                await self.states.update_many(
-                    {"_id": {"$in": list(sent)}}, {"$unset": {OUTBOX: ""}}
-                )
         return len(old)
 
     def _count(self, applied: fold.Applied, badge: BadgeDef | None) -> None:
@@ -488,52 +429,15 @@ class WalletStore:
             state, _ = await self.catch_up(user_id, state, known=written)
         return state
 
-    # --- outbox and leaderboards -------------------------------------------------------------
+    # --- leaderboards -------------------------------------------------------------------------
 
-    async def deliver(
-        self, user_id: str, doc_id: str, state: fold.WalletState, entries: Sequence[Document]
-    ) -> bool:
-        """Boards first, then events, then clear them; anything that fails waits for the relay."""
-        try:
-            await self.boards.sync_wallet(user_id, state)
-            await publish_entries(self.bus, entries)
-        except (RedisError, OSError) as exc:
-            log.warning("leaderboards/events for %s deferred to the relay: %s", user_id, exc)
-            return False
-        if entries:
-            with contextlib.suppress(DuplicateKeyError):  # delivered twice: that is all
-                await self.delivered.insert_one({"_id": doc_id, "at": utcnow()})
-            self._sent[doc_id] = None
-            if len(self._sent) > HEAD_CACHE:
-                self._sent.popitem(last=False)
-        return True
-
-    async def sweep_outbox(self, min_age: float, lookback: float | None = None) -> int:
-        """Publish what requests or handlers could not (Redis down, crash) among snapshots
-        at least ``min_age`` and (if given) at most ``lookback`` seconds old; returns how
-        many events went out."""
-        now = utcnow()
-        window: Document = {"$lte": now - timedelta(seconds=min_age)}
-        if lookback is not None:
-            window["$gte"] = now - timedelta(seconds=lookback)
-        docs = await self.states.find(
-            {OUTBOX: {"$exists": True}, "at": window}, {"user_id": 1, "seq": 1, OUTBOX: 1}
-        ).to_list()
-        docs = [d for d in docs if d["_id"] not in self._sent]
-        if not docs:
-            return 0
-        done = {
-            d["_id"] async for d in self.delivered.find({"_id": {"$in": [d["_id"] for d in docs]}})
-        }
-        delivered = 0
-        for doc in sorted(docs, key=lambda d: (d["user_id"], d["seq"])):
-            if doc["_id"] in done:
-                continue
-            # The boards take the newest state (the version guard ignores older ones).
-            current = self._cache.get(doc["user_id"]) or await self.state(doc["user_id"])
-            if await self.deliver(doc["user_id"], doc["_id"], current, doc[OUTBOX]):
-                delivered += len(doc[OUTBOX])
-        return delivered
+    async def _sync_boards(self, user_id: str, snapshot: Document) -> None:
+        """Run by the chain before a snapshot's events go out: the boards take the newest
+        state (their version guard ignores older ones)."""
+        newest = self.snapshots.cached(user_id)
+        if newest is None or "state" not in newest:
+            newest = await self.head(user_id)
+        await self.boards.sync_wallet(user_id, decode_state(newest))
 
     # --- reconciliation ------------------------------------------------------------------------
 
@@ -552,8 +456,8 @@ class WalletStore:
             newest[doc["user_id"]] = max(newest.get(doc["user_id"], 0), doc["seq"])
         lagging = []
         for user_id, seq in newest.items():
-            cached = self._cache.get(user_id)
-            if cached is not None and cached.seq >= seq:
+            cached = self.snapshots.cached(user_id)
+            if cached is not None and cached["seq"] >= seq:
                 continue  # this process applied it (snapshots are never taken back)
             if (await self.state(user_id)).seq < seq:
                 lagging.append(user_id)
@@ -595,8 +499,9 @@ class WalletStore:
                     },
                     upsert=True,
                 )
-                await self.deliver(user_id, doc_id, replayed, [])
-                self._cache[user_id] = replayed
+                self.snapshots.forget(user_id)
+                with contextlib.suppress(RedisError, OSError):  # the boards' rebuild fixes them
+                    await self.boards.sync_wallet(user_id, replayed)
             repaired = True
         sums: dict[str, int] = {}
         for entry, outcome in zip(entries, outcomes, strict=True):
@@ -638,9 +543,3 @@ class WalletStore:
             except PyMongoError as exc:
                 log.warning("catching up %s failed, will retry: %s", user_id, exc)
         return done
-
-
-def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -13,9 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
-
 from deepiri_kit import metrics
 from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.envelope import Envelope
@@ -46,16 +43,3 @@ async def publish_entries(bus: EventBus, entries: Sequence[Document]) -> None:
     """Publish outbox entries as stored."""
     for entry in entries:
         await bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
-
-
-# Still used by gamification's stores until they move onto deepiri_kit.chain.
-OUTBOX_INDEX = IndexModel([(OUTBOX, 1)], name="outbox_pending", sparse=True)
-
-
-async def clear_entries(
-    collection: AsyncCollection[Document], doc_id: Any, entries: Sequence[Document]
-) -> None:
-    if not entries:
-        return
-    await collection.update_one({"_id": doc_id}, {"$pullAll": {OUTBOX: list(entries)}})
-    await collection.update_one({"_id": doc_id, OUTBOX: {"$size": 0}}, {"$unset": {OUTBOX: ""}})
