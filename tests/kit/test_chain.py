@@ -17,6 +17,7 @@ from pymongo import IndexModel
 
 from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain, Sweeper, link_id, link_seq
 from deepiri_kit.events import Envelope, EventBus, new_event, outbox_entry
+from deepiri_kit.workers import Periodic
 from infra import FerretDBServer, RedisServer
 from support.waiting import eventually
 
@@ -47,14 +48,14 @@ async def append(chain: Chain, key: str, value: Any, *, deliver: bool = True) ->
 
 
 @contextlib.asynccontextmanager
-async def running(sweeper: Sweeper) -> AsyncIterator[Sweeper]:
+async def running(*workers: Periodic) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(sweeper.run(stop))
+    tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
     try:
-        yield sweeper
+        yield
     finally:
         stop.set()
-        await task
+        await asyncio.gather(*tasks)
 
 
 async def a_pass_started_after(sweeper: Sweeper, moment: Any) -> None:
@@ -216,8 +217,9 @@ async def test_fifty_concurrent_writes_are_all_delivered_within_the_bound(
     redis: Any, mongo: Any
 ) -> None:
     chain = Chain(mongo["things"], EventBus(redis), cache=100)
-    sweeper = Sweeper(chain, interval=0.3, min_age=1.5)
-    async with running(sweeper):
+    sweeper, compactor = chain.workers(interval=0.3, min_age=1.5, compact_every=0.3)
+    assert isinstance(sweeper, Sweeper)
+    async with running(sweeper, compactor):
         # Half the writers "die" after their insert (no inline delivery), on five chains.
         links = await asyncio.gather(
             *(append(chain, f"k{i % 5}", i, deliver=i % 2 == 0) for i in range(50))
@@ -228,10 +230,13 @@ async def test_fifty_concurrent_writes_are_all_delivered_within_the_bound(
         assert await chain.undelivered() == []
         published = await stream_ids(redis)
         assert set(published) == {link[OUTBOX][0]["id"] for link in links}
-        # One pass later nothing holds an outbox at all: no leftovers either.
-        passes = sweeper.passes
-        await eventually(lambda: _after(sweeper, passes))
-        assert await mongo["things"].count_documents({OUTBOX: {"$exists": True}}) == 0
+        # And the compactor clears what was delivered: no leftovers either.
+
+        async def cleared() -> bool:
+            return await mongo["things"].count_documents({OUTBOX: {"$exists": True}}) == 0
+
+        await eventually(cleared, timeout=60)
+        assert await chain.leftovers() == 0
     assert sweeper.bound == pytest.approx(1.8)
 
 

@@ -28,12 +28,14 @@ and records that by inserting a *marker* (collection ``<links>_delivered``, same
 So a link holding ``_outbox`` is either **undelivered** (no marker: its writer died, or
 Redis was down) or a **leftover** (marker present: delivered, outbox not yet stripped) —
 never ambiguous. The chain's :class:`Sweeper`, a kit :class:`~deepiri_kit.workers.Periodic`,
-publishes undelivered links at least ``min_age`` seconds old, then strips the outboxes of
-delivered links and drops their markers. With Redis and MongoDB reachable, therefore:
+publishes undelivered links at least ``min_age`` seconds old, and the chain's compactor
+strips the outboxes of delivered links and drops their markers (:meth:`Chain.workers`
+runs both). With Redis and MongoDB reachable, therefore:
 
 * every event is published within ``min_age + interval`` seconds of its write, plus the
   duration of the pass in progress (:attr:`Sweeper.bound`; 5 s + 2 s by default);
-* no link keeps a delivered outbox for longer than one further pass.
+* no link keeps a delivered outbox for longer than ``compact_every`` (60 s by default)
+  plus one compaction; until then its marker tells it from an undelivered one.
 
 Publishing is at least once — a sweep may race a writer slower than ``min_age`` — and
 consumers deduplicate by event id (:mod:`deepiri_kit.events.inbox`).
@@ -186,18 +188,20 @@ class Chain:
     async def head(self, key: str, *, after: int = 0) -> Document | None:
         """The chain's newest link (outbox left out), or None for an empty chain.
 
-        The walk starts at the newest of ``after`` (what the caller knows), the cache and
-        the pointer; with none of them it asks for the highest ``_id`` (a scan on FerretDB)."""
+        The walk starts at the newest of ``after`` (what the caller knows, e.g. a read
+        model's version), the cache and the pointer, else at link 1. Only if the starting
+        link is gone (links are never deleted; a test may) is the highest ``_id`` queried,
+        which scans the collection on FerretDB."""
         cached = self.cached(key)
         start = max(after, link_seq(cached) if cached else 0)
         if not start and self.pointers is not None:
             pointer = await self.pointers.find_one({"_id": key})
             start = int(pointer["seq"]) if pointer else 0
-        found = await self.get(key, start) if start else None
+        if not start:
+            return await self.newer(key, 0)
+        found = await self.get(key, start) or await self._highest(key)
         if found is None:
-            found = await self._highest(key)
-            if found is None:
-                return None
+            return None
         head = await self.newer(key, link_seq(found)) or found
         self.remember(head)
         return head
@@ -293,22 +297,26 @@ class Chain:
         return True
 
     async def undelivered(self, min_age: float = 0.0) -> list[Document]:
-        """Links holding events not yet delivered, written at least ``min_age`` s ago.
-
-        Markers are read *before* outboxes: :meth:`compact` strips an outbox before it
-        drops the marker, so a link is never seen without both."""
+        """Links holding events not yet delivered, written at least ``min_age`` s ago
+        (whole documents, each chain in order)."""
         cutoff = utcnow() - timedelta(seconds=min_age)
         with untraced():  # polling is not a request: no root span every interval
-            done = {m["_id"] async for m in self.delivered.find({}, {"_id": 1})}
-            pending = await self.links.find({OUTBOX: {"$exists": True}}).to_list()
-        return sorted(
-            (
-                link
+            marked = {m["_id"] async for m in self.delivered.find({}, {"_id": 1})}
+            pending = await self.links.find({OUTBOX: {"$exists": True}}, {OUTBOX: 1}).to_list()
+            waiting = [
+                link["_id"]
                 for link in pending
-                if link["_id"] not in done and all(_aware(e["at"]) <= cutoff for e in link[OUTBOX])
-            ),
-            key=lambda link: link["_id"],  # each chain in order
-        )
+                if link["_id"] not in marked
+                and all(_aware(e["at"]) <= cutoff for e in link[OUTBOX])
+            ]
+            if not waiting:
+                return []
+            # Read again, whole: compaction strips an outbox before it drops the marker, so a
+            # link whose marker vanished in between has no outbox any more.
+            links = await self.links.find(
+                {"_id": {"$in": waiting}, OUTBOX: {"$exists": True}}
+            ).to_list()
+        return sorted(links, key=lambda link: link["_id"])
 
     async def sweep(self, min_age: float = 0.0) -> int:
         """Repair and deliver every undelivered link at least ``min_age`` s old; returns how
@@ -323,16 +331,32 @@ class Chain:
             log.info("sweep of %s published %d pending event(s)", self.links.name, published)
         return published
 
-    async def compact(self, batch: int = 1000) -> int:
-        """Strip the outboxes of delivered links, then drop their markers; returns how many."""
-        with untraced():
-            ids = [m["_id"] for m in await self.delivered.find({}, {"_id": 1}).to_list(batch)]
-        if ids:
+    async def compact(self, batch: int = 500) -> int:
+        """Strip the outboxes of delivered links, then drop their markers; returns how many.
+
+        Updates are what FerretDB does worst (each scans the collection and holds its write
+        lock), so this runs in batches, seldom, off the hot path."""
+        done = 0
+        while True:
+            with untraced():
+                ids = [m["_id"] for m in await self.delivered.find({}, {"_id": 1}).to_list(batch)]
+            if not ids:
+                return done
             await self.links.update_many(
                 {"_id": {"$in": ids}, OUTBOX: {"$exists": True}}, {"$unset": {OUTBOX: ""}}
             )
             await self.delivered.delete_many({"_id": {"$in": ids}})
-        return len(ids)
+            done += len(ids)
+
+    def workers(
+        self, *, interval: float = 2.0, min_age: float = 5.0, compact_every: float = 60.0
+    ) -> list[Periodic]:
+        """The chain's background workers: its :class:`Sweeper` and its compactor."""
+        name = self.links.name
+        return [
+            Sweeper(self, interval=interval, min_age=min_age, name=f"{name}-sweeper"),
+            Periodic(f"{name}-compactor", compact_every, self.compact),
+        ]
 
     async def leftovers(self) -> int:
         """Delivered links whose outbox is not stripped yet (not an undelivered event)."""
@@ -342,8 +366,8 @@ class Chain:
 
 class Sweeper(Periodic):
     """The kit worker that finishes what a crash or an outage left: every ``interval`` s it
-    delivers the chain's undelivered links older than ``min_age`` s and compacts delivered
-    ones. Any event is published within :attr:`bound` s of its write (plus one pass)."""
+    repairs and delivers the chain's undelivered links older than ``min_age`` s. Any event
+    is published within :attr:`bound` s of its write (plus the pass in progress)."""
 
     def __init__(
         self, chain: Chain, *, interval: float = 2.0, min_age: float = 5.0, name: str = ""
@@ -362,7 +386,6 @@ class Sweeper(Periodic):
     async def once(self) -> int:
         started = utcnow()
         published = await self.chain.sweep(self.min_age)
-        await self.chain.compact()
         self.passes += 1
         self.last_started = started
         return published

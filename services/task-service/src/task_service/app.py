@@ -17,7 +17,6 @@ from deepiri_kit import (
 from deepiri_kit import (
     create_app as kit_app,
 )
-from deepiri_kit.chain import Sweeper
 from task_service.api import ROUTES
 from task_service.settings import TaskSettings
 from task_service.store import TaskStore
@@ -31,7 +30,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     store = TaskStore(db, platform.require_bus())
     await retry_startup(store.ensure_indexes, what="task indexes")
     # Finishes what a crash or a Redis outage left in the version log (applies, publishes).
-    yield Wiring(state={"store": store}, workers=[Sweeper(store.log)])
+    yield Wiring(state={"store": store}, workers=[*store.log.workers()])
 
 
 def create_app(settings: TaskSettings | None = None) -> Litestar:

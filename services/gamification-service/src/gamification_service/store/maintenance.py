@@ -1,9 +1,9 @@
 """The background jobs that keep MongoDB and Redis in step, each a kit worker on its own
 interval (no hand-kept timers):
 
-* the wallet snapshots' and rating history's chain sweepers publish events (and update the
+* the wallet snapshots' and rating history's chain workers publish events (and update the
   leaderboards with them) that could not go out inline — how boards catch up after a Redis
-  outage — within the bound :mod:`deepiri_kit.chain` states;
+  outage — within the bound :mod:`deepiri_kit.chain` states, and compact delivered ones;
 * matches left half-applied are finished;
 * ledger entries a wallet has not applied ``reconcile_after`` seconds after they were
   written (a crash between the ledger write and the snapshot) are applied;
@@ -24,7 +24,6 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from deepiri_kit import Worker, pause
-from deepiri_kit.chain import Sweeper
 from deepiri_kit.workers import Periodic
 from gamification_service.domain.badges import BadgeDef
 from gamification_service.store.ratings import RatingStore
@@ -93,12 +92,10 @@ class Maintenance:
         self.ratings = ratings
         self.reconcile_after = reconcile_after
         self.outbox_min_age = outbox_min_age
-        self.wallet_sweeper = Sweeper(
-            wallets.snapshots, interval=interval, min_age=outbox_min_age, name="wallet-sweeper"
-        )
-        self.rating_sweeper = Sweeper(
-            ratings.chain, interval=interval, min_age=outbox_min_age, name="rating-sweeper"
-        )
+        self.chains = [
+            *wallets.snapshots.workers(interval=interval, min_age=outbox_min_age),
+            *ratings.chain.workers(interval=interval, min_age=outbox_min_age),
+        ]
         self.matches = Periodic(
             "match-finisher", interval, functools.partial(ratings.finish_pending, outbox_min_age)
         )
@@ -113,8 +110,7 @@ class Maintenance:
     def workers(self) -> list[Worker]:
         return [
             self.backfill,
-            self.wallet_sweeper,
-            self.rating_sweeper,
+            *self.chains,
             self.matches,
             self.catch_up,
             self.pruner,

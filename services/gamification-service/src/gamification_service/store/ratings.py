@@ -137,7 +137,12 @@ class RatingStore:
 
     async def get(self, user_id: str, category: str) -> Document:
         """The player's current rating: the newest history link, or the defaults."""
-        head = await self.chain.head(rating_id(user_id, category))
+        key = rating_id(user_id, category)
+        known = 0
+        if self.chain.cached(key) is None:  # the read model says where the walk starts
+            view = await self.ratings.find_one({"_id": key}, {"version": 1})
+            known = int(view["version"]) if view else 0
+        head = await self.chain.head(key, after=known)
         return head_state(head) if head else default_rating(user_id, category)
 
     async def facts(self, user_id: str) -> dict[str, RatingFacts]:
