@@ -56,6 +56,7 @@ DOMAIN_FORBIDDEN = (
 # make it public; everything else stays the kit's own business.
 PUBLIC_KIT = (
     "deepiri_kit",
+    "deepiri_kit.chain",
     "deepiri_kit.events",
     "deepiri_kit.metrics",
     "deepiri_kit.data.mongo",

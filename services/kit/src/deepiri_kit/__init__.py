@@ -1,8 +1,9 @@
 """Deepiri's shared service kit: everything nine services would otherwise copy.
 
 Services import the kit only through its public API: this package and the public modules
-named in tools/import_contracts.py (``deepiri_kit.events``, ``deepiri_kit.metrics``,
-``deepiri_kit.data.mongo`` / ``.redis`` / ``.influx``), each of which declares ``__all__``.
+named in tools/import_contracts.py (``deepiri_kit.chain`` — the write path,
+``deepiri_kit.events``, ``deepiri_kit.metrics``, ``deepiri_kit.data.mongo`` / ``.redis`` /
+``.influx``), each of which declares ``__all__``.
 Everything else is internal; ``make lint`` refuses a service's deep import of it.
 """
 

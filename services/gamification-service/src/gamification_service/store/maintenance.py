@@ -23,8 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
-from deepiri_kit import Worker, pause
-from deepiri_kit.workers import Periodic
+from deepiri_kit import Periodic, Worker, pause
 from gamification_service.domain.badges import BadgeDef
 from gamification_service.store.ratings import RatingStore
 from gamification_service.store.wallets import WalletStore
