@@ -101,6 +101,12 @@ glob = obj(
         "imagePullSecrets": arr(obj({"name": S}, ["name"])),
         "environment": {"enum": ["development", "test", "production"]},
         "logLevel": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"]},
+        "trustedProxies": {
+            "type": "string",
+            "pattern": "^[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*$",
+            "description": "Addresses/CIDRs whose X-Forwarded-For is believed (comma-separated;"
+            " the Ingress controller's pod range). Never '*'.",
+        },
         "env": envmap,
         "otel": obj(
             {

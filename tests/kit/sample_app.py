@@ -14,6 +14,7 @@ from litestar import Controller, Litestar, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import AutoReconnect, OperationFailure
 
 from deepiri_kit import (
     MongoSettings,
@@ -24,6 +25,7 @@ from deepiri_kit import (
     Wiring,
     create_app,
     from_state,
+    idempotency,
     requires_scopes,
 )
 from deepiri_kit.clock import utcnow
@@ -79,9 +81,30 @@ class Notes(Controller):
             "title": data.title,
             "tags": data.tags,
             "created_at": utcnow(),
+            **idempotency.stamp(),  # the insert commits the change: it carries the key
         }
         await notes.insert_one(doc)
         return note_out(doc)
+
+    @post("/committed-then-lost", guards=[requires_scopes("notes:write")])
+    async def committed_then_lost(
+        self, data: JSONBody[NoteIn], request: Request[Principal, Any, Any], notes: Notes_
+    ) -> NoteOut:
+        """Commits, then loses its connection before answering (as a store's follow-up
+        write would when MongoDB drops mid-request)."""
+        await notes.insert_one(
+            {"owner": request.user.subject, "title": data.title, **idempotency.stamp()}
+        )
+        raise AutoReconnect("connection closed after the write")
+
+    @get("/busy", guards=[requires_scopes("notes:read")])
+    async def busy_read(self, request: Request[Any, Any, Any]) -> dict[str, int]:
+        """Reports "database is locked" (FerretDB's busy SQLite) the first ``busy`` times."""
+        return _busy(request.app.state)
+
+    @post("/busy", guards=[requires_scopes("notes:write")])
+    async def busy_write(self, request: Request[Any, Any, Any]) -> dict[str, int]:
+        return _busy(request.app.state)
 
     @get("/", guards=[requires_scopes("notes:read")])
     async def list_notes(
@@ -120,6 +143,13 @@ class Notes(Controller):
         raise RuntimeError("secret internal detail")
 
 
+def _busy(state: Any) -> dict[str, int]:
+    state.busy_calls = state.get("busy_calls", 0) + 1
+    if state.busy_calls <= state.get("busy", 0):
+        raise OperationFailure("database is locked", code=1)
+    return {"calls": state.busy_calls}
+
+
 @post("/public-ping", opt={"public": True})
 async def public_ping() -> dict[str, str]:
     """A route without authentication (like a webhook or the OAuth token endpoint)."""
@@ -128,7 +158,8 @@ async def public_ping() -> dict[str, str]:
 
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
-    yield Wiring(state={"notes": platform.require_mongo()["notes"]})
+    notes = platform.require_mongo()["notes"]
+    yield Wiring(state={"notes": notes}, stamped=[notes])
 
 
 def build(settings: SampleSettings) -> Litestar:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from deepiri_kit.idempotency import record_id, scoped_key
 from deepiri_kit.settings import load_settings
 from kit.sample_app import PREFIX, SampleSettings, build
 from support.tokens import TokenIssuer
@@ -81,20 +82,21 @@ async def test_in_flight_key_is_409_and_abandoned_one_is_taken_over(
     client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "busy"}
-    first = await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
-    record = await mongo["idempotency_keys"].find_one({"_id": "alice:busy"})
-    # Pretend the first request is still running...
-    await mongo["idempotency_keys"].update_one({"_id": "alice:busy"}, {"$set": {"status": None}})
+    rid = record_id("alice", "busy")
+    # As if the first request's process had died after claiming the key, before its write.
+    await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
+    await mongo["notes"].delete_many({})
+    await mongo["idempotency_keys"].update_one({"_id": rid}, {"$set": {"status": None}})
     busy = await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
     assert busy.status_code == 409
-    # ...or that its process died long ago: the key is taken over and the request runs.
+    assert int(busy.headers["retry-after"]) >= 1
+    # Long enough ago that it is abandoned: nothing carries its stamp, so the request runs.
     await mongo["idempotency_keys"].update_one(
-        {"_id": "alice:busy"}, {"$set": {"created_at": datetime(2000, 1, 1, tzinfo=UTC)}}
+        {"_id": rid}, {"$set": {"created_at": datetime(2000, 1, 2, tzinfo=UTC)}}
     )
     retried = await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
     assert retried.status_code == 201
-    assert record["fingerprint"]
-    assert first.json()["id"] != retried.json()["id"]
+    assert await count_notes(mongo) == 1
 
 
 async def test_invalid_key_is_400(client: AsyncTestClient[Any], issuer: TokenIssuer) -> None:
@@ -129,10 +131,11 @@ async def test_concurrent_takeovers_of_an_abandoned_key_run_once(
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "orphan"}
     await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
-    # The first request's process died long ago, mid-flight.
+    # The first request's process died long ago, mid-flight, before its write.
+    await mongo["notes"].delete_many({})
     await mongo["idempotency_keys"].update_one(
-        {"_id": "alice:orphan"},
-        {"$set": {"status": None, "created_at": datetime(2000, 1, 1, tzinfo=UTC)}},
+        {"_id": record_id("alice", "orphan")},
+        {"$set": {"status": None, "created_at": datetime(2000, 1, 2, tzinfo=UTC)}},
     )
     responses = await asyncio.gather(
         *(client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers) for _ in range(6))
@@ -143,7 +146,7 @@ async def test_concurrent_takeovers_of_an_abandoned_key_run_once(
     assert len(fresh) == 1  # one request ran; the rest replayed it or were told it is in flight
     for r in responses:
         assert r.status_code == 409 or r.json() == fresh[0].json()
-    assert await count_notes(mongo) == 2
+    assert await count_notes(mongo) == 1
 
 
 async def test_records_past_retention_are_pruned(
@@ -157,7 +160,156 @@ async def test_records_past_retention_are_pruned(
     await client.post(f"{PREFIX}/notes", json={"title": "b"}, headers=headers)
     records = mongo["idempotency_keys"]
     await records.update_one(
-        {"_id": "alice:old"}, {"$set": {"created_at": datetime(2000, 1, 1, tzinfo=UTC)}}
+        {"_id": record_id("alice", "old")},
+        {"$set": {"created_at": datetime(2000, 1, 1, tzinfo=UTC)}},
     )
     assert await prune(records) == 1
-    assert [r["_id"] for r in await records.find().to_list()] == ["alice:new"]
+    assert [r["_id"] for r in await records.find().to_list()] == [record_id("alice", "new")]
+
+
+# --- keys are unambiguous, and a record answers only its own caller (issue 8, item 2) ---------
+
+
+def test_record_ids_never_collide_across_callers() -> None:
+    # Every way of splitting the same characters between caller and key is a different record.
+    pairs = [("u:x", "k"), ("u", "x:k"), ("u:x:k", ""), ("", "u:x:k"), ("u", "x"), ("u:", "x")]
+    pairs += [("1:a", "b"), ("1", "a1:b"), ("ab", "c"), ("a", "bc")]
+    assert len({record_id(o, k) for o, k in pairs}) == len(pairs)
+    assert len({scoped_key(o, k) for o, k in pairs}) == len(pairs)
+    assert scoped_key("spend", "u:x", "k") != scoped_key("spend", "u", "x:k")
+
+
+async def test_a_colon_in_the_subject_cannot_reach_another_callers_response(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    victim = {**issuer.headers("u", "notes:write"), "Idempotency-Key": "x:k"}
+    attacker = {**issuer.headers("u:x", "notes:write"), "Idempotency-Key": "k"}
+    first = await client.post(f"{PREFIX}/notes", json={"title": "mine"}, headers=victim)
+    second = await client.post(f"{PREFIX}/notes", json={"title": "mine"}, headers=attacker)
+    assert first.status_code == second.status_code == 201
+    assert "idempotent-replayed" not in second.headers  # the attacker's own request ran
+    assert second.json()["id"] != first.json()["id"]
+    assert await count_notes(mongo) == 2
+
+
+async def test_a_record_is_only_replayed_to_the_caller_stored_in_it(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    headers = {**issuer.headers("bob", "notes:write"), "Idempotency-Key": "k"}
+    await client.post(f"{PREFIX}/notes", json={"title": "b"}, headers=headers)
+    # Whatever put another owner's record under bob's id (an old format, a bug), bob must
+    # not be shown it.
+    await mongo["idempotency_keys"].update_one(
+        {"_id": record_id("bob", "k")}, {"$set": {"owner": "mallory"}}
+    )
+    again = await client.post(f"{PREFIX}/notes", json={"title": "b"}, headers=headers)
+    assert again.status_code == 422
+    assert "idempotent-replayed" not in again.headers
+    assert await count_notes(mongo) == 1
+
+
+# --- at most once (issue 8, item 3) -------------------------------------------------------------
+
+
+async def test_the_record_is_final_before_the_response_starts(
+    service_env: dict[str, Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    """A retry sent the moment the answer arrives must replay it, never meet "in flight"."""
+    app = build(load_settings(SampleSettings, {}, **service_env))
+    rid = record_id("alice", "fast-retry")
+    seen: list[Any] = []
+
+    async def observed(scope: Any, receive: Any, send: Any) -> None:
+        async def spy(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                records = app.state.idempotency_records
+                seen.append(await records.find_one({"_id": rid}))
+            await send(message)
+
+        await app(scope, receive, spy if scope["type"] == "http" else send)
+
+    headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "fast-retry"}
+    async with AsyncTestClient(app=observed) as client:  # type: ignore[arg-type]
+        first = await client.post(f"{PREFIX}/notes", json={"title": "x"}, headers=headers)
+        again = await client.post(f"{PREFIX}/notes", json={"title": "x"}, headers=headers)
+    assert first.status_code == 201
+    assert seen[0] is not None
+    assert seen[0]["status"] == 201  # finalised before the first byte of the answer
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await count_notes(mongo) == 1
+
+
+async def test_a_write_that_committed_before_a_failure_is_never_run_again(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "lost-answer"}
+    url = f"{PREFIX}/notes/committed-then-lost"
+    first = await client.post(url, json={"title": "once"}, headers=headers)
+    # The connection broke after the commit: a 503 problem the client may retry, not a 500.
+    assert first.status_code == 503
+    assert first.headers["content-type"].startswith("application/problem+json")
+    assert int(first.headers["retry-after"]) >= 1
+    for _ in range(3):
+        retried = await client.post(url, json={"title": "once"}, headers=headers)
+        assert retried.status_code == 409
+        assert retried.json()["type"].endswith("/idempotency-key-applied")
+    assert await count_notes(mongo) == 1  # one key, one application
+
+
+async def test_an_abandoned_key_whose_change_committed_is_answered_not_run_again(
+    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+) -> None:
+    headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "died"}
+    await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
+    # The process died after committing, before finalising: the record is still in flight,
+    # long past the abandonment age (60 s) and well within retention.
+    await mongo["idempotency_keys"].update_one(
+        {"_id": record_id("alice", "died")},
+        {"$set": {"status": None, "created_at": datetime.now(UTC) - timedelta(minutes=10)}},
+    )
+    responses = await asyncio.gather(
+        *(client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers) for _ in range(4))
+    )
+    assert {r.status_code for r in responses} == {409}
+    later = await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
+    assert later.status_code == 409
+    assert later.json()["type"].endswith("/idempotency-key-applied")
+    assert await count_notes(mongo) == 1
+
+
+# --- a busy datastore: retried where safe, then a 503 (issue 8, item 8) --------------------------
+
+
+async def test_busy_reads_and_unstamped_keyed_writes_are_retried(
+    client: AsyncTestClient[Any], issuer: TokenIssuer
+) -> None:
+    state = client.app.state
+    state.busy, state.busy_calls = 2, 0
+    read = await client.get(f"{PREFIX}/notes/busy", headers=issuer.headers("a", "notes:read"))
+    assert read.status_code == 200
+    assert read.json() == {"calls": 3}
+    state.busy, state.busy_calls = 2, 0
+    headers = {**issuer.headers("a", "notes:write"), "Idempotency-Key": "busy-write"}
+    write = await client.post(f"{PREFIX}/notes/busy", headers=headers)
+    assert write.status_code == 201
+    assert write.json() == {"calls": 3}
+
+
+async def test_a_datastore_that_stays_busy_is_a_503_with_retry_after(
+    client: AsyncTestClient[Any], issuer: TokenIssuer
+) -> None:
+    from deepiri_kit.retry import ATTEMPTS
+
+    state = client.app.state
+    state.busy, state.busy_calls = 1000, 0
+    read = await client.get(f"{PREFIX}/notes/busy", headers=issuer.headers("a", "notes:read"))
+    assert read.status_code == 503
+    assert read.headers["content-type"].startswith("application/problem+json")
+    assert int(read.headers["retry-after"]) >= 1
+    assert state.busy_calls == ATTEMPTS  # bounded
+    state.busy_calls = 0
+    # Without an Idempotency-Key a write is not retried: it might have written already.
+    write = await client.post(f"{PREFIX}/notes/busy", headers=issuer.headers("a", "notes:write"))
+    assert write.status_code == 503
+    assert state.busy_calls == 1

@@ -22,6 +22,7 @@ from litestar.types import ControllerRouterHandler
 
 from deepiri_kit import Principal, requires_scopes
 from deepiri_kit.clock import utcnow
+from deepiri_kit.idempotency import scoped_key
 from deepiri_kit.models import Model, Out, ShortText
 from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from deepiri_kit.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
@@ -275,7 +276,8 @@ async def _transact(
         if amount < 0 and balances.get(currency, 0) < -amount:
             raise _insufficient(InsufficientFunds(currency, -amount, balances.get(currency, 0)))
     idempotency_key = request.headers.get("idempotency-key")
-    key = f"{kind}:{user_id}:{idempotency_key or uuid.uuid4().hex}"
+    # Length-prefixed: user "u:x" with key "k" and user "u" with key "x:k" never share an entry.
+    key = scoped_key(kind, user_id, idempotency_key or uuid.uuid4().hex)
     recorded = await wallets.record(
         user_id, Draft(key=key, kind=kind, amounts=amounts, reason=reason, ref=ref)
     )

@@ -34,6 +34,7 @@ from deepiri_kit.logs import configure_logging
 from deepiri_kit.metrics import render_latest
 from deepiri_kit.platform import Platform, retry_startup
 from deepiri_kit.problems import EXCEPTION_HANDLERS
+from deepiri_kit.retry import RetryBusyMiddleware
 from deepiri_kit.settings import MongoSettings, RedisSettings, ServiceSettings, redacted
 from deepiri_kit.tracing import configure_tracing
 from deepiri_kit.workers import Periodic, Worker, supervise
@@ -50,6 +51,9 @@ class Wiring:
     state: dict[str, Any] = field(default_factory=dict)
     workers: list[Worker] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    # Collections whose documents carry idempotency.stamp() (see idempotency.py): a retry
+    # after a crash looks there before it would run a keyed request again.
+    stamped: list[Any] = field(default_factory=list)
 
 
 Setup = Callable[[Platform], AbstractAsyncContextManager[Wiring]]
@@ -128,13 +132,7 @@ def create_app(
         from deepiri_kit.ratelimit import RateLimitMiddleware
 
         middleware.append(
-            DefineMiddleware(
-                RateLimitMiddleware,  # type: ignore[arg-type]
-                per_minute=settings.rate_limit_per_minute,
-                burst=settings.rate_limit_burst,
-                service=settings.service_name,
-                exempt=OPS_PATHS,
-            )
+            DefineMiddleware(RateLimitMiddleware, exempt=OPS_PATHS)  # type: ignore[arg-type]
         )
     if isinstance(settings, MongoSettings):
         from deepiri_kit.idempotency import IdempotencyMiddleware
@@ -143,8 +141,10 @@ def create_app(
             DefineMiddleware(
                 IdempotencyMiddleware,  # type: ignore[arg-type]
                 max_body_bytes=settings.max_body_bytes,
+                abandoned_after=settings.idempotency_abandoned_after_seconds,
             )
         )
+    middleware.append(DefineMiddleware(RetryBusyMiddleware))  # type: ignore[arg-type]
 
     otel = OpenTelemetryConfig(
         exclude=[f"^{p}$" for p in OPS_PATHS],
@@ -212,6 +212,16 @@ async def _lifespan(
             for key, value in wiring.state.items():
                 app.state[key] = value
             app.state.extra_checks = wiring.checks
+            app.state.idempotency_stamped = wiring.stamped
+            if wiring.stamped:
+                from deepiri_kit.data.mongo import ensure_indexes
+                from deepiri_kit.idempotency import STAMP_INDEX
+
+                for collection in wiring.stamped:
+                    await retry_startup(
+                        functools.partial(ensure_indexes, collection, [STAMP_INDEX]),
+                        what="idempotency stamp index",
+                    )
             workers = [*wiring.workers, *_housekeeping(app)]
             stop = asyncio.Event()
             tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in workers]

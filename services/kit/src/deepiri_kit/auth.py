@@ -8,6 +8,7 @@ allowed list *and* equal the key's algorithm, which rules out ``none`` and HS/RS
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -20,8 +21,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from deepiri_kit.problems import Forbidden, ServiceUnavailable, Unauthorized
+from deepiri_kit.problems import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
 
+log = logging.getLogger("deepiri.auth")
 ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 CLOCK_SKEW_SECONDS = 30
 VERIFIED_CACHE_SIZE = 10_000
@@ -54,6 +56,16 @@ def _invalid(detail: str) -> Unauthorized:
 
 
 class JWKSCache:
+    """The authorization server's signing keys.
+
+    One fetch at a time (concurrent requests share it: single-flight), each bounded by
+    ``fetch_timeout``. Every attempt, failed or not, starts the clock for the next one: after
+    a success the next may come ``min_refresh_seconds`` later (for an unknown ``kid``), after
+    failures the wait doubles from ``failure_backoff_seconds`` up to ``max_backoff_seconds``.
+    Known keys are always served: a stale set is refreshed in the background, and a failing
+    or hanging endpoint only delays requests whose ``kid`` we do not know, never others.
+    """
+
     def __init__(
         self,
         url: str,
@@ -61,46 +73,70 @@ class JWKSCache:
         *,
         min_refresh_seconds: float = 10.0,
         max_age_seconds: float = 300.0,
+        fetch_timeout: float = 3.0,
+        failure_backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self.http = http
         self.min_refresh_seconds = min_refresh_seconds
         self.max_age_seconds = max_age_seconds
+        self.fetch_timeout = fetch_timeout
+        self.failure_backoff_seconds = failure_backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
         self.clock = clock
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at: float | None = None
-        self._lock = asyncio.Lock()
-        self.fetches = 0
+        self._fetched_at: float | None = None  # last success
+        self._attempted_at: float | None = None  # last attempt, successful or not
+        self._failures = 0  # consecutive
+        self._inflight: asyncio.Task[None] | None = None
+        self.fetches = 0  # attempts (for tests and metrics)
 
     async def key(self, kid: str) -> jwt.PyJWK:
         now = self.clock()
-        stale = self._fetched_at is None or now - self._fetched_at > self.max_age_seconds
-        if stale or (kid not in self._keys and self._may_refresh(now)):
-            await self._refresh(kid)
+        known = self._keys.get(kid)
+        if known is not None:
+            stale = self._fetched_at is None or now - self._fetched_at > self.max_age_seconds
+            if stale and self._may_attempt(now):
+                self._start(now)  # in the background: the key we have still verifies
+            return known
+        if self._inflight is not None or self._may_attempt(now):
+            if self._inflight is None:
+                self._start(now)
+            assert self._inflight is not None
+            # Shielded: one caller giving up must not cancel the fetch the others wait for.
+            await asyncio.shield(self._inflight)
+            known = self._keys.get(kid)
+            if known is not None:
+                return known
+        if not self._keys:
+            raise ServiceUnavailable("the authorization server's keys are unavailable")
+        raise _invalid("unknown signing key")
+
+    def _may_attempt(self, now: float) -> bool:
+        if self._inflight is not None:
+            return False  # one fetch at a time
+        if self._attempted_at is None:
+            return True
+        if self._failures:
+            wait = max(self.failure_backoff_seconds, self.min_refresh_seconds)
+            wait = min(self.max_backoff_seconds, wait * 2 ** (self._failures - 1))
+        else:
+            wait = self.min_refresh_seconds
+        return now - self._attempted_at >= wait
+
+    def _start(self, now: float) -> None:
+        self._attempted_at = now
+        self._inflight = asyncio.get_running_loop().create_task(self._fetch())
+
+    async def _fetch(self) -> None:
         try:
-            return self._keys[kid]
-        except KeyError:
-            raise _invalid("unknown signing key") from None
-
-    def _may_refresh(self, now: float) -> bool:
-        return self._fetched_at is None or now - self._fetched_at >= self.min_refresh_seconds
-
-    async def _refresh(self, kid: str) -> None:
-        async with self._lock:
-            # Another request may have refreshed while we waited for the lock.
-            now = self.clock()
-            fresh = self._fetched_at is not None and now - self._fetched_at <= self.max_age_seconds
-            if fresh and (kid in self._keys or not self._may_refresh(now)):
-                return
-            try:
-                response = await self.http.get(self.url, timeout=3.0)
-                response.raise_for_status()
-                document = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                if self._keys:  # keep verifying with the keys we have
-                    return
-                raise ServiceUnavailable("the authorization server's keys are unavailable") from exc
+            self.fetches += 1
+            async with asyncio.timeout(self.fetch_timeout):  # the whole fetch, not per read
+                response = await self.http.get(self.url, timeout=self.fetch_timeout)
+            response.raise_for_status()
+            document = response.json()
             keys: dict[str, jwt.PyJWK] = {}
             for entry in document.get("keys", []):
                 if entry.get("use", "sig") != "sig" or "kid" not in entry:
@@ -109,9 +145,15 @@ class JWKSCache:
                     keys[entry["kid"]] = jwt.PyJWK(entry)
                 except jwt.PyJWTError:
                     continue  # an algorithm we do not support; skip that key only
+        except (httpx.HTTPError, TimeoutError, ValueError, AttributeError, TypeError) as exc:
+            self._failures += 1
+            log.warning("JWKS fetch failed (%d in a row): %s", self._failures, exc)
+        else:
             self._keys = keys
-            self._fetched_at = now
-            self.fetches += 1
+            self._fetched_at = self.clock()
+            self._failures = 0
+        finally:
+            self._inflight = None
 
 
 class TokenVerifier:
@@ -185,15 +227,43 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized(
-                "a bearer access token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        verifier: TokenVerifier = connection.app.state.token_verifier
-        principal = await verifier.verify(token.strip())
+        try:
+            principal, token = await _authenticate(connection)
+        except Unauthorized:
+            # Without a valid token there is no caller to limit, only an address: limit that,
+            # or bad tokens could be sent (and verified) without end.
+            await _limit_by_address(connection)
+            raise
         return AuthenticationResult(user=principal, auth=token)
+
+
+async def _authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[Principal, str]:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized(
+            "a bearer access token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    verifier: TokenVerifier = connection.app.state.token_verifier
+    return await verifier.verify(token.strip()), token
+
+
+async def _limit_by_address(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    platform = connection.app.state.get("platform")
+    limiter = getattr(platform, "limiter", None)
+    if limiter is None:
+        return
+    from deepiri_kit.ratelimit import address_key
+
+    verdict = await limiter.check(address_key(connection.scope))
+    if verdict is not None and not verdict.allowed:
+        raise TooManyRequests(
+            f"too many requests without a valid token; retry in {verdict.retry_after}s",
+            headers={
+                "Retry-After": str(verdict.retry_after),
+                **{k.decode(): v.decode() for k, v in verdict.headers},
+            },
+        )
 
 
 def requires_scopes(

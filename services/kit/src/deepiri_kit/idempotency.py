@@ -1,42 +1,119 @@
-"""``Idempotency-Key`` for unsafe requests (the IETF httpapi draft, as Stripe does it).
+"""``Idempotency-Key`` for unsafe requests (the IETF httpapi draft, as Stripe does it):
+one key runs its request at most once.
 
 Same caller + same key + same request (method, path, query, body) → the stored response is
 replayed with ``Idempotent-Replayed: true``; same key with a different request → 422; a
-request still in flight with that key → 409. Responses ≥ 500 are not stored, so a retry
-after a server failure runs again. Records live in the service's MongoDB and expire lazily.
+request still in flight with that key → 409 with ``Retry-After``.
+
+How "at most once" holds on FerretDB, where only a unique insert is atomic:
+
+1. **Claim.** A record ``{_id: hash(owner, key), owner, key, fingerprint, status: None}`` is
+   *inserted*; the inserter owns the key. ``_id`` is a SHA-256 over a length-prefixed
+   encoding of caller and key, so no two (caller, key) pairs share a record, and a record is
+   only ever replayed to the caller stored in it.
+2. **Stamp.** While the request runs, :func:`stamp` gives the write path the fields
+   ``{"idempotency_key": <record id>}`` to put into the very document that commits the
+   change (task-service: the version it inserts). A service lists those collections in
+   ``Wiring(stamped=[...])``. Stamping is what lets a later request tell "applied" from
+   "never ran" without trusting anything written after the commit.
+3. **Finalise before answering.** The response is buffered, the record is finalised with it
+   (retried a few times), and only then sent: a retry sent after the answer arrived replays
+   it instead of meeting 409.
+4. **Failure.** A response ≥ 500 (or an exception) is not stored. If the write path never
+   asked for the stamp, nothing was committed under the key: the record is deleted and a
+   retry runs again. If it did, the change may be committed: the record is marked
+   ``uncertain`` and kept.
+5. **Takeover.** An ``uncertain`` record, or one still in flight after ``abandoned_after``
+   (its process died, or its final write failed), is taken over by exactly one retry (the
+   inserter of a takeover lock). It first looks for a committed change stamped with the
+   key: if there is one, the request is *not* run again; the retry (and every later one) is
+   answered 409 ``idempotency-key-applied`` (the change is applied; its response was lost).
+   Only if nothing carries the stamp does the request run again. A request may take at most
+   half of ``abandoned_after`` (then it is cancelled), so the holder of an abandoned record
+   cannot still commit while it is taken over.
+
+If MongoDB cannot be reached, a keyed request is refused with 503 (``Retry-After``) within
+the client's timeouts rather than run without its guarantee; requests without a key, and
+safe methods, never touch the store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
+import logging
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from deepiri_kit.data.transient import RETRY_AFTER_SECONDS
+from deepiri_kit.faults import crash_point
 from deepiri_kit.problems import send_problem
+from deepiri_kit.retry import ATTEMPTS, pause, take_retry_mark
 
+log = logging.getLogger("deepiri.idempotency")
 HEADER = b"idempotency-key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 UNSAFE = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 KEPT_HEADERS = frozenset({b"content-type", b"etag", b"location"})
 RETENTION = timedelta(hours=24)
-# A record left "in flight" this long belongs to a request whose process died.
-ABANDONED_AFTER = timedelta(seconds=60)
+STAMP_FIELD = "idempotency_key"
+FINALISE_ATTEMPTS = 3
 INDEXES = [IndexModel([("created_at", 1)], name="created_at")]
+STAMP_INDEX = IndexModel([(STAMP_FIELD, 1)], name=STAMP_FIELD)
 
 ASGIApp = Any
+Collection = AsyncCollection[dict[str, Any]]
+
+
+def scoped_key(*parts: str) -> str:
+    """An unambiguous key from ``parts`` (each length-prefixed: ``3:abc``), for any store key
+    built from caller-supplied values: ``("u:x", "k")`` and ``("u", "x:k")`` stay apart."""
+    return "".join(f"{len(p)}:{p}" for p in parts)
+
+
+def record_id(owner: str, key: str) -> str:
+    return hashlib.sha256(scoped_key(owner, key).encode()).hexdigest()
+
+
+@dataclass
+class _Stamp:
+    record_id: str
+    taken: bool = False
+
+
+_current: contextvars.ContextVar[_Stamp | None] = contextvars.ContextVar(
+    "deepiri_idempotency", default=None
+)
+
+
+def stamp() -> dict[str, str]:
+    """Fields for the document that commits this request's change (empty without a key).
+
+    Put them into that same document (one insert), never into a later write: a retry after a
+    crash looks for them to decide that the change was already applied."""
+    current = _current.get()
+    if current is None:
+        return {}
+    current.taken = True
+    return {STAMP_FIELD: current.record_id}
 
 
 class IdempotencyMiddleware:  # a plain ASGI middleware
     """Runs inside authentication (keys are scoped per caller) and needs the raw body."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, abandoned_after: float) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.abandoned_after = timedelta(seconds=abandoned_after)
+        # The holder must be done (or cancelled) well before anyone may take its key over.
+        self.deadline = abandoned_after / 2
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["method"] not in UNSAFE:
@@ -59,109 +136,207 @@ class IdempotencyMiddleware:  # a plain ASGI middleware
         if too_large:
             await _send_problem(scope, send, 413, "request body too large")
             return
-        record_id = f"{owner}:{raw_key}"
-        fingerprint = _fingerprint(scope, body)
-        collection: AsyncCollection[dict[str, Any]] = scope["app"].state.idempotency_records
-
-        existing = await _claim(collection, record_id, fingerprint)
-        if existing is not None:
-            if existing["fingerprint"] != fingerprint:
-                await _send_problem(
-                    scope,
-                    send,
-                    422,
-                    "this Idempotency-Key was used for a different request",
-                )
-            elif existing.get("status") is None:
-                await _send_problem(
-                    scope,
-                    send,
-                    409,
-                    "a request with this Idempotency-Key is still being processed; retry later",
-                )
-            else:
-                await _replay(send, existing)
+        state = scope["app"].state
+        records: Collection = state.idempotency_records
+        ledger = _Ledger(records, list(state.get("idempotency_stamped", [])))
+        request = {
+            "_id": record_id(owner, raw_key),
+            "owner": owner,
+            "key": raw_key,
+            "fingerprint": _fingerprint(scope, body),
+        }
+        try:
+            verdict = await ledger.claim(request, self.abandoned_after)
+        except PyMongoError as exc:
+            log.warning("idempotency store unavailable: %s", exc)
+            await _send_problem(
+                scope,
+                send,
+                503,
+                "the idempotency store is unavailable; retry with the same key",
+                retry_after=RETRY_AFTER_SECONDS,
+            )
             return
+        if verdict is not None:
+            await verdict(scope, send)
+            return
+        await self._run(scope, body, send, ledger, request["_id"])
 
-        captured: dict[str, Any] = {"status": 500, "headers": [], "body": bytearray()}
+    async def _run(
+        self, scope: dict[str, Any], body: bytes, send: Any, ledger: _Ledger, rid: str
+    ) -> None:
+        current = _Stamp(rid)
+        for attempt in range(1, ATTEMPTS + 1):
+            start, chunks = await self._attempt(scope, body, ledger, current)
+            # A busy datastore before anything was stamped: nothing is committed, run again.
+            busy = start["status"] == 503 and take_retry_mark(scope)
+            if not (busy and not current.taken and attempt < ATTEMPTS):
+                break
+            await pause(attempt)
+        status = start["status"]
+        crash_point("idempotency.before_finalise")  # tests: die after the commit
+        if status >= 500:
+            await ledger.settle_failure(rid, stamped=current.taken)
+        else:
+            await ledger.finalise(rid, status, start.get("headers", ()), bytes(chunks))
+        await send(start)
+        await send({"type": "http.response.body", "body": bytes(chunks)})
+
+    async def _attempt(
+        self, scope: dict[str, Any], body: bytes, ledger: _Ledger, current: _Stamp
+    ) -> tuple[dict[str, Any], bytearray]:
+        start: dict[str, Any] = {"type": "http.response.start", "status": 500, "headers": []}
+        chunks = bytearray()
 
         async def capture(message: dict[str, Any]) -> None:
+            # Buffer everything: the record is written before the client sees the answer.
+            nonlocal start
             if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
-                # Documents, not pairs: FerretDB rejects nested arrays.
-                captured["headers"] = [
-                    {"name": k.decode("latin-1"), "value": v.decode("latin-1")}
-                    for k, v in message.get("headers", ())
-                    if k.lower() in KEPT_HEADERS
-                ]
+                start = message
             elif message["type"] == "http.response.body":
-                captured["body"] += message.get("body", b"")
-            await send(message)
+                chunks.extend(message.get("body", b""))
 
+        token = _current.set(current)
         try:
-            await self.app(scope, _replay_receive(body), capture)
+            async with asyncio.timeout(self.deadline):
+                await self.app(scope, _replay_receive(body), capture)
         except BaseException:
-            await collection.delete_one({"_id": record_id, "status": None})
+            await ledger.settle_failure(current.record_id, stamped=current.taken)
             raise
-        if captured["status"] >= 500:
-            await collection.delete_one({"_id": record_id, "status": None})
-            return
-        await collection.update_one(
-            {"_id": record_id},
-            {
-                "$set": {
-                    "status": captured["status"],
-                    "headers": captured["headers"],
-                    "body": bytes(captured["body"]),
-                }
-            },
-        )
+        finally:
+            _current.reset(token)
+        return start, chunks
 
 
-async def _claim(
-    collection: AsyncCollection[dict[str, Any]], record_id: str, fingerprint: str
-) -> dict[str, Any] | None:
-    """Insert our in-flight record; return the existing one if the key is taken."""
-    now = datetime.now(UTC)
-    record = {"_id": record_id, "fingerprint": fingerprint, "status": None, "created_at": now}
-    for _ in range(2):
-        try:
-            await collection.insert_one(record)
-            return None
-        except DuplicateKeyError:
-            existing = await collection.find_one({"_id": record_id})
+Verdict = Any  # async (scope, send) -> None: an answer given instead of running the request
+
+
+class _Ledger:
+    def __init__(self, records: Collection, stamped: list[Collection]) -> None:
+        self.records = records
+        self.stamped = stamped
+
+    async def claim(self, request: dict[str, Any], abandoned_after: timedelta) -> Verdict | None:
+        """Own the key (None: run the request) or the answer to give instead."""
+        rid = request["_id"]
+        for _ in range(3):
+            now = datetime.now(UTC)
+            record = {**request, "status": None, "created_at": now}
+            try:
+                await self.records.insert_one(record)
+                return None
+            except DuplicateKeyError:
+                existing = await self.records.find_one({"_id": rid})
             if existing is None:
                 continue  # deleted between our insert and read: try again
-            created = existing["created_at"]
-            created = created if created.tzinfo else created.replace(tzinfo=UTC)
+            if existing.get("owner") != request["owner"] or existing.get("key") != request["key"]:
+                # Not this caller's record (a record from before keys were hashed): never
+                # replay it, never run under it.
+                return _problem(422, "this Idempotency-Key cannot be used; choose another")
+            created = _aware(existing["created_at"])
             expired = now - created > RETENTION
-            abandoned = existing.get("status") is None and now - created > ABANDONED_AFTER
-            if expired or abandoned:
-                # Only one caller may take over this exact record. A conditional replace is
-                # not enough (FerretDB evaluates conditions and writes non-atomically), but
-                # a unique insert is atomic everywhere: the inserter of the lock wins.
-                # (A document _id, so no caller's key can ever collide with a lock.)
-                lock = {"_id": {"takeover_of": record_id, "created": created}, "created_at": now}
-                try:
-                    await collection.insert_one(lock)
-                except DuplicateKeyError:
-                    return existing  # a peer is taking it over: behave as "in flight"
-                await collection.replace_one({"_id": record_id}, record)
-                return None
-            return existing
-    return await collection.find_one({"_id": record_id})
+            if existing["fingerprint"] != request["fingerprint"] and not expired:
+                return _problem(422, "this Idempotency-Key was used for a different request")
+            if existing.get("status") is not None and not expired:
+                return _replay(existing)
+            uncertain = existing.get("uncertain", False)
+            if not (expired or uncertain or now - created > abandoned_after):
+                return _problem(
+                    409,
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                    retry_after=1,
+                )
+            # Exactly one retry takes the record over: conditional replaces are not atomic on
+            # FerretDB, but a unique insert is everywhere (a document _id: no key collides).
+            lock = {"_id": {"takeover_of": rid, "created": created}, "created_at": now}
+            try:
+                await self.records.insert_one(lock)
+            except DuplicateKeyError:
+                return _problem(
+                    409,
+                    "a request with this Idempotency-Key is still being processed; retry later",
+                    retry_after=1,
+                )
+            if not expired and await self._applied(rid):
+                answer = _applied_problem()
+                await self.records.replace_one({"_id": rid}, {**record, **answer})
+                return _replay({**record, **answer})
+            await self.records.replace_one({"_id": rid}, record)
+            return None
+        return _problem(409, "this Idempotency-Key is contended; retry later", retry_after=1)
+
+    async def _applied(self, rid: str) -> bool:
+        for collection in self.stamped:
+            if await collection.find_one({STAMP_FIELD: rid}, {"_id": 1}) is not None:
+                return True
+        return False
+
+    async def finalise(self, rid: str, status: int, headers: Any, body: bytes) -> None:
+        kept = [
+            # Documents, not pairs: FerretDB rejects nested arrays.
+            {"name": k.decode("latin-1"), "value": v.decode("latin-1")}
+            for k, v in headers
+            if k.lower() in KEPT_HEADERS
+        ]
+        update = {"$set": {"status": status, "headers": kept, "body": body}}
+        for attempt in range(1, FINALISE_ATTEMPTS + 1):
+            try:
+                await self.records.update_one({"_id": rid}, update)
+                return
+            except PyMongoError as exc:
+                if attempt == FINALISE_ATTEMPTS:
+                    # The answer still goes out; the record stays in flight, and a retry
+                    # takes it over later and finds the stamped change (see the docstring).
+                    log.warning("could not finalise idempotency record: %s", exc)
+                    return
+                await asyncio.sleep(0.05 * attempt)
+
+    async def settle_failure(self, rid: str, *, stamped: bool) -> None:
+        try:
+            if stamped:
+                # Perhaps committed: keep the key, let the next retry check at once.
+                await self.records.update_one({"_id": rid}, {"$set": {"uncertain": True}})
+            else:
+                await self.records.delete_one({"_id": rid, "status": None})
+        except PyMongoError as exc:
+            log.warning("could not release idempotency record: %s", exc)
 
 
-async def prune(collection: AsyncCollection[dict[str, Any]]) -> int:
+def _applied_problem() -> dict[str, Any]:
+    from deepiri_kit.problems import problem_body
+
+    body = problem_body(
+        409,
+        title="Already applied",
+        detail=(
+            "the request with this Idempotency-Key was applied, but its response was lost; "
+            "read the resource for its current state"
+        ),
+        slug="idempotency-key-applied",
+    )
+    import msgspec
+
+    return {
+        "status": 409,
+        "headers": [{"name": "content-type", "value": "application/problem+json"}],
+        "body": msgspec.json.encode(body),
+    }
+
+
+async def prune(collection: Collection) -> int:
     """Forget records past retention (and takeover locks); no TTL indexes on FerretDB."""
     result = await collection.delete_many({"created_at": {"$lt": datetime.now(UTC) - RETENTION}})
     return result.deleted_count
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _fingerprint(scope: dict[str, Any], body: bytes) -> str:
     digest = hashlib.sha256()
     for part in (scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b"")):
-        digest.update(part + b"\x00")
+        digest.update(len(part).to_bytes(8, "big") + part)
     digest.update(body)
     return digest.hexdigest()
 
@@ -193,17 +368,38 @@ def _replay_receive(body: bytes) -> Any:
     return receive
 
 
-async def _replay(send: Any, record: dict[str, Any]) -> None:
-    headers = [
-        (h["name"].encode("latin-1"), h["value"].encode("latin-1")) for h in record["headers"]
-    ]
-    headers.append((b"idempotent-replayed", b"true"))
-    await send({"type": "http.response.start", "status": record["status"], "headers": headers})
-    await send({"type": "http.response.body", "body": bytes(record["body"])})
+def _replay(record: dict[str, Any]) -> Verdict:
+    async def answer(_scope: dict[str, Any], send: Any) -> None:
+        headers = [
+            (h["name"].encode("latin-1"), h["value"].encode("latin-1")) for h in record["headers"]
+        ]
+        headers.append((b"idempotent-replayed", b"true"))
+        await send({"type": "http.response.start", "status": record["status"], "headers": headers})
+        await send({"type": "http.response.body", "body": bytes(record["body"])})
+
+    return answer
 
 
-async def _send_problem(scope: dict[str, Any], send: Any, status: int, detail: str) -> None:
-    await send_problem(send, status, detail, instance=scope["path"])
+def _problem(status: int, detail: str, retry_after: int | None = None) -> Verdict:
+    async def answer(scope: dict[str, Any], send: Any) -> None:
+        await _send_problem(scope, send, status, detail, retry_after=retry_after)
+
+    return answer
 
 
-__all__ = ["INDEXES", "IdempotencyMiddleware"]
+async def _send_problem(
+    scope: dict[str, Any], send: Any, status: int, detail: str, retry_after: int | None = None
+) -> None:
+    headers = {"retry-after": str(retry_after)} if retry_after is not None else None
+    await send_problem(send, status, detail, instance=scope["path"], headers=headers)
+
+
+__all__ = [
+    "INDEXES",
+    "STAMP_FIELD",
+    "STAMP_INDEX",
+    "IdempotencyMiddleware",
+    "record_id",
+    "scoped_key",
+    "stamp",
+]

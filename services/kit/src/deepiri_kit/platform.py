@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from deepiri_kit.events import EventBus
+    from deepiri_kit.ratelimit import RateLimiter
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Platform:
     redis: Redis | None = None
     influx: InfluxDBClientAsync | None = None
     bus: EventBus | None = None
+    limiter: RateLimiter | None = None
     checks: list[Check] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
@@ -74,6 +76,16 @@ class Platform:
             platform.redis = open_redis(settings)
             platform.bus = EventBus(platform.redis)
             platform.checks.append(redis_check(platform.redis))
+            if settings.rate_limit_per_minute > 0:
+                from deepiri_kit.ratelimit import RateLimiter
+
+                platform.limiter = RateLimiter(
+                    platform.redis,
+                    per_minute=settings.rate_limit_per_minute,
+                    burst=settings.rate_limit_burst,
+                    service=settings.service_name,
+                    timeout=settings.rate_limit_timeout_seconds,
+                )
             platform._closers.append(platform.redis.aclose)
         if isinstance(settings, InfluxSettings):
             from deepiri_kit.data.influx import open_influx

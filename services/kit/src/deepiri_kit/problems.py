@@ -8,6 +8,7 @@ unknown route, oversized body, auth) into the same shape and hide internal error
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -16,6 +17,8 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from deepiri_kit.context import current_request_id
+from deepiri_kit.data.transient import RETRY_AFTER_SECONDS, is_transient, worth_retrying
+from deepiri_kit.retry import mark_retryable
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://deepiri.dev/problems/"
@@ -73,8 +76,16 @@ class Unprocessable(Problem):
     status, slug, title = 422, "unprocessable", "Unprocessable request"
 
 
+class TooManyRequests(Problem):
+    status, slug, title = 429, "too-many-requests", "Too Many Requests"
+
+
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "unavailable", "Dependency unavailable"
+
+    def __init__(self, detail: str, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"Retry-After": str(RETRY_AFTER_SECONDS)})
+        super().__init__(detail, **kwargs)
 
 
 def problem_body(
@@ -109,17 +120,19 @@ def problem_response(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-async def send_problem(send: Any, status: int, detail: str, instance: str | None = None) -> None:
+async def send_problem(
+    send: Any,
+    status: int,
+    detail: str,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Answer from raw ASGI code (middleware that runs outside Litestar's handlers)."""
     title = HTTPStatus(status).phrase
     body = problem_body(status, title=title, detail=detail, slug=_slug(status), instance=instance)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode())],
-        }
-    )
+    raw_headers = [(b"content-type", PROBLEM_JSON.encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": msgspec.json.encode(body)})
 
 
@@ -171,6 +184,8 @@ def handle_http_exception(
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if is_transient(exc):
+        return handle_unavailable(request, exc)
     # Never leak internals; the log line carries the trace and request ids to find the cause.
     log.exception("unhandled error on %s %s", request.method, request.scope.get("path_template"))
     return problem_response(
@@ -179,6 +194,30 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
         detail="The server failed to handle this request; it has been logged.",
         slug="internal",
         instance=request.url.path,
+    )
+
+
+def handle_unavailable(
+    request: Request[Any, Any, Any], exc: BaseException
+) -> Response[dict[str, Any]]:
+    """A datastore that is down, paused or busy: the client may retry (with the same
+    Idempotency-Key for an unsafe request; the kit makes that safe)."""
+    if worth_retrying(exc):
+        mark_retryable(request.scope)  # type: ignore[arg-type]
+    log.warning(
+        "datastore unavailable on %s %s: %s: %s",
+        request.method,
+        request.scope.get("path_template"),
+        type(exc).__name__,
+        str(exc)[:300],
+    )
+    return problem_response(
+        503,
+        title="Service Unavailable",
+        detail="a datastore this request needs is unavailable or busy; retry shortly",
+        slug="unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

@@ -34,7 +34,8 @@ def run(factory: str, settings_type: type[ServiceSettings]) -> None:
         access_log=False,
         log_config=None,
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        # Only these peers may say who the client is (X-Forwarded-For); never "*".
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
         server_header=False,
     )

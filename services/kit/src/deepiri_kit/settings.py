@@ -53,6 +53,10 @@ class ServiceSettings:
     jwt_algorithms: str = "RS256,ES256"
     jwks_min_refresh_seconds: float = 10.0
     health_timeout_seconds: float = 1.0
+    # Peers whose X-Forwarded-For/-Proto are believed (uvicorn's forwarded_allow_ips):
+    # comma-separated addresses or CIDR ranges of the proxies in front of the pod (the
+    # chart sets the Ingress controller's range). Never "*": anyone could pick their address.
+    forwarded_allow_ips: str = "127.0.0.1"
 
     @property
     def production(self) -> bool:
@@ -63,6 +67,14 @@ class ServiceSettings:
 class MongoSettings:
     mongo_uri: Secret = "mongodb://127.0.0.1:27017/"
     mongo_db: str = "deepiri"
+    # Every MongoDB call is bounded: a paused or unreachable server costs a request at most
+    # about connect/selection + socket time, then a 503 (never a hang).
+    mongo_connect_timeout_seconds: float = 2.0
+    mongo_server_selection_timeout_seconds: float = 2.0
+    mongo_socket_timeout_seconds: float = 5.0
+    # An Idempotency-Key record still "in flight" this long is taken over by a retry (its
+    # process died); a request may run at most half of it.
+    idempotency_abandoned_after_seconds: float = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +86,11 @@ class RedisSettings:
     # Per caller: sustained requests per minute and how many may come at once (0 = off).
     rate_limit_per_minute: int = 600
     rate_limit_burst: int = 60
+    # Redis calls are bounded too (the consumer's blocking read is 1 s, so keep this above it).
+    redis_connect_timeout_seconds: float = 1.0
+    redis_socket_timeout_seconds: float = 3.0
+    # The rate limiter only decorates a request: past this it lets the request through.
+    rate_limit_timeout_seconds: float = 0.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +99,7 @@ class InfluxSettings:
     influxdb_token: Secret = "deepiri-dev-token"  # noqa: S105 - refused in production
     influxdb_org: str = "deepiri"
     influxdb_bucket: str = "activity"
+    influxdb_timeout_seconds: float = 5.0
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -112,6 +130,10 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid configuration: {_explain(exc)}") from exc
     if settings.production:
+        from deepiri_kit.faults import ENV as FAILPOINTS
+
+        if env.get(FAILPOINTS):
+            raise SettingsError(f"refusing to start in production with {FAILPOINTS} set")
         weak = weak_secrets(settings)
         if weak:
             raise SettingsError(

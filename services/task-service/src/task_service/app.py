@@ -30,7 +30,10 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     store = TaskStore(db, platform.require_bus())
     await retry_startup(store.ensure_indexes, what="task indexes")
     # Finishes what a crash or a Redis outage left in the version log (applies, publishes).
-    yield Wiring(state={"store": store}, workers=[*store.log.workers()])
+    # Versions carry the request's Idempotency-Key stamp (see deepiri_kit.idempotency).
+    yield Wiring(
+        state={"store": store}, workers=[*store.log.workers()], stamped=[db["task_versions"]]
+    )
 
 
 def create_app(settings: TaskSettings | None = None) -> Litestar:

@@ -14,7 +14,7 @@ def open_influx(settings: InfluxSettings) -> InfluxDBClientAsync:
         url=settings.influxdb_url,
         token=settings.influxdb_token,
         org=settings.influxdb_org,
-        timeout=5_000,
+        timeout=round(settings.influxdb_timeout_seconds * 1000),
     )
 
 

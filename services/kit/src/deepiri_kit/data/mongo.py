@@ -26,10 +26,17 @@ def open_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient[Docum
         settings.mongo_uri,
         appname=app_name,
         tz_aware=True,
-        serverSelectionTimeoutMS=5000,
-        connectTimeoutMS=3000,
+        # No call waits unbounded (a paused server must become a 503, not a hang).
+        serverSelectionTimeoutMS=_ms(settings.mongo_server_selection_timeout_seconds),
+        connectTimeoutMS=_ms(settings.mongo_connect_timeout_seconds),
+        socketTimeoutMS=_ms(settings.mongo_socket_timeout_seconds),
+        waitQueueTimeoutMS=_ms(settings.mongo_socket_timeout_seconds),
         uuidRepresentation="standard",
     )
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def database(
