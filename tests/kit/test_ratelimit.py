@@ -77,3 +77,22 @@ async def test_redis_outage_does_not_take_the_api_down(
             )
             assert response.status_code == 200
             assert "x-ratelimit-limit" not in response.headers
+
+
+async def test_requests_without_a_valid_token_are_limited_per_address(
+    client: AsyncTestClient[Any], issuer: TokenIssuer
+) -> None:
+    """Bad or missing tokens have no caller to limit, only an address: a flood of them is
+    refused with 429, while callers with valid tokens keep their own buckets."""
+    forged = issuer.token("mallory", "notes:read")[:-4] + "AAAA"  # a broken signature
+    statuses = []
+    for i in range(6):
+        headers = {"Authorization": f"Bearer {forged}"} if i % 2 else {}
+        statuses.append((await client.get(f"{PREFIX}/notes", headers=headers)).status_code)
+    assert statuses[:3] == [401, 401, 401]
+    assert set(statuses[3:]) == {429}
+    refused = await client.get(f"{PREFIX}/notes")
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert int(refused.headers["retry-after"]) >= 1
+    valid = await client.get(f"{PREFIX}/notes", headers=issuer.headers("erin", "notes:read"))
+    assert valid.status_code == 200

@@ -77,3 +77,32 @@ def test_production_starts_with_real_secrets_and_logs_them_redacted() -> None:
 
 def test_development_runs_with_defaults() -> None:
     assert load_settings(Demo, {}).deepiri_env == "development"
+
+
+def test_forwarded_headers_are_trusted_from_loopback_only_unless_configured() -> None:
+    assert load_settings(Demo, {}).forwarded_allow_ips == "127.0.0.1"
+    ranges = "10.42.0.0/16,10.43.0.0/16"
+    assert load_settings(Demo, {"FORWARDED_ALLOW_IPS": ranges}).forwarded_allow_ips == ranges
+    with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
+        load_settings(Demo, {"FORWARDED_ALLOW_IPS": "*"})
+
+
+def test_every_datastore_call_is_bounded_by_configurable_timeouts() -> None:
+    s = load_settings(Demo, {"MONGO_SOCKET_TIMEOUT_SECONDS": "2.5"})
+    assert s.mongo_socket_timeout_seconds == 2.5
+    for name in (
+        "mongo_connect_timeout_seconds",
+        "mongo_server_selection_timeout_seconds",
+        "redis_connect_timeout_seconds",
+        "redis_socket_timeout_seconds",
+        "rate_limit_timeout_seconds",
+        "influxdb_timeout_seconds",
+    ):
+        assert 0 < getattr(s, name) <= 10, name
+
+
+def test_fail_points_are_refused_in_production() -> None:
+    secrets = {"MONGO_URI": "mongodb://m/", "REDIS_PASSWORD": "p", "INFLUXDB_TOKEN": "t"}
+    env = {"DEEPIRI_ENV": "production", "DEEPIRI_FAILPOINTS": "x", **secrets}
+    with pytest.raises(SettingsError, match="DEEPIRI_FAILPOINTS"):
+        load_settings(Demo, env)

@@ -129,6 +129,11 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
         settings = msgspec.convert(raw, type=cls, strict=False)
     except msgspec.ValidationError as exc:
         raise SettingsError(f"invalid configuration: {_explain(exc)}") from exc
+    if "*" in settings.forwarded_allow_ips:
+        raise SettingsError(
+            "FORWARDED_ALLOW_IPS must name the proxies in front of the service, not '*' "
+            "(anyone could then choose the client address rate limits use)"
+        )
     if settings.production:
         from deepiri_kit.faults import ENV as FAILPOINTS
 

@@ -1,0 +1,139 @@
+"""A paused (SIGSTOP) Redis or MongoDB never hangs a request: what needs it fails fast with a
+503 problem, what it only decorates (rate limits, idempotency on reads) is answered."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from deepiri_kit.settings import load_settings
+from infra import FerretDBServer, RedisServer, Server
+from kit.sample_app import PREFIX, SampleSettings, build
+from support.tokens import TokenIssuer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
+
+# A generous wall-clock bound on each answer (the hangs this guards against took 30-90 s);
+# not a speed assertion: speed is for the benchmarks.
+BOUND_SECONDS = 5
+T = TypeVar("T")
+
+
+async def within_bound(call: Awaitable[T]) -> T:
+    async with asyncio.timeout(BOUND_SECONDS):
+        return await call
+
+
+@contextmanager
+def paused(server: Server) -> Iterator[None]:
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[tuple[RedisServer, FerretDBServer]]:
+    """Servers of this test's own, so pausing them disturbs nobody else."""
+    redis, mongo = RedisServer(tmp_path / "redis"), FerretDBServer(tmp_path / "mongo")
+    for server in (redis, mongo):
+        os.makedirs(server.root, exist_ok=True)
+        server.start()
+    yield redis, mongo
+    for server in (redis, mongo):
+        if server.proc is not None:
+            server.proc.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+@pytest.fixture
+async def client(own: tuple[RedisServer, FerretDBServer], service_env: dict[str, Any]) -> Any:
+    redis, mongo = own
+    env = {
+        **service_env,
+        "redis_port": redis.port,
+        "mongo_uri": mongo.uri,
+        "rate_limit_per_minute": 6000,  # on: the limiter must not make a Redis outage ours
+        "rate_limit_burst": 100,
+        "mongo_socket_timeout_seconds": 1.0,
+        "mongo_server_selection_timeout_seconds": 1.0,
+        "mongo_connect_timeout_seconds": 1.0,
+        "redis_socket_timeout_seconds": 1.5,
+    }
+    async with AsyncTestClient(app=build(load_settings(SampleSettings, {}, **env))) as c:
+        yield c
+
+
+def is_503_problem(response: Any) -> bool:
+    return (
+        response.status_code == 503
+        and response.headers["content-type"].startswith("application/problem+json")
+        and int(response.headers["retry-after"]) >= 1
+    )
+
+
+async def test_a_paused_redis_only_costs_what_needs_it(
+    client: AsyncTestClient[Any], own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer
+) -> None:
+    redis, _ = own
+    reader = issuer.headers("alice", "notes:read")
+    writer = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "while-paused"}
+    assert (await client.get(f"{PREFIX}/notes", headers=reader)).status_code == 200
+    with paused(redis):
+        schema = await within_bound(client.get(f"{PREFIX}/schema/openapi.json"))
+        listed = await within_bound(client.get(f"{PREFIX}/notes", headers=reader))
+        created = await within_bound(
+            client.post(f"{PREFIX}/notes", json={"title": "t"}, headers=writer)
+        )
+        for _ in range(5):  # and again: each answered, none waits for Redis
+            assert (
+                await within_bound(client.get(f"{PREFIX}/notes", headers=reader))
+            ).status_code == 200
+    assert schema.status_code == 200
+    assert listed.status_code == 200
+    assert created.status_code == 201
+
+
+async def test_a_paused_mongodb_is_a_fast_503_and_the_schema_still_answers(
+    client: AsyncTestClient[Any], own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer
+) -> None:
+    _, mongo = own
+    reader = issuer.headers("alice", "notes:read")
+    writer = issuer.headers("alice", "notes:write")
+    assert (await client.get(f"{PREFIX}/notes", headers=reader)).status_code == 200
+    with paused(mongo):
+        schema = await within_bound(client.get(f"{PREFIX}/schema/openapi.json"))
+        listed = await within_bound(client.get(f"{PREFIX}/notes", headers=reader))
+        created = await within_bound(
+            client.post(f"{PREFIX}/notes", json={"title": "t"}, headers=writer)
+        )
+        keyed = await within_bound(
+            client.post(
+                f"{PREFIX}/notes",
+                json={"title": "t"},
+                headers={**writer, "Idempotency-Key": "paused"},
+            )
+        )
+        health = await within_bound(client.get("/health"))
+    assert schema.status_code == 200
+    assert is_503_problem(listed), listed.text
+    assert is_503_problem(created), created.text
+    assert is_503_problem(keyed), keyed.text
+    assert health.status_code == 503
+    # Back: the same key runs now (nothing was applied under it while paused).
+    retried = await within_bound(
+        client.post(
+            f"{PREFIX}/notes", json={"title": "t"}, headers={**writer, "Idempotency-Key": "paused"}
+        )
+    )
+    assert retried.status_code == 201, retried.text

@@ -1,0 +1,356 @@
+"""task-service as real processes under the failures issue 8 found: a retry right after the
+answer, a crash between commit and finalisation, paused and stopped datastores, 50
+concurrent completions on a busy FerretDB, and clients that pick their own address."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deepiri_kit.events import Envelope
+from infra import FerretDBServer, RedisServer, Server, free_port
+from support.processes import ServiceProcess, harness_env
+from support.tokens import TokenIssuer
+
+pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
+
+RW = "tasks:read tasks:write"
+# A generous bound on each answer (the hangs this guards against took 30-90 s); not a speed
+# assertion: speed is for the benchmarks.
+BOUND = httpx.Timeout(5.0)
+
+
+def is_503_problem(response: httpx.Response) -> bool:
+    return (
+        response.status_code == 503
+        and response.headers["content-type"].startswith("application/problem+json")
+        and int(response.headers["retry-after"]) >= 1
+    )
+
+
+@contextmanager
+def paused(server: Server) -> Iterator[None]:
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def own(tmp_path: Path) -> Iterator[tuple[RedisServer, FerretDBServer]]:
+    """Servers of this test's own, so pausing or stopping them disturbs nobody else."""
+    redis, mongo = RedisServer(tmp_path / "redis"), FerretDBServer(tmp_path / "mongo")
+    for server in (redis, mongo):
+        server.root.mkdir(parents=True, exist_ok=True)
+        server.start()
+    yield redis, mongo
+    for server in (redis, mongo):
+        if server.proc is not None:
+            server.proc.send_signal(signal.SIGCONT)
+        server.stop()
+
+
+def service(
+    name: str, tmp_path: Path, redis: Any, mongo: Any, issuer: TokenIssuer, db: str, **env: str
+) -> ServiceProcess:
+    return ServiceProcess(
+        name, free_port(), {**harness_env(redis, mongo, issuer, db), **env}, tmp_path
+    )
+
+
+@pytest.fixture
+def tasks(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> Iterator[ServiceProcess]:
+    """task-service on the session's servers (one worker: concurrency comes from asyncio)."""
+    process = service("task-service", tmp_path, redis_server, mongo_server, issuer, db_name)
+    process.start()
+    yield process
+    process.stop()
+
+
+async def create(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> str:
+    created = await client.post("/api/tasks", json={"title": "t", **fields}, headers=headers)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+# --- item 3: Idempotency-Key is at most once ------------------------------------------------
+
+
+async def test_a_retry_right_after_the_answer_is_a_replay(
+    tasks: ServiceProcess, issuer: TokenIssuer
+) -> None:
+    headers = issuer.headers("alice", RW)
+    async with httpx.AsyncClient(base_url=tasks.url, timeout=BOUND) as client:
+        for i in range(30):
+            keyed = {**headers, "Idempotency-Key": f"fast-{i}"}
+            body = {"title": f"fast {i}"}
+            first = await client.post("/api/tasks", json=body, headers=keyed)
+            again = await client.post("/api/tasks", json=body, headers=keyed)
+            assert first.status_code == 201, first.text
+            assert again.status_code == 201, again.text  # was 409 "still being processed"
+            assert again.headers["idempotent-replayed"] == "true"
+            assert again.json() == first.json()
+
+
+def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> None:
+    tasks_db, game_db = f"{db_name}_tasks", f"{db_name}_game"
+    common = {"IDEMPOTENCY_ABANDONED_AFTER_SECONDS": "4"}
+    game = service(
+        "gamification-service",
+        tmp_path,
+        redis_server,
+        mongo_server,
+        issuer,
+        game_db,
+        CONSUMER_BLOCK_MS="100",
+    ).start()
+    crashing = service(
+        "task-service",
+        tmp_path,
+        redis_server,
+        mongo_server,
+        issuer,
+        tasks_db,
+        DEEPIRI_FAILPOINTS="idempotency.before_finalise",
+        **common,
+    ).start()
+    headers = issuer.headers("alice", f"{RW} gamification:read")
+    keyed = {**headers, "Idempotency-Key": "tap-once"}
+    try:
+        with httpx.Client(base_url=crashing.url, headers=headers, timeout=BOUND) as client:
+            # Created without a key: the fail point only fires for keyed requests.
+            habit = client.post("/api/tasks", json={"title": "water", "kind": "habit"})
+            assert habit.status_code == 201, habit.text
+            habit_id = habit.json()["id"]
+            with pytest.raises(httpx.TransportError):  # the process died after the commit
+                client.post(f"/api/tasks/{habit_id}/complete", json={}, headers=keyed)
+        assert crashing.proc is not None
+        assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
+        restarted = service(
+            "task-service", tmp_path, redis_server, mongo_server, issuer, tasks_db, **common
+        ).start()
+        try:
+            with httpx.Client(base_url=restarted.url, timeout=BOUND) as client:
+                answers = []
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    retry = client.post(f"/api/tasks/{habit_id}/complete", json={}, headers=keyed)
+                    answers.append(retry.status_code)
+                    if retry.json().get("type", "").endswith("/idempotency-key-applied"):
+                        break
+                    assert retry.status_code == 409, retry.text  # in flight until abandoned
+                    time.sleep(0.5)
+                else:
+                    raise AssertionError(f"never answered as applied: {answers}")
+                versions = client.get(f"/api/tasks/{habit_id}/versions", headers=headers)
+                taps = [v for v in versions.json()["items"] if v["action"] == "complete"]
+                assert len(taps) == 1  # one key, one application
+            with httpx.Client(base_url=game.url, headers=headers, timeout=BOUND) as client:
+                ledger: list[Any] = []
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline and not ledger:
+                    ledger = client.get("/api/gamification/wallet/ledger").json()["items"]
+                    time.sleep(0.2)
+                time.sleep(3)  # time for a second credit to show up, if there were one
+                ledger = client.get("/api/gamification/wallet/ledger").json()["items"]
+                credits = [e for e in ledger if e["kind"] == "task"]
+                assert len(credits) == 1, ledger  # one credit (badges are entries too)
+        finally:
+            restarted.stop()
+    finally:
+        crashing.stop()
+        game.stop()
+    events = [Envelope.decode(f["envelope"]) for _, f in asyncio.run(_stream(redis_server))]
+    done = [e for e in events if e.type == "task.completed" and e.data["task_id"] == habit_id]
+    assert len(done) == 1
+
+
+async def _stream(redis_server: RedisServer) -> list[Any]:
+    from redis.asyncio import Redis
+
+    client = Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+    try:
+        return list(await client.xrange("events.tasks"))
+    finally:
+        await client.aclose()
+
+
+# --- items 6 and 8: datastores paused, stopped or busy ---------------------------------------
+
+
+def test_paused_datastores_fail_fast_or_are_not_needed(
+    tmp_path: Path, own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer, db_name: str
+) -> None:
+    redis, mongo = own
+    tasks = service(
+        "task-service",
+        tmp_path,
+        redis,
+        mongo,
+        issuer,
+        db_name,
+        RATE_LIMIT_PER_MINUTE="6000",
+        RATE_LIMIT_BURST="100",
+        MONGO_SOCKET_TIMEOUT_SECONDS="1",
+        MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1",
+        MONGO_CONNECT_TIMEOUT_SECONDS="1",
+        REDIS_SOCKET_TIMEOUT_SECONDS="1.5",
+    ).start()
+    headers = issuer.headers("alice", RW)
+    try:
+        with httpx.Client(base_url=tasks.url, headers=headers, timeout=BOUND) as client:
+            todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
+            with paused(redis):
+                assert client.get("/api/tasks/schema/openapi.json").status_code == 200
+                assert client.get("/api/tasks").status_code == 200
+                assert client.get(f"/api/tasks/{todo}").status_code == 200
+                # The change is committed in MongoDB; its event waits in the outbox.
+                done = client.post(f"/api/tasks/{todo}/complete", json={})
+                assert done.status_code == 200, done.text
+            with paused(mongo):
+                assert client.get("/api/tasks/schema/openapi.json").status_code == 200
+                assert is_503_problem(client.get("/api/tasks"))
+                assert is_503_problem(client.post("/api/tasks", json={"title": "during"}))
+                keyed = {"Idempotency-Key": "during-pause"}
+                assert is_503_problem(client.post("/api/tasks", json={"title": "k"}, headers=keyed))
+                assert client.get("/health").status_code == 503
+            again = client.post("/api/tasks", json={"title": "k"}, headers=keyed)
+            assert again.status_code == 201, again.text
+    finally:
+        tasks.stop()
+
+
+def test_a_stopped_ferretdb_is_a_503_with_retry_after_never_a_500(
+    tmp_path: Path, own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer, db_name: str
+) -> None:
+    redis, mongo = own
+    tasks = service(
+        "task-service",
+        tmp_path,
+        redis,
+        mongo,
+        issuer,
+        db_name,
+        MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1",
+    ).start()
+    headers = issuer.headers("alice", RW)
+    try:
+        with httpx.Client(base_url=tasks.url, headers=headers, timeout=BOUND) as client:
+            todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
+            mongo.stop()
+            try:
+                created = client.post("/api/tasks", json={"title": "while down"})
+                completed = client.post(f"/api/tasks/{todo}/complete", json={})
+                listed = client.get("/api/tasks")
+            finally:
+                mongo.start()
+            for response in (created, completed, listed):
+                assert is_503_problem(response), response.text
+            retried = client.post(f"/api/tasks/{todo}/complete", json={})
+            assert retried.status_code == 200, retried.text
+    finally:
+        tasks.stop()
+
+
+async def test_fifty_concurrent_completions_no_500_each_recorded_once(
+    tasks: ServiceProcess, issuer: TokenIssuer
+) -> None:
+    headers = issuer.headers("alice", RW)
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(base_url=tasks.url, limits=limits, timeout=60) as client:
+        ids = [await create(client, headers, title=f"c{i}") for i in range(50)]
+        statuses: list[int] = []
+
+        async def complete(task_id: str) -> httpx.Response:
+            # A client as the 503 asks: retry with the same Idempotency-Key.
+            keyed = {**headers, "Idempotency-Key": f"done-{task_id}", "Connection": "close"}
+            while True:
+                response = await client.post(
+                    f"/api/tasks/{task_id}/complete", json={}, headers=keyed
+                )
+                statuses.append(response.status_code)
+                if response.status_code not in (409, 503) or "applied" in response.text:
+                    return response
+                await asyncio.sleep(0.2)
+
+        results = await asyncio.gather(*(complete(i) for i in ids))
+        assert 500 not in statuses
+        for result in results:
+            assert result.status_code == 200 or "idempotency-key-applied" in result.text
+        for task_id in ids:
+            versions = await client.get(f"/api/tasks/{task_id}/versions", headers=headers)
+            actions = [v["action"] for v in versions.json()["items"]]
+            assert actions.count("complete") == 1, actions
+
+
+# --- item 12: the client address comes from trusted proxies only ----------------------------
+
+
+def flood(url: str, forwarded_for: list[str]) -> list[int]:
+    """Requests with a bad token, each claiming another client address."""
+    with httpx.Client(base_url=url, timeout=BOUND) as client:
+        return [
+            client.get(
+                "/api/tasks",
+                headers={"Authorization": "Bearer not-a-token", "X-Forwarded-For": address},
+            ).status_code
+            for address in forwarded_for
+        ]
+
+
+@pytest.mark.parametrize(("trusted", "limited"), [("10.9.9.9", True), ("127.0.0.1", False)])
+def test_x_forwarded_for_counts_only_from_trusted_proxies(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+    trusted: str,
+    limited: bool,
+) -> None:
+    tasks = service(
+        "task-service",
+        tmp_path,
+        redis_server,
+        mongo_server,
+        issuer,
+        db_name,
+        RATE_LIMIT_PER_MINUTE="60",
+        RATE_LIMIT_BURST="5",
+        FORWARDED_ALLOW_IPS=trusted,
+        SERVICE_NAME=f"task-service-{db_name}",  # a rate-limit namespace of this test's own
+    ).start()
+    try:
+        statuses = flood(tasks.url, [f"203.0.113.{i}" for i in range(12)])
+    finally:
+        tasks.stop()
+    if limited:
+        # The test client (127.0.0.1) is not a trusted proxy: its header is ignored, all
+        # twelve requests come from one address, and the flood is refused after the burst.
+        assert statuses[:5] == [401] * 5
+        assert set(statuses[5:]) == {429}
+    else:
+        # From a trusted proxy, the header names twelve clients with a bucket each.
+        assert statuses == [401] * 12
