@@ -187,6 +187,28 @@ async def test_idempotency_key_makes_a_spend_happen_once(
     ] == 70
 
 
+async def test_idempotency_keys_of_different_callers_never_meet(
+    client: Client, stores: Stores, issuer: TokenIssuer
+) -> None:
+    """Subject "ux:a" with key "k" and subject "ux" with key "a:k" joined with ":" are the same
+    string: each must still get its own spend, and never the other's balances."""
+    for name in ("ux", "ux:a"):
+        await grant(stores, name, coins=100)
+    body = {"currency": "coins", "amount": 30, "reason": "mine"}
+    first = await client.post(
+        f"{API}/wallet/spend", json=body, headers={**user(issuer, "ux"), "Idempotency-Key": "a:k"}
+    )
+    second = await client.post(
+        f"{API}/wallet/spend", json=body, headers={**user(issuer, "ux:a"), "Idempotency-Key": "k"}
+    )
+    assert first.status_code == second.status_code == 201, second.text
+    assert "idempotent-replayed" not in second.headers
+    assert first.json()["entry"]["id"] != second.json()["entry"]["id"]
+    for name in ("ux", "ux:a"):
+        wallet = (await client.get(f"{API}/wallet", headers=user(issuer, name))).json()
+        assert wallet["balances"]["coins"] == 70, name
+
+
 async def test_convert_is_one_atomic_entry(
     client: Client, stores: Stores, issuer: TokenIssuer
 ) -> None:
