@@ -40,10 +40,12 @@ safe methods, never touch the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -144,11 +146,14 @@ class IdempotencyMiddleware:  # a plain ASGI middleware
             "owner": owner,
             "key": raw_key,
             "fingerprint": _fingerprint(scope, body),
+            # Tells our own claim from others' (a claim whose answer was lost may have landed).
+            "claim": uuid.uuid4().hex,
         }
         try:
             verdict = await ledger.claim(request, self.abandoned_after)
         except PyMongoError as exc:
             log.warning("idempotency store unavailable: %s", exc)
+            await ledger.release_claim(request)
             await _send_problem(
                 scope,
                 send,
@@ -289,7 +294,14 @@ class _Ledger:
                     # takes it over later and finds the stamped change (see the docstring).
                     log.warning("could not finalise idempotency record: %s", exc)
                     return
-                await asyncio.sleep(0.05 * attempt)
+                await asyncio.sleep(0.1 * 3 ** (attempt - 1))
+
+    async def release_claim(self, request: dict[str, Any]) -> None:
+        """Best effort: our claim may have been written although its answer never came; the
+        request never ran, so the key must not wait for abandonment."""
+        # If this fails too, a retry takes the key over once it is abandoned.
+        with contextlib.suppress(PyMongoError):
+            await self.records.delete_one({"_id": request["_id"], "claim": request["claim"]})
 
     async def settle_failure(self, rid: str, *, stamped: bool) -> None:
         try:
