@@ -20,9 +20,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
-from deepiri_kit import Principal, requires_scopes
+from deepiri_kit import Principal, requires_scopes, scoped_key
 from deepiri_kit.clock import utcnow
-from deepiri_kit.idempotency import scoped_key
 from deepiri_kit.models import Model, Out, ShortText
 from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
 from deepiri_kit.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable

@@ -43,6 +43,8 @@ from deepiri_kit.settings import (
     SettingsError,
     load_settings,
 )
+from deepiri_kit.stamps import scoped_key
+from deepiri_kit.stamps import stamp as idempotency_stamp
 from deepiri_kit.tracing import tracer, untraced
 from deepiri_kit.upstream import CircuitBreaker, Upstream
 from deepiri_kit.workers import Periodic, Worker, pause
@@ -83,6 +85,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "from_state",
+    "idempotency_stamp",
     "keyset_filter",
     "load_settings",
     "metrics",
@@ -91,6 +94,7 @@ __all__ = [
     "requires_scopes",
     "retry_startup",
     "run",
+    "scoped_key",
     "tracer",
     "untraced",
     "utcnow",

@@ -41,12 +41,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import hashlib
 import logging
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +56,7 @@ from deepiri_kit.data.transient import RETRY_AFTER_SECONDS
 from deepiri_kit.faults import crash_point
 from deepiri_kit.problems import send_problem
 from deepiri_kit.retry import ATTEMPTS, pause, take_retry_mark
+from deepiri_kit.stamps import STAMP_FIELD, _current, _Stamp, record_id, scoped_key, stamp
 
 log = logging.getLogger("deepiri.idempotency")
 HEADER = b"idempotency-key"
@@ -65,46 +64,12 @@ _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 UNSAFE = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 KEPT_HEADERS = frozenset({b"content-type", b"etag", b"location"})
 RETENTION = timedelta(hours=24)
-STAMP_FIELD = "idempotency_key"
 FINALISE_ATTEMPTS = 3
 INDEXES = [IndexModel([("created_at", 1)], name="created_at")]
 STAMP_INDEX = IndexModel([(STAMP_FIELD, 1)], name=STAMP_FIELD)
 
 ASGIApp = Any
 Collection = AsyncCollection[dict[str, Any]]
-
-
-def scoped_key(*parts: str) -> str:
-    """An unambiguous key from ``parts`` (each length-prefixed: ``3:abc``), for any store key
-    built from caller-supplied values: ``("u:x", "k")`` and ``("u", "x:k")`` stay apart."""
-    return "".join(f"{len(p)}:{p}" for p in parts)
-
-
-def record_id(owner: str, key: str) -> str:
-    return hashlib.sha256(scoped_key(owner, key).encode()).hexdigest()
-
-
-@dataclass
-class _Stamp:
-    record_id: str
-    taken: bool = False
-
-
-_current: contextvars.ContextVar[_Stamp | None] = contextvars.ContextVar(
-    "deepiri_idempotency", default=None
-)
-
-
-def stamp() -> dict[str, str]:
-    """Fields for the document that commits this request's change (empty without a key).
-
-    Put them into that same document (one insert), never into a later write: a retry after a
-    crash looks for them to decide that the change was already applied."""
-    current = _current.get()
-    if current is None:
-        return {}
-    current.taken = True
-    return {STAMP_FIELD: current.record_id}
 
 
 class IdempotencyMiddleware:  # a plain ASGI middleware

@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from deepiri_kit import idempotency, metrics
+from deepiri_kit import idempotency_stamp, metrics
 from deepiri_kit.chain import OUTBOX, Chain, link_id
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import Envelope, EventBus, outbox_entry
@@ -235,7 +235,7 @@ class TaskStore:
             "at": decision.state["updated_at"],
             "state": decision.state,
             # The version commits the change, so it carries the request's Idempotency-Key.
-            **idempotency.stamp(),
+            **idempotency_stamp(),
         }
         outbox = [outbox_entry(STREAM, event) for event in decision.events]
         return await self.log.claim(str(oid), n, record, outbox=outbox, extra=extra)
