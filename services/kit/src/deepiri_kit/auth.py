@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -209,8 +210,10 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError:
             raise _invalid("token expired") from None
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, OverflowError, TypeError, ValueError) as exc:
+            # PyJWT's own checks trip over ill-typed claims (int(inf), `in` on a list, …).
             raise _invalid(f"token rejected: {exc}") from None
+        _check_registered_claims(claims)
         scope = claims.get("scope", "")
         return Principal(
             subject=str(claims["sub"]),
@@ -219,6 +222,29 @@ class TokenVerifier:
             token_id=claims.get("jti"),
             claims=claims,
         )
+
+
+_NUMERIC_DATES = ("exp", "iat", "nbf")
+_STRINGS = ("sub", "iss", "jti", "client_id", "scope")
+
+
+def _check_registered_claims(claims: Mapping[str, Any]) -> None:
+    """RFC 7519 §2/§4.1: times are finite JSON numbers, names are strings. PyJWT coerces
+    ``"exp": "9999999999"`` with ``int()``; a token that says it that way is refused."""
+    for name in _NUMERIC_DATES:
+        value = claims.get(name)
+        if name in claims and not (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ):
+            raise _invalid(f"token claim {name} is not a NumericDate")
+    for name in _STRINGS:
+        if name in claims and not isinstance(claims[name], str):
+            raise _invalid(f"token claim {name} is not a string")
+    aud = claims.get("aud")
+    if not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        raise _invalid("token claim aud is not a string or a list of strings")
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
