@@ -12,7 +12,7 @@ import msgspec
 from bson import ObjectId
 from litestar import Controller, Litestar, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import AutoReconnect, OperationFailure
 
@@ -29,16 +29,19 @@ from deepiri_kit import (
     requires_scopes,
 )
 from deepiri_kit.clock import utcnow
-from deepiri_kit.models import Model, Out, ShortText
+from deepiri_kit.inbound import OPEN_QUERY
+from deepiri_kit.models import Model, Out, ShortText, reject_operator_keys
 from deepiri_kit.pagination import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    CursorQuery,
     Page,
     decode_cursor,
     keyset_filter,
     page_of,
 )
 from deepiri_kit.problems import NotFound
+from deepiri_kit.types import ObjectIdPath, ObjectIdStr
 
 PREFIX = "/api/sample"
 Notes_ = NamedDependency[AsyncCollection[Any]]
@@ -53,6 +56,9 @@ class SampleSettings(ServiceSettings, MongoSettings, RedisSettings):
 class NoteIn(Model):
     title: ShortText
     tags: Annotated[list[ShortText], msgspec.Meta(max_length=5)] = []
+    stars: Annotated[int, msgspec.Meta(ge=0, le=5)] = 0
+    remind_at: Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    related: ObjectIdStr | None = None
 
 
 class NoteOut(Out):
@@ -60,11 +66,18 @@ class NoteOut(Out):
     title: str
     tags: list[str]
     created_at: datetime
+    stars: int = 0
+    related: str | None = None
 
 
 def note_out(doc: dict[str, Any]) -> NoteOut:
     return NoteOut(
-        id=str(doc["_id"]), title=doc["title"], tags=doc["tags"], created_at=doc["created_at"]
+        id=str(doc["_id"]),
+        title=doc["title"],
+        tags=doc["tags"],
+        created_at=doc["created_at"],
+        stars=doc.get("stars", 0),
+        related=doc.get("related"),
     )
 
 
@@ -80,6 +93,8 @@ class Notes(Controller):
             "owner": request.user.subject,
             "title": data.title,
             "tags": data.tags,
+            "stars": data.stars,
+            "related": data.related,
             "created_at": utcnow(),
             **idempotency.stamp(),  # the insert commits the change: it carries the key
         }
@@ -112,7 +127,7 @@ class Notes(Controller):
         request: Request[Principal, Any, Any],
         notes: Notes_,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
     ) -> Page[NoteOut]:
         query: dict[str, Any] = {"owner": request.user.subject}
         if cursor:
@@ -129,14 +144,28 @@ class Notes(Controller):
 
     @get("/{note_id:str}", guards=[requires_scopes("notes:read")])
     async def read(
-        self, note_id: FromPath[str], request: Request[Principal, Any, Any], notes: Notes_
+        self, note_id: ObjectIdPath, request: Request[Principal, Any, Any], notes: Notes_
     ) -> NoteOut:
-        doc = None
-        if ObjectId.is_valid(note_id):
-            doc = await notes.find_one({"_id": ObjectId(note_id), "owner": request.user.subject})
+        doc = await notes.find_one({"_id": ObjectId(note_id), "owner": request.user.subject})
         if doc is None:
             raise NotFound(f"no note {note_id}")
         return note_out(doc)
+
+    @get("/echo-id/{note_id:str}", guards=[requires_scopes("notes:read")])
+    async def echo_id(self, note_id: ObjectIdPath) -> dict[str, str]:
+        """What the handler receives for an id, however it was spelled."""
+        return {"id": note_id}
+
+    @post("/metadata", guards=[requires_scopes("notes:write")], status_code=200)
+    async def metadata(self, data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """A free-form JSON body (like webhook payloads), checked before it goes anywhere."""
+        reject_operator_keys(data)
+        return {"keys": sorted(data)}
+
+    @get("/search", guards=[requires_scopes("notes:read")], opt={OPEN_QUERY: True})
+    async def search(self, request: Request[Principal, Any, Any]) -> dict[str, list[str]]:
+        """A route that opted out of the unknown-parameter rule (it reads any parameter)."""
+        return {"params": sorted(request.query_params)}
 
     @get("/boom", guards=[requires_scopes("notes:read")])
     async def boom(self) -> None:

@@ -30,6 +30,7 @@ from deepiri_kit.auth import BearerAuthMiddleware
 from deepiri_kit.context import current_request_id
 from deepiri_kit.edge import Edge
 from deepiri_kit.health import Check, readiness
+from deepiri_kit.inbound import Inbound
 from deepiri_kit.logs import configure_logging
 from deepiri_kit.metrics import render_latest
 from deepiri_kit.platform import Platform, retry_startup
@@ -172,7 +173,8 @@ def create_app(
     api = Router(
         path=prefix, route_handlers=list(route_handlers), dependencies=dict(dependencies or {})
     )
-    return ServiceApp(
+    inbound = Inbound()
+    app = ServiceApp(
         route_handlers=[health, livez, prometheus_metrics, api, *extra_routes],
         middleware=middleware,
         plugins=[OpenTelemetryPlugin(otel)],
@@ -181,7 +183,10 @@ def create_app(
         lifespan=[functools.partial(_lifespan, settings=settings, setup=setup)],
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # ours (JSON, with ids) is configured above; keep Litestar's off
+        before_request=inbound,
     )
+    inbound.learn(app)
+    return app
 
 
 def _tag_request_id(span: Any, _scope: Any) -> None:
