@@ -133,12 +133,19 @@ async def test_other_users_tasks_are_not_found(
     assert listed["items"] == []
 
 
-@pytest.mark.parametrize("task_id", ["nope", "0" * 24, "ZZZZZZZZZZZZZZZZZZZZZZZZ", "a" * 300])
-async def test_unknown_and_malformed_ids_are_404(
-    client: Client, alice: dict[str, str], task_id: str
+@pytest.mark.parametrize(
+    ("task_id", "status"),
+    [("0" * 24, 404), ("A" * 24, 404), ("nope", 400), ("Z" * 24, 400), ("a" * 300, 400)],
+)
+async def test_unknown_ids_are_404_and_malformed_ids_400(
+    client: Client, alice: dict[str, str], task_id: str, status: int
 ) -> None:
-    assert (await client.get(f"/api/tasks/{task_id}", headers=alice)).status_code == 404
-    assert (await client.post(f"/api/tasks/{task_id}/complete", headers=alice)).status_code == 404
+    for response in [
+        await client.get(f"/api/tasks/{task_id}", headers=alice),
+        await client.post(f"/api/tasks/{task_id}/complete", headers=alice),
+    ]:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
 
 
 BAD_BODIES = [

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
 from deepiri_kit import Principal, metrics, requires_scopes
 from deepiri_kit.clock import utcnow
-from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery, Page
 from deepiri_kit.problems import (
-    BadRequest,
     Conflict,
     NotFound,
     PreconditionFailed,
     Unprocessable,
 )
+from deepiri_kit.types import LOWER_CASE, MAX_SAFE_INTEGER, ObjectIdPath, to_utc
 from task_service import events
 from task_service.domain import Kind, graph
 from task_service.domain import tasks as rules
 from task_service.domain.diff import changed_fields, diff
 from task_service.models import (
+    ITEM_ID_PATTERN,
     ChecklistItemIn,
     ChecklistItemPatch,
     CompleteIn,
@@ -63,7 +64,9 @@ Store = NamedDependency[TaskStore]
 Caller = Request[Principal, Any, Any]
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", required=False)]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)]
-VersionNumber = Annotated[int, QueryParameter(ge=1)]
+TaskIdPath = ObjectIdPath
+ItemIdPath = Annotated[str, PathParameter(pattern=ITEM_ID_PATTERN), LOWER_CASE]
+VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_SAFE_INTEGER)]
 
 TAG_PATTERN = r"^[\w\-. ]+$"  # deepiri_kit.models.Tag's
 READ = [requires_scopes("tasks:read")]
@@ -109,18 +112,16 @@ def expected_version(if_match: str | None) -> int | None:
     raise PreconditionFailed(f"If-Match {if_match[:80]!r} names no version of this task")
 
 
-def bson_time(value: datetime | None) -> datetime | None:
+def bson_time(value: datetime | None, name: str = "due_at") -> datetime | None:
     """UTC with millisecond precision: what MongoDB keeps, so responses equal later reads."""
     if value is None:
         return None
-    utc = value.astimezone(UTC)
+    utc = to_utc(value, name)
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 def aware_query_time(name: str, value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise BadRequest(f"{name} needs a time zone offset (e.g. 2026-03-01T00:00:00Z)")
-    return bson_time(value)
+    return bson_time(value, name)
 
 
 @asynccontextmanager
@@ -228,7 +229,7 @@ class TaskController(Controller):
         q: Annotated[str | None, QueryParameter(min_length=1, max_length=MAX_SEARCH_CHARS)] = None,
         sort: FromQuery[Literal["created", "updated", "due", "priority"]] = "created",
         limit: Limit = DEFAULT_LIMIT,
-        cursor: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
     ) -> Page[TaskOut]:
         """The caller's tasks, filtered and sorted, one page at a time (``next_cursor``).
 
@@ -271,7 +272,7 @@ class TaskController(Controller):
 
     @get("/{task_id:str}", guards=READ)
     async def get_task(
-        self, task_id: FromPath[str], request: Caller, store: Store
+        self, task_id: TaskIdPath, request: Caller, store: Store
     ) -> Response[TaskOut]:
         """One of the caller's tasks (404 for anyone else's, so ids do not leak)."""
         doc = await store.get(request.user.subject, task_id)
@@ -282,7 +283,7 @@ class TaskController(Controller):
     @patch("/{task_id:str}", guards=WRITE)
     async def update_task(
         self,
-        task_id: FromPath[str],
+        task_id: TaskIdPath,
         data: JSONBody[TaskPatch],
         request: Caller,
         store: Store,
@@ -304,7 +305,7 @@ class TaskController(Controller):
 
     @delete("/{task_id:str}", guards=WRITE, status_code=204)
     async def delete_task(
-        self, task_id: FromPath[str], request: Caller, store: Store, if_match: IfMatch = None
+        self, task_id: TaskIdPath, request: Caller, store: Store, if_match: IfMatch = None
     ) -> Response[None]:
         """Soft delete: the task leaves lists and reads, its history stays, and restoring a
         version brings it back."""
@@ -325,7 +326,7 @@ class TaskController(Controller):
     @post("/{task_id:str}/complete", guards=WRITE, status_code=200)
     async def complete_task(
         self,
-        task_id: FromPath[str],
+        task_id: TaskIdPath,
         request: Caller,
         store: Store,
         data: JSONBody[CompleteIn | None] = None,
@@ -373,7 +374,7 @@ class TaskController(Controller):
 
     @post("/{task_id:str}/reopen", guards=WRITE, status_code=200)
     async def reopen_task(
-        self, task_id: FromPath[str], request: Caller, store: Store, if_match: IfMatch = None
+        self, task_id: TaskIdPath, request: Caller, store: Store, if_match: IfMatch = None
     ) -> Response[TaskOut]:
         """Undo a todo's completion, or a daily's completion of the period running now."""
         now = utcnow()
@@ -398,7 +399,7 @@ class TaskController(Controller):
     @post("/{task_id:str}/checklist", guards=WRITE)
     async def add_checklist_item(
         self,
-        task_id: FromPath[str],
+        task_id: TaskIdPath,
         data: JSONBody[ChecklistItemIn],
         request: Caller,
         store: Store,
@@ -417,8 +418,8 @@ class TaskController(Controller):
     @patch("/{task_id:str}/checklist/{item_id:str}", guards=WRITE)
     async def change_checklist_item(
         self,
-        task_id: FromPath[str],
-        item_id: FromPath[str],
+        task_id: TaskIdPath,
+        item_id: ItemIdPath,
         data: JSONBody[ChecklistItemPatch],
         request: Caller,
         store: Store,
@@ -437,8 +438,8 @@ class TaskController(Controller):
     @delete("/{task_id:str}/checklist/{item_id:str}", guards=WRITE, status_code=200)
     async def remove_checklist_item(
         self,
-        task_id: FromPath[str],
-        item_id: FromPath[str],
+        task_id: TaskIdPath,
+        item_id: ItemIdPath,
         request: Caller,
         store: Store,
         if_match: IfMatch = None,
@@ -479,10 +480,10 @@ class VersionController(Controller):
     @get("/versions", guards=READ)
     async def list_versions(
         self,
-        task_id: FromPath[str],
+        task_id: TaskIdPath,
         request: Caller,
         store: Store,
-        after: Annotated[int, QueryParameter(ge=0)] = 0,
+        after: Annotated[int, QueryParameter(ge=0, le=MAX_SAFE_INTEGER)] = 0,
         limit: Limit = 50,
     ) -> VersionPage:
         """The task's versions, oldest first (deleted tasks keep their history)."""
@@ -497,7 +498,7 @@ class VersionController(Controller):
 
     @get("/versions/{n:int}", guards=READ)
     async def get_version(
-        self, task_id: FromPath[str], n: FromPath[int], request: Caller, store: Store
+        self, task_id: TaskIdPath, n: VersionPath, request: Caller, store: Store
     ) -> VersionOut:
         """One version: the full snapshot, what changed, who changed it, when and why."""
         record = await self._version(store, request.user.subject, task_id, n)
@@ -514,11 +515,11 @@ class VersionController(Controller):
     @get("/diff", guards=READ)
     async def diff_versions(
         self,
-        task_id: FromPath[str],
+        task_id: TaskIdPath,
         request: Caller,
         store: Store,
-        from_version: Annotated[int, QueryParameter(name="from", ge=1)],
-        to_version: Annotated[int, QueryParameter(name="to", ge=1)],
+        from_version: Annotated[int, QueryParameter(name="from", ge=1, le=MAX_SAFE_INTEGER)],
+        to_version: Annotated[int, QueryParameter(name="to", ge=1, le=MAX_SAFE_INTEGER)],
     ) -> DiffOut:
         """Field-level differences from one version to another (checklist items by id)."""
         owner = request.user.subject
@@ -533,8 +534,8 @@ class VersionController(Controller):
     @post("/versions/{n:int}/restore", guards=WRITE, status_code=200)
     async def restore_version(
         self,
-        task_id: FromPath[str],
-        n: FromPath[int],
+        task_id: TaskIdPath,
+        n: VersionPath,
         request: Caller,
         store: Store,
         data: JSONBody[RestoreIn | None] = None,
@@ -580,7 +581,7 @@ class DependencyController(Controller):
 
     @post("/", guards=WRITE)
     async def add_dependency(
-        self, task_id: FromPath[str], data: JSONBody[DependencyIn], request: Caller, store: Store
+        self, task_id: TaskIdPath, data: JSONBody[DependencyIn], request: Caller, store: Store
     ) -> Response[EdgeOut]:
         """Make this task depend on ``depends_on``. An ordering edge (blocks, precedes,
         subtask) that would close a cycle → 409 with the cycle's path."""
@@ -628,7 +629,7 @@ class DependencyController(Controller):
 
     @delete("/{other:str}", guards=WRITE, status_code=204)
     async def remove_dependency(
-        self, task_id: FromPath[str], other: FromPath[str], request: Caller, store: Store
+        self, task_id: TaskIdPath, other: TaskIdPath, request: Caller, store: Store
     ) -> None:
         """Remove the edge from this task to ``other``."""
         if not await store.remove_edge(request.user.subject, task_id, other):
@@ -636,7 +637,7 @@ class DependencyController(Controller):
 
     @get("/", guards=READ)
     async def list_dependencies(
-        self, task_id: FromPath[str], request: Caller, store: Store
+        self, task_id: TaskIdPath, request: Caller, store: Store
     ) -> DependenciesOut:
         """Both directions: what this task depends on, and what depends on it."""
         owner = request.user.subject

@@ -11,6 +11,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from deepiri_kit.models import LongText, Model, Out, ShortText, Tag
+from deepiri_kit.types import LOWER_CASE, ObjectIdStr
 from task_service.domain import Difficulty, Direction, Kind, Priority
 from task_service.domain.graph import EdgeType
 from task_service.domain.schedules import MAX_EVERY_DAYS, Weekday
@@ -23,8 +24,8 @@ MAX_ESTIMATE_MINUTES = 7 * 24 * 60
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 TimeZoneName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$")]
 SkillId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")]
-TaskId = Annotated[str, Meta(pattern=r"^[0-9a-f]{24}$")]
-ItemId = Annotated[str, Meta(pattern=r"^[0-9a-f]{12}$")]
+ITEM_ID_PATTERN = r"^[0-9a-fA-F]{12}$"
+ItemId = Annotated[str, Meta(pattern=ITEM_ID_PATTERN), LOWER_CASE]
 Minutes = Annotated[int, Meta(ge=1, le=MAX_ESTIMATE_MINUTES)]
 ActualMinutes = Annotated[int, Meta(ge=0, le=MAX_ESTIMATE_MINUTES)]
 Reason = Annotated[str, Meta(max_length=500)]
@@ -114,7 +115,7 @@ class RestoreIn(Model):
 
 
 class DependencyIn(Model):
-    depends_on: TaskId
+    depends_on: ObjectIdStr
     type: EdgeType = "blocks"
 
 
