@@ -130,12 +130,17 @@ async def test_insufficient_funds_is_409_and_writes_nothing(
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"currency": "doubloons", "amount": 1, "reason": "x"}, 422),
-        ({"currency": "xp", "amount": 1, "reason": "x"}, 422),
-        ({"currency": "coins", "amount": 0, "reason": "x"}, 422),
-        ({"currency": "coins", "amount": -5, "reason": "x"}, 422),
-        ({"currency": "coins", "amount": 1_000_001, "reason": "x"}, 422),
+        # Currencies and amount bounds are in the schema (enum, minimum, maximum): 400.
+        ({"currency": "doubloons", "amount": 1, "reason": "x"}, 400),
+        ({"currency": "xp", "amount": 1, "reason": "x"}, 400),
+        ({"currency": "coins", "amount": 0, "reason": "x"}, 400),
+        ({"currency": "coins", "amount": -5, "reason": "x"}, 400),
+        ({"currency": "coins", "amount": 1_000_001, "reason": "x"}, 400),
         ({"currency": "coins", "amount": 1.5, "reason": "x"}, 400),
+        # Strict decoding: what the schema calls an integer is a JSON integer.
+        ({"currency": "coins", "amount": "5", "reason": "x"}, 400),
+        ({"currency": "coins", "amount": 2.0, "reason": "x"}, 400),
+        ({"currency": "coins", "amount": True, "reason": "x"}, 400),
         ({"currency": "coins", "amount": 1, "reason": ""}, 400),
         ({"currency": "coins", "amount": 1}, 400),
         ({"currency": "coins", "amount": 1, "reason": "x", "user_id": "victim"}, 400),
@@ -225,7 +230,7 @@ async def test_convert_is_one_atomic_entry(
     for body, status in [
         ({"from": "coins", "to": "gems", "amount": 150}, 422),  # not a multiple of the rate
         ({"from": "coins", "to": "stars", "amount": 100}, 422),  # no such rate
-        ({"from": "xp", "to": "gems", "amount": 100}, 422),
+        ({"from": "xp", "to": "gems", "amount": 100}, 400),  # xp is not in the schema's enum
         ({"from": "coins", "to": "gems", "amount": 100}, 409),  # only 50 left
         ({"from": "coins", "to": "gems"}, 400),
     ]:
@@ -255,7 +260,7 @@ async def test_ledger_pages_newest_first_and_filters_by_currency(
     assert (await client.get(f"{API}/wallet/ledger?cursor=garbage", headers=h)).status_code == 400
     assert (
         await client.get(f"{API}/wallet/ledger?currency=doubloons", headers=h)
-    ).status_code == 422
+    ).status_code == 400
     assert (await client.get(f"{API}/wallet/ledger?limit=1000", headers=h)).status_code == 400
 
 
@@ -534,3 +539,26 @@ async def test_openapi_document_is_served(client: Client) -> None:
     paths = r.json()["paths"]
     assert f"{API}/wallet/spend" in paths
     assert f"{API}/leaderboards/{{metric}}/me" in paths
+
+
+@pytest.mark.parametrize(
+    ("period", "key"),
+    [
+        ("day", "9999-12-31"),  # its end is past the last representable day
+        ("week", "9999-W52"),
+        ("month", "9999-12"),
+        ("day", "0000-01-01"),
+        ("week", "2026-W54"),
+        ("month", "2026-13"),
+    ],
+)
+async def test_period_keys_at_the_edge_of_the_calendar_are_400(
+    client: Client, issuer: TokenIssuer, period: str, key: str
+) -> None:
+    h = user(issuer, "zed")
+    for path in ("leaderboards/xp", "leaderboards/xp/me"):
+        r = await client.get(
+            f"{API}/{path}", params={"period": period, "period_key": key}, headers=h
+        )
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")

@@ -23,7 +23,15 @@ from litestar.types import ControllerRouterHandler
 from deepiri_kit import Principal, requires_scopes, scoped_key
 from deepiri_kit.clock import utcnow
 from deepiri_kit.models import Model, Out, ShortText
-from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, decode_cursor, encode_cursor
+from deepiri_kit.pagination import (
+    DEFAULT_LIMIT,
+    MALFORMED,
+    MAX_LIMIT,
+    CursorQuery,
+    Page,
+    decode_cursor,
+    encode_cursor,
+)
 from deepiri_kit.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from gamification_service.domain import DomainError, InsufficientFunds, InvalidMatch, levels
 from gamification_service.domain import badges as badge_rules
@@ -69,6 +77,16 @@ def _unprocessable(exc: DomainError) -> Unprocessable:
     return Unprocessable(str(exc))
 
 
+def _seq_cursor(cursor: str | None, sort: str) -> int | None:
+    """The sequence number a ledger or history cursor names (None for the first page)."""
+    if not cursor:
+        return None
+    value, _ = decode_cursor(cursor, sort)
+    if not isinstance(value, int):
+        raise BadRequest(MALFORMED)
+    return value
+
+
 # --- wallet -----------------------------------------------------------------------------------
 
 
@@ -109,16 +127,19 @@ class LedgerEntryOut(Out):
     at: datetime
 
 
+Amount = Annotated[int, msgspec.Meta(ge=1, le=money.MAX_AMOUNT)]
+
+
 class SpendIn(Model):
-    currency: Annotated[str, msgspec.Meta(max_length=20)]
-    amount: int
+    currency: money.Spendable
+    amount: Amount
     reason: ShortText
 
 
 class ConvertIn(Model):
-    from_currency: Annotated[str, msgspec.Meta(max_length=20)] = msgspec.field(name="from")
-    to_currency: Annotated[str, msgspec.Meta(max_length=20)] = msgspec.field(name="to")
-    amount: int
+    from_currency: money.Spendable = msgspec.field(name="from")
+    to_currency: money.Spendable = msgspec.field(name="to")
+    amount: Amount
 
 
 class TransactionOut(Out):
@@ -196,21 +217,11 @@ class WalletController(Controller):
         request: Req,
         wallets: Wallets,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: FromQuery[str | None] = None,
-        currency: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
+        currency: FromQuery[money.Currency | None] = None,
     ) -> Page[LedgerEntryOut]:
         """The caller's ledger, newest first (cursor-paginated; optionally one currency)."""
-        if currency is not None:
-            try:
-                money.check_currency(currency)
-            except DomainError as exc:
-                raise _unprocessable(exc) from None
-        before = None
-        if cursor:
-            value, _ = decode_cursor(cursor, "seq")
-            if not isinstance(value, int):
-                raise BadRequest("the cursor is malformed; pass next_cursor back unchanged")
-            before = value
+        before = _seq_cursor(cursor, "seq")
         docs = await wallets.ledger_page(request.user.subject, limit + 1, before, currency)
         items = docs[:limit]
         next_cursor = (
@@ -568,15 +579,10 @@ class RatingController(Controller):
         request: Req,
         ratings: Ratings,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: FromQuery[str | None] = None,
+        cursor: CursorQuery = None,
     ) -> Page[HistoryOut]:
         """The caller's rating changes in a category, newest first."""
-        before = None
-        if cursor:
-            value, _ = decode_cursor(cursor, "history")
-            if not isinstance(value, int):
-                raise BadRequest("the cursor is malformed; pass next_cursor back unchanged")
-            before = value
+        before = _seq_cursor(cursor, "history")
         docs = await ratings.history_page(
             request.user.subject, _category(category), limit + 1, before
         )

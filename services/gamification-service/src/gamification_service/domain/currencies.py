@@ -10,6 +10,7 @@ from gamification_service.domain import DomainError, InvalidAmount, UnknownCurre
 Currency = Literal["xp", "coins", "gems", "energy", "tokens", "stars"]
 CURRENCIES: Final[tuple[Currency, ...]] = ("xp", "coins", "gems", "energy", "tokens", "stars")
 # XP measures progress: it is earned, never spent or converted.
+Spendable = Literal["coins", "gems", "energy", "tokens", "stars"]
 SPENDABLE: Final = frozenset({"coins", "gems", "energy", "tokens", "stars"})
 MAX_AMOUNT: Final = 1_000_000
 

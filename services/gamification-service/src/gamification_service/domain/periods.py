@@ -47,7 +47,7 @@ def period_range(period: Period, key: str) -> tuple[datetime, datetime] | None:
         return None
     try:
         return _range(period, key)
-    except ValueError:
+    except (ValueError, OverflowError):  # 9999-12-31 has no next day to end on
         raise ValueError(f"{key!r} is not a {period} key") from None
 
 
