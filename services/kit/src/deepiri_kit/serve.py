@@ -29,7 +29,7 @@ def run(factory: str, settings_type: type[ServiceSettings]) -> None:
         port=settings.port,
         workers=settings.web_concurrency,
         loop="uvloop",
-        http="httptools",
+        http="deepiri_kit.http_protocol:ProblemHttpToolsProtocol",  # 400s as problems
         lifespan="on",
         access_log=False,
         log_config=None,
