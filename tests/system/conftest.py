@@ -26,3 +26,46 @@ def task_service(
     service.start()
     yield service
     service.stop()
+
+
+@pytest.fixture
+def gamification_workers() -> int:
+    return 2
+
+
+@pytest.fixture
+def services(
+    gamification_workers: int,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """task-service and gamification-service (``gamification_workers`` uvicorn workers),
+    each with its own database."""
+    tasks = ServiceProcess(
+        "task-service",
+        free_port(),
+        harness_env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
+        tmp_path,
+    )
+    gamification = ServiceProcess(
+        "gamification-service",
+        free_port(),
+        {
+            **harness_env(redis_server, mongo_server, issuer, f"{db_name}_gamification"),
+            "WEB_CONCURRENCY": str(gamification_workers),
+            "CONSUMER_BLOCK_MS": "100",
+        },
+        tmp_path,
+    )
+    tasks.start()
+    try:
+        gamification.start()
+        try:
+            yield tasks, gamification
+        finally:
+            gamification.stop()
+    finally:
+        tasks.stop()

@@ -5,54 +5,17 @@ caller sees wallet, level, badges and leaderboard change."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
+from support.processes import ServiceProcess
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-@pytest.fixture
-def services(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    tasks = ServiceProcess(
-        "task-service",
-        free_port(),
-        harness_env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
-        tmp_path,
-    )
-    gamification = ServiceProcess(
-        "gamification-service",
-        free_port(),
-        {
-            **harness_env(redis_server, mongo_server, issuer, f"{db_name}_gamification"),
-            "WEB_CONCURRENCY": "2",
-            "CONSUMER_BLOCK_MS": "100",
-        },
-        tmp_path,
-    )
-    tasks.start()
-    try:
-        gamification.start()
-        try:
-            yield tasks, gamification
-        finally:
-            gamification.stop()
-    finally:
-        tasks.stop()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
