@@ -11,10 +11,13 @@ from deepiri_kit import metrics
 from deepiri_kit.app import Wiring, create_app, from_state
 from deepiri_kit.auth import Principal, requires_scopes
 from deepiri_kit.clock import utcnow
-from deepiri_kit.models import LongText, Model, ObjectIdStr, Out, ShortText, Tag
+from deepiri_kit.inbound import OPEN_QUERY
+from deepiri_kit.models import LongText, Model, Out, ShortText, Tag
 from deepiri_kit.pagination import (
     DEFAULT_LIMIT,
+    MALFORMED,
     MAX_LIMIT,
+    CursorQuery,
     Page,
     decode_cursor,
     encode_cursor,
@@ -46,30 +49,49 @@ from deepiri_kit.settings import (
 from deepiri_kit.stamps import scoped_key
 from deepiri_kit.stamps import stamp as idempotency_stamp
 from deepiri_kit.tracing import tracer, untraced
+from deepiri_kit.types import (
+    LOWER_CASE,
+    MAX_SAFE_INTEGER,
+    NonNegative,
+    ObjectIdPath,
+    ObjectIdStr,
+    Positive,
+    SafeInt,
+    to_utc,
+)
 from deepiri_kit.upstream import CircuitBreaker, Upstream
 from deepiri_kit.workers import Periodic, Worker, pause
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "LOWER_CASE",
+    "MALFORMED",
     "MAX_LIMIT",
+    "MAX_SAFE_INTEGER",
+    "OPEN_QUERY",
     "BadRequest",
     "CircuitBreaker",
     "Conflict",
+    "CursorQuery",
     "Forbidden",
     "InfluxSettings",
     "LongText",
     "Model",
     "MongoSettings",
+    "NonNegative",
     "NotFound",
+    "ObjectIdPath",
     "ObjectIdStr",
     "Out",
     "Page",
     "Periodic",
     "Platform",
+    "Positive",
     "PreconditionFailed",
     "Principal",
     "Problem",
     "RedisSettings",
+    "SafeInt",
     "Secret",
     "ServiceSettings",
     "ServiceUnavailable",
@@ -95,6 +117,7 @@ __all__ = [
     "retry_startup",
     "run",
     "scoped_key",
+    "to_utc",
     "tracer",
     "untraced",
     "utcnow",
