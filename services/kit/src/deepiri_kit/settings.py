@@ -95,7 +95,7 @@ class RedisSettings:
     # checks which Redis it talks to, and how far before the last confirmed point a replay
     # after a Redis change starts (clock skew between hosts, delay between write and publish).
     bus_guard_interval_seconds: float = 10.0
-    bus_replay_margin_seconds: float = 600.0
+    bus_replay_margin_seconds: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,7 +100,7 @@ class BusGuard:
         journals: Sequence[Journal],
         streams: Sequence[str],
         *,
-        margin: float = 600.0,
+        margin: float = 120.0,
         max_lookback: timedelta = timedelta(days=7),
     ) -> None:
         self.redis = redis
