@@ -17,8 +17,7 @@ import sys
 from datetime import UTC, datetime
 
 from deepiri_kit import Platform, load_settings
-from deepiri_kit.events import Envelope
-from deepiri_kit.events.replay import JOURNAL
+from deepiri_kit.events import JOURNAL, Envelope
 from task_service.replay import bus_guard, journal
 from task_service.settings import TaskSettings
 

@@ -11,10 +11,9 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from deepiri_kit import Platform
+from deepiri_kit import Platform, RedisSettings
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import BusGuard, Journal
-from deepiri_kit.settings import RedisSettings
 from task_service.events import STREAM
 
 CHECKPOINTS = "bus_checkpoints"
