@@ -10,12 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from deepiri_kit import Platform, Wiring, create_app, load_settings
 from deepiri_kit.events import Consumer, Envelope, EventBus, MongoInbox, RedisInbox, new_event
 from deepiri_kit.events.consumer import dead_letter_stream
 from deepiri_kit.tracing import tracer
+from kit.sample_app import SampleSettings
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -190,6 +193,67 @@ async def test_stop_ends_the_worker_promptly(redis: Any) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=5)
     assert time.monotonic() - started < 3  # at most one blocking read
+
+
+async def test_consumer_recreates_its_group_when_redis_lost_its_data(redis: Any) -> None:
+    """Issue 8.4: a Redis restarted without its data has no consumer groups; every read answers
+    NOGROUP. The consumer must make its group again and carry on, not log it forever."""
+    bus = EventBus(redis)
+    seen: list[str] = []
+
+    async def handle(e: Envelope) -> None:
+        seen.append(e.id)
+
+    consumer = make_consumer(redis, handle)
+    async with running(consumer):
+        before = event(1)
+        await bus.publish(STREAM, before)
+        await eventually(lambda: _true(before.id in seen))
+        await redis.flushall()  # what a Redis restarted without its data looks like
+        after = event(2)
+        await bus.publish(STREAM, after)
+        await eventually(lambda: _true(after.id in seen))
+        await eventually(lambda: _pending_is(redis, 0, lambda: True))
+        await consumer.checks()[0].probe()  # and it reports itself ready (raises if not)
+    assert seen == [before.id, after.id]
+
+
+async def test_readiness_reports_a_consumer_that_cannot_consume(
+    redis: Any, service_env: dict[str, Any]
+) -> None:
+    """/health says 503 while a worker's consumer cannot read, although Redis answers pings,
+    and 200 again once it can; no service has to wire that itself."""
+
+    @contextlib.asynccontextmanager
+    async def setup(platform: Platform) -> AsyncIterator[Wiring]:
+        redis_client = platform.require_redis()
+        consumer = Consumer(
+            redis_client,
+            group="tests",
+            handlers={STREAM: _noop},
+            inbox=RedisInbox(redis_client),
+            block_ms=50,
+            unready_after=0.5,
+        )
+        yield Wiring(workers=[consumer])
+
+    settings = load_settings(SampleSettings, {}, **service_env, health_timeout_seconds=0.5)
+    app = create_app(settings, prefix="/api/sample", title="s", route_handlers=[], setup=setup)
+    async with AsyncTestClient(app=app) as client:
+
+        async def health_is(status: int) -> bool:
+            return bool((await client.get("/health")).status_code == status)
+
+        await eventually(lambda: health_is(200))
+        # Something else took the stream's key: every read fails, Redis itself is fine.
+        await redis.delete(STREAM)
+        await redis.set(STREAM, "not a stream")
+        await eventually(lambda: health_is(503))
+        body = (await client.get("/health")).json()
+        assert body["failing"] == ["consumer:tests"]
+        assert "WRONGTYPE" in body["checks"]["consumer:tests"]["error"]
+        await redis.delete(STREAM)
+        await eventually(lambda: health_is(200))
 
 
 async def _noop(_: Envelope) -> None:

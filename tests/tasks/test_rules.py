@@ -206,6 +206,59 @@ def test_reopening_a_daily_restores_the_previous_streak() -> None:
     assert rules.reopen(day1[0], version=3, now=NOW + timedelta(days=1)) is None
 
 
+def test_a_time_zone_change_cannot_open_a_paid_period() -> None:
+    """Issue 8.13: complete a daily, move its zone west across midnight, complete again."""
+    morning = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # in Etc/GMT+12: the 3rd, 21:00
+    task = daily(timezone="UTC")
+    first = rules.complete(task, TID, version=2, now=morning)  # pays 2026-03-04
+    assert first is not None
+    west = rules.patched(first[0], {"timezone": "Etc/GMT+12"}, 3, morning)
+    assert west is not None
+    assert rules.daily_view(west, morning)["current_period"] == "2026-03-03"
+    assert rules.daily_view(west, morning)["done_for_period"] is True
+    with pytest.raises(rules.Refused):
+        rules.complete(west, TID, version=4, now=morning)
+    # Not after reopening the paid period and then moving west either.
+    reopened = rules.reopen(first[0], version=3, now=morning)
+    assert reopened is not None
+    moved = rules.patched(reopened[0], {"timezone": "Etc/GMT+12"}, 4, morning)
+    assert moved is not None
+    with pytest.raises(rules.Refused):
+        rules.complete(moved, TID, version=5, now=morning)
+    # Redoing the paid period itself is the same period key (paid once by gamification).
+    redo = rules.complete(reopened[0], TID, version=4, now=morning)
+    assert redo is not None
+    assert redo[1].completion_id == first[1].completion_id
+    # When that zone's calendar reaches the paid date, it is done; the day after pays.
+    assert rules.complete(west, TID, version=4, now=morning + timedelta(hours=13)) is None
+    later = rules.complete(west, TID, version=4, now=morning + timedelta(hours=28))
+    assert later is not None
+    assert later[1].completion_id == f"{TID}:2026-03-05"
+
+
+def test_moving_east_into_a_new_day_pays_that_day_but_never_twice_a_day() -> None:
+    task = daily(
+        timezone="UTC", schedule={"type": "every", "every_days": 1, "start_date": "2026-03-01"}
+    )
+    first = rules.complete(task, TID, version=2, now=NOW)  # 12:00 UTC, the 4th
+    assert first is not None
+    east = rules.patched(first[0], {"timezone": "Etc/GMT-14"}, 3, NOW)  # 02:00 on the 5th
+    assert east is not None
+    second = rules.complete(east, TID, version=4, now=NOW)
+    assert second is not None  # a new local day, as for a traveller
+    assert second[1].completion_id == f"{TID}:2026-03-05"
+    # A schedule whose period running now began before the paid one opens nothing.
+    shifted = rules.patched(
+        second[0],
+        {"schedule": {"type": "every", "every_days": 4, "start_date": "2026-03-03"}},
+        5,
+        NOW + timedelta(days=1),
+    )
+    assert shifted is not None
+    with pytest.raises(rules.Refused):
+        rules.complete(shifted, TID, version=6, now=NOW + timedelta(days=1))
+
+
 def test_reopen_todo_and_refuse_habits() -> None:
     done = rules.complete(todo(), TID, version=2, now=NOW)
     assert done is not None

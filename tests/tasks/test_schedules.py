@@ -119,3 +119,20 @@ def test_live_streak_breaks_once_a_period_passes_without_completion() -> None:
     assert schedules.live_streak(streak, MON_WED_FRI, d("2026-03-09")) == 0  # Fri was missed
     assert schedules.live_streak(None, MON_WED_FRI, d("2026-03-09")) == 0
     assert schedules.live_streak(streak, EVERY_3, d("2026-03-01")) == 0  # before the schedule
+
+
+def test_paid_periods_only_move_forward_and_pay_at_most_once_a_day() -> None:
+    paid = schedules.Paid(period=d("2026-03-04"), on=d("2026-03-04"))
+    assert schedules.payable(d("2026-03-04"), d("2026-03-03"), None)  # nothing paid yet
+    # The next period, on a later local date: a new day.
+    assert schedules.payable(d("2026-03-05"), d("2026-03-05"), paid)
+    # An earlier period (the time zone moved west across midnight): never.
+    assert not schedules.payable(d("2026-03-03"), d("2026-03-03"), paid)
+    # A later period on the same local date (the schedule was changed): not twice in a day.
+    assert not schedules.payable(d("2026-03-05"), d("2026-03-04"), paid)
+    # The paid period itself again (after a reopen): same period key, so it pays once.
+    assert schedules.payable(d("2026-03-04"), d("2026-03-04"), paid)
+    # A weekly period paid late is still paid: its later days open nothing new.
+    late = schedules.Paid(period=d("2026-03-02"), on=d("2026-03-03"))
+    assert not schedules.payable(d("2026-03-03"), d("2026-03-03"), late)
+    assert schedules.payable(d("2026-03-04"), d("2026-03-04"), late)

@@ -3,6 +3,7 @@
 python -m gamification_service rebuild-leaderboards   # rebuild every board from MongoDB
 python -m gamification_service reconcile [USER_ID…]    # replay ledgers, repair wallets
 python -m gamification_service backfill-badges        # award badges from recorded stats
+python -m gamification_service check-credits < completions.jsonl   # completions never credited
 """
 
 import sys

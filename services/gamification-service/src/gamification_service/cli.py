@@ -12,6 +12,7 @@ from deepiri_kit import Platform, load_settings
 from deepiri_kit.clock import utcnow
 from gamification_service.app import build_stores, prepare
 from gamification_service.settings import GamificationSettings
+from gamification_service.store.credits import check_credits
 from gamification_service.store.maintenance import backfill_badges
 from gamification_service.store.rebuild import rebuild_all
 
@@ -28,6 +29,14 @@ async def _run(args: argparse.Namespace) -> int:
             )
             print(json.dumps({"boards": counts}, indent=2))
             return 0
+        if args.command == "check-credits":
+            completions = (json.loads(line) for line in sys.stdin if line.strip())
+            check = await check_credits(platform.require_mongo()["ledger"], completions)
+            for missing in check.missing:
+                print(json.dumps({"missing": missing}))
+            summary = {"completions": check.completions, "credited": check.credited}
+            print(json.dumps({**summary, "missing": len(check.missing)}))
+            return 1 if check.missing else 0
         if args.command == "backfill-badges":
             meta = platform.require_mongo()["meta"]
             n = await backfill_badges(stores.wallets, meta, stores.wallets.catalog, force=True)
@@ -51,6 +60,11 @@ def main(argv: list[str]) -> int:
     reconcile = sub.add_parser("reconcile", help="replay ledgers and repair wallets")
     reconcile.add_argument("user_ids", nargs="*")
     sub.add_parser("backfill-badges", help="award badges from recorded stats")
+    sub.add_parser(
+        "check-credits",
+        help="read task.completed events (JSON lines, from `python -m task_service "
+        "completions`) on stdin; print those without a credit; exit 1 if any",
+    )
     args = parser.parse_args(argv)
     return asyncio.run(_run(args))
 

@@ -29,7 +29,7 @@ from litestar.types import ControllerRouterHandler
 from deepiri_kit.auth import BearerAuthMiddleware
 from deepiri_kit.context import current_request_id
 from deepiri_kit.edge import Edge
-from deepiri_kit.health import Check, readiness
+from deepiri_kit.health import Check, readiness, worker_checks
 from deepiri_kit.inbound import Inbound
 from deepiri_kit.logs import configure_logging
 from deepiri_kit.metrics import render_latest
@@ -216,7 +216,6 @@ async def _lifespan(
         async with setup(platform) as wiring:
             for key, value in wiring.state.items():
                 app.state[key] = value
-            app.state.extra_checks = wiring.checks
             app.state.idempotency_stamped = wiring.stamped
             if wiring.stamped:
                 from deepiri_kit.data.mongo import ensure_indexes
@@ -228,6 +227,7 @@ async def _lifespan(
                         what="idempotency stamp index",
                     )
             workers = [*wiring.workers, *_housekeeping(app)]
+            app.state.extra_checks = [*wiring.checks, *worker_checks(workers)]
             stop = asyncio.Event()
             tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in workers]
             try:

@@ -1,13 +1,14 @@
 """Readiness: every dependency a service declared is checked concurrently with a short
-timeout. 200 when all answer; 503 naming each one that did not."""
+timeout. 200 when all answer; 503 naming each one that did not. Background workers that can
+fail on their own (an event consumer) add checks of their own (:func:`worker_checks`)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
@@ -18,6 +19,18 @@ from deepiri_kit.tracing import untraced
 class Check:
     name: str
     probe: Callable[[], Awaitable[Any]]
+
+
+@runtime_checkable
+class ReportsReadiness(Protocol):
+    """A worker whose own state belongs in readiness (e.g. a consumer in an error loop)."""
+
+    def checks(self) -> list[Check]: ...
+
+
+def worker_checks(workers: Iterable[object]) -> list[Check]:
+    """The readiness checks of every worker that reports its own."""
+    return [c for w in workers if isinstance(w, ReportsReadiness) for c in w.checks()]
 
 
 async def _run(check: Check, limit: float) -> dict[str, Any]:

@@ -91,6 +91,11 @@ class RedisSettings:
     redis_socket_timeout_seconds: float = 3.0
     # The rate limiter only decorates a request: past this it lets the request through.
     rate_limit_timeout_seconds: float = 0.5
+    # Producers (deepiri_kit.events.replay): how often the bus guard confirms consumption and
+    # checks which Redis it talks to, and how far before the last confirmed point a replay
+    # after a Redis change starts (clock skew between hosts, delay between write and publish).
+    bus_guard_interval_seconds: float = 10.0
+    bus_replay_margin_seconds: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from deepiri_kit import (
     create_app as kit_app,
 )
 from task_service.api import ROUTES
+from task_service.replay import bus_guard, ensure_replay_indexes
 from task_service.settings import TaskSettings
 from task_service.store import TaskStore
 
@@ -29,10 +30,17 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     db = platform.require_mongo()
     store = TaskStore(db, platform.require_bus())
     await retry_startup(store.ensure_indexes, what="task indexes")
-    # Finishes what a crash or a Redis outage left in the version log (applies, publishes).
+    await retry_startup(lambda: ensure_replay_indexes(db), what="replay indexes")
+    # Replays what a Redis that lost its data dropped (see deepiri_kit.events.replay).
+    guard = bus_guard(platform)
+    settings = platform.settings
+    assert isinstance(settings, TaskSettings)
+    # The log's workers finish what a crash or a Redis outage left (applies, publishes).
     # Versions carry the request's Idempotency-Key stamp (see deepiri_kit.idempotency).
     yield Wiring(
-        state={"store": store}, workers=[*store.log.workers()], stamped=[db["task_versions"]]
+        state={"store": store, "bus_guard": guard},
+        workers=[*store.log.workers(), guard.worker(settings.bus_guard_interval_seconds)],
+        stamped=[db["task_versions"]],
     )
 
 

@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from deepiri_kit import idempotency_stamp, metrics
 from deepiri_kit.chain import OUTBOX, Chain, link_id
 from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import Envelope, EventBus, outbox_entry
+from deepiri_kit.events import Envelope, EventBus, journalled, outbox_entry
 from deepiri_kit.pagination import decode_cursor, keyset_filter, page_of
 from deepiri_kit.problems import BadRequest
 from task_service.domain.graph import BLOCKING, Edge
@@ -238,6 +238,7 @@ class TaskStore:
             **idempotency_stamp(),
         }
         outbox = [outbox_entry(STREAM, event) for event in decision.events]
+        record.update(journalled(outbox))  # kept for replays (deepiri_kit.events.replay)
         return await self.log.claim(str(oid), n, record, outbox=outbox, extra=extra)
 
     async def _apply(self, oid: ObjectId, link: Document) -> None:

@@ -7,7 +7,9 @@
 * producers never lose an event between their database write and the publish: the event is
   written *in the same document* as the change (:mod:`.outbox`) and delivered afterwards by
   the write path (:mod:`deepiri_kit.chain`);
-* the envelope carries ``traceparent`` so the consumer's span continues the producer's trace.
+* the envelope carries ``traceparent`` so the consumer's span continues the producer's trace;
+* producers keep what they published (a journal) and replay it when Redis lost it
+  (:mod:`.replay`); consumers recreate lost groups and report in readiness if they cannot read.
 """
 
 from deepiri_kit.events.bus import EventBus
@@ -15,15 +17,20 @@ from deepiri_kit.events.consumer import Consumer, Handler
 from deepiri_kit.events.envelope import Envelope, new_event
 from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
 from deepiri_kit.events.outbox import outbox_entry
+from deepiri_kit.events.replay import JOURNAL, BusGuard, Journal, journalled
 
 __all__ = [
+    "JOURNAL",
+    "BusGuard",
     "Consumer",
     "Envelope",
     "EventBus",
     "Handler",
     "Inbox",
+    "Journal",
     "MongoInbox",
     "RedisInbox",
+    "journalled",
     "new_event",
     "outbox_entry",
 ]

@@ -4,6 +4,12 @@ Failed entries stay in the group's pending list (PEL), so a crash loses nothing:
 consumer claims them once they have been idle for ``visibility_timeout``. Entries that failed
 in *this* process are retried sooner, after ``backoff(n)``. After ``max_attempts`` an entry
 goes to ``dlq.<group>`` with its last error and is acked.
+
+A Redis that lost its data (restarted without it, flushed, failed over to an empty replica)
+comes back without the streams' consumer groups: every read answers ``NOGROUP``. The consumer
+then recreates its groups (and streams) and carries on; what the lost streams held is
+re-published by the producers (:mod:`deepiri_kit.events.replay`). A consumer that still cannot
+consume says so in readiness (:meth:`Consumer.checks`), so it never looks healthy while idle.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from redis.exceptions import RedisError, ResponseError
 from deepiri_kit import metrics
 from deepiri_kit.events.envelope import Envelope
 from deepiri_kit.events.inbox import Inbox
+from deepiri_kit.health import Check
 from deepiri_kit.tracing import context_from, tracer, untraced
 from deepiri_kit.workers import pause
 
@@ -60,6 +67,12 @@ def dead_letter_stream(group: str) -> str:
     return f"dlq.{group}"
 
 
+def lost_group(exc: ResponseError) -> bool:
+    """Redis answered that the stream or its group is gone (deleted, or Redis lost its data;
+    a read blocked on a deleted stream is ended with UNBLOCKED)."""
+    return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
+
+
 def default_consumer_name(group: str) -> str:
     # Unique per process: the pod's hostname plus pid (several uvicorn workers per pod).
     return f"{group}-{socket.gethostname()}-{os.getpid()}"
@@ -81,8 +94,12 @@ class Consumer:
         handler_timeout: float = 25.0,
         block_ms: int = 1000,
         batch: int = 32,
+        unready_after: float = 5.0,
     ) -> None:
-        """``handlers`` maps a stream name to the coroutine that handles its events."""
+        """``handlers`` maps a stream name to the coroutine that handles its events.
+
+        Readiness fails once reads have kept failing for ``unready_after`` seconds, or no
+        read has finished for longer than a read and a handler may take (stuck)."""
         self.redis = redis
         self.group = group
         self.handlers = dict(handlers)
@@ -99,6 +116,35 @@ class Consumer:
         self._last_error: dict[str, str] = {}
         self._tracer = tracer("deepiri.events")
         self._lag_checked = 0.0
+        self.unready_after = unready_after
+        # The consumer's own account of whether it consumes (see checks()).
+        self._progress_at = time.monotonic()  # last successful read or handled entry
+        self._failing_since: float | None = None
+        self._failure = ""
+
+    def checks(self) -> list[Check]:
+        """Readiness: fails while reads keep failing (an error loop) or none completes."""
+
+        async def probe() -> None:
+            now = time.monotonic()
+            if self._failing_since is not None and now - self._failing_since >= self.unready_after:
+                raise RuntimeError(
+                    f"cannot consume for {now - self._failing_since:.0f}s: {self._failure}"
+                )
+            stuck_after = self.block_ms / 1000 + self.handler_timeout + self.unready_after
+            if now - self._progress_at > stuck_after:
+                raise RuntimeError(f"no read completed for {now - self._progress_at:.0f}s")
+
+        return [Check(f"consumer:{self.group}", probe)]
+
+    def _progressed(self) -> None:
+        self._progress_at = time.monotonic()
+        self._failing_since = None
+
+    def _failed(self, exc: Exception) -> None:
+        self._failure = f"{type(exc).__name__}: {exc}"[:300]
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
 
     def backoff(self, deliveries: int) -> float:
         return float(min(self.backoff_max, self.backoff_base * 2 ** max(0, deliveries - 1)))
@@ -123,8 +169,17 @@ class Consumer:
                     ready = True
                 await self.poll_once()
             except (RedisError, OSError) as exc:
-                log.warning("event consumer %s: redis unavailable, retrying: %s", self.group, exc)
-                await pause(stop, 1.0)
+                self._failed(exc)
+                # Whatever failed, the server may now be a new, empty one: make sure of the
+                # groups before the next read (cheap: BUSYGROUP when they exist).
+                ready = False
+                if isinstance(exc, ResponseError) and lost_group(exc):
+                    log.warning("event consumer %s: group gone, recreating it: %s", self.group, exc)
+                    self._last_error.clear()  # those entries went with the group
+                    await pause(stop, 0.05)
+                else:
+                    log.warning("event consumer %s: cannot read, retrying: %s", self.group, exc)
+                    await pause(stop, 1.0)
 
     async def poll_once(self, block_ms: int | None = None) -> int:
         """Retry what is due, then read new entries. Returns how many entries were handled."""
@@ -137,9 +192,11 @@ class Consumer:
                 count=self.batch,
                 block=self.block_ms if block_ms is None else block_ms,
             )
+        self._progressed()
         for stream, entries in response or []:
             for entry_id, fields in entries:
                 await self._process(stream, entry_id, fields, deliveries=1)
+                self._progressed()
                 handled += 1
         await self._observe_lag()
         return handled
@@ -174,6 +231,7 @@ class Consumer:
                         await self.redis.xack(stream, self.group, claimed_id)
                         continue
                     await self._process(stream, claimed_id, fields, deliveries=deliveries + 1)
+                    self._progressed()
                     handled += 1
         return handled
 

@@ -5,6 +5,9 @@ from a start date. A *period* runs from one scheduled date up to (not including)
 and is named by its first date (ISO ``YYYY-MM-DD``). A daily completes at most once per
 period; completing period P right after completing the period before P extends the streak,
 anything else starts it again at 1, and a period that passes without a completion breaks it.
+
+Paid periods only move forward (:func:`payable`): a time-zone or schedule change can never
+reopen a period that was already paid, nor one before it, nor pay twice on one local date.
 """
 
 from __future__ import annotations
@@ -113,6 +116,31 @@ def next_period(schedule: Schedule, period: date) -> date:
                 return candidate
         raise AssertionError("a weekly schedule has at least one day")
     return period + timedelta(days=schedule.every_days)
+
+
+@dataclass(frozen=True)
+class Paid:
+    """The last period a daily was paid for, and the local date (in the time zone of that
+    moment) on which it was paid. Reopening does not undo it: the reward stays paid."""
+
+    period: date
+    on: date
+
+
+def payable(period: date, today: date, paid: Paid | None) -> bool:
+    """Whether completing ``period`` on local date ``today`` may be announced for payment.
+
+    The rule, as a user would put it: *a daily pays once per period and at most once a day,
+    and it never goes back.* So a completion pays only for a period that starts after the
+    last paid one, on a local date after the one it was last paid on. Moving the time zone
+    west across midnight (``Etc/GMT+12``) or moving an every-N-days start date back lands in
+    an earlier period — refused, however the calendar reads in the new zone; moving east
+    into a new local day is a new day, as it is for a traveller. Redoing the paid period
+    itself after a reopen is allowed: it carries the same period key, which pays once.
+    """
+    if paid is None or period == paid.period:
+        return True
+    return period > paid.period and today > paid.on
 
 
 def day_end(day: date, tz: str) -> datetime:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from task_service.domain import schedules
@@ -318,9 +318,20 @@ def _complete_daily(
     streak = task.get("streak")
     if streak and streak.get("last_period") == period.isoformat():
         return None
+    paid = last_paid(task)
+    if not schedules.payable(period, today, paid):
+        assert paid is not None  # payable() allows anything before the first payment
+        raise Refused(
+            f"this daily was already completed for the period of {paid.period.isoformat()} "
+            f"(on {paid.on.isoformat()}); in {task['timezone']} today is {today.isoformat()}, "
+            "so there is no new period to complete yet",
+            paid_period=paid.period.isoformat(),
+            current_period=period.isoformat(),
+        )
     advanced = schedules.advance_streak(streak, schedule, period)
     # Remember what the streak was, so reopening this period can put it back exactly.
     previous = {k: (streak or {}).get(k) for k in ("current", "best", "last_period")}
+    advanced.update(paid_period=period.isoformat(), paid_on=today.isoformat())
     due = schedules.day_end(period, task["timezone"]).astimezone(UTC)
     completion = Completion(
         completion_id=f"{task_id}:{period.isoformat()}",
@@ -337,6 +348,18 @@ def _complete_daily(
         "completion": {**_record(completion), "period": period.isoformat()},
     }
     return stamped(updated, version, now), completion
+
+
+def last_paid(task: dict[str, Any]) -> schedules.Paid | None:
+    """The daily's last paid period and the local date it was paid on (for dailies stored
+    before these were recorded: the newest completed period, paid on its own first day)."""
+    streak = task.get("streak") or {}
+    period = streak.get("paid_period") or streak.get("last_period")
+    if not period:
+        return None
+    return schedules.Paid(
+        date.fromisoformat(period), date.fromisoformat(streak.get("paid_on") or period)
+    )
 
 
 def _tap_habit(
@@ -396,11 +419,14 @@ def reopen(
     if completion is None or completion.get("period") != current_period(task, now):
         return None  # only the period still running can be reopened
     previous = task["streak"].get("previous") or {}
+    paid = last_paid(task)
     streak = {
         "current": previous.get("current") or 0,
         "best": previous.get("best") or 0,
         "last_period": previous.get("last_period"),
     }
+    if paid is not None:  # the period stays paid: reopening undoes the completion, not the reward
+        streak.update(paid_period=paid.period.isoformat(), paid_on=paid.on.isoformat())
     updated = {**task, "streak": streak, "completion": None}
     return stamped(updated, version, now), completion["completion_id"]
 
@@ -411,9 +437,13 @@ def daily_view(task: dict[str, Any], now: datetime) -> dict[str, Any]:
     today = schedules.local_date(now, task["timezone"])
     period = schedules.period_start(schedule, today)
     streak = task.get("streak") or {}
+    done = period is not None and (
+        streak.get("last_period") == period.isoformat()
+        or not schedules.payable(period, today, last_paid(task))
+    )
     return {
         "current_period": period.isoformat() if period else None,
-        "done_for_period": period is not None and streak.get("last_period") == period.isoformat(),
+        "done_for_period": done,
         "next_period": schedules.next_period(schedule, period or today).isoformat()
         if period
         else task["schedule"].get("start_date"),
