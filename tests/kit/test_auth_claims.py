@@ -23,7 +23,7 @@ LATER = int(time.time()) + 3600
 async def verifier(issuer: TokenIssuer) -> AsyncIterator[TokenVerifier]:
     async with httpx.AsyncClient() as http:
         jwks = JWKSCache(issuer.jwks_url, http, min_refresh_seconds=0.0)
-        yield TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, algorithms=["RS256"])
+        yield TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, algorithms=["RS256", "ES256"])
 
 
 @pytest.mark.parametrize(
