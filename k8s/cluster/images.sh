@@ -107,11 +107,12 @@ build_base() {
     install -q --no-index --find-links /usr/share/python-wheels pip setuptools 2>/dev/null
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/usr/share/doc/* "$root"/usr/share/man/*
   cid=$(buildah from scratch)
-  tar -C "$root" -c . | buildah add "$cid" - / >/dev/null
+  tar -C "$root" -cf "$root.tar" .
+  buildah add --quiet "$cid" "$root.tar" / >/dev/null
   buildah config --env LANG=C.UTF-8 --env PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd python3 "$cid"
   buildah commit --quiet --rm "$cid" "$ref" >/dev/null
-  rm -rf "$root"
+  rm -rf "$root" "$root.tar"
 }
 
 # A tool from the tool cache on the base image; $2.. are Containerfile lines after COPY.
@@ -156,12 +157,62 @@ build_redis() {
   bud -f "$ctx/Containerfile" -t "$ref" "$ctx"
   rm -rf "$ctx"
 }
+# The build context exactly as .dockerignore admits it (Docker's rules: patterns in order,
+# the last one matching a path or one of its parents wins, "!" re-admits). Debian's buildah
+# 1.28 drops a directory that "**" excludes even when "!dir/**" re-admits its files.
+stage_context() {
+  local dest=$1
+  (cd "$ROOT" && python3 - <<'PY'
+import os, re
+
+def rx(pattern):
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out + r"\Z")
+
+rules = []
+for line in open(".dockerignore"):
+    line = line.strip()
+    if line and not line.startswith("#"):
+        neg = line.startswith("!")
+        rules.append((neg, rx(os.path.normpath(line.lstrip("!").strip("/")))))
+
+def excluded(path):
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    out = False
+    for neg, pattern in rules:
+        if any(pattern.match(p) for p in prefixes):
+            out = not neg
+    return out
+
+for top, dirs, files in os.walk("."):
+    dirs[:] = [d for d in dirs if d not in (".git", ".venv", "node_modules")]
+    for f in files:
+        path = os.path.relpath(os.path.join(top, f))
+        if not excluded(path):
+            print(path)
+PY
+  ) | (cd "$ROOT" && xargs -d '\n' cp --parents -t "$dest")
+}
+
 # The service's own Dockerfile, unchanged; only PYTHON_IMAGE points at the local base.
 build_service() {
-  local svc=$1 ref; ref=$(ref_of "$svc")
+  local svc=$1 ref ctx; ref=$(ref_of "$svc")
   built "$ref" && return
   say "image $ref (services/$svc/Dockerfile)"
-  (cd "$ROOT" && bud -f "services/$svc/Dockerfile" --build-arg "PYTHON_IMAGE=$(base_ref)" -t "$ref" .)
+  ctx=$(mktemp -d)
+  stage_context "$ctx"
+  bud -f "$ROOT/services/$svc/Dockerfile" --build-arg "PYTHON_IMAGE=$(base_ref)" -t "$ref" "$ctx"
+  rm -rf "$ctx"
 }
 
 values() {

@@ -119,7 +119,7 @@ wait_for() { # description seconds command...
 start etcd etcd --name deepiri --data-dir "$CLUSTER_DIR/etcd" --unsafe-no-fsync \
   --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-  --initial-cluster deepiri=http://127.0.0.1:2380 --listen-metrics-urls "" --log-level warn
+  --initial-cluster deepiri=http://127.0.0.1:2380 --log-level warn
 start kube-apiserver kube-apiserver --advertise-address="$NODE_IP" --bind-address="$NODE_IP" \
   --secure-port=6443 --etcd-servers=http://127.0.0.1:2379 \
   --service-cluster-ip-range="$SERVICE_CIDR" --allow-privileged=true \

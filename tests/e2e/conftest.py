@@ -24,7 +24,10 @@ from support.tokens import TokenIssuer
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
-        pytest.fail(f"{name} is not set: run the e2e suite with `make e2e` (k8s/cluster/e2e.sh)", pytrace=False)
+        pytest.fail(
+            f"{name} is not set: run the e2e suite with `make e2e` (k8s/cluster/e2e.sh)",
+            pytrace=False,
+        )
     return value
 
 
@@ -41,7 +44,10 @@ def _volumes(root: Path) -> list[dict[str, Any]]:
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolume",
-                "metadata": {"name": f"deepiri-local-pv-{i}", "labels": {"deepiri.io/local-volume": "true"}},
+                "metadata": {
+                    "name": f"deepiri-local-pv-{i}",
+                    "labels": {"deepiri.io/local-volume": "true"},
+                },
                 "spec": {
                     "capacity": {"storage": "5Gi"},
                     "accessModes": ["ReadWriteOnce"],
@@ -84,17 +90,39 @@ def _jwks_stand_in(image: str, jwks: dict[str, Any]) -> list[dict[str, Any]]:
                     "metadata": {"labels": labels},
                     "spec": {
                         "automountServiceAccountToken": False,
-                        "securityContext": {"runAsUser": 10001, "runAsGroup": 10001, "runAsNonRoot": True},
+                        "securityContext": {
+                            "runAsUser": 10001,
+                            "runAsGroup": 10001,
+                            "runAsNonRoot": True,
+                        },
                         "containers": [
                             {
                                 "name": "jwks",
                                 "image": image,
-                                "command": ["python3", "-m", "http.server", "5001", "--directory", "/srv"],
+                                "command": [
+                                    "python3",
+                                    "-m",
+                                    "http.server",
+                                    "5001",
+                                    "--directory",
+                                    "/srv",
+                                ],
                                 "ports": [{"name": "http", "containerPort": 5001}],
-                                "readinessProbe": {"httpGet": {"path": "/api/users/oauth/jwks", "port": "http"}},
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/api/users/oauth/jwks", "port": "http"}
+                                },
                                 "securityContext": RESTRICTED_CONTAINER,
-                                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}},
-                                "volumeMounts": [{"name": "jwks", "mountPath": "/srv/api/users/oauth", "readOnly": True}],
+                                "resources": {
+                                    "requests": {"cpu": "10m", "memory": "32Mi"},
+                                    "limits": {"memory": "64Mi"},
+                                },
+                                "volumeMounts": [
+                                    {
+                                        "name": "jwks",
+                                        "mountPath": "/srv/api/users/oauth",
+                                        "readOnly": True,
+                                    }
+                                ],
                             }
                         ],
                         "volumes": [{"name": "jwks", "configMap": {"name": "e2e-jwks"}}],
@@ -106,7 +134,10 @@ def _jwks_stand_in(image: str, jwks: dict[str, Any]) -> list[dict[str, Any]]:
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": "user-service", "namespace": NAMESPACE, "labels": labels},
-            "spec": {"selector": labels, "ports": [{"name": "http", "port": 5001, "targetPort": "http"}]},
+            "spec": {
+                "selector": labels,
+                "ports": [{"name": "http", "port": 5001, "targetPort": "http"}],
+            },
         },
     ]
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from support.tokens import TokenIssuer
 
 NAMESPACE = "deepiri-e2e"
@@ -22,10 +21,16 @@ SCOPES = "tasks:read tasks:write gamification:read gamification:write"
 VOLUMES = 6
 
 
-def run(*args: str, check: bool = True, timeout: float = 900, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
+def run(
+    *args: str, check: bool = True, timeout: float = 900, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, input=stdin, check=False
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -39,10 +44,18 @@ def kube_json(*args: str) -> Any:
 
 def apply(manifest: dict[str, Any] | list[dict[str, Any]]) -> None:
     items = manifest if isinstance(manifest, list) else [manifest]
-    run("kubectl", "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    run(
+        "kubectl",
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
+    )
 
 
-def eventually(check: Callable[[], Any], timeout: float = 120.0, interval: float = 1.0, what: str = "condition") -> Any:
+def eventually(
+    check: Callable[[], Any], timeout: float = 120.0, interval: float = 1.0, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -60,7 +73,9 @@ class Release:
     issuer: TokenIssuer
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def helm(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    def helm(
+        self, *args: str, check: bool = True, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
         return run("helm", "--namespace", NAMESPACE, *args, check=check, timeout=timeout)
 
     def upgrade(self, *sets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,5 +98,3 @@ class Release:
 
     def headers(self, user: str, scopes: str = SCOPES) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user, scopes)}"}
-
-

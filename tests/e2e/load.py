@@ -50,7 +50,9 @@ class Load:
         return sum(n for k, n in self.outcomes.items() if k != "ok")
 
     def _run(self, worker: int) -> None:
-        with httpx.Client(base_url=self.base_url, headers=self.headers(worker), timeout=10) as client:
+        with httpx.Client(
+            base_url=self.base_url, headers=self.headers(worker), timeout=10
+        ) as client:
             while not self._stop.is_set():
                 try:
                     outcome = self.call(client, worker)
@@ -65,7 +67,11 @@ class Load:
 
 
 def status(response: httpx.Response, expected: int = 200) -> str:
-    return "ok" if response.status_code == expected else f"http-{response.status_code}: {response.text[:120]}"
+    return (
+        "ok"
+        if response.status_code == expected
+        else f"http-{response.status_code}: {response.text[:120]}"
+    )
 
 
 @dataclass
@@ -77,7 +83,9 @@ class Writer:
 
     def __call__(self, client: httpx.Client, worker: int) -> str:
         title = f"w{worker}-{uuid.uuid4().hex[:10]}"
-        r = client.post("/api/tasks", json={"title": title}, headers={"Idempotency-Key": uuid.uuid4().hex})
+        r = client.post(
+            "/api/tasks", json={"title": title}, headers={"Idempotency-Key": uuid.uuid4().hex}
+        )
         if r.status_code == 201:
             with self._lock:
                 self.accepted[r.json()["id"]] = title

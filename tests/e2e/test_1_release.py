@@ -16,7 +16,11 @@ def test_every_pod_runs_under_enforced_restricted_pod_security(release: Release)
     assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     # A server-side dry run of the label reports every running pod that would violate it.
     check = run(
-        "kubectl", "label", "--dry-run=server", "--overwrite", f"namespace/{NAMESPACE}",
+        "kubectl",
+        "label",
+        "--dry-run=server",
+        "--overwrite",
+        f"namespace/{NAMESPACE}",
         "pod-security.kubernetes.io/enforce=restricted",
     )
     assert "violate" not in check.stderr, check.stderr
@@ -47,4 +51,6 @@ def test_helm_test_fails_when_told_to(release: Release) -> None:
     finally:
         release.upgrade("tests.fail=false")
     # The failed test pods stay for inspection until the next run; clear them.
-    kubectl("delete", "pods", "-l", "app.kubernetes.io/component=helm-test", "--wait=false", check=False)
+    kubectl(
+        "delete", "pods", "-l", "app.kubernetes.io/component=helm-test", "--wait=false", check=False
+    )

@@ -32,8 +32,13 @@ def test_completing_a_task_credits_the_wallet_and_the_leaderboard(release: Relea
         assert api.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
         created = api.post(
             "/api/tasks",
-            json={"title": "ship the cluster", "difficulty": "hard", "priority": "high",
-                  "due_at": due, "estimated_minutes": 60},
+            json={
+                "title": "ship the cluster",
+                "difficulty": "hard",
+                "priority": "high",
+                "due_at": due,
+                "estimated_minutes": 60,
+            },
             headers={"Idempotency-Key": uuid.uuid4().hex},
         )
         assert created.status_code == 201, created.text

@@ -25,7 +25,9 @@ def reader(client: httpx.Client, worker: int) -> str:
 
 
 def pods(service: str) -> set[str]:
-    items = kube_json("pods", "-l", f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}")["items"]
+    items = kube_json(
+        "pods", "-l", f"app.kubernetes.io/name={service},app.kubernetes.io/instance={RELEASE}"
+    )["items"]
     return {p["metadata"]["name"] for p in items if not p["metadata"].get("deletionTimestamp")}
 
 
@@ -74,7 +76,11 @@ def test_deleting_a_pod_under_write_load_loses_no_accepted_write(release: Releas
         eventually(lambda: pods("task-service") - victims, timeout=120, what="a replacement pod")
         kubectl("rollout", "status", "deployment/task-service", "--timeout=180s")
         accepted_after = len(writer.accepted)
-        eventually(lambda: len(writer.accepted) >= accepted_after + 20, timeout=120, what="writes after the loss")
+        eventually(
+            lambda: len(writer.accepted) >= accepted_after + 20,
+            timeout=120,
+            what="writes after the loss",
+        )
     assert load.ok >= 40, load.outcomes
     # Every write that was answered 201 is there, whoever served it.
     missing = []
@@ -84,7 +90,9 @@ def test_deleting_a_pod_under_write_load_loses_no_accepted_write(release: Releas
             r = client.get(f"/api/tasks/{task_id}", headers=release.headers(f"writer-{worker}"))
             if r.status_code != 200 or r.json()["title"] != title:
                 missing.append((task_id, r.status_code))
-    assert not missing, f"{len(missing)} of {len(writer.accepted)} accepted writes lost: {missing[:5]}"
+    assert not missing, (
+        f"{len(missing)} of {len(writer.accepted)} accepted writes lost: {missing[:5]}"
+    )
     print(f"pod loss: {load.outcomes} ({len(writer.accepted)} accepted, all readable)")
 
 

@@ -30,23 +30,40 @@ def lister(client: httpx.Client, worker: int) -> str:
 
 def test_metrics_api_serves_pod_metrics(release: Release) -> None:
     def metrics() -> Any:
-        out = run("kubectl", "get", "--raw", "/apis/metrics.k8s.io/v1beta1/namespaces/deepiri-e2e/pods", check=False)
+        out = run(
+            "kubectl",
+            "get",
+            "--raw",
+            "/apis/metrics.k8s.io/v1beta1/namespaces/deepiri-e2e/pods",
+            check=False,
+        )
         return out.returncode == 0 and '"task-service-' in out.stdout
 
     eventually(metrics, timeout=120, interval=3, what="pod metrics from metrics-server")
 
 
 def test_hpa_scales_out_under_load_and_back_in(release: Release) -> None:
-    eventually(lambda: hpa()["status"].get("currentMetrics"), timeout=120, interval=3, what="HPA metrics")
+    eventually(
+        lambda: hpa()["status"].get("currentMetrics"), timeout=120, interval=3, what="HPA metrics"
+    )
     assert hpa()["status"]["currentReplicas"] == 1
     headers = lambda worker: release.headers(f"hpa-{worker}")  # noqa: E731
     with Load(release.ingress, lister, headers, threads=6) as load:
-        eventually(lambda: hpa()["status"].get("desiredReplicas", 1) >= 2, timeout=240, interval=3, what="scale out")
-        eventually(lambda: ready_replicas() >= 2, timeout=180, interval=2, what="the new pods ready")
+        eventually(
+            lambda: hpa()["status"].get("desiredReplicas", 1) >= 2,
+            timeout=240,
+            interval=3,
+            what="scale out",
+        )
+        eventually(
+            lambda: ready_replicas() >= 2, timeout=180, interval=2, what="the new pods ready"
+        )
         time.sleep(10)  # traffic now spread over the new pods too
     out = hpa()["status"]
     print(f"scaled out to {out['currentReplicas']} under load: {load.outcomes}")
     assert load.ok > 100, load.outcomes
     assert load.failed == 0, (load.outcomes, load.failures)
-    eventually(lambda: hpa()["status"]["desiredReplicas"] == 1, timeout=420, interval=5, what="scale in")
+    eventually(
+        lambda: hpa()["status"]["desiredReplicas"] == 1, timeout=420, interval=5, what="scale in"
+    )
     eventually(lambda: ready_replicas() == 1, timeout=120, interval=2, what="one pod left")

@@ -33,7 +33,11 @@ def probe_pod(name: str, labels: dict[str, str], url: str) -> dict[str, Any]:
         "spec": {
             "restartPolicy": "Never",
             "automountServiceAccountToken": False,
-            "securityContext": {"runAsUser": 10001, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": {
+                "runAsUser": 10001,
+                "runAsNonRoot": True,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
             "containers": [
                 {
                     "name": "probe",
@@ -54,8 +58,10 @@ def outcome(name: str, labels: dict[str, str], url: str) -> str:
     kubectl("delete", "pod", name, "--ignore-not-found", "--wait=true")
     apply(probe_pod(name, labels, url))
     phase = eventually(
-        lambda: kube_json(f"pod/{name}")["status"].get("phase") in ("Succeeded", "Failed")
-        and kube_json(f"pod/{name}")["status"]["phase"],
+        lambda: (
+            kube_json(f"pod/{name}")["status"].get("phase") in ("Succeeded", "Failed")
+            and kube_json(f"pod/{name}")["status"]["phase"]
+        ),
         timeout=90,
         what=f"probe {name}",
     )
@@ -67,21 +73,46 @@ def outcome(name: str, labels: dict[str, str], url: str) -> str:
 @pytest.fixture(scope="module")
 def enforced(release: Release) -> None:
     image = os.environ["DEEPIRI_E2E_KUBE_ROUTER_IMAGE"]
-    run("kubectl", "apply", "-f", "-", stdin=MANIFEST.read_text().replace("@KUBE_ROUTER_IMAGE@", image))
-    run("kubectl", "-n", "kube-system", "rollout", "status", "daemonset/kube-router", "--timeout=180s")
+    run(
+        "kubectl",
+        "apply",
+        "-f",
+        "-",
+        stdin=MANIFEST.read_text().replace("@KUBE_ROUTER_IMAGE@", image),
+    )
+    run(
+        "kubectl",
+        "-n",
+        "kube-system",
+        "rollout",
+        "status",
+        "daemonset/kube-router",
+        "--timeout=180s",
+    )
 
 
 def test_an_undeclared_caller_is_refused_and_a_declared_one_admitted(enforced: None) -> None:
     url = "http://task-service:5002/health"
     # Without enforcement both would reach it: prove the policy, not a broken network.
     admitted = eventually(
-        lambda: (o := outcome("np-declared", {"deepiri.io/calls-task-service": "true"}, url)).startswith("Succeeded") and o,
-        timeout=120, interval=2, what="the declared caller admitted",
+        lambda: (
+            (
+                o := outcome("np-declared", {"deepiri.io/calls-task-service": "true"}, url)
+            ).startswith("Succeeded")
+            and o
+        ),
+        timeout=120,
+        interval=2,
+        what="the declared caller admitted",
     )
     assert "reached 200" in admitted
     refused = eventually(
-        lambda: (o := outcome("np-undeclared", {"e2e": "stranger"}, url)).startswith("Failed") and o,
-        timeout=120, interval=2, what="the undeclared caller refused",
+        lambda: (
+            (o := outcome("np-undeclared", {"e2e": "stranger"}, url)).startswith("Failed") and o
+        ),
+        timeout=120,
+        interval=2,
+        what="the undeclared caller refused",
     )
     assert "refused" in refused
 
@@ -89,10 +120,13 @@ def test_an_undeclared_caller_is_refused_and_a_declared_one_admitted(enforced: N
 def test_a_datastore_admits_only_the_services_that_declare_it(enforced: None) -> None:
     url = "http://deepiri-influxdb:8086/health"  # neither service declares influx
     refused = outcome("np-influx", {"deepiri.io/calls-task-service": "true"}, url)
-    assert refused.startswith("Failed") and "refused" in refused, refused
+    assert refused.startswith("Failed"), refused
+    assert "refused" in refused, refused
 
 
-def test_the_flow_and_helm_test_pass_under_enforced_policies(enforced: None, release: Release) -> None:
+def test_the_flow_and_helm_test_pass_under_enforced_policies(
+    enforced: None, release: Release
+) -> None:
     user = f"np-{uuid.uuid4().hex[:8]}"
     with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
         created = api.post("/api/tasks", json={"title": "behind policies"})
@@ -101,8 +135,13 @@ def test_the_flow_and_helm_test_pass_under_enforced_policies(enforced: None, rel
         assert done.status_code == 200, done.text
         eventually(
             lambda: api.get("/api/gamification/wallet").json()["balances"]["xp"] > 0,
-            timeout=60, what="the credit (task-service → Redis → gamification-service)",
+            timeout=60,
+            what="the credit (task-service → Redis → gamification-service)",
         )
     result = release.helm("test", RELEASE, "--timeout", "5m", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    print(json.dumps({"policies": [p["metadata"]["name"] for p in kube_json("networkpolicies")["items"]]}))
+    print(
+        json.dumps(
+            {"policies": [p["metadata"]["name"] for p in kube_json("networkpolicies")["items"]]}
+        )
+    )

@@ -20,20 +20,38 @@ def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release)
     def left() -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for item in kube_json(kinds)["items"]:
-            if item["metadata"]["name"] in E2E_OWN or item["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "user-service":
+            if (
+                item["metadata"]["name"] in E2E_OWN
+                or item["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+                == "user-service"
+            ):
                 continue
             if item["kind"] == "Pod" and item["metadata"].get("deletionTimestamp"):
                 continue
             out.setdefault(item["kind"], set()).add(item["metadata"]["name"])
         return out
 
-    remaining = eventually(lambda: (lambda r: r if "Pod" not in r else None)(left()), timeout=120, what="pods gone")
+    remaining = eventually(
+        lambda: (lambda r: r if "Pod" not in r else None)(left()), timeout=120, what="pods gone"
+    )
     assert remaining == {
         "Secret": {"deepiri-redis", "deepiri-influxdb"},
-        "PersistentVolumeClaim": {"data-deepiri-mongodb-0", "data-deepiri-redis-0", "data-deepiri-influxdb-0"},
+        "PersistentVolumeClaim": {
+            "data-deepiri-mongodb-0",
+            "data-deepiri-redis-0",
+            "data-deepiri-influxdb-0",
+        },
     }, remaining
     secrets = {s: kube_json(f"secret/{s}")["metadata"]["annotations"] for s in remaining["Secret"]}
     assert all(a.get("helm.sh/resource-policy") == "keep" for a in secrets.values()), secrets
-    cluster_scoped = run("kubectl", "get", "clusterroles,clusterrolebindings", "-l", f"app.kubernetes.io/instance={RELEASE}", "-o", "name")
+    cluster_scoped = run(
+        "kubectl",
+        "get",
+        "clusterroles,clusterrolebindings",
+        "-l",
+        f"app.kubernetes.io/instance={RELEASE}",
+        "-o",
+        "name",
+    )
     assert cluster_scoped.stdout.strip() == ""
     assert kubectl("get", "ns", NAMESPACE, check=False).returncode == 0
