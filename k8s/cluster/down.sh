@@ -2,7 +2,7 @@
 # make cluster-down: stop everything k8s/cluster/up.sh started and wipe what it left on this
 # machine, so the next run starts clean: processes (by the pids it recorded, the containerd
 # shims serving its socket, whatever runs in its pods' cgroups), mounts, network namespaces,
-# the bridge and the node's dummy interface, iptables chains and ipsets of kube-proxy, CNI,
+# the bridge and the node's address, iptables chains and ipsets of kube-proxy, CNI,
 # kube-router and its own, kernel settings it changed, /run/containerd and /var/lib/kubelet
 # (when it created them) and its state directory. Safe to run twice, or with nothing up.
 set -uo pipefail
@@ -52,7 +52,7 @@ done
 for ns in /run/netns/cni-*; do [ -e "$ns" ] && { ip netns delete "${ns##*/}" 2>/dev/null || rm -f "$ns"; }; done
 for d in $(cgroup_dirs); do rmdir "$d" 2>/dev/null; done
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
-ip link show "$NODE_IF" >/dev/null 2>&1 && ip link delete "$NODE_IF"
+ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " && ip addr del "$NODE_IP/32" dev lo
 
 # iptables: every chain of kube-proxy / kube-router (KUBE-*), CNI plugins (CNI-*) and this
 # script (DEEPIRI-*), and every rule that jumps to one; all else is restored as it was.

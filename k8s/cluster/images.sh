@@ -243,6 +243,5 @@ for t in "${targets[@]}"; do
     *-service) timed build_service "$t" ;;
     *) timed "build_${t//-/_}" ;;
   esac
-  [ "$t" = base ] && continue   # only ever a parent image
   if [ -S "$CONTAINERD_SOCK" ]; then import "$(ref_of "$t")"; fi
 done

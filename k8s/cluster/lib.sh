@@ -6,9 +6,9 @@ BIN=${DEEPIRI_TOOLS:-$HOME/.cache/deepiri-tools/bin}
 export PATH="$BIN:$ROOT/.venv/bin:/usr/sbin:/sbin:$PATH"
 CLUSTER_DIR=${DEEPIRI_CLUSTER_DIR:-/var/tmp/deepiri-cluster}
 NODE_NAME=deepiri-node
-# The node's address lives on a dummy interface of its own, so nothing listens on the
-# machine's real interfaces and nothing depends on how this machine is addressed.
-NODE_IF=deepiri-node0
+# The node's address is an extra one on the loopback device (this kernel has no dummy
+# interfaces), so nothing listens on the machine's real interfaces and nothing depends on
+# how this machine is addressed.
 NODE_IP=10.217.0.1
 BRIDGE=deepiri-br0
 POD_CIDR=10.244.0.0/16

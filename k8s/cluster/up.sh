@@ -34,11 +34,7 @@ if [ ! -f "$CLUSTER_DIR/sysctl.saved" ]; then
   [ -d /var/lib/kubelet ] || touch "$CLUSTER_DIR/created-var-lib-kubelet"
   [ -d /run/containerd ] || touch "$CLUSTER_DIR/created-run-containerd"
 fi
-if ! ip link show "$NODE_IF" >/dev/null 2>&1; then
-  ip link add "$NODE_IF" type dummy
-  ip addr add "$NODE_IP/32" dev "$NODE_IF"
-  ip link set "$NODE_IF" up
-fi
+ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " || ip addr add "$NODE_IP/32" dev lo
 echo 1 > /proc/sys/net/ipv4/ip_forward
 # Pods may talk to each other, to Services and to the node — never beyond this machine.
 if ! iptables -C FORWARD -j DEEPIRI-EGRESS 2>/dev/null; then
