@@ -13,6 +13,7 @@ NODE_IP=10.217.0.1
 BRIDGE=deepiri-br0
 POD_CIDR=10.244.0.0/16
 NODE_POD_CIDR=10.244.0.0/24
+BRIDGE_IP=10.244.0.1
 SERVICE_CIDR=10.96.0.0/12
 API_SERVICE_IP=10.96.0.1
 DNS_IP=10.96.0.10
@@ -31,3 +32,6 @@ kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 pidfile() { echo "$CLUSTER_DIR/run/$1.pid"; }
 running() { local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+# Config files are rewritten only when their content changes: kube-proxy exits when its
+# file is touched, and a second run must leave a running cluster alone.
+write() { local f=$1 tmp; tmp=$(mktemp); cat > "$tmp"; if cmp -s "$tmp" "$f"; then rm -f "$tmp"; else mv "$tmp" "$f"; fi; }

@@ -35,6 +35,14 @@ if [ ! -f "$CLUSTER_DIR/sysctl.saved" ]; then
   [ -d /run/containerd ] || touch "$CLUSTER_DIR/created-run-containerd"
 fi
 ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " || ip addr add "$NODE_IP/32" dev lo
+# The pods' bridge (the CNI plugin adopts it), and the Service range routed onto it: a
+# ClusterIP kube-proxy has not programmed yet goes nowhere rather than out of the machine.
+if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+  ip link add "$BRIDGE" type bridge
+  ip addr add "$BRIDGE_IP/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+fi
+ip route replace "$SERVICE_CIDR" dev "$BRIDGE"
 echo 1 > /proc/sys/net/ipv4/ip_forward
 # Pods may talk to each other, to Services and to the node — never beyond this machine.
 if ! iptables -C FORWARD -j DEEPIRI-EGRESS 2>/dev/null; then
@@ -78,7 +86,7 @@ cert kubelet-serving "system:node:$NODE_NAME" system:nodes serverAuth "DNS:$NODE
                         openssl pkey -in "$P/sa.key" -pubout -out "$P/sa.pub"; }
 
 kubeconfig() { # file cert-name
-  cat > "$1" <<KC
+  write "$1" <<KC
 apiVersion: v1
 kind: Config
 clusters:
@@ -146,7 +154,7 @@ start kube-scheduler kube-scheduler --kubeconfig="$CLUSTER_DIR/scheduler.kubecon
   --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
 # --- the node: containerd, CNI, kubelet, kube-proxy --------------------------------------
-cat > "$CLUSTER_DIR/containerd.toml" <<TOML
+write "$CLUSTER_DIR/containerd.toml" <<TOML
 version = 2
 root = "$CLUSTER_DIR/containerd/root"
 state = "$CLUSTER_DIR/containerd/state"
@@ -171,7 +179,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "/usr/lib/cni"
     conf_dir = "$CLUSTER_DIR/cni/net.d"
 TOML
-cat > "$CLUSTER_DIR/cni/net.d/10-deepiri.conflist" <<JSON
+write "$CLUSTER_DIR/cni/net.d/10-deepiri.conflist" <<JSON
 {
   "cniVersion": "0.4.0",
   "name": "deepiri",
@@ -190,7 +198,7 @@ start containerd env HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:
 wait_for containerd 30 ctr_ version
 bash "$ROOT/k8s/cluster/images.sh" cluster
 
-cat > "$CLUSTER_DIR/kubelet.yaml" <<YAML
+write "$CLUSTER_DIR/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -220,7 +228,7 @@ YAML
 start kubelet kubelet --config="$CLUSTER_DIR/kubelet.yaml" --kubeconfig="$CLUSTER_DIR/kubelet-client.kubeconfig" \
   --root-dir="$CLUSTER_DIR/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" \
   --node-labels=ingress-ready=true
-cat > "$CLUSTER_DIR/kube-proxy.yaml" <<YAML
+write "$CLUSTER_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: "$CLUSTER_DIR/kube-proxy.kubeconfig"}

@@ -8,6 +8,7 @@ RFC 9068 tokens with its key."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -72,12 +73,13 @@ def _jwks_stand_in(image: str, jwks: dict[str, Any]) -> list[dict[str, Any]]:
     """user-service's address serving only its JWKS (/api/users/oauth/jwks), labelled as
     user-service so the chart's NetworkPolicies admit the services' calls to it."""
     labels = {"app.kubernetes.io/name": "user-service", "app.kubernetes.io/instance": RELEASE}
+    document = json.dumps(jwks)
     return [
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {"name": "e2e-jwks", "namespace": NAMESPACE},
-            "data": {"jwks": json.dumps(jwks)},
+            "data": {"jwks": document},
         },
         {
             "apiVersion": "apps/v1",
@@ -87,7 +89,13 @@ def _jwks_stand_in(image: str, jwks: dict[str, Any]) -> list[dict[str, Any]]:
                 "replicas": 1,
                 "selector": {"matchLabels": labels},
                 "template": {
-                    "metadata": {"labels": labels},
+                    # A new key set rolls the pod (a mounted ConfigMap updates only lazily).
+                    "metadata": {
+                        "labels": labels,
+                        "annotations": {
+                            "deepiri.io/jwks": hashlib.sha256(document.encode()).hexdigest()
+                        },
+                    },
                     "spec": {
                         "automountServiceAccountToken": False,
                         "securityContext": {

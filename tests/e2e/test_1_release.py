@@ -35,7 +35,7 @@ def test_every_pod_runs_under_enforced_restricted_pod_security(release: Release)
 
 
 def test_helm_test_passes(release: Release) -> None:
-    result = release.helm("test", RELEASE, "--timeout", "5m", "--logs", check=False)
+    result = release.helm("test", RELEASE, "--timeout", "5m", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     # one /health pod per service and one pod for the public routes through the Ingress
     assert result.stdout.count("Phase:          Succeeded") >= 3, result.stdout
