@@ -47,7 +47,9 @@ def main() -> int:
                 "retentionPeriodSeconds": seconds(env.get("DOCKER_INFLUXDB_INIT_RETENTION", "")),
             }
             req = urllib.request.Request(
-                base + "/api/v2/setup", json.dumps(body).encode(), {"Content-Type": "application/json"}
+                base + "/api/v2/setup",
+                json.dumps(body).encode(),
+                {"Content-Type": "application/json"},
             )
             urllib.request.urlopen(req, timeout=10).close()
             print("influxdb: initial setup done", flush=True)

@@ -9,7 +9,13 @@ import sys
 
 def bson_ping() -> bytes:
     # {"ping": 1, "$db": "admin"}
-    body = b"\x10ping\x00" + struct.pack("<i", 1) + b"\x02$db\x00" + struct.pack("<i", 6) + b"admin\x00"
+    body = (
+        b"\x10ping\x00"
+        + struct.pack("<i", 1)
+        + b"\x02$db\x00"
+        + struct.pack("<i", 6)
+        + b"admin\x00"
+    )
     return struct.pack("<i", len(body) + 5) + body + b"\x00"
 
 
