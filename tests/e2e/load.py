@@ -3,6 +3,7 @@ count every outcome (the evidence for "no failed requests" and "no accepted writ
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-# One request against a client; returns an outcome label ("ok", "http-502", …).
+# One request against a client (by worker number); returns an outcome label ("ok", "http-502", …).
 Call = Callable[[httpx.Client, int], str]
 
 
@@ -20,7 +21,6 @@ Call = Callable[[httpx.Client, int], str]
 class Load:
     base_url: str
     call: Call
-    headers: Callable[[int], dict[str, str]]
     threads: int = 4
     pause: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -50,9 +50,7 @@ class Load:
         return sum(n for k, n in self.outcomes.items() if k != "ok")
 
     def _run(self, worker: int) -> None:
-        with httpx.Client(
-            base_url=self.base_url, headers=self.headers(worker), timeout=10
-        ) as client:
+        with httpx.Client(base_url=self.base_url, timeout=10) as client:
             while not self._stop.is_set():
                 try:
                     outcome = self.call(client, worker)
@@ -76,17 +74,23 @@ def status(response: httpx.Response, expected: int = 200) -> str:
 
 @dataclass
 class Writer:
-    """Creates tasks with an Idempotency-Key each; remembers every one the API accepted."""
+    """Creates tasks with an Idempotency-Key each, as one of many users (so per-caller rate
+    limits never throttle the load); remembers every task the API accepted, and whose."""
 
-    accepted: dict[str, str] = field(default_factory=dict)  # task id -> title
+    headers: Callable[[str], dict[str, str]]
+    users: int = 50
+    accepted: dict[str, tuple[str, str]] = field(default_factory=dict)  # id -> (user, title)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, client: httpx.Client, worker: int) -> str:
+        user = f"writer-{random.randrange(self.users)}"
         title = f"w{worker}-{uuid.uuid4().hex[:10]}"
         r = client.post(
-            "/api/tasks", json={"title": title}, headers={"Idempotency-Key": uuid.uuid4().hex}
+            "/api/tasks",
+            json={"title": title},
+            headers={**self.headers(user), "Idempotency-Key": uuid.uuid4().hex},
         )
         if r.status_code == 201:
             with self._lock:
-                self.accepted[r.json()["id"]] = title
+                self.accepted[r.json()["id"]] = (user, title)
         return status(r, 201)

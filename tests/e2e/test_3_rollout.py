@@ -5,9 +5,10 @@ under write load loses no write the API accepted."""
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -19,9 +20,13 @@ pytestmark = [pytest.mark.e2e]
 SERVICES = ("task-service", "gamification-service")
 
 
-def reader(client: httpx.Client, worker: int) -> str:
-    path = "/api/tasks" if worker % 2 == 0 else "/api/gamification/wallet"
-    return status(client.get(path))
+def reader(release: Release) -> Callable[[httpx.Client, int], str]:
+    # Many callers, so per-caller rate limits never throttle the load itself.
+    def call(client: httpx.Client, worker: int) -> str:
+        path = "/api/tasks" if worker % 2 == 0 else "/api/gamification/wallet"
+        return status(client.get(path, headers=release.headers(f"poller-{random.randrange(50)}")))
+
+    return call
 
 
 def pods(service: str) -> set[str]:
@@ -35,17 +40,12 @@ def log_level(service: str) -> str:
     return str(kube_json(f"configmap/{service}-config")["data"]["LOG_LEVEL"])
 
 
-def users(release: Release, prefix: str) -> Any:
-    # Many callers, so per-caller rate limits never throttle the load itself.
-    return lambda worker: release.headers(f"{prefix}-{worker}")
-
-
 def test_upgrade_and_rollback_roll_out_without_a_failed_request(release: Release) -> None:
     before = {s: pods(s) for s in SERVICES}
     old_level = log_level("task-service")
     new_level = "WARNING" if old_level != "WARNING" else "INFO"
     revision = release.revision()
-    with Load(release.ingress, reader, users(release, "poller"), threads=4, pause=0.02) as load:
+    with Load(release.ingress, reader(release), threads=4, pause=0.02) as load:
         time.sleep(3)
         release.upgrade(*(f"{s}.logLevel={new_level}" for s in SERVICES))
         time.sleep(3)
@@ -56,7 +56,7 @@ def test_upgrade_and_rollback_roll_out_without_a_failed_request(release: Release
         assert not pods(s) & before[s], f"{s} was not rolled out"
 
     rolled = {s: pods(s) for s in SERVICES}
-    with Load(release.ingress, reader, users(release, "poller"), threads=4, pause=0.02) as load:
+    with Load(release.ingress, reader(release), threads=4, pause=0.02) as load:
         time.sleep(3)
         release.helm("rollback", RELEASE, str(revision), "--wait", "--timeout", "10m")
         time.sleep(3)
@@ -68,8 +68,8 @@ def test_upgrade_and_rollback_roll_out_without_a_failed_request(release: Release
 
 
 def test_deleting_a_pod_under_write_load_loses_no_accepted_write(release: Release) -> None:
-    writer = Writer()
-    with Load(release.ingress, writer, users(release, "writer"), threads=4) as load:
+    writer = Writer(release.headers)
+    with Load(release.ingress, writer, threads=4) as load:
         eventually(lambda: len(writer.accepted) >= 20, timeout=60, what="first writes")
         victims = pods("task-service")
         kubectl("delete", "pod", *victims, "--wait=false")
@@ -85,9 +85,8 @@ def test_deleting_a_pod_under_write_load_loses_no_accepted_write(release: Releas
     # Every write that was answered 201 is there, whoever served it.
     missing = []
     with httpx.Client(base_url=release.ingress, timeout=10) as client:
-        for task_id, title in writer.accepted.items():
-            worker = title.split("-", 1)[0][1:]
-            r = client.get(f"/api/tasks/{task_id}", headers=release.headers(f"writer-{worker}"))
+        for task_id, (user, title) in writer.accepted.items():
+            r = client.get(f"/api/tasks/{task_id}", headers=release.headers(user))
             if r.status_code != 200 or r.json()["title"] != title:
                 missing.append((task_id, r.status_code))
     assert not missing, (
