@@ -77,6 +77,22 @@ up: ## (kind) create the cluster if missing, build + load images, Traefik, helm 
 down: ## (kind) delete the kind cluster made by make up
 	bash k8s/down.sh
 
+.PHONY: cluster
+cluster: ## (no Docker) a real single-node Kubernetes on this machine: control plane, containerd node, DNS, metrics
+	bash k8s/cluster/up.sh
+
+.PHONY: cluster-down
+cluster-down: ## stop the local cluster and wipe everything it left on this machine
+	bash k8s/cluster/down.sh
+
+.PHONY: images
+images: ## build every image with buildah from its Dockerfile and import it into the local cluster
+	bash k8s/cluster/images.sh app
+
+.PHONY: e2e
+e2e: tools ## the platform on the local cluster end to end: cluster, images, chart, tests, teardown
+	bash k8s/cluster/e2e.sh
+
 .PHONY: chart-lint
 chart-lint: ## helm lint --strict both charts (kind, Gateway API and prod values)
 	pytest tests/chart -q -k lints

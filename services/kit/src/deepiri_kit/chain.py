@@ -34,7 +34,7 @@ runs both). With Redis and MongoDB reachable, therefore:
 
 * every event is published within ``min_age + interval`` seconds of its write, plus the
   duration of the pass in progress (:attr:`Sweeper.bound`; 5 s + 2 s by default);
-* no link keeps a delivered outbox for longer than ``compact_every`` (60 s by default)
+* no link keeps a delivered outbox for longer than ``compact_every`` (10 min by default)
   plus one compaction; until then its marker tells it from an undelivered one.
 
 Publishing is at least once — a sweep may race a writer slower than ``min_age`` — and
@@ -331,25 +331,26 @@ class Chain:
             log.info("sweep of %s published %d pending event(s)", self.links.name, published)
         return published
 
-    async def compact(self, batch: int = 500) -> int:
-        """Strip the outboxes of delivered links, then drop their markers; returns how many.
+    async def compact(self, batch: int = 200) -> int:
+        """Strip the outboxes of the links delivered so far, then drop their markers;
+        returns how many.
 
         Updates are what FerretDB does worst (each scans the collection and holds its write
-        lock), so this runs in batches, seldom, off the hot path."""
-        done = 0
-        while True:
-            with untraced():
-                ids = [m["_id"] for m in await self.delivered.find({}, {"_id": 1}).to_list(batch)]
-            if not ids:
-                return done
+        lock, stalling the hot path's inserts), so this runs seldom, in batches, and only
+        over the markers present when it starts: links delivered meanwhile wait for the
+        next run, so a steady stream of writes cannot keep it going."""
+        with untraced():
+            ids = [m["_id"] async for m in self.delivered.find({}, {"_id": 1})]
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
             await self.links.update_many(
-                {"_id": {"$in": ids}, OUTBOX: {"$exists": True}}, {"$unset": {OUTBOX: ""}}
+                {"_id": {"$in": chunk}, OUTBOX: {"$exists": True}}, {"$unset": {OUTBOX: ""}}
             )
-            await self.delivered.delete_many({"_id": {"$in": ids}})
-            done += len(ids)
+            await self.delivered.delete_many({"_id": {"$in": chunk}})
+        return len(ids)
 
     def workers(
-        self, *, interval: float = 2.0, min_age: float = 5.0, compact_every: float = 60.0
+        self, *, interval: float = 2.0, min_age: float = 5.0, compact_every: float = 600.0
     ) -> list[Periodic]:
         """The chain's background workers: its :class:`Sweeper` and its compactor."""
         name = self.links.name

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# make e2e: the platform on a real single-node Kubernetes, end to end.
+#   1. make cluster (k8s/cluster/up.sh) — reuses a running one
+#   2. every image (k8s/cluster/images.sh app) imported into the node's containerd
+#   3. Traefik from k8s/traefik.yaml (as `make up` applies it), with the image built here
+#   4. pytest -m e2e tests/e2e: the chart installed under Pod Security "restricted",
+#      helm test, traffic through the Ingress, upgrade/rollback/pod loss under load, HPA,
+#      NetworkPolicy enforcement, uninstall
+#   5. make cluster-down — always, also on failure or Ctrl-C (KEEP_CLUSTER=1 keeps it up;
+#      logs of a failed run are copied to .tmp/e2e-logs first)
+# Extra arguments go to pytest (e.g. make e2e E2E_ARGS="-k flow").
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+start=$SECONDS
+timings=()
+phase() { timings+=("$1 $(($SECONDS - ${2}))s"); }
+
+finish() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ "$rc" != 0 ] && [ -d "$CLUSTER_DIR/logs" ]; then
+    rm -rf "$ROOT/.tmp/e2e-logs"; mkdir -p "$ROOT/.tmp/e2e-logs"
+    cp -r "$CLUSTER_DIR/logs/." "$ROOT/.tmp/e2e-logs/" 2>/dev/null
+    if [ -f "$KUBECONFIG_FILE" ]; then
+      kc get pods -A -o wide > "$ROOT/.tmp/e2e-logs/pods.txt" 2>&1
+      kc get events -A --sort-by=.lastTimestamp > "$ROOT/.tmp/e2e-logs/events.txt" 2>&1
+    fi
+    cp -r "$CLUSTER_DIR/pod-logs" "$ROOT/.tmp/e2e-logs/" 2>/dev/null
+    echo "e2e failed (rc=$rc); logs in .tmp/e2e-logs" >&2
+  fi
+  if [ "${KEEP_CLUSTER:-0}" = 1 ]; then
+    echo "KEEP_CLUSTER=1: cluster left up (KUBECONFIG=$KUBECONFIG_FILE)"
+  else
+    local t=$SECONDS; bash "$ROOT/k8s/cluster/down.sh" || rc=1; phase teardown "$t"
+  fi
+  printf 'e2e timings: %s; total %ss\n' "$(IFS=,; echo "${timings[*]}")" "$((SECONDS - start))"
+  exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM
+
+t=$SECONDS; bash "$ROOT/k8s/cluster/up.sh"; phase cluster "$t"
+t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; phase images "$t"
+bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
+
+t=$SECONDS
+say "Traefik (k8s/traefik.yaml, image built here)"
+sed "s|image: traefik:.*|image: $(bash "$ROOT/k8s/cluster/images.sh" --name traefik)|" "$ROOT/k8s/traefik.yaml" |
+  kc apply -f - >/dev/null
+kc -n traefik rollout status deployment/traefik --timeout=180s
+phase traefik "$t"
+
+t=$SECONDS
+export KUBECONFIG=$KUBECONFIG_FILE
+export DEEPIRI_E2E_VALUES="$ROOT/charts/deepiri/values-kind.yaml:$ROOT/k8s/cluster/values.yaml:$CLUSTER_DIR/images-values.yaml"
+export DEEPIRI_E2E_INGRESS=http://$NODE_IP:30080
+export DEEPIRI_E2E_BASE_IMAGE; DEEPIRI_E2E_BASE_IMAGE=$(bash "$ROOT/k8s/cluster/images.sh" --name base)
+export DEEPIRI_E2E_VOLUMES=$CLUSTER_DIR/volumes
+export DEEPIRI_E2E_KUBE_ROUTER_IMAGE; DEEPIRI_E2E_KUBE_ROUTER_IMAGE=$(bash "$ROOT/k8s/cluster/images.sh" --name kube-router)
+cd "$ROOT"
+# shellcheck disable=SC2086
+pytest tests/e2e -m e2e -p no:cacheprovider ${E2E_ARGS:-} "$@"
+phase tests "$t"

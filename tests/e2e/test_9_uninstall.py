@@ -1,0 +1,57 @@
+"""`helm uninstall` removes the release and leaves only what the README says it keeps: the
+generated datastore credentials (helm.sh/resource-policy: keep) and the datastores'
+PersistentVolumeClaims (Kubernetes keeps a StatefulSet's volumes) — and a re-install finds
+its data again."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e.helpers import NAMESPACE, RELEASE, Release, eventually, kube_json, kubectl, run
+
+pytestmark = [pytest.mark.e2e]
+E2E_OWN = {"deepiri-mongodb-local", "e2e-jwks", "user-service", "kube-root-ca.crt", "default"}
+
+
+def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release) -> None:
+    release.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
+    kinds = "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,networkpolicies,hpa,pdb,ingresses,pvc,roles,rolebindings,pods"
+
+    def left() -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for item in kube_json(kinds)["items"]:
+            if (
+                item["metadata"]["name"] in E2E_OWN
+                or item["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+                == "user-service"
+            ):
+                continue
+            if item["kind"] == "Pod" and item["metadata"].get("deletionTimestamp"):
+                continue
+            out.setdefault(item["kind"], set()).add(item["metadata"]["name"])
+        return out
+
+    remaining = eventually(
+        lambda: (lambda r: r if "Pod" not in r else None)(left()), timeout=120, what="pods gone"
+    )
+    assert remaining == {
+        "Secret": {"deepiri-redis", "deepiri-influxdb"},
+        "PersistentVolumeClaim": {
+            "data-deepiri-mongodb-0",
+            "data-deepiri-redis-0",
+            "data-deepiri-influxdb-0",
+        },
+    }, remaining
+    secrets = {s: kube_json(f"secret/{s}")["metadata"]["annotations"] for s in remaining["Secret"]}
+    assert all(a.get("helm.sh/resource-policy") == "keep" for a in secrets.values()), secrets
+    cluster_scoped = run(
+        "kubectl",
+        "get",
+        "clusterroles,clusterrolebindings",
+        "-l",
+        f"app.kubernetes.io/instance={RELEASE}",
+        "-o",
+        "name",
+    )
+    assert cluster_scoped.stdout.strip() == ""
+    assert kubectl("get", "ns", NAMESPACE, check=False).returncode == 0
