@@ -18,7 +18,7 @@ STREAM = "events.replayed"
 GROUP = "consumers"
 # Events are written this far apart; the guard's margin (for the delay between a write and
 # its publish) is smaller, so it decides exactly which events a replay takes.
-SPACING, MARGIN = 0.1, 0.03
+SPACING, MARGIN = 1.0, 0.5
 
 
 async def write_and_publish(mongo: Any, bus: EventBus, n: int) -> Envelope:
