@@ -40,7 +40,7 @@ trap finish EXIT
 trap 'exit 130' INT TERM
 
 t=$SECONDS; bash "$ROOT/k8s/cluster/up.sh"; phase cluster "$t"
-t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; phase images "$t"
+t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; bash "$ROOT/k8s/cluster/images.sh" kube-router; phase images "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
 
 t=$SECONDS
