@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,8 +14,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from deepiri_kit.settings import load_settings
-from infra import FerretDBServer, RedisServer, Server
+from infra import FerretDBServer, RedisServer
 from kit.sample_app import PREFIX, SampleSettings, build
+from support.servers import paused
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
@@ -30,16 +30,6 @@ T = TypeVar("T")
 async def within_bound(call: Awaitable[T]) -> T:
     async with asyncio.timeout(BOUND_SECONDS):
         return await call
-
-
-@contextmanager
-def paused(server: Server) -> Iterator[None]:
-    assert server.proc is not None
-    server.proc.send_signal(signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        server.proc.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture

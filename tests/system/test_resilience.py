@@ -8,7 +8,6 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ import httpx
 import pytest
 
 from deepiri_kit.events import Envelope
-from infra import FerretDBServer, RedisServer, Server, free_port
+from infra import FerretDBServer, RedisServer, free_port
 from support.processes import ServiceProcess, harness_env
+from support.servers import paused
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
@@ -35,16 +35,6 @@ def is_503_problem(response: httpx.Response) -> bool:
         and response.headers["content-type"].startswith("application/problem+json")
         and int(response.headers["retry-after"]) >= 1
     )
-
-
-@contextmanager
-def paused(server: Server) -> Iterator[None]:
-    assert server.proc is not None
-    server.proc.send_signal(signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        server.proc.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
