@@ -4,12 +4,14 @@ leaderboards and admin routes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
 from deepiri_kit.events import EventBus, new_event
+from deepiri_kit.idempotency import record_id
 from gamification.helpers import task_event
 from gamification_service.app import Stores
 from gamification_service.store.wallets import Draft
@@ -190,6 +192,50 @@ async def test_idempotency_key_makes_a_spend_happen_once(
     assert (await client.get(f"{API}/wallet", headers=user(issuer, "val"))).json()["balances"][
         "coins"
     ] == 70
+
+
+KEYED_WRITES = {
+    "spend": ("/wallet/spend", {"currency": "coins", "amount": 30, "reason": "hat"}),
+    "convert": ("/wallet/convert", {"from": "coins", "to": "gems", "amount": 100}),
+    "match": (
+        "/ratings/matches",
+        {
+            "match_id": "lost-answer",
+            "category": "coding",
+            "teams": [{"members": ["kai"], "rank": 1}, {"members": ["lev"], "rank": 2}],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("write", sorted(KEYED_WRITES))
+async def test_a_keyed_write_whose_answer_was_lost_is_never_run_again(
+    client: Client, stores: Stores, issuer: TokenIssuer, mongo: Any, write: str
+) -> None:
+    """Every keyed write stamps the document that commits it (issue 8, item 3): a retry that
+    takes over the key of a process that died after the commit is told so, not run again."""
+    await grant(stores, "kai", coins=1000)
+    path, body = KEYED_WRITES[write]
+    caller = "challenge-service" if write == "match" else "kai"
+    headers = {
+        **(service(issuer) if write == "match" else user(issuer, "kai")),
+        "Idempotency-Key": f"lost-{write}",
+    }
+    first = await client.post(f"{API}{path}", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    entries = await ledger_size(stores, "kai")
+    # The process died after committing, before finalising: the record is still in flight,
+    # long past the abandonment age (60 s) and well within retention.
+    await mongo["idempotency_keys"].update_one(
+        {"_id": record_id(caller, f"lost-{write}")},
+        {"$set": {"status": None, "created_at": datetime.now(UTC) - timedelta(minutes=10)}},
+    )
+    for _ in range(2):
+        again = await client.post(f"{API}{path}", json=body, headers=headers)
+        assert again.status_code == 409, again.text
+        assert again.json()["type"].endswith("/idempotency-key-applied")
+    assert await ledger_size(stores, "kai") == entries
+    assert await mongo["matches"].count_documents({}) == (1 if write == "match" else 0)
 
 
 async def test_idempotency_keys_of_different_callers_never_meet(

@@ -1,20 +1,24 @@
-"""task-service as real processes under the failures issue 8 found: a retry right after the
-answer, a crash between commit and finalisation, paused and stopped datastores, 50
-concurrent completions on a busy FerretDB, and clients that pick their own address."""
+"""task-service (and gamification-service's keyed spend) as real processes under the failures
+issue 8 found: a retry right after the answer, a crash between commit and finalisation,
+paused and stopped datastores, 50 concurrent completions on a busy FerretDB, and clients
+that pick their own address."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from deepiri_kit.events import Envelope
+from deepiri_kit.events import Envelope, new_event
+from gamification_service.events.consume import GROUP
 from infra import FerretDBServer, RedisServer, free_port
 from support.processes import ServiceProcess, harness_env
 from support.servers import paused
@@ -176,6 +180,114 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
     events = [Envelope.decode(f["envelope"]) for _, f in asyncio.run(_stream(redis_server))]
     done = [e for e in events if e.type == "task.completed" and e.data["task_id"] == habit_id]
     assert len(done) == 1
+
+
+def test_a_crash_after_a_keyed_spend_commits_never_spends_twice(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    mongo_server: FerretDBServer,
+    issuer: TokenIssuer,
+    db_name: str,
+) -> None:
+    """gamification-service stamps its ledger entry: a retry after a crash between commit
+    and finalisation is answered as applied, never run again (it used to run again and, the
+    money being spent, answer a false "insufficient funds")."""
+    user = f"spender-{uuid.uuid4().hex[:8]}"
+    env = {"IDEMPOTENCY_ABANDONED_AFTER_SECONDS": "4", "CONSUMER_BLOCK_MS": "100"}
+    headers = issuer.headers(user, "gamification:read gamification:write")
+    keyed = {**headers, "Idempotency-Key": "spend-once"}
+    crashing = service(
+        "gamification-service",
+        tmp_path,
+        redis_server,
+        mongo_server,
+        issuer,
+        db_name,
+        DEEPIRI_FAILPOINTS="idempotency.before_finalise",
+        **env,
+    ).start(timeout=STARTUP)
+    try:
+        earned = asyncio.run(_earn(redis_server, crashing.url, headers, user))
+        amount = earned // 2 + 1  # once is affordable, twice is not
+        body = {"currency": "coins", "amount": amount, "reason": "hat"}
+        with (
+            httpx.Client(base_url=crashing.url, timeout=BOUND) as client,
+            pytest.raises(httpx.TransportError),  # the process died after the commit
+        ):
+            client.post("/api/gamification/wallet/spend", json=body, headers=keyed)
+        assert crashing.proc is not None
+        assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        crashing.stop()
+    restarted = service(
+        "gamification-service", tmp_path, redis_server, mongo_server, issuer, db_name, **env
+    ).start(timeout=STARTUP)
+    try:
+        with httpx.Client(base_url=restarted.url, timeout=BOUND) as client:
+            answers = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                retry = client.post("/api/gamification/wallet/spend", json=body, headers=keyed)
+                answers.append((retry.status_code, retry.json().get("detail")))
+                if retry.json().get("type", "").endswith("/idempotency-key-applied"):
+                    break
+                assert retry.status_code == 409, retry.text  # in flight until abandoned
+                assert "still being processed" in retry.json()["detail"], answers
+                time.sleep(0.5)
+            else:
+                raise AssertionError(f"never answered as applied: {answers}")
+            ledger = client.get("/api/gamification/wallet/ledger", headers=headers).json()
+            spends = [(e["amounts"], e["status"]) for e in ledger["items"] if e["kind"] == "spend"]
+            assert spends == [({"coins": -amount}, "applied")]
+            wallet = client.get("/api/gamification/wallet", headers=headers).json()
+            assert wallet["balances"]["coins"] == earned - amount
+    finally:
+        restarted.stop()
+
+
+async def _earn(redis_server: RedisServer, url: str, headers: dict[str, str], user: str) -> int:
+    """Credit ``user`` for one completed task (as task-service would); once the event is
+    acknowledged (its credit and any badges it earned are in), return the coins."""
+    from redis.asyncio import Redis
+
+    event = new_event(
+        "task.completed",
+        source="task-service",
+        user_id=user,
+        data={
+            "task_id": uuid.uuid4().hex[:24],
+            "kind": "todo",
+            "difficulty": "hard",
+            "priority": "normal",
+            "completed_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    redis = Redis(host="127.0.0.1", port=redis_server.port, decode_responses=True)
+    try:
+        entry = await redis.xadd("events.tasks", {"envelope": event.encode()})
+        deadline = time.monotonic() + 30
+        while not await _acknowledged(redis, entry):
+            assert time.monotonic() < deadline, "the completion was never handled"
+            await asyncio.sleep(0.2)
+    finally:
+        await redis.aclose()
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=BOUND) as client:
+        coins = (await client.get("/api/gamification/wallet")).json()["balances"]["coins"]
+    assert coins > 0
+    return int(coins)
+
+
+async def _acknowledged(redis: Any, entry: str) -> bool:
+    groups = await redis.xinfo_groups("events.tasks")
+    delivered = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), "0-0")
+    if _entry_order(delivered) < _entry_order(entry):
+        return False
+    return not await redis.xpending_range("events.tasks", GROUP, min=entry, max=entry, count=1)
+
+
+def _entry_order(entry: str) -> tuple[int, int]:
+    millis, seq = entry.split("-")
+    return int(millis), int(seq)
 
 
 async def _stream(redis_server: RedisServer) -> list[Any]:

@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
-from deepiri_kit import Principal, requires_scopes, scoped_key
+from deepiri_kit import Principal, idempotency_stamp, requires_scopes, scoped_key
 from deepiri_kit.clock import utcnow
 from deepiri_kit.models import Model, Out, ShortText
 from deepiri_kit.pagination import (
@@ -289,7 +289,10 @@ async def _transact(
     # Length-prefixed: user "u:x" with key "k" and user "u" with key "x:k" never share an entry.
     key = scoped_key(kind, user_id, idempotency_key or uuid.uuid4().hex)
     recorded = await wallets.record(
-        user_id, Draft(key=key, kind=kind, amounts=amounts, reason=reason, ref=ref)
+        user_id,
+        Draft(key=key, kind=kind, amounts=amounts, reason=reason, ref=ref),
+        # The ledger entry commits the request: a retry after a crash finds the key on it.
+        extra=idempotency_stamp(),
     )
     if not recorded.created and recorded.entry["amounts"] != amounts:
         raise Unprocessable("this Idempotency-Key was used for a different request")

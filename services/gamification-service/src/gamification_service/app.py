@@ -91,6 +91,8 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "handlers": stores.handlers,
         },
         workers=[consumer, *maintenance.workers()],
+        # Keyed writes stamp the document that commits them (see deepiri_kit.idempotency).
+        stamped=[stores.wallets.ledger, stores.ratings.matches],
     )
 
 

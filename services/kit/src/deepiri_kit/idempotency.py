@@ -13,9 +13,10 @@ How "at most once" holds on FerretDB, where only a unique insert is atomic:
    only ever replayed to the caller stored in it.
 2. **Stamp.** While the request runs, :func:`stamp` gives the write path the fields
    ``{"idempotency_key": <record id>}`` to put into the very document that commits the
-   change (task-service: the version it inserts). A service lists those collections in
-   ``Wiring(stamped=[...])``. Stamping is what lets a later request tell "applied" from
-   "never ran" without trusting anything written after the commit.
+   change (task-service: the version it inserts; gamification-service: the ledger entry or
+   the match). A service lists those collections in ``Wiring(stamped=[...])``. Stamping
+   is what lets a later request tell "applied" from "never ran" without trusting anything
+   written after the commit.
 3. **Finalise before answering.** The response is buffered, the record is finalised with it
    (retried a few times), and only then sent: a retry sent after the answer arrived replays
    it instead of meeting 409.

@@ -28,6 +28,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from deepiri_kit import idempotency_stamp
 from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain
 from deepiri_kit.clock import utcnow
 from deepiri_kit.data.mongo import ensure_indexes
@@ -238,6 +239,7 @@ class RatingStore:
             ],
             "pending": user_ids,
             "at": now,
+            **idempotency_stamp(),  # the insert that commits a keyed request
         }
         try:
             await self.matches.insert_one(doc)
