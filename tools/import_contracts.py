@@ -57,12 +57,17 @@ DOMAIN_FORBIDDEN = (
 PUBLIC_KIT = (
     "deepiri_kit",
     "deepiri_kit.chain",
+    "deepiri_kit.contracts",
+    "deepiri_kit.errors",
     "deepiri_kit.events",
     "deepiri_kit.metrics",
     "deepiri_kit.data.mongo",
     "deepiri_kit.data.redis",
     "deepiri_kit.data.influx",
 )
+# Packages whose every module is public: the event contracts, one module per stream (a new
+# stream's module is public without being listed).
+PUBLIC_KIT_PACKAGES = ("deepiri_kit.contracts",)
 KIT = "deepiri_kit"
 
 
@@ -77,8 +82,17 @@ def kit_modules(kit_src: Path) -> list[str]:
     return names
 
 
+def public_kit_modules(kit_src: Path) -> list[str]:
+    return [
+        m
+        for m in kit_modules(kit_src)
+        if m in PUBLIC_KIT or any(m.startswith(f"{p}.") for p in PUBLIC_KIT_PACKAGES)
+    ]
+
+
 def internal_kit_modules(kit_src: Path) -> list[str]:
-    return [m for m in kit_modules(kit_src) if m not in PUBLIC_KIT]
+    public = set(public_kit_modules(kit_src))
+    return [m for m in kit_modules(kit_src) if m not in public]
 
 
 def _section(contract_id: str, **fields: str | list[str]) -> str:

@@ -6,6 +6,8 @@ every place that must list it.
 Writes, from tools/service_template/:
   services/<name>-service/   Dockerfile, pyproject.toml, src/<name>_service/ (app, settings,
                              api/, schemas, service, domain/, store/, events/, workers, cli)
+  services/kit/src/deepiri_kit/contracts/<name>.py
+                             its stream's event contract (events.<name>), declared in the kit
   tests/<name>/              the service's tests on the shared fixtures (tests/conftest.py)
   docs/services/<name>-service.md
 and updates: the chart (Chart.yaml dependency and values.yaml block — an existing, switched-off

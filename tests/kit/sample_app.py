@@ -29,6 +29,7 @@ from deepiri_kit import (
     requires_scopes,
 )
 from deepiri_kit.clock import utcnow
+from deepiri_kit.errors import NotFound
 from deepiri_kit.inbound import OPEN_QUERY
 from deepiri_kit.models import Model, Out, ShortText, reject_operator_keys
 from deepiri_kit.pagination import (
@@ -40,7 +41,6 @@ from deepiri_kit.pagination import (
     keyset_filter,
     page_of,
 )
-from deepiri_kit.problems import NotFound
 from deepiri_kit.types import ObjectIdPath, ObjectIdStr
 
 PREFIX = "/api/sample"

@@ -20,7 +20,17 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.types import ControllerRouterHandler
 
-from deepiri_kit import Principal, idempotency_stamp, requires_scopes, scoped_key
+from deepiri_kit import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Principal,
+    Unprocessable,
+    idempotency_stamp,
+    requires_scopes,
+    scoped_key,
+)
 from deepiri_kit.clock import utcnow
 from deepiri_kit.models import Model, Out, ShortText
 from deepiri_kit.pagination import (
@@ -32,7 +42,6 @@ from deepiri_kit.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from deepiri_kit.problems import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from gamification_service.domain import DomainError, InsufficientFunds, InvalidMatch, levels
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain import currencies as money

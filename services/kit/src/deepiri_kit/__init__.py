@@ -2,6 +2,7 @@
 
 Services import the kit only through its public API: this package and the public modules
 named in tools/import_contracts.py (``deepiri_kit.chain`` — the write path,
+``deepiri_kit.contracts`` and its modules — the event contracts, one module per stream,
 ``deepiri_kit.events``, ``deepiri_kit.metrics``, ``deepiri_kit.data.mongo`` / ``.redis`` /
 ``.influx``), each of which declares ``__all__``.
 Everything else is internal; ``make lint`` refuses a service's deep import of it.
@@ -11,6 +12,15 @@ from deepiri_kit import metrics
 from deepiri_kit.app import Wiring, create_app, from_state
 from deepiri_kit.auth import Principal, requires_scopes
 from deepiri_kit.clock import utcnow
+from deepiri_kit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    Invalid,
+    NotFound,
+    StalePrecondition,
+)
 from deepiri_kit.inbound import OPEN_QUERY
 from deepiri_kit.models import LongText, Model, Out, ShortText, Tag
 from deepiri_kit.pagination import (
@@ -25,17 +35,7 @@ from deepiri_kit.pagination import (
     page_of,
 )
 from deepiri_kit.platform import Platform, retry_startup
-from deepiri_kit.problems import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    NotFound,
-    PreconditionFailed,
-    Problem,
-    ServiceUnavailable,
-    Unauthorized,
-    Unprocessable,
-)
+from deepiri_kit.problems import BadRequest, Problem, ServiceUnavailable, Unauthorized
 from deepiri_kit.serve import run
 from deepiri_kit.settings import (
     InfluxSettings,
@@ -62,6 +62,9 @@ from deepiri_kit.types import (
 from deepiri_kit.upstream import CircuitBreaker, Upstream
 from deepiri_kit.workers import Periodic, Worker, pause
 
+# The old name of Invalid, until gamification-service's handlers say Invalid.
+Unprocessable = Invalid
+
 __all__ = [
     "DEFAULT_LIMIT",
     "LOWER_CASE",
@@ -73,8 +76,11 @@ __all__ = [
     "CircuitBreaker",
     "Conflict",
     "CursorQuery",
+    "DomainError",
     "Forbidden",
     "InfluxSettings",
+    "InsufficientFunds",
+    "Invalid",
     "LongText",
     "Model",
     "MongoSettings",
@@ -87,7 +93,6 @@ __all__ = [
     "Periodic",
     "Platform",
     "Positive",
-    "PreconditionFailed",
     "Principal",
     "Problem",
     "RedisSettings",
@@ -97,6 +102,7 @@ __all__ = [
     "ServiceUnavailable",
     "SettingsError",
     "ShortText",
+    "StalePrecondition",
     "Tag",
     "Unauthorized",
     "Unprocessable",

@@ -22,7 +22,12 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from deepiri_kit.problems import Forbidden, ServiceUnavailable, TooManyRequests, Unauthorized
+from deepiri_kit.problems import (
+    InsufficientScope,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 
 log = logging.getLogger("deepiri.auth")
 ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
@@ -303,7 +308,7 @@ def requires_scopes(
         missing = needed - principal.scopes
         if missing:
             wanted = " ".join(sorted(needed))
-            raise Forbidden(
+            raise InsufficientScope(
                 f"this operation requires the scope(s): {wanted}",
                 headers={
                     "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'

@@ -1,8 +1,11 @@
 """RFC 9457 problem details: every error leaves a service as ``application/problem+json``.
 
-Domain code raises :class:`Problem` subclasses (no framework imports needed); the app
+One table, :data:`DOMAIN_PROBLEMS`, turns the domain errors of :mod:`deepiri_kit.errors`
+(raised by use cases, rules and stores, which know nothing of HTTP) into problem documents.
+:class:`Problem` is for what is not the domain's business — malformed syntax, authentication,
+scopes, rate limits, an unavailable dependency — raised by the kit and by handlers. The app
 factory installs the handlers below, which also turn Litestar's own HTTP errors (validation,
-unknown route, oversized body, auth) into the same shape and hide internal errors.
+unknown route, oversized body) into the same shape and hide internal errors.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ from litestar.exceptions import HTTPException, ValidationException
 
 from deepiri_kit.context import current_request_id
 from deepiri_kit.data.transient import RETRY_AFTER_SECONDS, is_transient, worth_retrying
+from deepiri_kit.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    Invalid,
+    NotFound,
+    StalePrecondition,
+)
 from deepiri_kit.retry import mark_retryable
 
 PROBLEM_JSON = "application/problem+json"
@@ -26,7 +38,8 @@ log = logging.getLogger("deepiri.problems")
 
 
 class Problem(Exception):
-    """An error the client caused or must know about. ``extra`` becomes extension members."""
+    """A protocol-level error (not the domain's: see :mod:`deepiri_kit.errors`).
+    ``extra`` becomes extension members."""
 
     status: int = 400
     slug: str = "bad-request"
@@ -56,24 +69,8 @@ class Unauthorized(Problem):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
 
-class Forbidden(Problem):
+class InsufficientScope(Problem):
     status, slug, title = 403, "forbidden", "Insufficient scope"
-
-
-class NotFound(Problem):
-    status, slug, title = 404, "not-found", "Not found"
-
-
-class Conflict(Problem):
-    status, slug, title = 409, "conflict", "Conflict"
-
-
-class PreconditionFailed(Problem):
-    status, slug, title = 412, "precondition-failed", "Precondition failed"
-
-
-class Unprocessable(Problem):
-    status, slug, title = 422, "unprocessable", "Unprocessable request"
 
 
 class TooManyRequests(Problem):
@@ -155,6 +152,38 @@ def handle_problem(request: Request[Any, Any, Any], exc: Problem) -> Response[di
     )
 
 
+# Domain error → (status, slug, title); the most specific class in an error's MRO wins.
+DOMAIN_PROBLEMS: dict[type[DomainError], tuple[int, str, str]] = {
+    NotFound: (404, "not-found", "Not found"),
+    Conflict: (409, "conflict", "Conflict"),
+    InsufficientFunds: (409, "insufficient-funds", "Insufficient funds"),
+    Invalid: (422, "unprocessable", "Unprocessable request"),
+    StalePrecondition: (412, "precondition-failed", "Precondition failed"),
+    Forbidden: (403, "forbidden", "Forbidden"),
+    DomainError: (422, "unprocessable", "Unprocessable request"),
+}
+
+
+def domain_problem(exc: DomainError) -> tuple[int, str, str]:
+    return next(DOMAIN_PROBLEMS[k] for k in type(exc).__mro__ if k in DOMAIN_PROBLEMS)
+
+
+def handle_domain_error(
+    request: Request[Any, Any, Any], exc: DomainError
+) -> Response[dict[str, Any]]:
+    status, slug, title = domain_problem(exc)
+    etag = exc.etag if isinstance(exc, StalePrecondition) else None
+    return problem_response(
+        status,
+        title=title,
+        detail=exc.detail,
+        slug=slug,
+        instance=request.url.path,
+        headers={"ETag": etag} if etag else None,
+        **exc.extra,
+    )
+
+
 def handle_http_exception(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> Response[dict[str, Any]]:
@@ -223,6 +252,7 @@ def handle_unavailable(
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
     Problem: handle_problem,
+    DomainError: handle_domain_error,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }

@@ -12,15 +12,17 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 
-from deepiri_kit import Principal, metrics, requires_scopes
+from deepiri_kit import (
+    Conflict,
+    Invalid,
+    NotFound,
+    Principal,
+    StalePrecondition,
+    metrics,
+    requires_scopes,
+)
 from deepiri_kit.clock import utcnow
 from deepiri_kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorQuery, Page
-from deepiri_kit.problems import (
-    Conflict,
-    NotFound,
-    PreconditionFailed,
-    Unprocessable,
-)
 from deepiri_kit.types import LOWER_CASE, MAX_SAFE_INTEGER, ObjectIdPath, to_utc
 from task_service import events
 from task_service.domain import Kind, graph
@@ -109,7 +111,7 @@ def expected_version(if_match: str | None) -> int | None:
         tag = candidate.strip()
         if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
             return int(tag[2:-1])
-    raise PreconditionFailed(f"If-Match {if_match[:80]!r} names no version of this task")
+    raise StalePrecondition(f"If-Match {if_match[:80]!r} names no version of this task")
 
 
 def bson_time(value: datetime | None, name: str = "due_at") -> datetime | None:
@@ -132,10 +134,10 @@ async def translated(task_id: str) -> AsyncIterator[None]:
     except TaskNotFound:
         raise NotFound(f"no task {task_id}") from None
     except VersionMismatch as exc:
-        raise PreconditionFailed(
+        raise StalePrecondition(
             "the task changed since you read it; fetch it again and retry",
+            etag=etag(exc.current),
             current_version=exc.current,
-            headers={"ETag": etag(exc.current)},
         ) from None
     except Contention:
         raise Conflict("too many concurrent changes to this task; retry") from None
@@ -144,7 +146,7 @@ async def translated(task_id: str) -> AsyncIterator[None]:
     except rules.Refused as exc:
         raise Conflict(exc.detail, **exc.extra) from None
     except rules.RuleViolation as exc:
-        raise Unprocessable(exc.detail, **exc.extra) from None
+        raise Invalid(exc.detail, **exc.extra) from None
 
 
 def author_of(request: Caller) -> str:
@@ -595,9 +597,7 @@ class DependencyController(Controller):
                 raise NotFound(f"no task {ident}")
         ordering = data.type in graph.ORDERING
         if ordering and {found[i]["kind"] for i in (task_id, data.depends_on)} != {"todo"}:
-            raise Unprocessable(
-                f"{data.type} edges link todos only (dailies and habits never finish)"
-            )
+            raise Invalid(f"{data.type} edges link todos only (dailies and habits never finish)")
         edges = await store.owner_edges(owner)
         existing = next(
             (e for e in edges if (e.task, e.depends_on) == (task_id, data.depends_on)), None

@@ -1,6 +1,8 @@
 """The event bus on Redis Streams (ARCHITECTURE §4).
 
-* one stream per producing domain (``events.tasks``, ``events.gamification``, …);
+* one stream per producing domain (``events.tasks``, ``events.gamification``, …), its events
+  declared once in :mod:`deepiri_kit.contracts` (producers encode with
+  :func:`event_envelope`, consumers decode with the contract);
 * one consumer group per consuming service, at-least-once delivery;
 * consumers are idempotent by event id (:mod:`.inbox`), retry failed events with
   exponential back-off and move them to ``dlq.<group>`` after the last attempt;
@@ -14,7 +16,7 @@
 
 from deepiri_kit.events.bus import EventBus
 from deepiri_kit.events.consumer import Consumer, Handler
-from deepiri_kit.events.envelope import Envelope, new_event
+from deepiri_kit.events.envelope import Envelope, event_envelope, new_event
 from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
 from deepiri_kit.events.outbox import outbox_entry
 from deepiri_kit.events.replay import JOURNAL, BusGuard, Journal, journalled
@@ -30,6 +32,7 @@ __all__ = [
     "Journal",
     "MongoInbox",
     "RedisInbox",
+    "event_envelope",
     "journalled",
     "new_event",
     "outbox_entry",

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 
+from deepiri_kit.contracts import Event
 from deepiri_kit.tracing import inject_traceparent
 
 
@@ -50,4 +51,24 @@ def new_event(
         data=data,
         traceparent=carrier.get("traceparent"),
         tracestate=carrier.get("tracestate"),
+    )
+
+
+def event_envelope(
+    event: Event,
+    *,
+    source: str,
+    user_id: str | None,
+    event_id: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Envelope:
+    """A contract's event (``deepiri_kit.contracts``) in its envelope: its ``TYPE``, its data
+    encoded by the contract, stamped with the current trace context."""
+    return new_event(
+        event.TYPE,
+        source=source,
+        user_id=user_id,
+        data=event.data(),
+        event_id=event_id,
+        occurred_at=occurred_at,
     )
