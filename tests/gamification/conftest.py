@@ -1,5 +1,5 @@
 """Fixtures: the real app (lifespan, consumer and maintenance worker running) against the
-harness's FerretDB and Redis, and the stores without the app for lower-level tests."""
+harness's FerretDB and Redis, and the use cases without the app for lower-level tests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from litestar.testing import AsyncTestClient
 
 from deepiri_kit import Platform, load_settings
 from gamification.helpers import gamification_env
-from gamification_service.app import Stores, build_stores, create_app, prepare
+from gamification_service.app import build, create_app
+from gamification_service.service import Gamification
 from gamification_service.settings import GamificationSettings
 
 
@@ -28,11 +29,9 @@ async def client(settings: GamificationSettings, redis: Any) -> AsyncIterator[As
 
 
 @pytest.fixture
-async def stores(settings: GamificationSettings, redis: Any) -> AsyncIterator[Stores]:
+async def game(settings: GamificationSettings, redis: Any) -> AsyncIterator[Gamification]:
     platform = await Platform.open(settings)
     try:
-        built = build_stores(platform)
-        await prepare(platform, built)
-        yield built
+        yield await build(platform)
     finally:
         await platform.close()

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deepiri_kit.events import Envelope, new_event
+from gamification_service.events.consume import Handlers
+from gamification_service.service import Gamification
 
 
 def task_event(
@@ -51,3 +53,8 @@ def task_event(
 
 def gamification_env(service_env: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"consumer_block_ms": 50, "relay_interval_seconds": 0.2, **service_env, **extra}
+
+
+def handlers(game: Gamification) -> Handlers:
+    """The consumer's handlers on ``game``'s use cases (what the app's consumer runs)."""
+    return Handlers(game.reactions)

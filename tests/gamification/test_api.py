@@ -12,9 +12,9 @@ from litestar.testing import AsyncTestClient
 
 from deepiri_kit.events import EventBus, new_event
 from deepiri_kit.idempotency import record_id
-from gamification.helpers import task_event
-from gamification_service.app import Stores
-from gamification_service.store.wallets import Draft
+from gamification.helpers import handlers, task_event
+from gamification_service.domain.wallet import Draft
+from gamification_service.service import Gamification
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
@@ -34,17 +34,17 @@ def service(issuer: TokenIssuer, scopes: str = "ratings:write") -> dict[str, str
     return issuer.headers("challenge-service", scopes, client_id="challenge-service")
 
 
-async def grant(stores: Stores, name: str, **amounts: int) -> None:
+async def grant(game: Gamification, name: str, **amounts: int) -> None:
     """Credit a wallet the way production does: through the ledger (a grant entry)."""
-    await stores.wallets.record(
+    await game.wallets.record(
         name,
         Draft(key=f"grant:{name}:{sorted(amounts.items())}", kind="grant", amounts=amounts),
         award=False,
     )
 
 
-async def ledger_size(stores: Stores, name: str) -> int:
-    return int(await stores.wallets.ledger.count_documents({"user_id": name}))
+async def ledger_size(game: Gamification, name: str) -> int:
+    return int(await game.wallets.ledger.entries.count_documents({"user_id": name}))
 
 
 async def test_auth_is_required_and_scopes_are_checked(client: Client, issuer: TokenIssuer) -> None:
@@ -88,9 +88,9 @@ async def test_wallet_starts_full_of_energy_and_at_level_one(
 
 
 async def test_spend_debits_and_records_a_ledger_entry(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
-    await grant(stores, "sam", coins=100)
+    await grant(game, "sam", coins=100)
     r = await client.post(
         f"{API}/wallet/spend",
         json={"currency": "coins", "amount": 40, "reason": "a hat"},
@@ -114,10 +114,10 @@ async def test_spend_debits_and_records_a_ledger_entry(
 
 
 async def test_insufficient_funds_is_409_and_writes_nothing(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
-    await grant(stores, "tia", coins=10)
-    before = await ledger_size(stores, "tia")
+    await grant(game, "tia", coins=10)
+    before = await ledger_size(game, "tia")
     r = await client.post(
         f"{API}/wallet/spend",
         json={"currency": "coins", "amount": 11, "reason": "x"},
@@ -126,7 +126,7 @@ async def test_insufficient_funds_is_409_and_writes_nothing(
     assert r.status_code == 409
     assert r.json()["available"] == 10
     assert r.json()["needed"] == 11
-    assert await ledger_size(stores, "tia") == before
+    assert await ledger_size(game, "tia") == before
 
 
 @pytest.mark.parametrize(
@@ -150,23 +150,23 @@ async def test_insufficient_funds_is_409_and_writes_nothing(
     ],
 )
 async def test_bad_spends_are_4xx_and_write_nothing(
-    client: Client, stores: Stores, issuer: TokenIssuer, body: dict[str, Any], status: int
+    client: Client, game: Gamification, issuer: TokenIssuer, body: dict[str, Any], status: int
 ) -> None:
-    await grant(stores, "uma", coins=100)
-    before = await ledger_size(stores, "uma")
+    await grant(game, "uma", coins=100)
+    before = await ledger_size(game, "uma")
     r = await client.post(f"{API}/wallet/spend", json=body, headers=user(issuer, "uma"))
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert await ledger_size(stores, "uma") == before
+    assert await ledger_size(game, "uma") == before
     assert (await client.get(f"{API}/wallet", headers=user(issuer, "uma"))).json()["balances"][
         "coins"
     ] == 100
 
 
 async def test_nobody_can_spend_someone_elses_money(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
-    await grant(stores, "victim", coins=100)
+    await grant(game, "victim", coins=100)
     r = await client.post(
         f"{API}/wallet/spend",
         json={"currency": "coins", "amount": 50, "reason": "x"},
@@ -179,9 +179,9 @@ async def test_nobody_can_spend_someone_elses_money(
 
 
 async def test_idempotency_key_makes_a_spend_happen_once(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
-    await grant(stores, "val", coins=100)
+    await grant(game, "val", coins=100)
     headers = {**user(issuer, "val"), "Idempotency-Key": "spend-1"}
     body = {"currency": "coins", "amount": 30, "reason": "once"}
     first = await client.post(f"{API}/wallet/spend", json=body, headers=headers)
@@ -210,11 +210,11 @@ KEYED_WRITES = {
 
 @pytest.mark.parametrize("write", sorted(KEYED_WRITES))
 async def test_a_keyed_write_whose_answer_was_lost_is_never_run_again(
-    client: Client, stores: Stores, issuer: TokenIssuer, mongo: Any, write: str
+    client: Client, game: Gamification, issuer: TokenIssuer, mongo: Any, write: str
 ) -> None:
     """Every keyed write stamps the document that commits it (issue 8, item 3): a retry that
     takes over the key of a process that died after the commit is told so, not run again."""
-    await grant(stores, "kai", coins=1000)
+    await grant(game, "kai", coins=1000)
     path, body = KEYED_WRITES[write]
     caller = "challenge-service" if write == "match" else "kai"
     headers = {
@@ -223,7 +223,7 @@ async def test_a_keyed_write_whose_answer_was_lost_is_never_run_again(
     }
     first = await client.post(f"{API}{path}", json=body, headers=headers)
     assert first.status_code == 201, first.text
-    entries = await ledger_size(stores, "kai")
+    entries = await ledger_size(game, "kai")
     # The process died after committing, before finalising: the record is still in flight,
     # long past the abandonment age (60 s) and well within retention.
     await mongo["idempotency_keys"].update_one(
@@ -234,17 +234,17 @@ async def test_a_keyed_write_whose_answer_was_lost_is_never_run_again(
         again = await client.post(f"{API}{path}", json=body, headers=headers)
         assert again.status_code == 409, again.text
         assert again.json()["type"].endswith("/idempotency-key-applied")
-    assert await ledger_size(stores, "kai") == entries
+    assert await ledger_size(game, "kai") == entries
     assert await mongo["matches"].count_documents({}) == (1 if write == "match" else 0)
 
 
 async def test_idempotency_keys_of_different_callers_never_meet(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
     """Subject "ux:a" with key "k" and subject "ux" with key "a:k" joined with ":" are the same
     string: each must still get its own spend, and never the other's balances."""
     for name in ("ux", "ux:a"):
-        await grant(stores, name, coins=100)
+        await grant(game, name, coins=100)
     body = {"currency": "coins", "amount": 30, "reason": "mine"}
     first = await client.post(
         f"{API}/wallet/spend", json=body, headers={**user(issuer, "ux"), "Idempotency-Key": "a:k"}
@@ -261,9 +261,9 @@ async def test_idempotency_keys_of_different_callers_never_meet(
 
 
 async def test_convert_is_one_atomic_entry(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
-    await grant(stores, "wes", coins=350)
+    await grant(game, "wes", coins=350)
     h = user(issuer, "wes")
     r = await client.post(
         f"{API}/wallet/convert", json={"from": "coins", "to": "gems", "amount": 300}, headers=h
@@ -272,7 +272,7 @@ async def test_convert_is_one_atomic_entry(
     assert r.json()["entry"]["amounts"] == {"coins": -300, "gems": 3}
     assert r.json()["balances"]["coins"] == 50
     assert r.json()["balances"]["gems"] == 3
-    before = await ledger_size(stores, "wes")
+    before = await ledger_size(game, "wes")
     for body, status in [
         ({"from": "coins", "to": "gems", "amount": 150}, 422),  # not a multiple of the rate
         ({"from": "coins", "to": "stars", "amount": 100}, 422),  # no such rate
@@ -282,17 +282,17 @@ async def test_convert_is_one_atomic_entry(
     ]:
         r = await client.post(f"{API}/wallet/convert", json=body, headers=h)
         assert r.status_code == status, (body, r.text)
-    assert await ledger_size(stores, "wes") == before
+    assert await ledger_size(game, "wes") == before
     rates = (await client.get(f"{API}/wallet/rates", headers=h)).json()
     assert {"from": "coins", "to": "gems", "give": 100, "get": 1} in rates
 
 
 async def test_ledger_pages_newest_first_and_filters_by_currency(
-    client: Client, stores: Stores, issuer: TokenIssuer
+    client: Client, game: Gamification, issuer: TokenIssuer
 ) -> None:
     for i in range(5):
-        await grant(stores, "xia", coins=10 + i)
-    await grant(stores, "xia", gems=1)
+        await grant(game, "xia", coins=10 + i)
+    await grant(game, "xia", gems=1)
     h = user(issuer, "xia")
     page = (await client.get(f"{API}/wallet/ledger?limit=4", headers=h)).json()
     assert [e["seq"] for e in page["items"]] == [6, 5, 4, 3]
@@ -346,15 +346,15 @@ async def test_secret_badges_are_hidden_until_earned(client: Client, issuer: Tok
 
 
 async def test_leaderboards_order_ties_by_user_id_and_show_no_pii(
-    client: Client, stores: Stores, issuer: TokenIssuer, redis: Any
+    client: Client, game: Gamification, issuer: TokenIssuer, redis: Any
 ) -> None:
     for name, coins in [("u3", 50), ("u1", 50), ("u2", 70), ("u4", 10), ("u5", 30)]:
-        await stores.wallets.record(
+        await game.wallets.record(
             name,
             Draft(key=f"g:{name}", kind="grant", amounts={"coins": coins}),
             award=False,
         )
-    await stores.handlers.users(
+    await handlers(game).users(
         new_event(
             "user.updated",
             source="user-service",
@@ -380,7 +380,7 @@ async def test_leaderboards_order_ties_by_user_id_and_show_no_pii(
     ).json()
     assert nobody["me"] is None
     for path, status in [
-        ("/leaderboards/gold", 404),
+        ("/leaderboards/gold", 422),  # an unknown value, wherever it appears
         ("/leaderboards/xp?period=year", 400),
         ("/leaderboards/xp?period=week&period_key=2026-13", 400),
         ("/leaderboards/xp?limit=0", 400),
@@ -411,7 +411,7 @@ async def test_matches_are_for_services_only(client: Client, issuer: TokenIssuer
 
 
 async def test_a_duel_uses_elo_and_replays_idempotently(
-    client: Client, stores: Stores, issuer: TokenIssuer, redis: Any
+    client: Client, game: Gamification, issuer: TokenIssuer, redis: Any
 ) -> None:
     body = {
         "match_id": "m1",
@@ -464,7 +464,7 @@ async def test_a_duel_uses_elo_and_replays_idempotently(
         ("ann", 1516.0),
         ("ben", 1484.0),
     ]
-    wallet = await stores.wallets.state("ann")
+    wallet = await game.wallets.state("ann")
     assert "wins-1" in wallet.badges  # rating badges are awarded too
 
     async def changed() -> bool:
@@ -546,24 +546,29 @@ async def test_free_for_all_and_team_matches_use_openskill(
     ],
 )
 async def test_invalid_matches_write_nothing(
-    client: Client, stores: Stores, issuer: TokenIssuer, body: dict[str, Any], status: int
+    client: Client, game: Gamification, issuer: TokenIssuer, body: dict[str, Any], status: int
 ) -> None:
     r = await client.post(f"{API}/ratings/matches", json=body, headers=service(issuer))
     assert r.status_code == status, r.text
-    state = stores.ratings
+    state = game.ratings.store
     assert await state.matches.count_documents({}) == 0
     assert await state.ratings.count_documents({}) == 0
 
 
-async def test_unknown_rating_category_is_404(client: Client, issuer: TokenIssuer) -> None:
+async def test_an_unknown_rating_category_is_422_everywhere(
+    client: Client, issuer: TokenIssuer
+) -> None:
+    """The same mistake gets the same status in path and body (and in every service)."""
     for path in ("/ratings/chess/me", "/ratings/chess/history", "/ratings/chess/opponents"):
-        assert (await client.get(API + path, headers=user(issuer, "a"))).status_code == 404
+        r = await client.get(API + path, headers=user(issuer, "a"))
+        assert r.status_code == 422, path
+        assert r.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_admin_rebuild_and_reconcile(
-    client: Client, stores: Stores, issuer: TokenIssuer, redis: Any
+    client: Client, game: Gamification, issuer: TokenIssuer, redis: Any
 ) -> None:
-    await grant(stores, "ada", coins=5, xp=120)
+    await grant(game, "ada", coins=5, xp=120)
     admin = issuer.headers("ops", "gamification:admin")
     await redis.delete("lb:xp:all")
     r = await client.post(f"{API}/admin/leaderboards/rebuild", headers=admin)

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)  # a Monday
 
 
-def completion(**kw: object) -> rewards.TaskCompletion:
+def completion(**kw: object) -> wallet.TaskFacts:
     base: dict[str, object] = {
         "task_id": "t1",
         "kind": "todo",
@@ -37,7 +37,7 @@ def completion(**kw: object) -> rewards.TaskCompletion:
         "priority": "normal",
         "completed_at": T0,
     }
-    return rewards.TaskCompletion(**{**base, **kw})  # type: ignore[arg-type]
+    return wallet.TaskFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
 # --- rewards ----------------------------------------------------------------------------------

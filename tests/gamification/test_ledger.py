@@ -13,104 +13,111 @@ import msgspec
 import pytest
 
 from deepiri_kit import Platform
-from deepiri_kit.events import Consumer, Envelope, EventBus, new_event
-from gamification.helpers import task_event
-from gamification_service.app import Stores, build_stores
+from deepiri_kit.contracts import ContractError
+from deepiri_kit.contracts import gamification as announced
+from deepiri_kit.events import Consumer, Envelope, EventBus, RedisInbox, new_event
+from gamification.helpers import handlers, task_event
+from gamification_service.app import build
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain.catalog import RAW
+from gamification_service.domain.wallet import Draft
 from gamification_service.events.consume import GROUP, TASKS
+from gamification_service.service import Gamification, Wallets
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import board_key
-from gamification_service.store.maintenance import Maintenance, backfill_badges
-from gamification_service.store.rebuild import rebuild_all
-from gamification_service.store.wallets import Draft, WalletStore
+from gamification_service.workers import Maintenance
 from infra import RedisServer
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-async def ledger_sum(stores: Stores, user: str, currency: str) -> int:
+async def ledger_sum(game: Gamification, user: str, currency: str) -> int:
     """The sum of the user's applied ledger amounts (outcomes are kept with the snapshots)."""
-    docs = await stores.wallets.ledger.find({"user_id": user}).to_list()
-    outcomes = await stores.wallets.outcomes(user, [d["seq"] for d in docs])
+    docs = await game.wallets.ledger.entries.find({"user_id": user}).to_list()
+    outcomes = await game.wallets.outcomes(user, [d["seq"] for d in docs])
     return sum(d["amounts"].get(currency, 0) for d in docs if outcomes.get(d["seq"]) == "applied")
 
 
-async def unapplied(stores: Stores, user: str) -> int:
+async def unapplied(game: Gamification, user: str) -> int:
     """Ledger entries the user's wallet has not applied yet."""
-    state = await stores.wallets.state(user)
-    return await stores.wallets.ledger.count_documents({"user_id": user, "seq": {"$gt": state.seq}})
+    state = await game.wallets.state(user)
+    return await game.wallets.ledger.entries.count_documents(
+        {"user_id": user, "seq": {"$gt": state.seq}}
+    )
 
 
-async def undelivered(stores: Stores) -> int:
+async def undelivered(game: Gamification) -> int:
     """Snapshots whose events and board update have not gone out yet."""
-    return len(await stores.wallets.snapshots.undelivered())
+    return len(await game.wallets.snapshots.chain.undelivered())
 
 
-async def task_entries(stores: Stores, user: str) -> int:
-    return await stores.wallets.ledger.count_documents({"user_id": user, "kind": "task"})
+async def task_entries(game: Gamification, user: str) -> int:
+    return await game.wallets.ledger.entries.count_documents({"user_id": user, "kind": "task"})
 
 
 async def published(redis: Any, type_: str | None = None) -> list[Envelope]:
+    """What went out on events.gamification; every event must match its kit contract."""
     raw = await redis.xrange("events.gamification")
     events = [Envelope.decode(fields["envelope"]) for _, fields in raw]
+    for event in events:
+        announced.STREAM.decode(event)
     return [e for e in events if type_ is None or e.type == type_]
 
 
 @contextlib.asynccontextmanager
-async def second_process(settings: GamificationSettings) -> AsyncIterator[Stores]:
+async def second_process(settings: GamificationSettings) -> AsyncIterator[Gamification]:
     """Another replica: its own MongoDB and Redis clients."""
     platform = await Platform.open(settings)
     try:
-        yield build_stores(platform)
+        yield await build(platform, prepare=False)
     finally:
         await platform.close()
 
 
-async def test_a_redelivered_event_credits_once(stores: Stores, redis: Any) -> None:
+async def test_a_redelivered_event_credits_once(game: Gamification, redis: Any) -> None:
     event = task_event("alice", difficulty="hard", on_time=True)
     for _ in range(3):
-        await stores.handlers.tasks(event)
-    state = await stores.wallets.state("alice")
-    assert await task_entries(stores, "alice") == 1
+        await handlers(game).tasks(event)
+    state = await game.wallets.state("alice")
+    assert await task_entries(game, "alice") == 1
     assert state.balances["xp"] == 48  # 40 x 1.2 once
     assert state.stats["tasks_completed"] == 1
     assert len(await published(redis, "gamification.currency_credited")) >= 1
-    report = await stores.wallets.reconcile("alice")
+    report = await game.wallets.reconcile("alice")
     assert report.consistent
     assert report.balanced
 
 
 async def test_concurrent_duplicate_and_distinct_deliveries_across_replicas(
-    stores: Stores, settings: GamificationSettings, redis: Any
+    game: Gamification, settings: GamificationSettings, redis: Any
 ) -> None:
     duplicate = task_event("bob", difficulty="easy")
     distinct = [task_event("bob", difficulty="medium") for _ in range(8)]
     async with second_process(settings) as other:
-        calls = [s.handlers.tasks(duplicate) for s in (stores, other) for _ in range(5)]
-        calls += [(stores if i % 2 else other).handlers.tasks(e) for i, e in enumerate(distinct)]
+        calls = [handlers(s).tasks(duplicate) for s in (game, other) for _ in range(5)]
+        calls += [handlers(game if i % 2 else other).tasks(e) for i, e in enumerate(distinct)]
         await asyncio.gather(*calls)
-    assert await task_entries(stores, "bob") == 9
-    state = await stores.wallets.state("bob")
+    assert await task_entries(game, "bob") == 9
+    state = await game.wallets.state("bob")
     assert state.stats["tasks_completed"] == 9
     for currency in ("xp", "coins", "gems", "stars"):
-        assert state.balances[currency] == await ledger_sum(stores, "bob", currency)
-    assert await unapplied(stores, "bob") == 0
-    assert (await stores.wallets.reconcile("bob")).consistent
+        assert state.balances[currency] == await ledger_sum(game, "bob", currency)
+    assert await unapplied(game, "bob") == 0
+    assert (await game.wallets.reconcile("bob")).consistent
     # Each entry was applied by exactly one replica: its events went out once.
     keys = [e.data["entry_key"] for e in await published(redis, "gamification.currency_credited")]
     assert (
         len(keys)
         == len(set(keys))
-        == await stores.wallets.ledger.count_documents(
+        == await game.wallets.ledger.entries.count_documents(
             {"user_id": "bob", "amounts.coins": {"$gt": 0}}
         )
     )
 
 
 async def test_duplicates_through_the_real_bus_with_two_consumers(
-    stores: Stores, redis: Any
+    game: Gamification, redis: Any
 ) -> None:
     bus = EventBus(redis)
     event = task_event("carol", difficulty="medium")
@@ -120,8 +127,8 @@ async def test_duplicates_through_the_real_bus_with_two_consumers(
         Consumer(
             redis,
             group=GROUP,
-            handlers={TASKS: stores.handlers.tasks},
-            inbox=stores.inbox,
+            handlers={TASKS: handlers(game).tasks},
+            inbox=RedisInbox(redis),
             name=f"c{i}",
             block_ms=50,
         )
@@ -139,98 +146,98 @@ async def test_duplicates_through_the_real_bus_with_two_consumers(
     finally:
         stop.set()
         await asyncio.gather(*tasks)
-    assert await task_entries(stores, "carol") == 1
-    assert (await stores.wallets.state("carol")).balances["xp"] == 20
+    assert await task_entries(game, "carol") == 1
+    assert (await game.wallets.state("carol")).balances["xp"] == 20
 
 
 async def test_crash_between_ledger_write_and_wallet_update_is_reconciled(
-    stores: Stores,
+    game: Gamification,
 ) -> None:
-    await stores.handlers.tasks(task_event("dave", difficulty="hard"))
-    before = await stores.wallets.state("dave")
+    await handlers(game).tasks(task_event("dave", difficulty="hard"))
+    before = await game.wallets.state("dave")
     # The process dies right after the ledger insert: the entry exists, the wallet lags.
-    await stores.wallets._insert(
+    await game.wallets.ledger.append(
         "dave", Draft(key="grant:dave:1", kind="grant", amounts={"coins": 500, "gems": 3})
     )
-    stale = await stores.wallets.state("dave")
+    stale = await game.wallets.state("dave")
     assert stale.balances == before.balances
-    assert await unapplied(stores, "dave") == 1
+    assert await unapplied(game, "dave") == 1
 
-    report = await stores.wallets.reconcile("dave")
+    report = await game.wallets.reconcile("dave")
     assert not report.consistent
     assert report.repaired
-    after = await stores.wallets.state("dave")
+    after = await game.wallets.state("dave")
     assert after.balances["coins"] == before.balances["coins"] + 500
     assert after.balances["gems"] == before.balances["gems"] + 3
     for currency in ("xp", "coins", "gems", "tokens", "stars"):
-        assert after.balances[currency] == await ledger_sum(stores, "dave", currency)
+        assert after.balances[currency] == await ledger_sum(game, "dave", currency)
     assert report.balanced
     assert report.balances == report.ledger_sums
-    assert await unapplied(stores, "dave") == 0
+    assert await unapplied(game, "dave") == 0
     # Reconciling again changes nothing: nothing is applied twice.
-    again = await stores.wallets.reconcile("dave")
+    again = await game.wallets.reconcile("dave")
     assert again.consistent
-    assert (await stores.wallets.state("dave")).balances == after.balances
+    assert (await game.wallets.state("dave")).balances == after.balances
 
 
 async def test_the_maintenance_worker_finishes_crashed_writes_on_its_own(
-    stores: Stores, settings: GamificationSettings
+    game: Gamification, settings: GamificationSettings
 ) -> None:
-    await stores.wallets._insert(
+    await game.wallets.ledger.append(
         "erin", Draft(key="grant:erin:1", kind="grant", amounts={"coins": 70})
     )
-    worker = Maintenance(stores.wallets, stores.ratings, stores.wallets.states.database["meta"])
+    worker = Maintenance(game)
     await worker.once(min_age=0)
-    assert (await stores.wallets.state("erin")).balances["coins"] == 70
+    assert (await game.wallets.state("erin")).balances["coins"] == 70
 
 
 async def test_a_crash_before_delivery_applies_nothing_twice_and_delivers_later(
-    stores: Stores, settings: GamificationSettings, redis: Any
+    game: Gamification, settings: GamificationSettings, redis: Any
 ) -> None:
-    await stores.handlers.tasks(task_event("fay", difficulty="medium"))
+    await handlers(game).tasks(task_event("fay", difficulty="medium"))
     # The process died after its snapshot was written but before its events went out.
-    await stores.wallets.snapshots.delivered.delete_many({})
+    await game.wallets.snapshots.chain.delivered.delete_many({})
     await redis.delete("events.gamification")
-    before = await stores.wallets.state("fay")
-    state, results = await stores.wallets.catch_up("fay")
+    before = await game.wallets.state("fay")
+    state, results = await game.wallets.catch_up("fay")
     assert results == {}
     assert state.balances == before.balances
-    assert (await stores.wallets.reconcile("fay")).consistent
-    assert await undelivered(stores) > 0
+    assert (await game.wallets.reconcile("fay")).consistent
+    assert await undelivered(game) > 0
     async with second_process(settings) as restarted:  # what the next process finds
-        await restarted.wallets.snapshots.sweep(min_age=0)
-    assert await undelivered(stores) == 0
+        await restarted.wallets.snapshots.chain.sweep(min_age=0)
+    assert await undelivered(game) == 0
     credited = await published(redis, "gamification.currency_credited")
     assert len(credited) == len({e.data["entry_key"] for e in credited}) > 0
-    outcomes = await stores.wallets.outcomes("fay", list(range(1, state.seq + 1)))
+    outcomes = await game.wallets.outcomes("fay", list(range(1, state.seq + 1)))
     assert set(outcomes.values()) == {"applied"}
 
 
-async def test_a_corrupted_wallet_is_rewritten_from_its_ledger(stores: Stores) -> None:
-    await stores.handlers.tasks(task_event("gus", difficulty="medium"))
-    head = await stores.wallets.head("gus")
+async def test_a_corrupted_wallet_is_rewritten_from_its_ledger(game: Gamification) -> None:
+    await handlers(game).tasks(task_event("gus", difficulty="medium"))
+    head = await game.wallets.snapshots.head("gus")
     assert head is not None
-    await stores.wallets.states.update_one(
+    await game.wallets.snapshots.states.update_one(
         {"_id": head["_id"]}, {"$set": {"state.balances.coins": 999_999}}
     )
-    report = await stores.wallets.reconcile("gus")
+    report = await game.wallets.reconcile("gus")
     assert not report.consistent
     assert report.repaired
-    assert (await stores.wallets.state("gus")).balances["coins"] == await ledger_sum(
-        stores, "gus", "coins"
+    assert (await game.wallets.state("gus")).balances["coins"] == await ledger_sum(
+        game, "gus", "coins"
     )
 
 
 async def test_concurrent_spends_never_overdraw(
-    stores: Stores, settings: GamificationSettings
+    game: Gamification, settings: GamificationSettings
 ) -> None:
-    await stores.wallets.record(
+    await game.wallets.record(
         "hal", Draft(key="grant:hal", kind="grant", amounts={"coins": 100}), award=False
     )
     async with second_process(settings) as other:
         results = await asyncio.gather(
             *(
-                (stores if i % 2 else other).wallets.record(
+                (game if i % 2 else other).wallets.record(
                     "hal",
                     Draft(key=f"spend:hal:{i}", kind="spend", amounts={"coins": -30}),
                     award=False,
@@ -240,16 +247,18 @@ async def test_concurrent_spends_never_overdraw(
         )
     outcomes = sorted(r.outcome for r in results)
     assert outcomes == ["applied"] * 3 + ["rejected"] * 7
-    state = await stores.wallets.state("hal")
+    state = await game.wallets.state("hal")
     assert state.balances["coins"] == 10
-    assert state.balances["coins"] == await ledger_sum(stores, "hal", "coins")
-    assert (await stores.wallets.reconcile("hal")).consistent
+    assert state.balances["coins"] == await ledger_sum(game, "hal", "coins")
+    assert (await game.wallets.reconcile("hal")).consistent
 
 
-async def test_level_up_badge_and_currency_events_are_published(stores: Stores, redis: Any) -> None:
+async def test_level_up_badge_and_currency_events_are_published(
+    game: Gamification, redis: Any
+) -> None:
     for _ in range(4):
-        await stores.handlers.tasks(task_event("ivy", difficulty="hard", on_time=True))
-    state = await stores.wallets.state("ivy")
+        await handlers(game).tasks(task_event("ivy", difficulty="hard", on_time=True))
+    state = await game.wallets.state("ivy")
     assert state.level == 2
     level_ups = await published(redis, "gamification.level_up")
     assert [(e.user_id, e.data["level"], e.data["previous_level"]) for e in level_ups] == [
@@ -262,25 +271,25 @@ async def test_level_up_badge_and_currency_events_are_published(stores: Stores, 
     assert credited[0].data["amounts"] == {"xp": 48, "coins": 24, "stars": 1}
     assert credited[0].data["balances"]["xp"] == 48
     # A badge is awarded once, however often the rules are evaluated again.
-    await stores.wallets.award_badges("ivy")
+    await game.wallets.award_badges("ivy")
     again = await published(redis, "gamification.badge_awarded")
     assert len(again) == len(badges)
-    assert await undelivered(stores) == 0
+    assert await undelivered(game) == 0
 
 
 @pytest.mark.slow
 async def test_credits_land_while_redis_is_down_and_boards_catch_up(
-    stores: Stores, redis_server: RedisServer, redis: Any
+    game: Gamification, redis_server: RedisServer, redis: Any
 ) -> None:
     redis_server.stop()
     try:
-        await stores.handlers.tasks(task_event("jay", difficulty="hard"))
-        state = await stores.wallets.state("jay")
+        await handlers(game).tasks(task_event("jay", difficulty="hard"))
+        state = await game.wallets.state("jay")
         assert state.balances["xp"] == 40  # MongoDB has it
-        assert await undelivered(stores) > 0  # events and boards wait in the outbox
+        assert await undelivered(game) > 0  # events and boards wait in the outbox
     finally:
         redis_server.start()
-    worker = Maintenance(stores.wallets, stores.ratings, stores.wallets.states.database["meta"])
+    worker = Maintenance(game)
 
     async def caught_up() -> bool:
         with contextlib.suppress(Exception):
@@ -294,13 +303,13 @@ async def test_credits_land_while_redis_is_down_and_boards_catch_up(
     assert {e.user_id for e in credited} == {"jay"}
     assert len(keys) == len(set(keys))  # each published once (the task and its badges)
     assert any(k.startswith("task.completed:") for k in keys)
-    assert await undelivered(stores) == 0
+    assert await undelivered(game) == 0
 
 
-async def test_leaderboards_are_rebuilt_from_mongodb(stores: Stores, redis: Any) -> None:
+async def test_leaderboards_are_rebuilt_from_mongodb(game: Gamification, redis: Any) -> None:
     for user, difficulty in (("kim", "hard"), ("lee", "easy"), ("max", "medium")):
-        await stores.handlers.tasks(task_event(user, difficulty=difficulty))
-    await stores.handlers.users(
+        await handlers(game).tasks(task_event(user, difficulty=difficulty))
+    await handlers(game).users(
         new_event(
             "user.registered",
             source="user-service",
@@ -314,7 +323,7 @@ async def test_leaderboards_are_rebuilt_from_mongodb(stores: Stores, redis: Any)
         for key in [board_key("xp", "all", "all"), board_key("coins", "week", _week(now))]
     }
     await redis.flushdb()
-    counts = await rebuild_all(stores.wallets, stores.ratings, stores.boards, stores.profiles, now)
+    counts = await game.leaderboards.rebuild(now)
     assert counts[board_key("xp", "all", "all")] == 3
     for key, standings in live.items():
         assert await redis.zrange(key, 0, -1, withscores=True) == standings
@@ -327,9 +336,9 @@ def _week(now: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-async def test_a_challenge_pays_once_per_user_and_challenge(stores: Stores) -> None:
+async def test_a_challenge_pays_once_per_user_and_challenge(game: Gamification) -> None:
     for _ in range(2):  # the same completion re-sent under a new event id
-        await stores.handlers.challenges(
+        await handlers(game).challenges(
             new_event(
                 "challenge.completed",
                 source="challenge-service",
@@ -342,7 +351,7 @@ async def test_a_challenge_pays_once_per_user_and_challenge(stores: Stores) -> N
                 },
             )
         )
-    state = await stores.wallets.state("ned")
+    state = await game.wallets.state("ned")
     assert state.balances["tokens"] == 3
     assert state.balances["xp"] == 500
     assert state.stats["challenges_passed"] == 1
@@ -350,12 +359,11 @@ async def test_a_challenge_pays_once_per_user_and_challenge(stores: Stores) -> N
 
 
 async def test_a_new_badge_definition_is_backfilled_from_recorded_stats(
-    stores: Stores, settings: GamificationSettings
+    game: Gamification, settings: GamificationSettings
 ) -> None:
     for _ in range(3):
-        await stores.handlers.tasks(task_event("oli", difficulty="trivial"))
-    meta = stores.wallets.states.database["meta"]
-    await backfill_badges(stores.wallets, meta, stores.wallets.catalog)
+        await handlers(game).tasks(task_event("oli", difficulty="trivial"))
+    await game.wallets.backfill_badges()
     extended = badge_rules.load(
         [
             *RAW,
@@ -369,47 +377,46 @@ async def test_a_new_badge_definition_is_backfilled_from_recorded_stats(
             },
         ]
     )
-    wallets = WalletStore(
-        stores.wallets.states.database, stores.boards, stores.wallets.bus, extended
-    )
-    assert await backfill_badges(wallets, meta, extended) >= 1
+    old = game.wallets
+    wallets = Wallets(old.ledger, old.snapshots, old.meta, extended, ratings=old.ratings)
+    assert await wallets.backfill_badges() >= 1
     assert "three-trivia" in (await wallets.state("oli")).badges
-    assert await backfill_badges(wallets, meta, extended) == 0  # nothing new to backfill
+    assert await wallets.backfill_badges() == 0  # nothing new to backfill
 
 
-async def test_malformed_events_fail_and_write_nothing(stores: Stores) -> None:
+async def test_malformed_events_fail_and_write_nothing(game: Gamification) -> None:
     bad = task_event("pam")
     broken = msgspec.structs.replace(bad, data={**bad.data, "difficulty": "legendary"})
-    with pytest.raises(msgspec.ValidationError):
-        await stores.handlers.tasks(broken)
+    with pytest.raises(ContractError):
+        await handlers(game).tasks(broken)
     anonymous = msgspec.structs.replace(bad, user_id=None)
     with pytest.raises(ValueError, match="no user_id"):
-        await stores.handlers.tasks(anonymous)
-    assert await stores.wallets.ledger.count_documents({}) == 0
+        await handlers(game).tasks(anonymous)
+    assert await game.wallets.ledger.entries.count_documents({}) == 0
 
 
-async def test_reopening_and_recompleting_a_todo_pays_nothing_new(stores: Stores) -> None:
+async def test_reopening_and_recompleting_a_todo_pays_nothing_new(game: Gamification) -> None:
     # task-service emits a new task.completed (new event id, new completion id) each time a
     # reopened todo is completed again; the reward belongs to the todo, not to the click.
     for _ in range(3):
-        await stores.handlers.tasks(task_event("rita", task_id="todo-1", kind="todo"))
-    assert await task_entries(stores, "rita") == 1
+        await handlers(game).tasks(task_event("rita", task_id="todo-1", kind="todo"))
+    assert await task_entries(game, "rita") == 1
 
 
-async def test_a_daily_pays_once_per_period(stores: Stores) -> None:
+async def test_a_daily_pays_once_per_period(game: Gamification) -> None:
     first = task_event("sam", task_id="daily-1", kind="daily")
     again = task_event("sam", task_id="daily-1", kind="daily")
     again.data["completion_id"] = first.data["completion_id"]  # same period, re-completed
     tomorrow = task_event("sam", task_id="daily-1", kind="daily")
     for event in (first, again, tomorrow):
-        await stores.handlers.tasks(event)
-    assert await task_entries(stores, "sam") == 2
+        await handlers(game).tasks(event)
+    assert await task_entries(game, "sam") == 2
 
 
-async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None:
+async def test_farming_the_same_habit_pays_less_and_less(game: Gamification) -> None:
     start = datetime.now(UTC) - timedelta(minutes=30)
     for i in range(10):
-        await stores.handlers.tasks(
+        await handlers(game).tasks(
             task_event(
                 "quin",
                 task_id="habit-1",
@@ -421,7 +428,7 @@ async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None
         )
     xp = [
         d["amounts"].get("xp", 0)
-        async for d in stores.wallets.ledger.find({"user_id": "quin", "kind": "task"}).sort(
+        async for d in game.wallets.ledger.entries.find({"user_id": "quin", "kind": "task"}).sort(
             "seq", 1
         )
     ]
@@ -429,7 +436,7 @@ async def test_farming_the_same_habit_pays_less_and_less(stores: Stores) -> None
 
 
 async def test_concurrent_matches_for_the_same_players_apply_each_once(
-    stores: Stores, settings: GamificationSettings, redis: Any
+    game: Gamification, settings: GamificationSettings, redis: Any
 ) -> None:
     players = ["r1", "r2", "r3"]
     matches = [
@@ -439,21 +446,21 @@ async def test_concurrent_matches_for_the_same_players_apply_each_once(
         calls = [
             s.ratings.record_match(match_id, "coding", teams)
             for match_id, teams in matches
-            for s in (stores, other)  # every match posted twice, concurrently
+            for s in (game, other)  # every match posted twice, concurrently
         ]
         await asyncio.gather(*calls, return_exceptions=False)
     for user in players:
         history = (
-            await stores.ratings.history.find({"user_id": user, "category": "coding"})
+            await game.ratings.store.history.find({"user_id": user, "category": "coding"})
             .sort("seq", 1)
             .to_list()
         )
         assert [h["seq"] for h in history] == [1, 2, 3, 4]  # 4 of the 6 duels each, once
         assert len({h["match_id"] for h in history}) == 4
-        head = await stores.ratings.get(user, "coding")
+        head = await game.ratings.store.get(user, "coding")
         assert head["rating"] == pytest.approx(1500 + sum(h["delta"] for h in history), abs=1e-6)
         assert head["wins"] + head["losses"] == 4
-        cached = await stores.ratings.ratings.find_one({"_id": f"{user}:coding"})
+        cached = await game.ratings.store.ratings.find_one({"_id": f"{user}:coding"})
         assert cached is not None
         assert cached["version"] == 4
     changed = await published(redis, "gamification.rating_changed")
@@ -461,36 +468,38 @@ async def test_concurrent_matches_for_the_same_players_apply_each_once(
     assert len({(e.user_id, e.data["match_id"]) for e in changed}) == 12
 
 
-async def test_a_match_left_half_applied_is_finished_by_the_sweep(stores: Stores) -> None:
-    await stores.ratings.record_match("m-crash", "study", [(["s1"], 1), (["s2"], 2)])
+async def test_a_match_left_half_applied_is_finished_by_the_sweep(game: Gamification) -> None:
+    await game.ratings.record_match("m-crash", "study", [(["s1"], 1), (["s2"], 2)])
     # Simulate a crash after the match was recorded but before anyone was applied.
-    await stores.ratings.history.delete_many({"match_id": "m-crash"})
-    await stores.ratings.matches.update_one({"_id": "m-crash"}, {"$set": {"pending": ["s1", "s2"]}})
-    assert (await stores.ratings.get("s1", "study"))["matches"] == 0
-    await stores.ratings.sweep(older_than=0)
-    assert (await stores.ratings.get("s1", "study"))["wins"] == 1
-    assert (await stores.ratings.get("s2", "study"))["losses"] == 1
-    finished = await stores.ratings.matches.find_one({"_id": "m-crash"})
+    await game.ratings.store.history.delete_many({"match_id": "m-crash"})
+    await game.ratings.store.matches.update_one(
+        {"_id": "m-crash"}, {"$set": {"pending": ["s1", "s2"]}}
+    )
+    assert (await game.ratings.store.get("s1", "study"))["matches"] == 0
+    await game.ratings.sweep(older_than=0)
+    assert (await game.ratings.store.get("s1", "study"))["wins"] == 1
+    assert (await game.ratings.store.get("s2", "study"))["losses"] == 1
+    finished = await game.ratings.store.matches.find_one({"_id": "m-crash"})
     assert finished is not None
     assert "pending" not in finished
 
 
 async def test_pruned_snapshots_keep_their_id_so_a_stale_writer_cannot_fork_the_chain(
-    stores: Stores, settings: GamificationSettings
+    game: Gamification, settings: GamificationSettings
 ) -> None:
     for _ in range(8):
-        await stores.handlers.tasks(task_event("rex", difficulty="easy"))
-    head = await stores.wallets.state("rex")
-    await stores.wallets.snapshots.compact()  # the sweeper strips delivered outboxes first
-    assert await stores.wallets.prune_snapshots() > 0
-    stripped = await stores.wallets.states.find_one({"_id": "rex:000000000001"})
+        await handlers(game).tasks(task_event("rex", difficulty="easy"))
+    head = await game.wallets.state("rex")
+    await game.wallets.snapshots.chain.compact()  # the sweeper strips delivered outboxes first
+    assert await game.wallets.snapshots.prune() > 0
+    stripped = await game.wallets.snapshots.states.find_one({"_id": "rex:000000000001"})
     assert stripped is not None
     assert "state" not in stripped
     assert stripped["outcome"] == "applied"
-    assert (await stores.wallets.state("rex")).seq == head.seq
+    assert (await game.wallets.state("rex")).seq == head.seq
     # A replica still holding the wallet as it was at seq 0 tries to apply entry 1 again.
     async with second_process(settings) as stale:
         state, results = await stale.wallets.catch_up("rex", msgspec.convert({}, type=type(head)))
     assert results == {}
     assert state.seq == head.seq
-    assert (await stores.wallets.reconcile("rex")).consistent
+    assert (await game.wallets.reconcile("rex")).consistent

@@ -13,7 +13,7 @@ if len(sys.argv) > 1:
 
     raise SystemExit(main(sys.argv[1:]))
 
-from deepiri_kit.serve import run
+from deepiri_kit import run
 from gamification_service.settings import GamificationSettings
 
 run("gamification_service.app:create_app", GamificationSettings)

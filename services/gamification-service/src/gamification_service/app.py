@@ -1,98 +1,75 @@
-"""gamification-service's Litestar app, built from the shared kit."""
+"""gamification-service's Litestar app, built from the shared kit: routes, dependencies, the
+stores and use cases on the platform's clients, workers."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from litestar import Litestar
 
 from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
 from deepiri_kit import create_app as kit_app
-from deepiri_kit.events import Consumer, RedisInbox
-from gamification_service.api import ROUTES, AdminOps
+from gamification_service import workers
+from gamification_service.api import ROUTES
 from gamification_service.domain.catalog import BADGES
 from gamification_service.domain.currencies import parse_rates
-from gamification_service.events.consume import CHALLENGES, GROUP, TASKS, USERS, Handlers
+from gamification_service.service import Gamification, Leaderboards, Ratings, Reactions, Wallets
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import Boards
-from gamification_service.store.maintenance import Maintenance
+from gamification_service.store.ledger import Ledger
+from gamification_service.store.meta import Meta
 from gamification_service.store.profiles import Profiles
 from gamification_service.store.ratings import RatingStore
-from gamification_service.store.wallets import WalletStore
+from gamification_service.store.snapshots import Snapshots
 
 PREFIX = "/api/gamification"
+USE_CASES = ("wallets", "ratings", "leaderboards")
 
 
-@dataclass
-class Stores:
-    wallets: WalletStore
-    ratings: RatingStore
-    boards: Boards
-    profiles: Profiles
-    inbox: RedisInbox
-    handlers: Handlers
-
-
-def build_stores(platform: Platform) -> Stores:
-    db = platform.require_mongo()
-    bus = platform.require_bus()
+async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
+    """The use cases on this platform's clients; the app, the CLI and the tests start here.
+    ``prepare``: create the indexes first (retrying until MongoDB answers)."""
+    settings = platform.settings
+    assert isinstance(settings, GamificationSettings)
+    db, bus = platform.require_mongo(), platform.require_bus()
     boards = Boards(platform.require_redis())
-    ratings = RatingStore(db, boards, bus)
-    wallets = WalletStore(db, boards, bus, BADGES, rating_facts=ratings.facts)
+    ledger, snapshots, ratings = (
+        Ledger(db),
+        Snapshots(db, boards, bus),
+        RatingStore(db, boards, bus),
+    )
     profiles = Profiles(db, boards)
-    # The inbox only makes redeliveries cheap; the ledger's unique key is what makes crediting
-    # exactly-once. In Redis it costs no MongoDB write per event (FerretDB updates are slow).
-    inbox = RedisInbox(platform.require_redis(), retention_days=2)
-    return Stores(wallets, ratings, boards, profiles, inbox, Handlers(wallets, profiles))
-
-
-async def prepare(platform: Platform, stores: Stores) -> None:
-    await retry_startup(stores.wallets.ensure_indexes, what="wallet indexes")
-    await retry_startup(stores.ratings.ensure_indexes, what="rating indexes")
+    if prepare:
+        await retry_startup(ledger.ensure_indexes, what="ledger indexes")
+        await retry_startup(snapshots.ensure_indexes, what="wallet indexes")
+        await retry_startup(ratings.ensure_indexes, what="rating indexes")
+    wallets = Wallets(
+        ledger,
+        snapshots,
+        Meta(db),
+        BADGES,
+        ratings=ratings,
+        rates=parse_rates(settings.conversion_rates),
+    )
+    return Gamification(
+        wallets=wallets,
+        ratings=Ratings(ratings, wallets, boards, profiles),
+        leaderboards=Leaderboards(boards, profiles, ledger, snapshots, ratings),
+        reactions=Reactions(wallets, profiles),
+    )
 
 
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     settings = platform.settings
     assert isinstance(settings, GamificationSettings)
-    stores = build_stores(platform)
-    await prepare(platform, stores)
-    consumer = Consumer(
-        platform.require_redis(),
-        group=GROUP,
-        handlers={
-            TASKS: stores.handlers.tasks,
-            CHALLENGES: stores.handlers.challenges,
-            USERS: stores.handlers.users,
-        },
-        inbox=stores.inbox,
-        block_ms=settings.consumer_block_ms,
-    )
-    maintenance = Maintenance(
-        stores.wallets,
-        stores.ratings,
-        platform.require_mongo()["meta"],
-        interval=settings.relay_interval_seconds,
-        reconcile_interval=settings.reconcile_interval_seconds,
-        reconcile_after=settings.reconcile_after_seconds,
-    )
+    game = await build(platform)
     yield Wiring(
-        state={
-            "wallets": stores.wallets,
-            "ratings": stores.ratings,
-            "boards": stores.boards,
-            "profiles": stores.profiles,
-            "ops": AdminOps(
-                rates=parse_rates(settings.conversion_rates), meta=platform.require_mongo()["meta"]
-            ),
-            "maintenance": maintenance,
-            "handlers": stores.handlers,
-        },
-        workers=[consumer, *maintenance.workers()],
+        state={name: getattr(game, name) for name in USE_CASES},
+        workers=workers.background(platform, game, settings),
         # Keyed writes stamp the document that commits them (see deepiri_kit.idempotency).
-        stamped=[stores.wallets.ledger, stores.ratings.matches],
+        stamped=[game.wallets.ledger.entries, game.ratings.store.matches],
     )
 
 
@@ -105,8 +82,6 @@ def create_app(settings: GamificationSettings | None = None) -> Litestar:
         title="Deepiri gamification-service",
         description="Multi-currency wallets and ledger, rewards, levels, badges, ratings, leaderboards.",
         route_handlers=ROUTES,
-        dependencies={
-            name: from_state(name) for name in ("wallets", "ratings", "boards", "profiles", "ops")
-        },
+        dependencies={name: from_state(name) for name in USE_CASES},
         setup=setup,
     )

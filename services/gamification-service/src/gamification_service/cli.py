@@ -1,5 +1,5 @@
-"""Maintenance commands (``python -m gamification_service <command>``), run against the same
-environment as the service."""
+"""Operator commands (``python -m gamification_service <command>``), run against the same
+environment as the service and through the same use cases."""
 
 from __future__ import annotations
 
@@ -8,44 +8,34 @@ import asyncio
 import json
 import sys
 
-from deepiri_kit import Platform, load_settings
-from deepiri_kit.clock import utcnow
-from gamification_service.app import build_stores, prepare
+from deepiri_kit import Platform, load_settings, utcnow
+from gamification_service.app import build
 from gamification_service.settings import GamificationSettings
-from gamification_service.store.credits import check_credits
-from gamification_service.store.maintenance import backfill_badges
-from gamification_service.store.rebuild import rebuild_all
 
 
 async def _run(args: argparse.Namespace) -> int:
-    settings = load_settings(GamificationSettings)
-    platform = await Platform.open(settings)
+    platform = await Platform.open(load_settings(GamificationSettings))
     try:
-        stores = build_stores(platform)
-        await prepare(platform, stores)
+        game = await build(platform)
         if args.command == "rebuild-leaderboards":
-            counts = await rebuild_all(
-                stores.wallets, stores.ratings, stores.boards, stores.profiles, utcnow()
-            )
+            counts = await game.leaderboards.rebuild(utcnow())
             print(json.dumps({"boards": counts}, indent=2))
             return 0
         if args.command == "check-credits":
             completions = (json.loads(line) for line in sys.stdin if line.strip())
-            check = await check_credits(platform.require_mongo()["ledger"], completions)
+            check = await game.wallets.check_credits(completions)
             for missing in check.missing:
                 print(json.dumps({"missing": missing}))
             summary = {"completions": check.completions, "credited": check.credited}
             print(json.dumps({**summary, "missing": len(check.missing)}))
             return 1 if check.missing else 0
         if args.command == "backfill-badges":
-            meta = platform.require_mongo()["meta"]
-            n = await backfill_badges(stores.wallets, meta, stores.wallets.catalog, force=True)
-            print(json.dumps({"wallets": n}))
+            print(json.dumps({"wallets": await game.wallets.backfill_badges(force=True)}))
             return 0
-        users = args.user_ids or await stores.wallets.all_users()
+        users = args.user_ids or await game.wallets.users()
         bad = 0
         for user_id in users:
-            report = await stores.wallets.reconcile(user_id)
+            report = await game.wallets.reconcile(user_id)
             bad += not report.balanced
             print(json.dumps({**report.__dict__, "balanced": report.balanced}, default=str))
         return 1 if bad else 0
@@ -65,8 +55,7 @@ def main(argv: list[str]) -> int:
         help="read task.completed events (JSON lines, from `python -m task_service "
         "completions`) on stdin; print those without a credit; exit 1 if any",
     )
-    args = parser.parse_args(argv)
-    return asyncio.run(_run(args))
+    return asyncio.run(_run(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+"""gamification-service's typed environment (MongoDB and Redis; see docs/kit.md)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

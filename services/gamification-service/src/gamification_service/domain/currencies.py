@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from gamification_service.domain import DomainError, InvalidAmount, UnknownCurrency
+from gamification_service.domain import InvalidAmount, InvalidInput, UnknownCurrency
 
 Currency = Literal["xp", "coins", "gems", "energy", "tokens", "stars"]
 CURRENCIES: Final[tuple[Currency, ...]] = ("xp", "coins", "gems", "energy", "tokens", "stars")
@@ -45,7 +45,7 @@ class Rate:
 
 
 def parse_rates(text: str) -> dict[tuple[str, str], Rate]:
-    """``"coins:gems=100:1,gems:coins=1:80"`` → rates; raises DomainError naming the bad part."""
+    """``"coins:gems=100:1,gems:coins=1:80"`` → rates; raises InvalidInput naming the bad part."""
     rates: dict[tuple[str, str], Rate] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         try:
@@ -53,10 +53,10 @@ def parse_rates(text: str) -> dict[tuple[str, str], Rate]:
             source, target = pair.split(":")
             give, get = (int(x) for x in ratio.split(":"))
         except ValueError:
-            raise DomainError(f"conversion rate {part!r} is not 'from:to=give:get'") from None
+            raise InvalidInput(f"conversion rate {part!r} is not 'from:to=give:get'") from None
         s, t = check_currency(source, spendable=True), check_currency(target, spendable=True)
         if s == t or give <= 0 or get <= 0 or "energy" in (s, t):
-            raise DomainError(f"conversion rate {part!r} is not allowed")
+            raise InvalidInput(f"conversion rate {part!r} is not allowed")
         rates[(s, t)] = Rate(s, t, give, get)
     return rates
 

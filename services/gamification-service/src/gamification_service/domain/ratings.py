@@ -22,7 +22,7 @@ from typing import Final, Literal
 
 from openskill.models import PlackettLuce
 
-from gamification_service.domain import InvalidMatch
+from gamification_service.domain import InvalidMatch, UnknownCategory
 
 Category = Literal["overall", "coding", "creative", "study", "productivity", "social"]
 CATEGORIES: Final[tuple[Category, ...]] = (
@@ -75,6 +75,13 @@ class Change:
     @property
     def delta(self) -> float:
         return round(self.after - self.before, 4)
+
+
+def check_category(name: str) -> Category:
+    for category in CATEGORIES:
+        if name == category:
+            return category
+    raise UnknownCategory(f"no rating category {name!r}; known: {', '.join(CATEGORIES)}")
 
 
 def elo_expected(rating: float, opponent: float) -> float:

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 Kind = Literal["todo", "daily", "habit"]
 Difficulty = Literal["trivial", "easy", "medium", "hard"]
@@ -54,18 +54,30 @@ CHALLENGE_XP_CAP: Final[Mapping[str, int]] = {
 CHALLENGE_TOKENS: Final[Mapping[str, int]] = {"easy": 1, "medium": 2, "hard": 3, "very_hard": 5}
 
 
-@dataclass(frozen=True)
-class TaskCompletion:
-    task_id: str
-    kind: Kind
-    difficulty: Difficulty
-    priority: Priority
-    completed_at: datetime
-    on_time: bool | None = None
-    estimated_minutes: int | None = None
-    actual_minutes: int | None = None
-    streak_current: int = 0
-    habit_direction: Literal["up", "down"] | None = None
+class Completion(Protocol):
+    """What a task's reward depends on: the facts a ledger entry records about its task
+    (``wallet.TaskFacts``)."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def difficulty(self) -> Difficulty: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def completed_at(self) -> datetime: ...
+    @property
+    def on_time(self) -> bool | None: ...
+    @property
+    def estimated_minutes(self) -> int | None: ...
+    @property
+    def actual_minutes(self) -> int | None: ...
+    @property
+    def streak_current(self) -> int: ...
+    @property
+    def habit_direction(self) -> Literal["up", "down"] | None: ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ def estimate_factor(estimated: int | None, actual: int | None) -> float:
     return ESTIMATE_BONUS if low <= actual / estimated <= high else 1.0
 
 
-def task_reward(c: TaskCompletion, recent: Sequence[RecentCompletion]) -> Reward:
+def task_reward(c: Completion, recent: Sequence[RecentCompletion]) -> Reward:
     n = repeats(c.task_id, c.completed_at, recent)
     if c.kind == "habit" and c.habit_direction == "down":
         return Reward(amounts={}, factors={"habit_down": 0.0}, repeats=n)

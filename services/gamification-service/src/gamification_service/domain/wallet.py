@@ -21,11 +21,13 @@ Rules applied here, in order, for an entry stamped ``at``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
 
 import msgspec
 
+from deepiri_kit.contracts.challenges import ChallengeCompleted
+from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from gamification_service.domain import energy as energy_rules
 from gamification_service.domain.currencies import CURRENCIES
 from gamification_service.domain.levels import level_for_xp
@@ -46,7 +48,15 @@ KIND_COUNTER: Final = {
 }
 
 
+def stored_time(value: datetime) -> datetime:
+    """UTC with millisecond precision, as MongoDB stores it (so replays compare equal)."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
 class TaskFacts(msgspec.Struct, kw_only=True):
+    """What a ledger entry records about the completed task it pays (the fold's input)."""
+
     task_id: str
     kind: Literal["todo", "daily", "habit"]
     difficulty: Literal["trivial", "easy", "medium", "hard"]
@@ -59,12 +69,38 @@ class TaskFacts(msgspec.Struct, kw_only=True):
     streak_best: int = 0
     habit_direction: Literal["up", "down"] | None = None
 
+    @classmethod
+    def of(cls, event: TaskCompleted) -> TaskFacts:
+        streak = event.streak or Streak()
+        return cls(
+            task_id=event.task_id,
+            kind=event.kind,
+            difficulty=event.difficulty,
+            priority=event.priority,
+            completed_at=stored_time(event.completed_at),
+            on_time=event.on_time,
+            estimated_minutes=event.estimated_minutes,
+            actual_minutes=event.actual_minutes,
+            streak_current=streak.current,
+            streak_best=streak.best,
+            habit_direction=event.habit_direction,
+        )
+
 
 class ChallengeFacts(msgspec.Struct, kw_only=True):
     challenge_id: str
     difficulty: Literal["easy", "medium", "hard", "very_hard"]
     passed: bool = True
     category: str | None = None
+
+    @classmethod
+    def of(cls, event: ChallengeCompleted) -> ChallengeFacts:
+        return cls(
+            challenge_id=event.challenge_id,
+            difficulty=event.difficulty,
+            passed=event.passed,
+            category=event.category,
+        )
 
 
 class Entry(msgspec.Struct, kw_only=True):
@@ -75,6 +111,20 @@ class Entry(msgspec.Struct, kw_only=True):
     kind: EntryKind
     amounts: dict[str, int]
     at: datetime
+    task: TaskFacts | None = None
+    challenge: ChallengeFacts | None = None
+    badge: str | None = None
+
+
+class Draft(msgspec.Struct, kw_only=True):
+    """A ledger entry before it has a sequence number."""
+
+    key: str
+    kind: EntryKind
+    amounts: dict[str, int]
+    reason: str = ""
+    ref: dict[str, str] = msgspec.field(default_factory=dict)
+    factors: dict[str, float] = msgspec.field(default_factory=dict)
     task: TaskFacts | None = None
     challenge: ChallengeFacts | None = None
     badge: str | None = None
@@ -232,6 +282,17 @@ def replay(entries: list[Entry]) -> tuple[WalletState, list[Outcome]]:
         state = result.state
         outcomes.append(result.outcome)
     return state, outcomes
+
+
+def applied_sums(entries: list[Entry], outcomes: list[Outcome]) -> dict[str, int]:
+    """Per currency, the sum of the applied entries' amounts (what a balance must equal,
+    energy aside: it regenerates with time)."""
+    sums: dict[str, int] = {}
+    for entry, outcome in zip(entries, outcomes, strict=True):
+        if outcome == "applied":
+            for currency, amount in entry.amounts.items():
+                sums[currency] = sums.get(currency, 0) + amount
+    return sums
 
 
 def _bump(counters: dict[str, int], name: str, by: int = 1) -> None:

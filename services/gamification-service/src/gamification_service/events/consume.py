@@ -1,183 +1,87 @@
-"""What gamification-service consumes (consumer group ``gamification-service``).
+"""What gamification-service consumes (consumer group ``gamification-service``), each event
+decoded into its kit contract (``deepiri_kit.contracts``) and handed to the use cases
+(``service.Reactions``) as it is:
 
-``events.tasks`` — ``task.completed`` (task-service): envelope ``user_id`` = the owner,
-envelope ``id`` = the idempotency key. Pays the reward of
-:func:`gamification_service.domain.rewards.task_reward` once per event.
+* ``events.tasks`` ``task.completed`` (task-service): envelope ``user_id`` = the owner,
+  envelope ``id`` = the idempotency key of a habit tap (todos pay once per task, dailies
+  once per period);
+* ``events.challenges`` ``challenge.completed`` (challenge-service): paid once per user and
+  challenge (ledger key ``challenge:<user>:<challenge_id>``), whatever the event id;
+* ``events.users`` ``user.registered`` / ``user.updated``: only the display name (or the
+  username) is kept, for leaderboards.
 
-``events.challenges`` — ``challenge.completed`` (challenge-service), data::
-
-    {"challenge_id": str, "difficulty": "easy"|"medium"|"hard"|"very_hard",
-     "points": int (0..100000), "passed": bool (default true),
-     "category": "overall"|"coding"|"creative"|"study"|"productivity"|"social"|null,
-     "completed_at": ISO-8601}
-
-Pays :func:`~gamification_service.domain.rewards.challenge_reward` once per user and
-challenge (the ledger key is ``challenge:<user>:<challenge_id>``, so even a re-sent
-completion under a new event id pays nothing more).
-
-``events.users`` — ``user.registered`` / ``user.updated``: only ``display_name`` (or
-``username``) is kept, for leaderboards.
-
-Other event types on these streams are ignored. An event that does not match its schema
-fails, is retried and ends in the dead-letter stream ``dlq.gamification-service``.
+Other event types on these streams are ignored. An event that breaks its contract raises
+(``ContractError``), is retried and ends in the dead-letter stream
+``dlq.gamification-service``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Final, Protocol
 
 import msgspec
 
-from deepiri_kit.events import Envelope
-from gamification_service.domain import rewards
-from gamification_service.domain.wallet import ChallengeFacts, TaskFacts, recent_completions
-from gamification_service.store.profiles import Profiles
-from gamification_service.store.wallets import Draft, WalletStore
+from deepiri_kit.contracts import challenges as challenge_events
+from deepiri_kit.contracts import tasks as task_events
+from deepiri_kit.contracts import users as user_events
+from deepiri_kit.events import Envelope, Handler
 
-GROUP = "gamification-service"
-TASKS, CHALLENGES, USERS = "events.tasks", "events.challenges", "events.users"
-
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Minutes = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
-
-
-class Streak(msgspec.Struct):
-    current: Annotated[int, msgspec.Meta(ge=0)] = 0
-    best: Annotated[int, msgspec.Meta(ge=0)] = 0
+GROUP: Final = "gamification-service"
+TASKS, CHALLENGES, USERS = (
+    task_events.STREAM.name,
+    challenge_events.STREAM.name,
+    user_events.STREAM.name,
+)
 
 
-class TaskCompleted(msgspec.Struct, kw_only=True):
-    task_id: Id
-    completion_id: Id | None = None
-    kind: Literal["todo", "daily", "habit"]
-    difficulty: Literal["trivial", "easy", "medium", "hard"]
-    priority: Literal["low", "normal", "high", "urgent"] = "normal"
-    estimated_minutes: Minutes | None = None
-    actual_minutes: Minutes | None = None
-    due_at: datetime | None = None
-    completed_at: datetime
-    on_time: bool | None = None
-    streak: Streak | None = None
-    habit_direction: Literal["up", "down"] | None = None
+class Reactions(Protocol):
+    """The use cases events trigger (service.py)."""
+
+    async def on_task_completed(
+        self, event_id: str, user_id: str, event: task_events.TaskCompleted
+    ) -> None: ...
+
+    async def on_challenge_completed(
+        self, event_id: str, user_id: str, event: challenge_events.ChallengeCompleted
+    ) -> None: ...
+
+    async def on_profile(self, user_id: str, name: str | None, at: datetime) -> None: ...
 
 
-class ChallengeCompleted(msgspec.Struct, kw_only=True):
-    challenge_id: Id
-    difficulty: Literal["easy", "medium", "hard", "very_hard"]
-    points: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 0
-    passed: bool = True
-    category: Literal["overall", "coding", "creative", "study", "productivity", "social"] | None = (
-        None
-    )
-    completed_at: datetime | None = None
-
-
-class UserProfile(msgspec.Struct, kw_only=True):
-    display_name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-    username: Annotated[str, msgspec.Meta(max_length=100)] | None = None
-
-
-def ms(value: datetime) -> datetime:
-    """UTC with millisecond precision, as MongoDB will store it (so replays compare equal)."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-def _user(event: Envelope) -> str:
-    if not event.user_id:
-        raise ValueError(f"{event.type} {event.id} has no user_id")
-    return event.user_id
+def _user(envelope: Envelope) -> str:
+    if not envelope.user_id:
+        raise ValueError(f"{envelope.type} {envelope.id} has no user_id")
+    return envelope.user_id
 
 
 class Handlers:
-    def __init__(self, wallets: WalletStore, profiles: Profiles) -> None:
-        self.wallets = wallets
-        self.profiles = profiles
+    """One handler per consumed stream."""
 
-    async def tasks(self, event: Envelope) -> None:
-        if event.type != "task.completed":
-            return
-        await self.task_completed(event)
+    def __init__(self, reactions: Reactions) -> None:
+        self.reactions = reactions
 
-    async def task_completed(self, event: Envelope) -> None:
-        user_id = _user(event)
-        data = msgspec.convert(event.data, TaskCompleted, strict=False)
-        streak = data.streak or Streak()
-        facts = TaskFacts(
-            task_id=data.task_id,
-            kind=data.kind,
-            difficulty=data.difficulty,
-            priority=data.priority,
-            completed_at=ms(data.completed_at),
-            on_time=data.on_time,
-            estimated_minutes=data.estimated_minutes,
-            actual_minutes=data.actual_minutes,
-            streak_current=streak.current,
-            streak_best=streak.best,
-            habit_direction=data.habit_direction,
-        )
-        state = await self.wallets.current(user_id)
-        reward = rewards.task_reward(
-            rewards.TaskCompletion(
-                task_id=facts.task_id,
-                kind=facts.kind,
-                difficulty=facts.difficulty,
-                priority=facts.priority,
-                completed_at=facts.completed_at,
-                on_time=facts.on_time,
-                estimated_minutes=facts.estimated_minutes,
-                actual_minutes=facts.actual_minutes,
-                streak_current=facts.streak_current,
-                habit_direction=facts.habit_direction,
-            ),
-            recent_completions(state),
-        )
-        ref = {"event_id": event.id, "task_id": data.task_id}
-        if data.completion_id:
-            ref["completion_id"] = data.completion_id
-        await self.wallets.record(
-            user_id,
-            Draft(
-                key=rewards.credit_key(data.kind, data.task_id, data.completion_id, event.id),
-                kind="task",
-                amounts=reward.amounts,
-                reason=f"{data.kind} completed",
-                ref=ref,
-                factors=reward.factors,
-                task=facts,
-            ),
-            state=state,
-        )
+    def streams(self) -> dict[str, Handler]:
+        return {TASKS: self.tasks, CHALLENGES: self.challenges, USERS: self.users}
 
-    async def challenges(self, event: Envelope) -> None:
-        if event.type != "challenge.completed":
-            return
-        user_id = _user(event)
-        data = msgspec.convert(event.data, ChallengeCompleted, strict=False)
-        reward = rewards.challenge_reward(data.difficulty, data.points, data.passed)
-        await self.wallets.record(
-            user_id,
-            Draft(
-                key=f"challenge:{user_id}:{data.challenge_id}",
-                kind="challenge",
-                amounts=reward.amounts,
-                reason="challenge passed" if data.passed else "challenge attempted",
-                ref={"event_id": event.id, "challenge_id": data.challenge_id},
-                challenge=ChallengeFacts(
-                    challenge_id=data.challenge_id,
-                    difficulty=data.difficulty,
-                    passed=data.passed,
-                    category=data.category,
-                ),
-            ),
-        )
+    async def tasks(self, envelope: Envelope) -> None:
+        if envelope.type == task_events.TASK_COMPLETED:
+            event = task_events.TaskCompleted.decode(envelope)
+            await self.reactions.on_task_completed(envelope.id, _user(envelope), event)
 
-    async def users(self, event: Envelope) -> None:
-        if event.type not in ("user.registered", "user.updated"):
-            return
-        user_id = event.data.get("user_id") or _user(event)
-        profile = msgspec.convert(event.data, UserProfile, strict=False)
-        name = profile.display_name or profile.username
-        if name is not None or "display_name" in event.data:
-            await self.profiles.set_name(str(user_id), name, ms(event.occurred_at))
+    async def challenges(self, envelope: Envelope) -> None:
+        if envelope.type == challenge_events.CHALLENGE_COMPLETED:
+            user_id = _user(envelope)
+            event = challenge_events.ChallengeCompleted.decode(envelope)
+            await self.reactions.on_challenge_completed(envelope.id, user_id, event)
+
+    async def users(self, envelope: Envelope) -> None:
+        if user_events.STREAM.declares(envelope.type):
+            profile = user_events.STREAM.decode(envelope)
+            assert isinstance(profile, user_events.UserRegistered | user_events.UserUpdated)
+            user_id = profile.user_id or _user(envelope)
+            named = [n for n in (profile.display_name, profile.username) if isinstance(n, str)]
+            name = next((n for n in named if n), None)
+            # A display name left out changes nothing; null (or empty) clears it.
+            if name is not None or profile.display_name is not msgspec.UNSET:
+                await self.reactions.on_profile(user_id, name, envelope.occurred_at)

@@ -22,13 +22,10 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 
+from gamification_service.domain.boards import WALLET_METRICS
 from gamification_service.domain.periods import TIMED, Period, expires_at, period_key
-from gamification_service.domain.ratings import CATEGORIES
 from gamification_service.domain.wallet import WalletState
 
-WALLET_METRICS: Final = ("xp", "coins")
-RATING_METRICS: Final = tuple(f"rating-{c}" for c in CATEGORIES)
-METRICS: Final = (*WALLET_METRICS, *RATING_METRICS)
 NAMES: Final = "lb:names"
 
 # KEYS[1] = the version hash, KEYS[2..n] = boards; ARGV[1] = member, ARGV[2] = version, then
