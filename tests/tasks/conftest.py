@@ -12,9 +12,9 @@ from deepiri_kit.events import Envelope
 from deepiri_kit.settings import load_settings
 from support.tokens import TokenIssuer
 from task_service.app import create_app
-from task_service.events import STREAM
+from task_service.events.publish import STREAM
 from task_service.settings import TaskSettings
-from task_service.store import TaskStore
+from task_service.store.tasks import TaskStore
 
 RW = "tasks:read tasks:write"
 

@@ -9,7 +9,7 @@ import pytest
 
 from task_service.domain import tasks as rules
 from task_service.domain.diff import changed_fields, diff
-from task_service.events import task_completed
+from task_service.events.publish import task_completed
 
 pytestmark = pytest.mark.unit
 
@@ -301,7 +301,8 @@ def test_completion_event_follows_the_contract() -> None:
     )
     result = rules.complete(task, TID, version=2, now=NOW, actual_minutes=40)
     assert result is not None
-    event = task_completed(TID, *result)
+    after, completion = result
+    event = task_completed(after, rules.completion_event(TID, after, completion))
     assert event.type == "task.completed"
     assert event.user_id == "alice"
     assert event.data == {
@@ -322,7 +323,7 @@ def test_completion_event_follows_the_contract() -> None:
         "title": "Write",
     }
     # The same completion always gets the same event id (relays may publish it twice).
-    assert task_completed(TID, *result).id == event.id
+    assert task_completed(after, rules.completion_event(TID, after, completion)).id == event.id
 
 
 def test_delete_and_restore() -> None:

@@ -11,7 +11,7 @@ if len(sys.argv) > 1:
 
     raise SystemExit(main(sys.argv[1:]))
 
-from deepiri_kit.serve import run
+from deepiri_kit import run
 from task_service.settings import TaskSettings
 
 run("task_service.app:create_app", TaskSettings)

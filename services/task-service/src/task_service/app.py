@@ -7,40 +7,33 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 
-from deepiri_kit import (
-    Platform,
-    Wiring,
-    from_state,
-    load_settings,
-    retry_startup,
-)
-from deepiri_kit import (
-    create_app as kit_app,
-)
+from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
+from deepiri_kit import create_app as kit_app
 from task_service.api import ROUTES
-from task_service.replay import bus_guard, ensure_replay_indexes
+from task_service.service import TaskService
 from task_service.settings import TaskSettings
-from task_service.store import TaskStore
+from task_service.store.edges import EdgeStore
+from task_service.store.tasks import TaskStore
+from task_service.workers import background, bus_guard
 
 PREFIX = "/api/tasks"
 
 
+def task_service(platform: Platform) -> TaskService:
+    db = platform.require_mongo()
+    return TaskService(TaskStore(db, platform.require_bus()), EdgeStore(db))
+
+
 @asynccontextmanager
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
-    db = platform.require_mongo()
-    store = TaskStore(db, platform.require_bus())
-    await retry_startup(store.ensure_indexes, what="task indexes")
-    await retry_startup(lambda: ensure_replay_indexes(db), what="replay indexes")
-    # Replays what a Redis that lost its data dropped (see deepiri_kit.events.replay).
-    guard = bus_guard(platform)
-    settings = platform.settings
-    assert isinstance(settings, TaskSettings)
-    # The log's workers finish what a crash or a Redis outage left (applies, publishes).
+    service = task_service(platform)
+    await retry_startup(service.ensure_indexes, what="task indexes")
+    guard = bus_guard(platform, service.store)
     # Versions carry the request's Idempotency-Key stamp (see deepiri_kit.idempotency).
     yield Wiring(
-        state={"store": store, "bus_guard": guard},
-        workers=[*store.log.workers(), guard.worker(settings.bus_guard_interval_seconds)],
-        stamped=[db["task_versions"]],
+        state={"service": service, "store": service.store, "bus_guard": guard},
+        workers=background(platform, service, guard),
+        stamped=[service.store.versions],
     )
 
 
@@ -51,6 +44,6 @@ def create_app(settings: TaskSettings | None = None) -> Litestar:
         title="Deepiri task-service",
         description="Tasks, versions, dependency graph and completion events.",
         route_handlers=ROUTES,
-        dependencies={"store": from_state("store")},
+        dependencies={"service": from_state("service")},
         setup=setup,
     )

@@ -17,9 +17,9 @@ import sys
 from datetime import UTC, datetime
 
 from deepiri_kit import Platform, load_settings
-from deepiri_kit.events import JOURNAL, Envelope
-from task_service.replay import bus_guard, journal
+from task_service.app import task_service
 from task_service.settings import TaskSettings
+from task_service.workers import bus_guard
 
 
 def instant(text: str) -> datetime:
@@ -30,18 +30,13 @@ def instant(text: str) -> datetime:
 async def _run(args: argparse.Namespace) -> int:
     platform = await Platform.open(load_settings(TaskSettings))
     try:
+        service = task_service(platform)
         if args.command == "replay":
-            n = await bus_guard(platform).replay(args.since, args.until)
+            n = await bus_guard(platform, service.store).replay(args.since, args.until)
             print(json.dumps({"replayed": n}))
             return 0
-        versions = journal(platform.require_mongo()).collection
-        window = {"$gte": args.since, **({"$lte": args.until} if args.until else {})}
-        cursor = versions.find({"at": window, JOURNAL: {"$exists": True}}, {JOURNAL: 1})
-        async for doc in cursor.sort([("at", 1), ("_id", 1)]):
-            for entry in doc[JOURNAL]:
-                if entry["type"] == "task.completed":
-                    event = Envelope.decode(entry["payload"])
-                    print(json.dumps({"id": event.id, "user_id": event.user_id, **event.data}))
+        async for envelope, event in service.completions(args.since, args.until):
+            print(json.dumps({"id": envelope.id, "user_id": envelope.user_id, **event.data()}))
         return 0
     finally:
         await platform.close()

@@ -138,3 +138,44 @@ def critical_path(
         path.append(step)
         step = via[step]
     return list(reversed(path)), best[end]
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    open: bool
+    minutes: int | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The whole graph at a glance (what ``GET /graph`` answers)."""
+
+    nodes: int
+    edges: int  # between live nodes
+    order: list[str]
+    ready: list[str]
+    critical_path: list[str]
+    critical_minutes: int
+    cycles: list[str]  # left out of the order because they sit on a cycle (never expected)
+
+
+def overview(nodes: Sequence[Node], edges: Sequence[Edge]) -> Overview:
+    """Topological order, the open tasks ready to start (no unfinished blocker) and the
+    critical path of open work by estimate, over ``nodes`` (oldest first)."""
+    ids = [n.id for n in nodes]
+    order, on_cycles = topological_order(ids, edges)
+    open_ids = {n.id for n in nodes if n.open}
+    path, total = critical_path(
+        [i for i in order if i in open_ids], edges, {n.id: n.minutes for n in nodes}
+    )
+    live = set(ids)
+    return Overview(
+        nodes=len(ids),
+        edges=len([e for e in edges if e.task in live and e.depends_on in live]),
+        order=order,
+        ready=ready([i for i in ids if i in open_ids], edges),
+        critical_path=path,
+        critical_minutes=total,
+        cycles=on_cycles,
+    )

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
+from deepiri_kit.contracts.tasks import Direction, Streak, TaskCompleted
+from deepiri_kit.errors import Conflict, Invalid, NotFound, StalePrecondition
 from task_service.domain import schedules
 from task_service.domain.diff import changed_fields
 
-Kind = Literal["todo", "daily", "habit"]
-Difficulty = Literal["trivial", "easy", "medium", "hard"]
-Priority = Literal["low", "normal", "high", "urgent"]
-Direction = Literal["up", "down"]
 Status = Literal["open", "completed"]
 
 MAX_CHECKLIST_ITEMS = 100
@@ -52,21 +50,35 @@ TRACKED_FIELDS: tuple[str, ...] = (
 )
 
 
-class RuleViolation(Exception):
-    """The request is well-formed but breaks a task rule (the API answers 422)."""
-
-    def __init__(self, detail: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
+def etag(version: int) -> str:
+    """The entity tag of a task version (what ``ETag`` says and ``If-Match`` names)."""
+    return f'"v{version}"'
 
 
-class Refused(RuleViolation):
-    """The task's current state does not allow this now (the API answers 409)."""
+def version_named(if_match: str | None) -> int | None:
+    """The version an If-Match header names; None for no header or ``*`` (any version).
+
+    An unparseable header can match no version, so it fails the precondition as a stale one
+    does (RFC 9110 §13.1.1)."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    for candidate in if_match.split(","):
+        tag = candidate.strip()
+        if tag.startswith('"v') and tag.endswith('"') and tag[2:-1].isdigit():
+            return int(tag[2:-1])
+    raise StalePrecondition(f"If-Match {if_match[:80]!r} names no version of this task")
 
 
-class Missing(RuleViolation):
-    """A part of the task the request names does not exist (the API answers 404)."""
+class RuleViolation(Invalid):
+    """The request is well-formed but breaks a task rule (422)."""
+
+
+class Refused(Conflict):
+    """The task's current state does not allow this now (409)."""
+
+
+class Missing(NotFound):
+    """A part of the task the request names does not exist (404)."""
 
 
 @dataclass(frozen=True)
@@ -455,34 +467,30 @@ def daily_view(task: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def completion_event_data(
-    task_id: str, task: dict[str, Any], completion: Completion
-) -> dict[str, Any]:
-    """The ``task.completed`` payload (the contract gamification-service consumes)."""
-    return {
-        "task_id": task_id,
-        "completion_id": completion.completion_id,
-        "kind": task["kind"],
-        "difficulty": task["difficulty"],
-        "priority": task["priority"],
-        "estimated_minutes": task["estimated_minutes"],
-        "actual_minutes": completion.actual_minutes,
-        "due_at": _iso(completion.due_at),
-        "completed_at": _iso(completion.completed_at),
-        "on_time": completion.on_time,
-        "streak": completion.streak,
-        "habit_direction": completion.direction,
-        "skill_ids": list(task["skill_ids"]),
-        "tags": list(task["tags"]),
-        "title": task["title"],
-    }
+def completion_event(task_id: str, task: dict[str, Any], completion: Completion) -> TaskCompleted:
+    """The ``task.completed`` event (the contract gamification-service consumes)."""
+    return TaskCompleted(
+        task_id=task_id,
+        completion_id=completion.completion_id,
+        kind=task["kind"],
+        difficulty=task["difficulty"],
+        priority=task["priority"],
+        estimated_minutes=task["estimated_minutes"],
+        actual_minutes=completion.actual_minutes,
+        due_at=None if completion.due_at is None else _utc(completion.due_at),
+        completed_at=_utc(completion.completed_at),
+        on_time=completion.on_time,
+        streak=None if completion.streak is None else Streak(**completion.streak),
+        habit_direction=completion.direction,
+        skill_ids=list(task["skill_ids"]),
+        tags=list(task["tags"]),
+        title=task["title"],
+    )
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
+def _utc(value: datetime) -> datetime:
     aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return aware.astimezone(UTC)
 
 
 def snapshot(task: dict[str, Any]) -> dict[str, Any]:

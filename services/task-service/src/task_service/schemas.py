@@ -1,4 +1,5 @@
-"""Request and response bodies. Requests are strict (unknown fields → 400, which also stops
+"""Request and response bodies, and their shaping from tasks and use-case results.
+Requests are strict (unknown fields → 400, which also stops
 ``$``-operator injection and mass assignment: a body can only name declared fields, and no
 body declares id, owner, status, version, times or completion data)."""
 
@@ -10,11 +11,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from deepiri_kit.models import LongText, Model, Out, ShortText, Tag
-from deepiri_kit.types import LOWER_CASE, ObjectIdStr
+from deepiri_kit import LOWER_CASE, LongText, Model, ObjectIdStr, Out, ShortText, Tag
 from task_service.domain import Difficulty, Direction, Kind, Priority
-from task_service.domain.graph import EdgeType
+from task_service.domain import tasks as rules
+from task_service.domain.graph import EdgeType, Overview
 from task_service.domain.schedules import MAX_EVERY_DAYS, Weekday
+from task_service.service import Dependencies, Linked, Seen
 
 MAX_TAGS = 20
 MAX_CHECKLIST_ITEMS = 100
@@ -266,3 +268,83 @@ class GraphOut(Out):
     ready: list[str]
     critical_path: CriticalPath
     cycles: list[str]  # tasks left out of the order because they sit on a cycle (never expected)
+
+
+# --- shaping ----------------------------------------------------------------------------
+
+Document = dict[str, Any]
+
+
+def task_out(doc: Document, now: datetime) -> TaskOut:
+    """A task as of ``now`` (a daily's period and whether it is done depend on it)."""
+    data = {**doc, "id": str(doc["_id"])}
+    if doc["kind"] == "daily":
+        data.update(rules.daily_view(doc, now))
+    return msgspec.convert(data, TaskOut)
+
+
+def seen_out(seen: Seen) -> TaskOut:
+    return task_out(seen.task, seen.now)
+
+
+def version_summary(record: Document) -> VersionSummary:
+    return msgspec.convert(record, VersionSummary)
+
+
+def version_out(record: Document) -> VersionOut:
+    return VersionOut(
+        n=record["n"],
+        action=record["action"],
+        changed=record["changed"],
+        author=record["author"],
+        at=record["at"],
+        reason=record.get("reason"),
+        snapshot=rules.snapshot(record["state"]),
+    )
+
+
+def diff_out(result: Document, task_id: str, from_version: int, to_version: int) -> DiffOut:
+    return msgspec.convert(
+        {**result, "task_id": task_id, "from_version": from_version, "to_version": to_version},
+        DiffOut,
+    )
+
+
+def graph_out(view: Overview) -> GraphOut:
+    return GraphOut(
+        nodes=view.nodes,
+        edges=view.edges,
+        order=view.order,
+        ready=view.ready,
+        critical_path=CriticalPath(
+            task_ids=view.critical_path, total_minutes=view.critical_minutes
+        ),
+        cycles=view.cycles,
+    )
+
+
+def edge_out(doc: Document) -> EdgeOut:
+    return EdgeOut(
+        task_id=doc["task_id"],
+        depends_on=doc["depends_on"],
+        type=doc["type"],
+        created_at=doc["created_at"],
+    )
+
+
+def linked_out(linked: Linked) -> LinkedTask:
+    return LinkedTask(
+        task_id=linked.task_id,
+        type=linked.type,
+        title=linked.title,
+        status=linked.status,
+        created_at=linked.created_at,
+    )
+
+
+def dependencies_out(task_id: str, found: Dependencies) -> DependenciesOut:
+    return DependenciesOut(
+        task_id=task_id,
+        depends_on=[linked_out(x) for x in found.depends_on],
+        dependents=[linked_out(x) for x in found.dependents],
+    )

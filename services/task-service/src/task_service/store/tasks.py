@@ -1,16 +1,18 @@
-"""MongoDB persistence: tasks, their version log, and dependency edges.
+"""MongoDB persistence: tasks and their version log.
 
 Every change to a task is a link of its version log (``task_versions``), claimed, delivered
 and swept by the kit's write path (:mod:`deepiri_kit.chain`, which says why): version ``n``
 of task ``T`` is link ``n`` of chain ``T``, holding the full state after the change and
 the change's events. The ``tasks`` collection is the read model projected from the log; a
-writer that loses a version to a concurrent one decides again from the logged state.
+writer that loses a version to a concurrent one decides again from the logged state. The
+version documents also keep every event they published (the journal, replayed by the bus
+guard when Redis lost events: ``deepiri_kit.events.replay``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,16 +20,21 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
-from deepiri_kit import idempotency_stamp, metrics
+from deepiri_kit import (
+    Conflict,
+    NotFound,
+    StalePrecondition,
+    idempotency_stamp,
+    keyset_filter,
+    metrics,
+    page_of,
+)
 from deepiri_kit.chain import OUTBOX, Chain, link_id
 from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import Envelope, EventBus, journalled, outbox_entry
-from deepiri_kit.pagination import decode_cursor, keyset_filter, page_of
-from deepiri_kit.problems import BadRequest
-from task_service.domain.graph import BLOCKING, Edge
-from task_service.events import STREAM
+from deepiri_kit.events import JOURNAL, Envelope, EventBus, Journal, journalled, outbox_entry
+from task_service.domain.tasks import etag
+from task_service.events.publish import STREAM
 
 Document = dict[str, Any]
 
@@ -41,20 +48,27 @@ SLOT_CONFLICTS = metrics.counter(
 )
 
 
-class TaskNotFound(Exception):
-    pass
+def task_not_found(task_id: str) -> NotFound:
+    return NotFound(f"no task {task_id}")
 
 
-class VersionMismatch(Exception):
+class VersionMismatch(StalePrecondition):
     """If-Match named a version that is not the current one."""
 
     def __init__(self, current: int) -> None:
-        super().__init__(f"current version is {current}")
+        super().__init__(
+            "the task changed since you read it; fetch it again and retry",
+            etag=etag(current),
+            current_version=current,
+        )
         self.current = current
 
 
-class Contention(Exception):
+class Contention(Conflict):
     """Too many concurrent writers to one task; the caller may retry."""
+
+    def __init__(self) -> None:
+        super().__init__("too many concurrent changes to this task; retry")
 
 
 @dataclass
@@ -84,6 +98,10 @@ SORTS: dict[str, tuple[str, bool]] = {
     "due": ("due_key", False),
     "priority": ("priority_rank", True),
 }
+
+
+# Where a page starts: after the task with this sort value and id (from the cursor).
+Position = tuple[Any, ObjectId]
 
 
 @dataclass(frozen=True)
@@ -119,7 +137,8 @@ class TaskStore:
         # A link the sweep finds undelivered may not be projected yet either: repair first.
         self.log = Chain(db["task_versions"], bus, repair=self._repair)
         self.versions = self.log.links
-        self.edges = db["task_edges"]
+        # What the bus guard replays: every version's events, by the version's time.
+        self.journal = Journal(self.versions, time_field="at")
 
     async def ensure_indexes(self) -> None:
         def by_owner(name: str, key: str, direction: int) -> IndexModel:
@@ -134,13 +153,9 @@ class TaskStore:
                 by_owner("owner_priority", "priority_rank", DESCENDING),
             ],
         )
-        await self.log.ensure_indexes(IndexModel([("task_id", 1), ("n", 1)], name="task_versions"))
-        await ensure_indexes(
-            self.edges,
-            [
-                IndexModel([("owner", 1), ("task_id", 1)], name="owner_task"),
-                IndexModel([("owner", 1), ("depends_on", 1)], name="owner_depends_on"),
-            ],
+        await self.log.ensure_indexes(
+            IndexModel([("task_id", 1), ("n", 1)], name="task_versions"),
+            IndexModel([("at", 1)], name="versions_at"),
         )
 
     # --- writes ---------------------------------------------------------------------------
@@ -190,7 +205,7 @@ class TaskStore:
             if expected_version is not None and current["version"] != expected_version:
                 raise VersionMismatch(current["version"])
             if current.get("deleted_at") is not None and not allow_deleted:
-                raise TaskNotFound(task_id)
+                raise task_not_found(task_id)
             version = current["version"] + 1
             decision = decide(current, version)
             if decision is None:
@@ -205,14 +220,14 @@ class TaskStore:
             newer = await self.log.newer(str(oid), current["version"])
             if newer is not None:
                 current = {"_id": oid, **newer["state"]}
-        raise Contention(task_id)
+        raise Contention()
 
     async def _load(self, owner: str, oid: ObjectId | None) -> Document:
         doc = None
         if oid is not None:
             doc = await self.tasks.find_one({"_id": oid, "owner": owner})
         if doc is None:
-            raise TaskNotFound(str(oid))
+            raise task_not_found(str(oid))
         return doc
 
     async def _claim(
@@ -265,7 +280,7 @@ class TaskStore:
         return await self.tasks.find_one({"_id": oid, "owner": owner})
 
     async def page(
-        self, owner: str, query: TaskQuery, limit: int, cursor: str | None
+        self, owner: str, query: TaskQuery, limit: int, after: Position | None
     ) -> tuple[list[Document], str | None]:
         field_name, descending = SORTS[query.sort]
         clauses: list[Document] = [{"owner": owner}]
@@ -288,12 +303,8 @@ class TaskStore:
             clauses.append({"due_at": due})
         if query.text:
             clauses.append(text_filter(query.text))
-        if cursor:
-            value, after_id = decode_cursor(cursor, query.sort)
-            after = object_id(after_id)
-            if after is None:
-                raise BadRequest("the cursor is malformed; pass next_cursor back unchanged")
-            clauses.append(keyset_filter(field_name, descending, value, after))
+        if after is not None:
+            clauses.append(keyset_filter(field_name, descending, *after))
         direction = DESCENDING if descending else ASCENDING
         docs = (
             await self.tasks.find(clauses[0] if len(clauses) == 1 else {"$and": clauses})
@@ -327,57 +338,22 @@ class TaskStore:
             and await self.tasks.find_one({"_id": oid, "owner": owner}, {"_id": 1}) is not None
         )
 
-    # --- dependency edges -----------------------------------------------------------------
+    async def journalled(self, since: datetime, until: datetime | None) -> AsyncIterator[Document]:
+        """The journal's entries of versions logged in the window, oldest first."""
+        window = {"$gte": since, **({"$lte": until} if until else {})}
+        cursor = self.versions.find({"at": window, JOURNAL: {"$exists": True}}, {JOURNAL: 1})
+        async for doc in cursor.sort([("at", ASCENDING), ("_id", ASCENDING)]):
+            for entry in doc[JOURNAL]:
+                yield entry
 
-    async def owner_edges(self, owner: str) -> list[Edge]:
-        """Every edge of the owner's graph, in one query."""
-        cursor = self.edges.find({"owner": owner}, {"task_id": 1, "depends_on": 1, "type": 1})
-        return [Edge(d["task_id"], d["depends_on"], d["type"]) async for d in cursor]
-
-    async def add_edge(self, owner: str, edge: Edge, now: datetime) -> tuple[Document, bool]:
-        """Insert the edge; (the stored edge, True) or (the edge already there, False)."""
-        doc = {
-            "_id": f"{edge.task}>{edge.depends_on}",
-            "owner": owner,
-            "task_id": edge.task,
-            "depends_on": edge.depends_on,
-            "type": edge.type,
-            "created_at": now,
-        }
-        try:
-            await self.edges.insert_one(doc)
-        except DuplicateKeyError:
-            existing = await self.edges.find_one({"_id": doc["_id"], "owner": owner})
-            if existing is not None:
-                return existing, False
-            raise
-        return doc, True
-
-    async def remove_edge(self, owner: str, task_id: str, depends_on: str) -> bool:
-        result = await self.edges.delete_one({"_id": f"{task_id}>{depends_on}", "owner": owner})
-        return result.deleted_count == 1
-
-    async def edges_touching(self, owner: str, task_id: str) -> list[Document]:
-        return (
-            await self.edges.find(
-                {"owner": owner, "$or": [{"task_id": task_id}, {"depends_on": task_id}]}
-            )
-            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-            .to_list()
-        )
-
-    async def unfinished_blockers(self, owner: str, task_id: str) -> list[Document]:
-        """The live, unfinished tasks that block ``task_id`` (two indexed queries)."""
-        edges = await self.edges.find(
-            {"owner": owner, "task_id": task_id, "type": {"$in": sorted(BLOCKING)}},
-            {"depends_on": 1},
-        ).to_list()
-        ids = [oid for e in edges if (oid := object_id(e["depends_on"])) is not None]
-        if not ids:
+    async def open_among(self, owner: str, ids: Sequence[str]) -> list[Document]:
+        """Those of ``ids`` that are the owner's live, unfinished tasks (titles only)."""
+        oids = [oid for i in ids if (oid := object_id(i)) is not None]
+        if not oids:
             return []
         return (
             await self.tasks.find(
-                {"_id": {"$in": ids}, "owner": owner, "status": "open", "deleted_at": None},
+                {"_id": {"$in": oids}, "owner": owner, "status": "open", "deleted_at": None},
                 {"title": 1},
             )
             .sort([("_id", ASCENDING)])

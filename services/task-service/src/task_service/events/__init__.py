@@ -1,0 +1,1 @@
+"""Events: what task-service publishes (:mod:`.publish`) and consumes (:mod:`.consume`)."""

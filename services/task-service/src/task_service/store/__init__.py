@@ -1,0 +1,2 @@
+"""Persistence only: tasks and their version log (:mod:`.tasks`), dependency edges
+(:mod:`.edges`). Documents in, documents out; refusals are the kit's domain errors."""
