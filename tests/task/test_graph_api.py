@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.conftest import published
+from task.conftest import published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

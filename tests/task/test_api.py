@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from support.tokens import TokenIssuer
-from tasks.conftest import create, published
+from task.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

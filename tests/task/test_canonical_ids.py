@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tasks.conftest import create, published
+from task.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

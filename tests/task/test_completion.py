@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from tasks.conftest import create, published
+from task.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -13,9 +13,9 @@ from bson import ObjectId
 
 from deepiri_kit.clock import utcnow
 from deepiri_kit.events import outbox_entry
+from task.conftest import create, published, store_of
 from task_service.domain import tasks as rules
 from task_service.events import publish as events
-from tasks.conftest import create, published, store_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
