@@ -62,9 +62,6 @@ from deepiri_kit.types import (
 from deepiri_kit.upstream import CircuitBreaker, Upstream
 from deepiri_kit.workers import Periodic, Worker, pause
 
-# The old name of Invalid, until gamification-service's handlers say Invalid.
-Unprocessable = Invalid
-
 __all__ = [
     "DEFAULT_LIMIT",
     "LOWER_CASE",
@@ -105,7 +102,6 @@ __all__ = [
     "StalePrecondition",
     "Tag",
     "Unauthorized",
-    "Unprocessable",
     "Upstream",
     "Wiring",
     "Worker",
