@@ -222,3 +222,25 @@ async def test_integers_beyond_int64_are_400_wherever_an_integer_is_taken(servic
                 method, url, params=params, headers=service.headers
             )
             assert_problem(response)
+
+
+async def test_the_document_declares_every_problem_and_closed_bodies(service: Service) -> None:
+    """What schema fuzzing checks (tests/system/test_schema_fuzzing.py), stated directly:
+    problem responses on every operation, closed request bodies, honest OPTIONS."""
+    schemas = service.spec["components"]["schemas"]
+    for method, path, op in service.operations():
+        for status in ("400", "401", "403", "404", "409", "412", "413", "415", "422", "429", "503"):
+            content = op["responses"][status]["content"]
+            assert list(content) == ["application/problem+json"], (method, path, status)
+        if "204" in op["responses"]:
+            assert "content" not in op["responses"]["204"], (method, path)
+        body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+        for ref in re.findall(r'"\$ref": "#/components/schemas/(\w+)"', json.dumps(body)):
+            if schemas[ref].get("type") == "object" and "properties" in schemas[ref]:
+                assert schemas[ref]["additionalProperties"] is False, (method, path, ref)
+    for path, item in service.spec["paths"].items():
+        methods = {m.upper() for m in item if m in ("get", "post", "put", "patch", "delete")}
+        some_op = next(iter(item.values()))
+        response = await service.client.options(concrete(path, some_op), headers=service.headers)
+        assert response.status_code == 204, (path, response.text)
+        assert set(response.headers["allow"].split(", ")) == methods | {"OPTIONS"}, path

@@ -33,6 +33,7 @@ from deepiri_kit.health import Check, readiness, worker_checks
 from deepiri_kit.inbound import Inbound
 from deepiri_kit.logs import configure_logging
 from deepiri_kit.metrics import render_latest
+from deepiri_kit.openapi import ModelSchemaPlugin, document_responses
 from deepiri_kit.platform import Platform, retry_startup
 from deepiri_kit.problems import EXCEPTION_HANDLERS
 from deepiri_kit.retry import RetryBusyMiddleware
@@ -42,6 +43,12 @@ from deepiri_kit.workers import Periodic, Worker, supervise
 
 log = logging.getLogger("deepiri.app")
 OPS_PATHS = ("/health", "/livez", "/metrics")
+CONVENTIONS = (
+    "Conventions of every Deepiri API: errors are RFC 9457 problem documents "
+    '(application/problem+json); integers are JSON integers (2, never 2.0 or "2"); unknown '
+    "query parameters and body fields are refused with a 400 naming them; ObjectId-style ids "
+    "are accepted in any case and answered in lower case."
+)
 
 
 @dataclass
@@ -155,7 +162,7 @@ def create_app(
     openapi = OpenAPIConfig(
         title=title,
         version=version,
-        description=description,
+        description=f"{description}\n\n{CONVENTIONS}".strip(),
         path=f"{prefix}/schema",
         components=Components(
             security_schemes={
@@ -177,7 +184,7 @@ def create_app(
     app = ServiceApp(
         route_handlers=[health, livez, prometheus_metrics, api, *extra_routes],
         middleware=middleware,
-        plugins=[OpenTelemetryPlugin(otel)],
+        plugins=[OpenTelemetryPlugin(otel), ModelSchemaPlugin()],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[functools.partial(_lifespan, settings=settings, setup=setup)],
@@ -186,6 +193,7 @@ def create_app(
         before_request=inbound,
     )
     inbound.learn(app)
+    document_responses(app)
     return app
 
 

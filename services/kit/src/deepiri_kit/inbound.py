@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
 from litestar.routes import HTTPRoute
 
 from deepiri_kit.problems import BadRequest
@@ -35,6 +35,7 @@ class RouteRules:
     query_names: frozenset[str] | None  # None: the route takes any query parameter
     lower_case_path: tuple[str, ...]
     body_type: Any  # None: the route takes no JSON body
+    allow: str | None = None  # OPTIONS: the methods of the whole route
 
 
 class Inbound:
@@ -47,7 +48,13 @@ class Inbound:
         for route in app.routes:
             if not isinstance(route, HTTPRoute):
                 continue
-            for handler, kwargs_model in route.route_handler_map.values():
+            for method, (handler, kwargs_model) in route.route_handler_map.items():
+                if method == "OPTIONS":
+                    # Litestar's OPTIONS handler lists the methods its route had when it was
+                    # made; routes for one path merge later, so it can leave some out.
+                    allow = ", ".join(sorted(route.methods))
+                    self._rules[id(handler)] = RouteRules(None, (), None, allow)
+                    continue
                 params = handler.parsed_fn_signature.parameters
                 lower = tuple(
                     p.field_alias
@@ -63,10 +70,12 @@ class Inbound:
                 body_type = data.annotation if data is not None and _is_json(kwargs_model) else None
                 self._rules[id(handler)] = RouteRules(query, lower, body_type)
 
-    async def __call__(self, request: Request[Any, Any, Any]) -> None:
+    async def __call__(self, request: Request[Any, Any, Any]) -> Response[None] | None:
         rules = self._rules.get(id(request.route_handler))
         if rules is None:
-            return
+            return None
+        if rules.allow is not None:
+            return Response(None, status_code=204, headers={"Allow": rules.allow})
         if rules.query_names is not None:
             unknown = sorted(set(request.query_params) - rules.query_names)
             if unknown:
@@ -87,6 +96,7 @@ class Inbound:
             body = await request.body()
             if body:
                 _decode_strictly(body, rules.body_type)
+        return None
 
 
 def _decode_strictly(body: bytes, body_type: Any) -> None:
