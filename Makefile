@@ -57,6 +57,11 @@ test-integration: ## tests against real Redis / FerretDB / InfluxDB
 test-system: ## services as real processes, end to end
 	pytest -m system
 
+.PHONY: fuzz
+fuzz: ## deeper schema fuzzing on a fresh seed (EXAMPLES=200 per operation; SEED=<n> replays a run)
+	DEEPIRI_FUZZ_EXAMPLES=$(or $(EXAMPLES),200) DEEPIRI_FUZZ_SEED=$(or $(SEED),random) \
+	  pytest -m fuzz -s -p no:cacheprovider
+
 .PHONY: bench
 bench: ## run every benchmark in tools/bench (prints figures and a same-run baseline)
 	@set -e; for f in tools/bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done
