@@ -6,9 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, QueryParameter
 
-from gamification_service.api.params import READ, Caller, period_key_of
+from gamification_service.api.params import READ, Caller, PeriodKey, period_key_of
 from gamification_service.domain.periods import PERIODS, Period
 from gamification_service.schemas import AroundOut, BoardOut
 from gamification_service.service import Leaderboards
@@ -28,7 +28,7 @@ class LeaderboardController(Controller):
         leaderboards: LeaderboardsDep,
         period: PeriodQuery = "all",
         limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
-        period_key: FromQuery[str | None] = None,
+        period_key: PeriodKey = None,
     ) -> BoardOut:
         """Top N. Metrics: ``xp``, ``coins`` (earned in the period) and ``rating-<category>``.
         Higher first; equal values ordered by user id ascending; ranks are positions."""
@@ -44,7 +44,7 @@ class LeaderboardController(Controller):
         leaderboards: LeaderboardsDep,
         period: PeriodQuery = "all",
         window: Annotated[int, QueryParameter(ge=0, le=50)] = 5,
-        period_key: FromQuery[str | None] = None,
+        period_key: PeriodKey = None,
     ) -> AroundOut:
         """The caller's rank and the ``window`` members above and below (``me`` is null when
         the caller is not on this board)."""
