@@ -644,3 +644,31 @@ def test_credit_keys_pay_todos_once_dailies_per_period_and_each_habit_tap() -> N
         "daily", "d1", "d1:2026-11-27", "e1"
     )
     assert credit_key("habit", "h1", "x", "e1") != credit_key("habit", "h1", "x", "e2")
+
+
+def test_a_match_moves_the_players_standing_by_its_result() -> None:
+    head = {
+        "rating": 1500.0,
+        "peak": 1510.0,
+        "mu": 25.0,
+        "wins": 3,
+        "losses": 1,
+        "draws": 0,
+        "matches": 4,
+        "win_streak": 2,
+        "best_win_streak": 2,
+        "version": 4,
+    }
+    match = {"_id": "m9", "category": "coding", "at": T0}
+    win = {"user_id": "ann", "result": "win", "delta": 16.0, "rank": 1, "method": "elo"}
+    link = ratings.after_match(head, match, {**win, "mu_delta": 1.5, "sigma": 7.9})
+    assert (link["seq"], link["match_id"], link["category"], link["at"]) == (5, "m9", "coding", T0)
+    assert (link["before"], link["after"], link["peak"]) == (1500.0, 1516.0, 1516.0)
+    assert (link["wins"], link["losses"], link["matches"]) == (4, 1, 5)
+    assert (link["win_streak"], link["best_win_streak"], link["mu"]) == (3, 3, 26.5)
+    loss = {**win, "result": "loss", "delta": -16.0, "rank": 2, "mu_delta": -1.5, "sigma": 7.9}
+    after_loss = ratings.after_match(head, match, loss)
+    assert (after_loss["after"], after_loss["peak"], after_loss["losses"]) == (1484.0, 1510.0, 2)
+    assert (after_loss["win_streak"], after_loss["best_win_streak"]) == (0, 2)
+    draw = ratings.after_match(head, match, {**loss, "result": "draw", "delta": 0.0})
+    assert (draw["draws"], draw["win_streak"], draw["after"]) == (1, 0, 1500.0)

@@ -670,7 +670,7 @@ class Ratings:
             if done is not None:
                 return done, False
             head = await self.store.get(user_id, category)
-            link = after_match(head, match, result)
+            link = rating_rules.after_match(head, match, result)
             changed = announce.RatingChanged(
                 user_id=user_id,
                 category=category,
@@ -703,7 +703,7 @@ class Ratings:
 
     async def sweep(self, older_than: float) -> int:
         """Finish matches left pending and deliver history links their writers left."""
-        return await self.finish_pending(older_than) + await self.store.chain.sweep(older_than)
+        return await self.finish_pending(older_than) + await self.store.sweep(older_than)
 
     async def standing(self, user_id: str, category: str) -> RatingStanding:
         """The player's rating (1500 and provisional before any match) and rank."""
@@ -738,35 +738,6 @@ class Ratings:
         docs = [by_id[u] for u, _ in chosen]
         names = await safe_names(self.profiles, [d["user_id"] for d in docs])
         return Opponents(me["rating"], docs, names)
-
-
-def after_match(head: Mapping[str, Any], match: Mapping[str, Any], result: Document) -> Document:
-    """The player's next history link: the change and the standing it results in."""
-    outcome = result["result"]
-    rating = head["rating"] + result["delta"]
-    streak = head["win_streak"] + 1 if outcome == "win" else 0
-    return {
-        "user_id": result["user_id"],
-        "category": match["category"],
-        "seq": head["version"] + 1,
-        "match_id": match["_id"],
-        "before": head["rating"],
-        "after": round(rating, 4),
-        "delta": result["delta"],
-        "result": outcome,
-        "rank": result["rank"],
-        "method": result["method"],
-        "mu": head["mu"] + result["mu_delta"],
-        "sigma": result["sigma"],
-        "peak": max(head["peak"], rating),
-        "wins": head["wins"] + (outcome == "win"),
-        "losses": head["losses"] + (outcome == "loss"),
-        "draws": head["draws"] + (outcome == "draw"),
-        "matches": head["matches"] + 1,
-        "win_streak": streak,
-        "best_win_streak": max(head["best_win_streak"], streak),
-        "at": match["at"],
-    }
 
 
 # --- leaderboards -----------------------------------------------------------------------------

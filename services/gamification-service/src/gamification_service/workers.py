@@ -93,10 +93,8 @@ class Maintenance:
         wallets, ratings = self.game.wallets, self.game.ratings
         return {
             "matches": await ratings.finish_pending(age),
-            "outbox": await wallets.snapshots.chain.sweep(age)
-            + await ratings.store.chain.sweep(age),
-            "compacted": await wallets.snapshots.chain.compact()
-            + await ratings.store.chain.compact(),
+            "outbox": await wallets.snapshots.sweep(age) + await ratings.store.sweep(age),
+            "compacted": await wallets.snapshots.compact() + await ratings.store.compact(),
             "caught_up": await wallets.catch_up_lagging(
                 self.reconcile_after if min_age is None else min_age
             ),

@@ -16,9 +16,9 @@ shares the best rank, ``loss`` otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from openskill.models import PlackettLuce
 
@@ -178,3 +178,36 @@ def closest(
     low, high = opponent_range(rating)
     inside = [(u, r) for u, r in candidates if low <= r <= high]
     return sorted(inside, key=lambda c: (abs(c[1] - rating), c[0]))[:limit]
+
+
+def after_match(
+    head: Mapping[str, Any], match: Mapping[str, Any], result: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A player's next rating-history link: ``head`` (their standing now: rating, peak, μ,
+    W/L/D, streaks, ``version``) moved by their ``result`` in ``match`` (delta, rank, μ
+    delta, sigma after) — the change and the standing it results in."""
+    outcome = result["result"]
+    rating = head["rating"] + result["delta"]
+    streak = head["win_streak"] + 1 if outcome == "win" else 0
+    return {
+        "user_id": result["user_id"],
+        "category": match["category"],
+        "seq": head["version"] + 1,
+        "match_id": match["_id"],
+        "before": head["rating"],
+        "after": round(rating, 4),
+        "delta": result["delta"],
+        "result": outcome,
+        "rank": result["rank"],
+        "method": result["method"],
+        "mu": head["mu"] + result["mu_delta"],
+        "sigma": result["sigma"],
+        "peak": max(head["peak"], rating),
+        "wins": head["wins"] + (outcome == "win"),
+        "losses": head["losses"] + (outcome == "loss"),
+        "draws": head["draws"] + (outcome == "draw"),
+        "matches": head["matches"] + 1,
+        "win_streak": streak,
+        "best_win_streak": max(head["best_win_streak"], streak),
+        "at": match["at"],
+    }

@@ -241,6 +241,13 @@ class RatingStore:
     async def deliver(self, link: Document) -> bool:
         return await self.chain.deliver(link)
 
+    async def sweep(self, min_age: float = 0.0) -> int:
+        """Deliver history links their writers left (what the chain's sweeper does)."""
+        return await self.chain.sweep(min_age)
+
+    async def compact(self) -> int:
+        return await self.chain.compact()
+
     def workers(self, *, interval: float, min_age: float) -> list[Worker]:
         """The chain's sweeper (events a crash or a Redis outage left) and compactor."""
         return list(self.chain.workers(interval=interval, min_age=min_age))

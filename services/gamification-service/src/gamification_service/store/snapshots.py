@@ -69,6 +69,13 @@ class Snapshots:
         """The chain's sweeper (events a crash or a Redis outage left) and compactor."""
         return list(self.chain.workers(interval=interval, min_age=min_age))
 
+    async def sweep(self, min_age: float = 0.0) -> int:
+        """Deliver snapshots' events their writers left (what the chain's sweeper does)."""
+        return await self.chain.sweep(min_age)
+
+    async def compact(self) -> int:
+        return await self.chain.compact()
+
     # --- reading ---------------------------------------------------------------------------
 
     async def head(self, user_id: str) -> Document | None:
