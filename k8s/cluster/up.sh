@@ -252,7 +252,7 @@ say "cluster add-ons: CoreDNS, metrics-server"
 sed -e "s|@DNS_IP@|$DNS_IP|g" -e "s|@NODE_IP@|$NODE_IP|g" \
     -e "s|@COREDNS_IMAGE@|$(bash "$ROOT/k8s/cluster/images.sh" --name coredns)|g" \
     -e "s|@METRICS_SERVER_IMAGE@|$(bash "$ROOT/k8s/cluster/images.sh" --name metrics-server)|g" \
-    "$ROOT/k8s/cluster/addons.yaml" | kc apply -f - >/dev/null
+    "$ROOT/k8s/cluster/addons.yaml" | kc apply --server-side --force-conflicts -f - >/dev/null
 kc -n kube-system rollout status deployment/coredns --timeout=180s
 kc -n kube-system rollout status deployment/metrics-server --timeout=180s
 say "cluster ready: export KUBECONFIG=$KUBECONFIG_FILE"
