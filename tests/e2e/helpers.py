@@ -99,12 +99,13 @@ class Release:
         ingress = json.loads(kubectl("get", "ingress", RELEASE, "-o", "json").stdout)
         prefixes = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
         with httpx.Client(base_url=self.ingress, timeout=10) as client:
-            for prefix in prefixes:
-                eventually(
-                    lambda: client.get(f"{prefix}/schema/openapi.json").status_code == 200,
-                    timeout=120,
-                    what=f"{prefix} routed through the Ingress",
+
+            def routed() -> bool:
+                return all(
+                    client.get(f"{p}/schema/openapi.json").status_code == 200 for p in prefixes
                 )
+
+            eventually(routed, timeout=120, what=f"{prefixes} routed through the Ingress")
 
     def revision(self) -> int:
         return int(json.loads(self.helm("status", RELEASE, "-o", "json").stdout)["version"])
