@@ -4,7 +4,8 @@
 # shims serving its socket, whatever runs in its pods' cgroups), mounts, network namespaces,
 # the bridge and the node's address, iptables chains and ipsets of kube-proxy, CNI,
 # kube-router and its own, kernel settings it changed, /run/containerd and /var/lib/kubelet
-# (when it created them) and its state directory. Safe to run twice, or with nothing up.
+# and /var/lib/cni (when it created them, else the CNI results of its pods) and its state
+# directory. Safe to run twice, or with nothing up.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -27,7 +28,7 @@ kill_pod_processes() {
 our_shims() { # containerd shims serving this cluster's socket, by pid
   local d
   for d in /proc/[0-9]*; do
-    tr '\0' ' ' < "$d/cmdline" 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK" && echo "${d#/proc/}"
+    { tr '\0' ' ' < "$d/cmdline"; } 2>/dev/null | grep -q -- "-address $CONTAINERD_SOCK" && echo "${d#/proc/}"
   done
 }
 
@@ -74,6 +75,11 @@ if [ -f "$CLUSTER_DIR/sysctl.saved" ]; then
 fi
 [ -f "$CLUSTER_DIR/created-var-lib-kubelet" ] && rm -rf /var/lib/kubelet
 [ -f "$CLUSTER_DIR/created-run-containerd" ] && rm -rf /run/containerd
+if [ -f "$CLUSTER_DIR/created-var-lib-cni" ]; then
+  rm -rf /var/lib/cni
+elif [ -f "$CLUSTER_DIR/sysctl.saved" ]; then # only the cached results of this cluster's pods
+  find /var/lib/cni/results -newer "$CLUSTER_DIR/sysctl.saved" \( -name 'deepiri-*' -o -name 'cni-loopback-*' \) -delete 2>/dev/null
+fi
 rm -rf /run/containerd/s 2>/dev/null
 rm -rf /run/deepiri-buildah
 if grep -qF " $CLUSTER_DIR" /proc/self/mounts; then

@@ -33,6 +33,8 @@ if [ ! -f "$CLUSTER_DIR/sysctl.saved" ]; then
   done > "$CLUSTER_DIR/sysctl.saved"
   [ -d /var/lib/kubelet ] || touch "$CLUSTER_DIR/created-var-lib-kubelet"
   [ -d /run/containerd ] || touch "$CLUSTER_DIR/created-run-containerd"
+  # containerd's CNI library caches every sandbox's result there (no setting moves it).
+  [ -d /var/lib/cni ] || touch "$CLUSTER_DIR/created-var-lib-cni"
 fi
 ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " || ip addr add "$NODE_IP/32" dev lo
 # The pods' bridge (the CNI plugin adopts it), and the Service range routed onto it: a
