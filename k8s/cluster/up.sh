@@ -7,6 +7,11 @@
 # Writes $CLUSTER_DIR/admin.kubeconfig. `k8s/cluster/down.sh` stops and wipes everything.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+# What a node needs of this machine, checked first so that CI fails with the reason.
+[ "$(id -u)" = 0 ] || { echo "make cluster needs root: it runs containerd, a kubelet and iptables on this machine" >&2; exit 1; }
+for need in /proc/sys/net/bridge/bridge-nf-call-iptables /sys/fs/cgroup/memory /sys/fs/cgroup/cpu; do
+  [ -e "$need" ] || { echo "make cluster needs $need (bridge netfilter and cgroup v1 memory/cpu controllers)" >&2; exit 1; }
+done
 P=$CLUSTER_DIR/pki
 mkdir -p "$CLUSTER_DIR"/{run,logs,pki,cni/net.d,cni/ipam,pod-logs,kubelet,volumes}
 
