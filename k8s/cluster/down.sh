@@ -8,6 +8,7 @@
 # directory. Safe to run twice, or with nothing up.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
+say() { printf '\033[1m==> %s (at %ss)\033[0m\n' "$*" "$SECONDS"; }
 
 stop_pid() { # name: TERM, then KILL after 10 s
   local f p i; f=$(pidfile "$1"); p=$(cat "$f" 2>/dev/null) || return 0
@@ -41,9 +42,10 @@ for p in $(our_shims); do kill -9 "$p" 2>/dev/null; done
 stop_pid containerd
 sleep 0.5
 kill_pod_processes
+say "stopping the control plane"
 for n in kube-controller-manager kube-scheduler kube-apiserver etcd; do stop_pid "$n"; done
 
-say "wiping host state"
+say "wiping host state: mounts, namespaces, devices"
 # mounts: pod volumes, container rootfs, sandbox shm, network namespaces
 for top in "$CLUSTER_DIR" /run/containerd /var/lib/kubelet /run/netns/cni-; do
   grep -F " $top" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
@@ -55,6 +57,7 @@ for d in $(cgroup_dirs); do rmdir "$d" 2>/dev/null; done
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
 ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " && ip addr del "$NODE_IP/32" dev lo
 
+say "wiping host state: iptables, ipsets, conntrack, sysctls, directories"
 # iptables: every chain of kube-proxy / kube-router (KUBE-*), CNI plugins (CNI-*) and this
 # script (DEEPIRI-*), and every rule that jumps to one; all else is restored as it was.
 ours='(KUBE-[A-Z0-9-]*|CNI-[A-Za-z0-9-]*|DEEPIRI-[A-Z-]*)'
