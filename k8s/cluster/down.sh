@@ -11,8 +11,8 @@ source "$(dirname "$0")/lib.sh"
 say() { printf '\033[1m==> %s (at %ss)\033[0m\n' "$*" "$SECONDS"; }
 
 stop_pid() { # name: TERM, then KILL after 10 s
-  local f p i; f=$(pidfile "$1"); p=$(cat "$f" 2>/dev/null) || return 0
-  if kill -0 "$p" 2>/dev/null; then
+  local f p i; f=$(pidfile "$1")
+  if p=$(recorded_pid "$1"); then
     kill "$p" 2>/dev/null
     for i in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
     kill -9 "$p" 2>/dev/null

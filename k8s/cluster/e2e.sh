@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make e2e: the platform on a real single-node Kubernetes, end to end.
-#   1. make cluster (k8s/cluster/up.sh) — reuses a running one
+#   1. make cluster (k8s/cluster/up.sh) — reuses a running one, wipes a dead one's state
 #   2. every image (k8s/cluster/images.sh app) imported into the node's containerd
 #   3. Traefik from k8s/traefik.yaml (as `make up` applies it), with the image built here
 #   4. pytest -m e2e tests/e2e: the chart installed under Pod Security "restricted",
@@ -39,6 +39,11 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
+# State of a cluster that no longer runs (a killed session, a restarted machine) is wiped
+# first; a running cluster is reused.
+if [ -d "$CLUSTER_DIR" ] && ! running kube-apiserver; then
+  say "wiping the state of a cluster that no longer runs"; bash "$ROOT/k8s/cluster/down.sh"
+fi
 t=$SECONDS; bash "$ROOT/k8s/cluster/up.sh"; phase cluster "$t"
 t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; bash "$ROOT/k8s/cluster/images.sh" kube-router; phase images "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
