@@ -23,7 +23,7 @@ cgroup_dirs() { find /sys/fs/cgroup/*/kubepods* -depth -type d 2>/dev/null; }
 kill_pod_processes() {
   local d p
   for d in $(cgroup_dirs); do
-    while read -r p; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done < "$d/cgroup.procs"
+    { while read -r p; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done < "$d/cgroup.procs"; } 2>/dev/null
   done
 }
 our_shims() { # containerd shims serving this cluster's socket, by pid
@@ -57,7 +57,7 @@ for d in $(cgroup_dirs); do rmdir "$d" 2>/dev/null; done
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
 ip -4 addr show dev lo | grep -qF " $NODE_IP/32 " && ip addr del "$NODE_IP/32" dev lo
 
-say "wiping host state: iptables, ipsets, conntrack, sysctls, directories"
+say "wiping host state: iptables chains, ipsets"
 # iptables: every chain of kube-proxy / kube-router (KUBE-*), CNI plugins (CNI-*) and this
 # script (DEEPIRI-*), and every rule that jumps to one; all else is restored as it was.
 ours='(KUBE-[A-Z0-9-]*|CNI-[A-Za-z0-9-]*|DEEPIRI-[A-Z-]*)'
@@ -70,6 +70,7 @@ for fam in iptables ip6tables; do
 done
 ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router|inet6:KUBE-|inet6:kube-router)' |
   while read -r s; do ipset destroy "$s" 2>/dev/null; done
+say "wiping host state: conntrack entries, kernel settings, directories"
 conntrack -D -s "$POD_CIDR" >/dev/null 2>&1
 conntrack -D -d "$POD_CIDR" >/dev/null 2>&1
 
@@ -88,5 +89,6 @@ rm -rf /run/deepiri-buildah
 if grep -qF " $CLUSTER_DIR" /proc/self/mounts; then
   echo "warning: mounts under $CLUSTER_DIR remain; not deleting it" >&2; exit 1
 fi
+say "removing $CLUSTER_DIR"
 rm -rf "$CLUSTER_DIR"
 say "local cluster removed"
