@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make e2e: the platform on a real single-node Kubernetes, end to end.
-#   1. make cluster (k8s/cluster/up.sh) — reuses a running one, wipes a dead one's state
-#   2. every image (k8s/cluster/images.sh app) imported into the node's containerd
+#   1. every image built (k8s/cluster/images.sh app kube-router; nothing when cached)
+#   2. make cluster (k8s/cluster/up.sh) — reuses a running one, wipes a dead one's state —
+#      importing those images while the node comes up
 #   3. Traefik from k8s/traefik.yaml (as `make up` applies it), with the image built here
 #   4. pytest -m e2e tests/e2e: the chart installed under Pod Security "restricted",
 #      helm test, traffic through the Ingress, upgrade/rollback/pod loss under load, HPA,
@@ -44,8 +45,9 @@ trap 'exit 130' INT TERM
 if [ -d "$CLUSTER_DIR" ] && ! running kube-apiserver; then
   say "wiping the state of a cluster that no longer runs"; bash "$ROOT/k8s/cluster/down.sh"
 fi
-t=$SECONDS; bash "$ROOT/k8s/cluster/up.sh"; phase cluster "$t"
-t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; bash "$ROOT/k8s/cluster/images.sh" kube-router; phase images "$t"
+# The app's images are built first (no node needed) and imported while the node comes up.
+t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app kube-router; phase images "$t"
+t=$SECONDS; CLUSTER_EXTRA_IMAGES="app kube-router" bash "$ROOT/k8s/cluster/up.sh"; phase cluster+import "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
 
 t=$SECONDS

@@ -8,6 +8,7 @@
 #                         datastores (Redis from Debian; FerretDB and influxd from the tool
 #                         cache) and Traefik (make images)
 #   images.sh kube-router the NetworkPolicy controller evaluated by the e2e suite
+#   images.sh app kube-router   several at once
 #   images.sh --name X    print the image reference the cluster uses for X
 #   images.sh --values    print the Helm values that point the chart at these images
 set -euo pipefail
@@ -262,15 +263,17 @@ esac
 setup_storage
 mkdir -p "$CLUSTER_DIR/logs"
 targets=()
-case ${1:-} in
-  cluster) targets=(pause base coredns metrics-server) ;;
-  app) targets=(base redis ferretdb influxd traefik); mapfile -t svcs < <(enabled_services)
-       for s in "${svcs[@]}"; do targets+=("$s"); done ;;
-  *) targets=("$@") ;;
-esac
+for group in "$@"; do
+  case $group in
+    cluster) targets+=(pause base coredns metrics-server) ;;
+    app) targets+=(base redis ferretdb influxd traefik); mapfile -t svcs < <(enabled_services)
+         for s in "${svcs[@]}"; do targets+=("$s"); done ;;
+    *) targets+=("$group") ;;
+  esac
+done
 # The base first (everything else builds on it), then the rest IMAGE_JOBS at a time.
 rest=()
-for t in "${targets[@]}"; do
+for t in $(printf '%s\n' "${targets[@]}" | awk '!seen[$0]++'); do
   if [ "$t" = base ]; then one base; else rest+=("$t"); fi
 done
 [ ${#rest[@]} -eq 0 ] || printf '%s\n' "${rest[@]}" | xargs -r -P "${IMAGE_JOBS:-2}" -I{} bash "$0" --one {}
