@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make e2e: the platform on a real single-node Kubernetes, end to end.
-#   1. every image built (k8s/cluster/images.sh app kube-router; nothing when cached)
+#   1. the binaries (tools/cluster-tools.sh) and every image (k8s/cluster/images.sh) built;
+#      nothing when cached
 #   2. make cluster (k8s/cluster/up.sh) — reuses a running one, wipes a dead one's state —
 #      importing those images while the node comes up
 #   3. Traefik from k8s/traefik.yaml (as `make up` applies it), with the image built here
@@ -16,9 +17,11 @@ start=$SECONDS
 timings=()
 phase() { timings+=("$1 $(($SECONDS - ${2}))s"); }
 
+tools_pgid=
 finish() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -z "$tools_pgid" ] || kill -- -"$tools_pgid" 2>/dev/null
   if [ "$rc" != 0 ] && [ -d "$CLUSTER_DIR/logs" ]; then
     rm -rf "$ROOT/.tmp/e2e-logs"; mkdir -p "$ROOT/.tmp/e2e-logs"
     cp -r "$CLUSTER_DIR/logs/." "$ROOT/.tmp/e2e-logs/" 2>/dev/null
@@ -45,8 +48,15 @@ trap 'exit 130' INT TERM
 if [ -d "$CLUSTER_DIR" ] && ! running kube-apiserver; then
   say "wiping the state of a cluster that no longer runs"; bash "$ROOT/k8s/cluster/down.sh"
 fi
-# The app's images are built first (no node needed) and imported while the node comes up.
-t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app kube-router; phase images "$t"
+# Everything is built first (nothing when cached): the cluster's Go binaries (CPU-bound)
+# while the images that need none of them build (debootstrap, pip: network and disk), then
+# the rest. The images are imported while the node comes up.
+t=$SECONDS
+setsid bash "$ROOT/tools/cluster-tools.sh" & tools_pgid=$!
+bash "$ROOT/k8s/cluster/images.sh" services
+wait "$tools_pgid"; tools_pgid=
+bash "$ROOT/k8s/cluster/images.sh" app kube-router
+phase build "$t"
 t=$SECONDS; CLUSTER_EXTRA_IMAGES="app kube-router" bash "$ROOT/k8s/cluster/up.sh"; phase cluster+import "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
 

@@ -7,6 +7,7 @@
 #   images.sh app         every enabled service from its own Dockerfile (unchanged), the
 #                         datastores (Redis from Debian; FerretDB and influxd from the tool
 #                         cache) and Traefik (make images)
+#   images.sh services    the app without Traefik: nothing from tools/cluster-tools.sh needed
 #   images.sh kube-router the NetworkPolicy controller evaluated by the e2e suite
 #   images.sh app kube-router   several at once
 #   images.sh --name X    print the image reference the cluster uses for X
@@ -266,7 +267,9 @@ targets=()
 for group in "$@"; do
   case $group in
     cluster) targets+=(pause base coredns metrics-server) ;;
-    app) targets+=(base redis ferretdb influxd traefik); mapfile -t svcs < <(enabled_services)
+    app|services)
+         targets+=(base redis ferretdb influxd); [ "$group" = services ] || targets+=(traefik)
+         mapfile -t svcs < <(enabled_services)
          for s in "${svcs[@]}"; do targets+=("$s"); done ;;
     *) targets+=("$group") ;;
   esac
