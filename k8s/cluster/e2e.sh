@@ -13,6 +13,10 @@
 # Extra arguments go to pytest (e.g. make e2e E2E_ARGS="-k flow").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+# One cluster per machine: a second make e2e (another checkout too) waits for the first. The
+# lock is the tool cache directory, which every checkout shares, so no lock file is left.
+mkdir -p "$BIN"; exec 9<"$BIN"
+flock -n 9 || { say "another make e2e runs on this machine; waiting for it"; flock 9; }
 start=$SECONDS
 timings=()
 phase() { timings+=("$1 $(($SECONDS - ${2}))s"); }
