@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make e2e: the platform on a real single-node Kubernetes, end to end.
-#   1. make cluster (k8s/cluster/up.sh) — reuses a running one
-#   2. every image (k8s/cluster/images.sh app) imported into the node's containerd
+#   1. the binaries (tools/cluster-tools.sh) and every image (k8s/cluster/images.sh) built;
+#      nothing when cached
+#   2. make cluster (k8s/cluster/up.sh) — reuses a running one, wipes a dead one's state —
+#      importing those images while the node comes up
 #   3. Traefik from k8s/traefik.yaml (as `make up` applies it), with the image built here
 #   4. pytest -m e2e tests/e2e: the chart installed under Pod Security "restricted",
 #      helm test, traffic through the Ingress, upgrade/rollback/pod loss under load, HPA,
@@ -11,13 +13,19 @@
 # Extra arguments go to pytest (e.g. make e2e E2E_ARGS="-k flow").
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+# One cluster per machine: a second make e2e (another checkout too) waits for the first. The
+# lock is the tool cache directory, which every checkout shares, so no lock file is left.
+mkdir -p "$BIN"; exec 9<"$BIN"
+flock -n 9 || { say "another make e2e runs on this machine; waiting for it"; flock 9; }
 start=$SECONDS
 timings=()
 phase() { timings+=("$1 $(($SECONDS - ${2}))s"); }
 
+tools_pgid=
 finish() {
   local rc=$?
   trap - EXIT INT TERM
+  [ -z "$tools_pgid" ] || kill -- -"$tools_pgid" 2>/dev/null
   if [ "$rc" != 0 ] && [ -d "$CLUSTER_DIR/logs" ]; then
     rm -rf "$ROOT/.tmp/e2e-logs"; mkdir -p "$ROOT/.tmp/e2e-logs"
     cp -r "$CLUSTER_DIR/logs/." "$ROOT/.tmp/e2e-logs/" 2>/dev/null
@@ -39,8 +47,21 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM
 
-t=$SECONDS; bash "$ROOT/k8s/cluster/up.sh"; phase cluster "$t"
-t=$SECONDS; bash "$ROOT/k8s/cluster/images.sh" app; bash "$ROOT/k8s/cluster/images.sh" kube-router; phase images "$t"
+# State of a cluster that no longer runs (a killed session, a restarted machine) is wiped
+# first; a running cluster is reused.
+if [ -d "$CLUSTER_DIR" ] && ! running kube-apiserver; then
+  say "wiping the state of a cluster that no longer runs"; bash "$ROOT/k8s/cluster/down.sh"
+fi
+# Everything is built first (nothing when cached): the cluster's Go binaries (CPU-bound)
+# while the images that need none of them build (debootstrap, pip: network and disk), then
+# the rest. The images are imported while the node comes up.
+t=$SECONDS
+setsid bash "$ROOT/tools/cluster-tools.sh" & tools_pgid=$!
+bash "$ROOT/k8s/cluster/images.sh" services
+wait "$tools_pgid"; tools_pgid=
+bash "$ROOT/k8s/cluster/images.sh" app kube-router
+phase build "$t"
+t=$SECONDS; CLUSTER_EXTRA_IMAGES="app kube-router" bash "$ROOT/k8s/cluster/up.sh"; phase cluster+import "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
 
 t=$SECONDS

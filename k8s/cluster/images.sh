@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Images for the local cluster, built with buildah (no Docker, no registry) and imported into
-# its containerd. Layers live in the tool cache, so a warm run only re-imports.
+# its containerd. Tags are hashes of what goes into each image and buildah's storage lives in
+# the tool cache, so a warm run (a clean clone too) only re-imports. After the base, images
+# build IMAGE_JOBS (default 2) at a time; each logs to $CLUSTER_DIR/logs/image-<name>.log.
 #   images.sh cluster     pause, the Debian base, CoreDNS, metrics-server (make cluster)
 #   images.sh app         every enabled service from its own Dockerfile (unchanged), the
 #                         datastores (Redis from Debian; FerretDB and influxd from the tool
 #                         cache) and Traefik (make images)
+#   images.sh services    the app without Traefik: nothing from tools/cluster-tools.sh needed
 #   images.sh kube-router the NetworkPolicy controller evaluated by the e2e suite
+#   images.sh app kube-router   several at once
 #   images.sh --name X    print the image reference the cluster uses for X
 #   images.sh --values    print the Helm values that point the chart at these images
 set -euo pipefail
@@ -32,15 +36,27 @@ ref_of() {
     coredns|metrics-server|traefik|kube-router|ferretdb|influxd)
       echo "$REG/$1:$(version "$1")-$( { base_ref; declare -f build_tool_image "build_${1//-/_}"; cat "$HERE"/*; } | hash_of)" ;;
     redis) echo "$REG/redis:bookworm-$( { base_ref; declare -f build_redis; } | hash_of)" ;;
-    *-service) echo "deepiri/$1:$(service_tag)" ;;
+    *-service) echo "deepiri/$1:$(service_tag "$1")" ;;
     *) echo "unknown image $1" >&2; return 1 ;;
   esac
 }
-# One tag for every service image: a hash of everything the Dockerfiles copy.
+# A service image's tag: a hash of its Dockerfile, of every file of the build context its
+# COPY lines take (the context as .dockerignore admits it, see stage_context) and of the base.
+# A clean clone with the same content gets the same tag, so nothing is rebuilt.
 service_tag() {
-  (cd "$ROOT" && find services -type f \( -path 'services/kit/*' -o -path 'services/*-service/*' \) \
-     ! -path '*/__pycache__/*' ! -name '*.py[cod]' ! -path '*.egg-info/*' ! -path '*/tests/*' -print0 |
-     sort -z | xargs -0 sha256sum; base_ref) | sha256sum | cut -c1-12 | sed 's/^/e2e-/'
+  local svc=$1 dockerfile=$ROOT/services/$1/Dockerfile
+  { cat "$dockerfile"; base_ref
+    context_files | python3 -c '
+import re, sys
+sources = []
+for line in open(sys.argv[1]):
+    words = line.split()
+    if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+        sources += [w.rstrip("/") for w in words[1:-1] if not w.startswith("--")]
+for path in sys.stdin.read().splitlines():
+    if any(path == s or path.startswith(s + "/") for s in sources):
+        print(path)' "$dockerfile" | (cd "$ROOT" && xargs -r -d '\n' sha256sum)
+  } | sha256sum | cut -c1-12 | sed 's/^/e2e-/'
 }
 enabled_services() {
   (cd "$ROOT" && python3 - <<'PY'
@@ -73,11 +89,10 @@ import() {
   ctr_ images import --no-unpack=false "$tar" >/dev/null
   rm -f "$tar"
 }
-timed() { local start=$SECONDS; "$@"; echo "$*: $((SECONDS - start))s" >> "$CLUSTER_DIR/logs/image-times.log"; }
 # bud with the build context given; every RUN step on the host network (no bridges or
 # iptables chains of buildah's own) and with the machine's CA bundle for pip and apt.
-bud() { buildah bud --quiet --layers --network host --pull=never \
-          -v "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro" "$@" >/dev/null; }
+bud() { buildah bud --layers --network host --pull=never \
+          -v "$CA_BUNDLE:/etc/ssl/certs/ca-certificates.crt:ro" "$@"; }
 
 build_pause() {
   local ref=$PAUSE_IMAGE ctx
@@ -158,10 +173,10 @@ build_redis() {
   rm -rf "$ctx"
 }
 # The build context exactly as .dockerignore admits it (Docker's rules: patterns in order,
-# the last one matching a path or one of its parents wins, "!" re-admits). Debian's buildah
-# 1.28 drops a directory that "**" excludes even when "!dir/**" re-admits its files.
-stage_context() {
-  local dest=$1
+# the last one matching a path or one of its parents wins, "!" re-admits), one path a line,
+# sorted. Debian's buildah 1.28 drops a directory that "**" excludes even when "!dir/**"
+# re-admits its files, so builds get a staged copy of exactly these files.
+context_files() {
   (cd "$ROOT" && python3 - <<'PY'
 import os, re
 
@@ -194,15 +209,18 @@ def excluded(path):
             out = not neg
     return out
 
+paths = []
 for top, dirs, files in os.walk("."):
     dirs[:] = [d for d in dirs if d not in (".git", ".venv", "node_modules")]
     for f in files:
         path = os.path.relpath(os.path.join(top, f))
         if not excluded(path):
-            print(path)
+            paths.append(path)
+print("\n".join(sorted(paths)))
 PY
-  ) | (cd "$ROOT" && xargs -d '\n' cp --parents -t "$dest")
+  )
 }
+stage_context() { context_files | (cd "$ROOT" && xargs -d '\n' cp --parents -t "$1"); }
 
 # The service's own Dockerfile, unchanged; only PYTHON_IMAGE points at the local base.
 build_service() {
@@ -222,26 +240,43 @@ values() {
   image_values mongodb ferretdb
   image_values redis redis
   image_values influxdb influxd
-  echo "global:"; echo "  imageTag: \"$(service_tag)\""
+  for svc in $(enabled_services); do printf '%s:\n  image:\n    tag: "%s"\n' "$svc" "$(service_tag "$svc")"; done
+}
+
+# One image: built (its log in $CLUSTER_DIR/logs/image-<name>.log, shown on failure) and,
+# when the node's containerd runs, imported.
+one() {
+  local t=$1 log=$CLUSTER_DIR/logs/image-$1.log start=$SECONDS
+  if ! case $t in *-service) build_service "$t" ;; *) "build_${t//-/_}" ;; esac > "$log" 2>&1; then
+    echo "image $t failed after $((SECONDS - start))s; last lines of $log:" >&2; tail -30 "$log" >&2
+    return 1
+  fi
+  [ ! -s "$log" ] || say "image $t built ($((SECONDS - start))s)"
+  [ ! -S "$CONTAINERD_SOCK" ] || import "$(ref_of "$t")"
+  echo "$t: $((SECONDS - start))s" >> "$CLUSTER_DIR/logs/image-times.log"
 }
 
 case ${1:-} in
   --name) ref_of "$2"; exit ;;
   --values) values; exit ;;
+  --one) one "$2"; exit ;;
 esac
 setup_storage
 mkdir -p "$CLUSTER_DIR/logs"
 targets=()
-case ${1:-} in
-  cluster) targets=(pause base coredns metrics-server) ;;
-  app) targets=(base redis ferretdb influxd traefik); mapfile -t svcs < <(enabled_services)
-       for s in "${svcs[@]}"; do targets+=("$s"); done ;;
-  *) targets=("$@") ;;
-esac
-for t in "${targets[@]}"; do
-  case $t in
-    *-service) timed build_service "$t" ;;
-    *) timed "build_${t//-/_}" ;;
+for group in "$@"; do
+  case $group in
+    cluster) targets+=(pause base coredns metrics-server) ;;
+    app|services)
+         targets+=(base redis ferretdb influxd); [ "$group" = services ] || targets+=(traefik)
+         mapfile -t svcs < <(enabled_services)
+         for s in "${svcs[@]}"; do targets+=("$s"); done ;;
+    *) targets+=("$group") ;;
   esac
-  if [ -S "$CONTAINERD_SOCK" ]; then import "$(ref_of "$t")"; fi
 done
+# The base first (everything else builds on it), then the rest IMAGE_JOBS at a time.
+rest=()
+for t in $(printf '%s\n' "${targets[@]}" | awk '!seen[$0]++'); do
+  if [ "$t" = base ]; then one base; else rest+=("$t"); fi
+done
+[ ${#rest[@]} -eq 0 ] || printf '%s\n' "${rest[@]}" | xargs -r -P "${IMAGE_JOBS:-2}" -I{} bash "$0" --one {}

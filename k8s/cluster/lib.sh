@@ -31,7 +31,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 kc() { kubectl --kubeconfig "$KUBECONFIG_FILE" "$@"; }
 ctr_() { ctr --address "$CONTAINERD_SOCK" --namespace k8s.io "$@"; }
 pidfile() { echo "$CLUSTER_DIR/run/$1.pid"; }
-running() { local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) && kill -0 "$p" 2>/dev/null; }
+# The recorded process, if it still runs and is still what was started (a pid left from an
+# earlier boot or a killed session may have been reused by something else).
+recorded_pid() { # name: its live pid, or nothing
+  local p; p=$(cat "$(pidfile "$1")" 2>/dev/null) || return 1
+  { tr '\0' ' ' < "/proc/$p/cmdline"; } 2>/dev/null | grep -qF -- "$1 " && echo "$p"
+}
+running() { recorded_pid "$1" >/dev/null; }
 # Config files are rewritten only when their content changes: kube-proxy exits when its
 # file is touched, and a second run must leave a running cluster alone.
 write() { local f=$1 tmp; tmp=$(mktemp); cat > "$tmp"; if cmp -s "$tmp" "$f"; then rm -f "$tmp"; else mv "$tmp" "$f"; fi; }

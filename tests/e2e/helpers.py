@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from support.tokens import TokenIssuer
 
 NAMESPACE = "deepiri-e2e"
@@ -79,13 +81,31 @@ class Release:
         return run("helm", "--namespace", NAMESPACE, *args, check=check, timeout=timeout)
 
     def upgrade(self, *sets: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """helm upgrade with this cluster's values files plus --set overrides, --wait."""
+        """helm upgrade with this cluster's values files plus --set overrides, --wait, and
+        then until the Ingress controller routes every public prefix."""
         args = ["upgrade", "--install", RELEASE, str(CHART), "--wait", "--timeout", "10m"]
         for v in self.values:
             args += ["-f", v]
         for s in sets:
             args += ["--set", s]
-        return self.helm(*args, check=check)
+        result = self.helm(*args, check=check)
+        if result.returncode == 0:
+            self.wait_routed()
+        return result
+
+    def wait_routed(self) -> None:
+        """`helm --wait` sees pods ready, not Traefik's routes: after a (re-)install the
+        controller answers its own 404 until it has read the new Ingress."""
+        ingress = json.loads(kubectl("get", "ingress", RELEASE, "-o", "json").stdout)
+        prefixes = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+        with httpx.Client(base_url=self.ingress, timeout=10) as client:
+
+            def routed() -> bool:
+                return all(
+                    client.get(f"{p}/schema/openapi.json").status_code == 200 for p in prefixes
+                )
+
+            eventually(routed, timeout=120, what=f"{prefixes} routed through the Ingress")
 
     def revision(self) -> int:
         return int(json.loads(self.helm("status", RELEASE, "-o", "json").stdout)["version"])

@@ -4,6 +4,7 @@ no observability stack, FerretDB's credential-less Secret."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,14 +27,18 @@ def test_cluster_values_render_over_the_kind_values(tmp_path: Path) -> None:
             ["values-kind.yaml", str(CLUSTER / "values.yaml"), str(tmp_path / "images.yaml")]
         ).stdout
     )
-    tag = yaml.safe_load(images)["global"]["imageTag"]
+    tags = {
+        svc: v["image"]["tag"] for svc, v in yaml.safe_load(images).items() if "-service" in svc
+    }
     containers = {
         c["name"]: c["image"]
         for d in of_kind(docs, "Deployment", "StatefulSet")
         for c in d["spec"]["template"]["spec"]["containers"]
     }
-    assert containers["task-service"] == f"deepiri/task-service:{tag}"
-    assert containers["gamification-service"] == f"deepiri/gamification-service:{tag}"
+    for svc in ("task-service", "gamification-service"):
+        assert containers[svc] == f"deepiri/{svc}:{tags[svc]}"
+    # Each service's tag hashes its own Dockerfile and the context files it copies.
+    assert tags["task-service"] != tags["gamification-service"]
     for store in ("mongodb", "redis", "influxdb"):
         assert containers[store].startswith("deepiri.local/"), containers[store]
     names = {d["metadata"]["name"] for d in docs}
@@ -43,3 +48,36 @@ def test_cluster_values_render_over_the_kind_values(tmp_path: Path) -> None:
     secrets = {d["metadata"]["name"] for d in of_kind(docs, "Secret")}
     assert "deepiri-mongodb" not in secrets  # the suite's own deepiri-mongodb-local instead
     assert of_kind(docs, "Ingress")
+
+
+def test_a_service_image_tag_changes_exactly_when_its_inputs_change(tmp_path: Path) -> None:
+    """The cache key of a service image: its Dockerfile and the context files it copies."""
+    for part in ("k8s/cluster", "services", "charts/deepiri/values.yaml", ".dockerignore"):
+        src, dest = ROOT / part, tmp_path / part
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy(src, dest)
+
+    def tags(root: Path = tmp_path) -> dict[str, str]:
+        out = subprocess.run(
+            ["bash", str(root / "k8s/cluster/images.sh"), "--values"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return {k: v["image"]["tag"] for k, v in yaml.safe_load(out).items() if "-service" in k}
+
+    before = tags()
+    assert before == tags(ROOT), "a copy of the same content has the same tags"
+    (tmp_path / "services/gamification-service/README.md").write_text("not in the context\n")
+    assert tags() == before
+    app = next((tmp_path / "services/gamification-service/src").rglob("*.py"))
+    app.write_text(app.read_text() + "\n# changed\n")
+    after = tags()
+    assert after["task-service"] == before["task-service"]
+    assert after["gamification-service"] != before["gamification-service"]
+    kit = next((tmp_path / "services/kit/src").rglob("*.py"))
+    kit.write_text(kit.read_text() + "\n# changed\n")
+    assert all(tags()[s] != after[s] for s in after)

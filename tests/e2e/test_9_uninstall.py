@@ -5,6 +5,9 @@ its data again."""
 
 from __future__ import annotations
 
+import uuid
+
+import httpx
 import pytest
 
 from e2e.helpers import NAMESPACE, RELEASE, Release, eventually, kube_json, kubectl, run
@@ -14,6 +17,13 @@ E2E_OWN = {"deepiri-mongodb-local", "e2e-jwks", "user-service", "kube-root-ca.cr
 
 
 def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release) -> None:
+    user = f"e2e-{uuid.uuid4().hex[:8]}"
+    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+        created = api.post("/api/tasks", json={"title": "outlive the release"})
+        assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    redis_password = kube_json("secret/deepiri-redis")["data"]
+
     release.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
     kinds = "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,networkpolicies,hpa,pdb,ingresses,pvc,roles,rolebindings,pods"
 
@@ -55,3 +65,14 @@ def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release)
     )
     assert cluster_scoped.stdout.strip() == ""
     assert kubectl("get", "ns", NAMESPACE, check=False).returncode == 0
+
+    # A re-install adopts the kept credentials and finds the data on the kept volumes.
+    release.upgrade()
+    assert kube_json("secret/deepiri-redis")["data"] == redis_password
+    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+        found = eventually(
+            lambda: (r := api.get(f"/api/tasks/{task_id}")).status_code == 200 and r,
+            timeout=60,
+            what="the task written before the uninstall",
+        )
+        assert found.json()["title"] == "outlive the release"

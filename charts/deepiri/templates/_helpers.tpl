@@ -138,6 +138,26 @@ checkov.io/skip5: CKV_K8S_9=A helm test pod runs one request and exits; nothing 
 {{- end -}}
 
 {{/* A run-once test container in a Deepiri image (its Python does the HTTP request). */}}
+{{/* get(url, host) for the test pods' scripts. A policy-enforcing network plugin admits a
+new pod only once it has programmed the pod's address (kube-router refuses the connection
+until its next sync), so connection errors are retried for a minute; an HTTP answer, such as
+the 404 of tests.fail=true, is final. */}}
+{{- define "deepiri.testGet" -}}
+import time, urllib.error, urllib.request as u
+def get(url, host=""):
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return u.urlopen(u.Request(url, headers={"Host": host} if host else {}), timeout=10)
+        except urllib.error.HTTPError:
+            raise
+        except OSError as e:
+            if time.monotonic() > deadline:
+                raise
+            print("retrying:", e)
+            time.sleep(1)
+{{ end -}}
+
 {{- define "deepiri.testPodSpec" -}}
 restartPolicy: Never
 automountServiceAccountToken: false
@@ -147,7 +167,7 @@ containers:
   - name: check
     image: {{ .image | quote }}
     imagePullPolicy: IfNotPresent
-    command: [python, -c, {{ .script | quote }}]
+    command: [python, -c, {{ print (include "deepiri.testGet" .) .script | quote }}]
     resources:
       requests: {cpu: 10m, memory: 32Mi}
       limits: {cpu: 200m, memory: 128Mi}
