@@ -1,0 +1,36 @@
+"""Operator commands, run against the same environment as the service and through the same
+use cases: ``python -m user_service <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from deepiri_kit import Platform, load_settings
+from user_service.app import build
+from user_service.settings import UserSettings
+
+
+async def _run(args: argparse.Namespace) -> int:
+    platform = await Platform.open(load_settings(UserSettings))
+    try:
+        services = await build(platform)
+        if args.command == "show":
+            account = await services.accounts.get(args.user_id)
+            print(f"{account.id} {account.display_name} verified={account.email_verified}")
+        return 0
+    finally:
+        await platform.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m user_service")
+    sub = parser.add_subparsers(dest="command", required=True)
+    show = sub.add_parser("show", help="an account's id, display name and verification")
+    show.add_argument("user_id")
+    return asyncio.run(_run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,14 @@
+"""The use cases one process runs, as the app, the workers and the CLI share them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from user_service.service.accounts import AccountService
+from user_service.service.sessions import Sessions
+
+
+@dataclass
+class Services:
+    accounts: AccountService
+    sessions: Sessions
