@@ -3,6 +3,7 @@ act as a person would (register, read the mail event, sign in through the form).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,10 +23,38 @@ STREAM = "events.users"
 PASSWORD = "correct horse battery staple"
 
 
+REDIRECT = "http://127.0.0.1:8765/callback"
+SERVICE_SECRET = "service-client-secret-for-tests-only"
+TEST_CLIENTS = [
+    # A third-party app: asks for consent.
+    {"client_id": "app", "name": "Some App", "redirect_uris": [REDIRECT, REDIRECT + "2"]},
+    # Deepiri's own web app: no consent page.
+    {
+        "client_id": "web",
+        "name": "Deepiri",
+        "redirect_uris": [REDIRECT],
+        "scope": "openid profile email offline_access users:read users:write tasks:read",
+        "first_party": True,
+    },
+    # A service: client credentials, and introspection.
+    {
+        "client_id": "svc",
+        "name": "A service",
+        "secret": SERVICE_SECRET,
+        "grant_types": ["client_credentials"],
+        "scope": "users:read tasks:read",
+    },
+]
+
+
 @pytest.fixture
 def user_settings(service_env: dict[str, Any], influx_server: Any) -> UserSettings:
     return load_settings(
-        UserSettings, {}, **service_env, **{k.lower(): v for k, v in influx_server.env().items()}
+        UserSettings,
+        {},
+        **service_env,
+        **{k.lower(): v for k, v in influx_server.env().items()},
+        oauth_clients=json.dumps(TEST_CLIENTS),
     )
 
 

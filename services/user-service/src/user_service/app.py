@@ -5,20 +5,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request, get
 
 from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
 from deepiri_kit import create_app as kit_app
 from user_service import workers
 from user_service.api import ROUTES
+from user_service.api.oauth import metadata
 from user_service.api.web import Web
 from user_service.service.accounts import AccountService, Links
+from user_service.service.clients import seed_clients
+from user_service.service.keys import KeyRing, parse_kek
 from user_service.service.passwords import Passwords
+from user_service.service.provider import Provider
 from user_service.service.sessions import Sessions
+from user_service.service.verifier import LocalVerifier
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
+from user_service.store.oauth import OAuthStore
 from user_service.store.sessions import SessionStore
 from user_service.store.throttle import Throttle
 
@@ -31,7 +38,8 @@ async def build(platform: Platform) -> Services:
     assert isinstance(settings, UserSettings)
     bus = platform.require_bus()
     redis = platform.require_redis()
-    store = AccountStore(platform.require_mongo(), bus)
+    db = platform.require_mongo()
+    store = AccountStore(db, bus)
     await retry_startup(store.ensure_indexes, what="account indexes")
     passwords = Passwords(
         time_cost=settings.argon2_time_cost,
@@ -49,8 +57,28 @@ async def build(platform: Platform) -> Services:
         verification_lifetime=timedelta(minutes=settings.verification_token_minutes),
         reset_lifetime=timedelta(minutes=settings.reset_token_minutes),
     )
-    accounts.revokers.append(sessions.end_all)
-    return Services(accounts=accounts, sessions=sessions)
+    oauth = OAuthStore(db)
+    access = timedelta(seconds=settings.access_token_seconds)
+    keys = KeyRing(
+        oauth,
+        parse_kek(settings.key_encryption_key),
+        publish_lead=timedelta(seconds=settings.key_publish_lead_seconds),
+        token_lifetime=access + timedelta(seconds=60),
+    )
+    await retry_startup(keys.ensure, what="signing keys")
+    await retry_startup(lambda: seed_clients(oauth, settings.oauth_clients), what="clients")
+    provider = Provider(
+        store=oauth,
+        accounts=store,
+        keys=keys,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        access_seconds=settings.access_token_seconds,
+        refresh_lifetime=timedelta(days=settings.refresh_token_days),
+        insecure_transport=not settings.production,
+    )
+    accounts.revokers.extend([sessions.end_all, provider.revoke_user])
+    return Services(accounts=accounts, sessions=sessions, provider=provider)
 
 
 @asynccontextmanager
@@ -63,9 +91,28 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
         session_seconds=int(services.sessions.lifetime.total_seconds()),
     )
     yield Wiring(
-        state={"accounts": services.accounts, "sessions": services.sessions, "web": web},
+        state={
+            "accounts": services.accounts,
+            "sessions": services.sessions,
+            "provider": services.provider,
+            "web": web,
+            # Our own tokens are verified in process, against revocation too.
+            "token_verifier": LocalVerifier(services.provider, platform.tokens),
+        },
         workers=workers.background(platform, services),
     )
+
+
+@get(
+    "/.well-known/oauth-authorization-server/api/users",
+    opt={"public": True},
+    include_in_schema=False,
+)
+async def rfc8414_metadata(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """RFC 8414 §3: the metadata URL for an issuer with a path inserts the well-known
+    segment before the path."""
+    provider: Provider = request.app.state.provider
+    return metadata(provider.issuer)
 
 
 def create_app(settings: UserSettings | None = None) -> Litestar:
@@ -78,7 +125,9 @@ def create_app(settings: UserSettings | None = None) -> Litestar:
         dependencies={
             "accounts": from_state("accounts"),
             "sessions": from_state("sessions"),
+            "provider": from_state("provider"),
             "web": from_state("web"),
         },
         setup=setup,
+        extra_routes=[rfc8414_metadata],
     )

@@ -3,9 +3,47 @@ readiness checks; they must match the chart's ``datastores`` for this service.""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from deepiri_kit import InfluxSettings, MongoSettings, RedisSettings, ServiceSettings
+from deepiri_kit import InfluxSettings, MongoSettings, RedisSettings, Secret, ServiceSettings
+
+_USER_SCOPES = (
+    "openid profile email offline_access users:read users:write tasks:read tasks:write "
+    "gamification:read gamification:write challenges:read challenges:write "
+    "notifications:read notifications:write integrations:read integrations:write "
+    "analytics:read"
+)
+# Development only (OAUTH_CLIENTS is a Secret: production must set its own).
+DEV_CLIENTS = json.dumps(
+    [
+        {
+            "client_id": "deepiri-web",
+            "name": "Deepiri",
+            "redirect_uris": [
+                "http://localhost:3000/callback",
+                "http://127.0.0.1:3000/callback",
+            ],
+            "scope": _USER_SCOPES,
+            "first_party": True,
+        },
+        {
+            "client_id": "deepiri-cli",
+            "name": "Deepiri CLI",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "scope": _USER_SCOPES,
+            "first_party": True,
+        },
+        {
+            "client_id": "grafana",
+            "name": "Grafana",
+            "secret": "grafana-development-secret",
+            "redirect_uris": ["http://localhost:3001/login/generic_oauth"],
+            "scope": "openid profile email",
+            "first_party": True,
+        },
+    ]
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,3 +62,14 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings, InfluxSettings
     verification_token_minutes: int = 24 * 60
     reset_token_minutes: int = 30
     session_hours: int = 12
+    # The provider. KEY_ENCRYPTION_KEY (base64url, 32 bytes) seals the signing keys at rest;
+    # it comes from a Secret (the development value is refused in production).
+    key_encryption_key: Secret = "ZGV2ZWxvcG1lbnQta2V5LWVuY3J5cHRpb24ta2V5LTA"
+    access_token_seconds: int = 600
+    refresh_token_days: int = 30
+    # A new signing key is published this long before it signs: longer than verifiers'
+    # JWKS cache (the kit refetches within 300 s).
+    key_publish_lead_seconds: int = 600
+    # First-party clients, seeded at start-up (JSON list; secrets hashed when stored):
+    # {client_id, name, redirect_uris, grant_types, scope, secret?, first_party}.
+    oauth_clients: Secret = DEV_CLIENTS

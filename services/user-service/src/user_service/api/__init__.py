@@ -2,8 +2,9 @@
 and shape the response."""
 
 from user_service.api.accounts import AccountController
+from user_service.api.oauth import DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 
-ROUTES = [PageController, AccountController]
+ROUTES = [PageController, OAuthController, DiscoveryController, AccountController]
 
 __all__ = ["ROUTES"]

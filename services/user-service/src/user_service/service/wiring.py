@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from user_service.service.accounts import AccountService
+from user_service.service.provider import Provider
 from user_service.service.sessions import Sessions
 
 
@@ -12,3 +13,4 @@ from user_service.service.sessions import Sessions
 class Services:
     accounts: AccountService
     sessions: Sessions
+    provider: Provider
