@@ -36,6 +36,14 @@ TEST_CLIENTS = [
         "scope": "openid profile email offline_access users:read users:write tasks:read",
         "first_party": True,
     },
+    # A terminal: the device grant.
+    {
+        "client_id": "cli",
+        "name": "Deepiri CLI",
+        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+        "scope": "openid profile offline_access users:read tasks:read",
+        "first_party": True,
+    },
     # A service: client credentials, and introspection.
     {
         "client_id": "svc",

@@ -19,6 +19,13 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "show":
             account = await services.accounts.get(args.user_id)
             print(f"{account.id} {account.display_name} verified={account.email_verified}")
+        elif args.command == "rotate-keys":
+            keys = services.provider.keys
+            kid = await keys.rotate()
+            new = next(k for k in keys.keys if k.kid == kid)
+            print(f"published {kid}; it signs from {new.active_from.isoformat()}")
+        elif args.command == "prune-keys":
+            print(f"dropped {await services.provider.keys.prune()} retired key(s)")
         return 0
     finally:
         await platform.close()
@@ -29,6 +36,12 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="an account's id, display name and verification")
     show.add_argument("user_id")
+    sub.add_parser(
+        "rotate-keys",
+        help="publish a new signing key now; it signs after KEY_PUBLISH_LEAD_SECONDS, and the "
+        "current one stays published until the tokens it signed have expired",
+    )
+    sub.add_parser("prune-keys", help="drop signing keys no longer published")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

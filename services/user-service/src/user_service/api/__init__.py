@@ -2,9 +2,15 @@
 and shape the response."""
 
 from user_service.api.accounts import AccountController
-from user_service.api.oauth import DiscoveryController, OAuthController
+from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 
-ROUTES = [PageController, OAuthController, DiscoveryController, AccountController]
+ROUTES = [
+    PageController,
+    OAuthController,
+    DeviceController,
+    DiscoveryController,
+    AccountController,
+]
 
 __all__ = ["ROUTES"]

@@ -5,12 +5,13 @@ hand it to Authlib (service/provider.py) and turn its answer into a response."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from deepiri_kit import Forbidden, utcnow
 from user_service.api.web import SESSION_COOKIE, Web
@@ -44,7 +45,13 @@ def metadata(issuer: str) -> dict[str, Any]:
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": [
             "client_secret_basic",
@@ -214,6 +221,16 @@ class OAuthController(Controller):
         except OAuthError as error:
             return respond(error.reply)
 
+    @post("/device_authorization", opt=PUBLIC, security=[])
+    async def device_authorization(self, request: Req, provider: ProviderDep) -> Response[Any]:
+        """RFC 8628 §3.1: a device code for the terminal, a user code for the person."""
+        try:
+            return respond(
+                await provider.endpoint("device_authorization", await read(request, provider))
+            )
+        except OAuthError as error:
+            return respond(error.reply)
+
     @post("/revoke", opt=PUBLIC, security=[])
     async def revoke(self, request: Req, provider: ProviderDep) -> Response[Any]:
         """RFC 7009: 200 whether or not the token was known."""
@@ -249,6 +266,80 @@ class OAuthController(Controller):
         except AccountGone:
             raise invalid("the account no longer exists") from None
         return user_info(account, str(claims.get("scope", "")))
+
+
+UserCode = Annotated[str, QueryParameter(max_length=20)]
+
+
+class DeviceController(Controller):
+    """Where a person approves a terminal's sign-in (RFC 8628 verification URI)."""
+
+    path = "/device"
+    tags = ["oauth"]
+    include_in_schema = False
+
+    @get("/", opt=PUBLIC)
+    async def device_form(
+        self,
+        request: Req,
+        provider: ProviderDep,
+        sessions: SessionsDep,
+        accounts: Accounts,
+        web: WebDep,
+        user_code: UserCode = "",
+    ) -> Response[Any]:
+        person = await _person(request, sessions, accounts)
+        if person is None:
+            back = f"{web.prefix}/device" + (f"?user_code={quote(user_code)}" if user_code else "")
+            return web.redirect(f"{web.prefix}/login?next={quote(back, safe='')}")
+        device = await provider.device_by_user_code(user_code) if user_code else None
+        client = None if device is None else await provider.store.client(device.client_id)
+        return web.page(
+            request,
+            "device.html",
+            title="Sign in on a device",
+            user_code=user_code,
+            client_name=None if client is None else client.name,
+            scopes=[]
+            if device is None
+            else [SCOPES[s] for s in scope_list(device.scope) if s in SCOPES],
+            person=person.account.display_name,
+        )
+
+    @post("/", opt=PUBLIC)
+    async def device_decision(
+        self,
+        request: Req,
+        provider: ProviderDep,
+        sessions: SessionsDep,
+        accounts: Accounts,
+        web: WebDep,
+    ) -> Response[Any]:
+        form = await web.form(request)
+        person = await _person(request, sessions, accounts)
+        if person is None:
+            raise Forbidden("sign in again: the session ended")
+        device = await provider.device_by_user_code(form.get("user_code", "")[:20])
+        if device is None or device.status != "pending":
+            return web.page(
+                request,
+                "message.html",
+                title="Code not valid",
+                status=400,
+                message="That code is unknown, expired or already used. Start again on the device.",
+                link="",
+            )
+        approve = form.get("decision") == "allow"
+        await provider.decide_device(device, person, approve)
+        return web.page(
+            request,
+            "message.html",
+            title="Done" if approve else "Denied",
+            message="You can return to your device."
+            if approve
+            else "The device was not signed in.",
+            link="",
+        )
 
 
 class DiscoveryController(Controller):
@@ -293,4 +384,4 @@ def _error_page(request: Req, web: Web, reply: Reply) -> Response[Any]:
     )
 
 
-__all__ = ["DiscoveryController", "OAuthController", "metadata"]
+__all__ = ["DeviceController", "DiscoveryController", "OAuthController", "metadata"]

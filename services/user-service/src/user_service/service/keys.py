@@ -9,6 +9,7 @@ periodically, so a rotation by the CLI reaches all pods.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -98,11 +99,20 @@ class KeyRing:
         self.keys = keys
 
     async def ensure(self) -> None:
-        """At least one key that signs now (the first start of a new installation)."""
+        """At least one key that signs now (the first start of a new installation). Of the
+        processes starting at once, the one that claims the genesis makes the key; the
+        others wait for it, so every process signs with the key every JWKS shows."""
         await self.load()
-        if not any(k.active_from <= utcnow() for k in self.keys):
+        if self.keys:
+            return
+        if await self.store.claim_genesis(utcnow()):
             await self._add(active_from=utcnow())
+        for _ in range(100):
             await self.load()
+            if self.keys:
+                return
+            await asyncio.sleep(0.1)
+        raise KeyError_("no signing key appeared (its maker died?); restart to retry")
 
     async def rotate(self) -> str:
         """Add the next key (signing after ``publish_lead``); the current keys retire once

@@ -11,6 +11,7 @@ Authlib's server is synchronous. Each protocol request runs in a worker thread
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -32,10 +33,15 @@ from authlib.oauth2.rfc6749 import (
     TokenMixin,
     grants,
 )
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    UnauthorizedClientError,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from authlib.oidc.core import OpenIDCode
 from joserfc import jwt
@@ -47,6 +53,7 @@ from user_service.domain.accounts import Account
 from user_service.domain.oauth import (
     AUTHORIZATION_CODE,
     CLIENT_CREDENTIALS,
+    DEVICE_CODE,
     REFRESH_TOKEN,
     SCOPES,
     Client,
@@ -58,7 +65,12 @@ from user_service.store.accounts import AccountStore
 from user_service.store.oauth import OAuthStore
 
 T = TypeVar("T")
+# Authlib logs issued tokens and codes at DEBUG ("Issue token %r to %r"): never let them
+# through, whatever LOG_LEVEL says.
+logging.getLogger("authlib").setLevel(logging.WARNING)
 CODE_LIFETIME = timedelta(minutes=1)
+DEVICE_LIFETIME = timedelta(minutes=10)
+DEVICE_INTERVAL = 5  # seconds between polls (RFC 8628 §3.2); faster gets slow_down
 ID_TOKEN_SECONDS = 600
 
 
@@ -324,6 +336,90 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
     TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
+@dataclass
+class DeviceModel:
+    """A device authorization (RFC 8628): pending until the person approves or denies it."""
+
+    digest: str
+    client_id: str
+    scope: str
+    user_code: str
+    expires_at: datetime
+    status: str  # pending, approved, denied
+    user_id: str | None
+    auth_time: int | None
+    family: str
+    last_poll: float | None
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_user_code(self) -> str:
+        return self.user_code
+
+    def is_expired(self) -> bool:
+        return onetime.expired(self.expires_at, utcnow())
+
+
+class DeviceAuthorization(DeviceAuthorizationEndpoint):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+    EXPIRES_IN = int(DEVICE_LIFETIME.total_seconds())
+    INTERVAL = DEVICE_INTERVAL
+
+    def authenticate_client(self, request: OAuth2Request) -> ClientModel:
+        client: ClientModel = super().authenticate_client(request)
+        if not client.check_grant_type(DEVICE_CODE):
+            raise UnauthorizedClientError("this client may not use the device grant")
+        return client
+
+    def get_verification_uri(self) -> str:
+        return f"{self.server.provider.issuer}/device"
+
+    def save_device_credential(
+        self, client_id: str, scope: str | None, data: dict[str, Any]
+    ) -> None:
+        _wait(self.server.provider.save_device, client_id, scope or "", data)
+
+
+class DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+
+    @property
+    def provider(self) -> Provider:
+        return self.server.provider  # type: ignore[no-any-return]
+
+    def query_device_credential(self, device_code: str) -> DeviceModel | None:
+        return _wait(self.provider.device, onetime.digest(device_code))
+
+    def query_user_grant(self, user_code: str) -> tuple[Person, bool] | None:
+        credential: DeviceModel = self._credential
+        if credential.status == "pending":
+            return None
+        if credential.status != "approved" or credential.user_id is None:
+            return None, False  # type: ignore[return-value]
+        person = _wait(
+            self.provider.person, credential.user_id, credential.auth_time, credential.family
+        )
+        return (person, True) if person is not None else (None, False)  # type: ignore[return-value]
+
+    def should_slow_down(self, credential: DeviceModel) -> bool:
+        return _wait(self.provider.polled, credential)
+
+    def validate_device_credential(self, credential: DeviceModel) -> Any:
+        self._credential = credential
+        return super().validate_device_credential(credential)
+
+    def create_token_response(self) -> Reply:
+        reply: Reply = super().create_token_response()
+        # One device code, one set of tokens: spent after they were made, like a code.
+        if not _wait(self.provider.spend_device, self.request.credential):
+            raise InvalidGrantError("the device code was already used")
+        return reply
+
+
 class PKCE(CodeChallenge):  # type: ignore[misc]
     """RFC 7636 as RFC 9700 wants it: every client, S256 only."""
 
@@ -501,6 +597,8 @@ class Provider:
         self.server.register_grant(CodeGrant, [PKCE(required=True), IdToken(self)])
         self.server.register_grant(RefreshGrant)
         self.server.register_grant(ClientCredentialsGrant)
+        self.server.register_grant(DeviceGrant, [IdToken(self)])
+        self.server.register_endpoint(DeviceAuthorization)
         self.server.register_endpoint(Revocation)
         self.server.register_endpoint(Introspection)
 
@@ -597,6 +695,81 @@ class Provider:
         if await self.store.spend("refresh_used", token.digest, utcnow()):
             return True
         await self.revoke_family(token.family)
+        return False
+
+    async def save_device(self, client_id: str, scope: str, data: Mapping[str, Any]) -> None:
+        digest = onetime.digest(data["device_code"])
+        await self.store.save(
+            "devices",
+            digest,
+            {
+                "client_id": client_id,
+                "scope": scope,
+                "user_code": data["user_code"],
+                "expires_at": utcnow() + DEVICE_LIFETIME,
+                "status": "pending",
+                "user_id": None,
+                "family": uuid.uuid4().hex,
+            },
+        )
+        # The code a person types, claimed uniquely; it leads to the device code's digest.
+        await self.store.save("user_codes", data["user_code"], {"device": digest})
+
+    async def device(self, digest: str) -> DeviceModel | None:
+        doc = await self.store.find("devices", digest)
+        if doc is None:
+            return None
+        if await self.store.spent("devices_used", digest):
+            await self.revoke_family(doc["family"])
+            return None
+        return DeviceModel(
+            digest=digest,
+            client_id=doc["client_id"],
+            scope=doc["scope"],
+            user_code=doc["user_code"],
+            expires_at=doc["expires_at"],
+            status=doc["status"],
+            user_id=doc.get("user_id"),
+            auth_time=doc.get("auth_time"),
+            family=doc["family"],
+            last_poll=doc.get("last_poll"),
+        )
+
+    async def device_by_user_code(self, user_code: str) -> DeviceModel | None:
+        claim = await self.store.find("user_codes", user_code.strip().upper())
+        if claim is None:
+            return None
+        device = await self.device(claim["device"])
+        return None if device is None or device.is_expired() else device
+
+    async def decide_device(self, device: DeviceModel, person: Person, approve: bool) -> None:
+        client = await self.store.client(device.client_id)
+        scope = (
+            ""
+            if client is None
+            else grantable(client.allowed_scope(device.scope), person.account.roles)
+        )
+        await self.store.update(
+            "devices",
+            device.digest,
+            {
+                "status": "approved" if approve else "denied",
+                "user_id": person.account.id,
+                "auth_time": person.auth_time,
+                "scope": scope,
+            },
+        )
+
+    async def polled(self, device: DeviceModel) -> bool:
+        """Whether this poll came sooner than the interval allows (then: slow_down)."""
+        now = time.time()
+        await self.store.update("devices", device.digest, {"last_poll": now})
+        return device.last_poll is not None and now - device.last_poll < DEVICE_INTERVAL
+
+    async def spend_device(self, device: DeviceModel) -> bool:
+        if await self.store.spend("devices_used", device.digest, utcnow()):
+            return True
+        await self.revoke_family(device.family)
         return False
 
     async def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:

@@ -65,6 +65,7 @@ class OAuthStore:
         self.revoked = db["oauth_revoked"]
         self.consents = db["oauth_consents"]
         self.devices = db["oauth_devices"]
+        self.devices_used = db["oauth_devices_used"]
         self.user_codes = db["oauth_user_codes"]
         self.keys = db["signing_keys"]
 
@@ -149,6 +150,14 @@ class OAuthStore:
                 if isinstance(doc.get(key), datetime):
                     doc[key] = _aware(doc[key])
         return docs
+
+    async def claim_genesis(self, now: datetime) -> bool:
+        """True for the one process that makes an installation's first signing key."""
+        try:
+            await self.keys.database["signing_key_genesis"].insert_one({"_id": "first", "at": now})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def add_signing_key(self, doc: Document) -> None:
         await self.keys.insert_one(doc)
