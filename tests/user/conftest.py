@@ -33,7 +33,7 @@ TEST_CLIENTS = [
         "client_id": "web",
         "name": "Deepiri",
         "redirect_uris": [REDIRECT],
-        "scope": "openid profile email offline_access users:read users:write tasks:read",
+        "scope": "openid profile email offline_access users:read users:write tasks:read admin",
         "first_party": True,
     },
     # A terminal: the device grant.

@@ -13,13 +13,12 @@ from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_start
 from deepiri_kit import create_app as kit_app
 from user_service import workers
 from user_service.api import ROUTES
-from user_service.api.oauth import metadata
 from user_service.api.web import Web
 from user_service.service.accounts import AccountService, Links
 from user_service.service.clients import seed_clients
 from user_service.service.keys import KeyRing, parse_kek
 from user_service.service.passwords import Passwords
-from user_service.service.provider import Provider
+from user_service.service.provider import Provider, metadata
 from user_service.service.sessions import Sessions
 from user_service.service.verifier import LocalVerifier
 from user_service.service.wiring import Services
@@ -76,6 +75,7 @@ async def build(platform: Platform) -> Services:
         access_seconds=settings.access_token_seconds,
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
         insecure_transport=not settings.production,
+        registration_token=settings.registration_token,
     )
     accounts.revokers.extend([sessions.end_all, provider.revoke_user])
     return Services(accounts=accounts, sessions=sessions, provider=provider)

@@ -19,6 +19,12 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "show":
             account = await services.accounts.get(args.user_id)
             print(f"{account.id} {account.display_name} verified={account.email_verified}")
+        elif args.command in ("grant-role", "revoke-role"):
+            account = await services.accounts.get(args.user_id)
+            roles = set(account.roles)
+            roles = roles | {args.role} if args.command == "grant-role" else roles - {args.role}
+            account = await services.accounts.set_roles(args.user_id, roles)
+            print(f"{account.id} roles: {', '.join(account.roles) or '-'}")
         elif args.command == "rotate-keys":
             keys = services.provider.keys
             kid = await keys.rotate()
@@ -36,6 +42,10 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="an account's id, display name and verification")
     show.add_argument("user_id")
+    for name in ("grant-role", "revoke-role"):
+        role = sub.add_parser(name, help=f"{name.split('-')[0]} a role (admin) to an account")
+        role.add_argument("user_id")
+        role.add_argument("role")
     sub.add_parser(
         "rotate-keys",
         help="publish a new signing key now; it signs after KEY_PUBLISH_LEAD_SECONDS, and the "

@@ -73,3 +73,5 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings, InfluxSettings
     # First-party clients, seeded at start-up (JSON list; secrets hashed when stored):
     # {client_id, name, redirect_uris, grant_types, scope, secret?, first_party}.
     oauth_clients: Secret = DEV_CLIENTS
+    # The initial access token for RFC 7591 registration (besides an admin's access token).
+    registration_token: Secret = "development-registration-token"  # noqa: S105 - dev only

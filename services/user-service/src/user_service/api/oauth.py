@@ -17,7 +17,15 @@ from deepiri_kit import Forbidden, utcnow
 from user_service.api.web import SESSION_COOKIE, Web
 from user_service.domain.oauth import SCOPES, consent_covers, consent_key, grantable, scope_list
 from user_service.service.accounts import AccountGone, AccountService
-from user_service.service.provider import Person, ProtocolRequest, Provider, Reply, user_info
+from user_service.service.provider import (
+    JsonProtocolRequest,
+    Person,
+    ProtocolRequest,
+    Provider,
+    Reply,
+    metadata,
+    user_info,
+)
 from user_service.service.sessions import Sessions
 from user_service.service.verifier import invalid
 
@@ -30,62 +38,6 @@ PUBLIC = {"public": True}
 OPEN = {"public": True, "open_query": True}
 FORM = "application/x-www-form-urlencoded"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def metadata(issuer: str) -> dict[str, Any]:
-    """RFC 8414 / OpenID Connect Discovery 1.0."""
-    return {
-        "issuer": issuer,
-        "authorization_endpoint": f"{issuer}/oauth/authorize",
-        "token_endpoint": f"{issuer}/oauth/token",
-        "jwks_uri": f"{issuer}/oauth/jwks",
-        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
-        "revocation_endpoint": f"{issuer}/oauth/revoke",
-        "introspection_endpoint": f"{issuer}/oauth/introspect",
-        "scopes_supported": list(SCOPES),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
-        "grant_types_supported": [
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            "urn:ietf:params:oauth:grant-type:device_code",
-        ],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-            "none",
-        ],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic",
-            "client_secret_post",
-        ],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": [
-            "sub",
-            "iss",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "name",
-            "email",
-            "email_verified",
-            "zoneinfo",
-            "locale",
-            "picture",
-        ],
-        "authorization_response_iss_parameter_supported": False,
-    }
 
 
 async def read(request: Req, provider: Provider) -> ProtocolRequest:
@@ -230,6 +182,19 @@ class OAuthController(Controller):
             )
         except OAuthError as error:
             return respond(error.reply)
+
+    @post("/register", opt=PUBLIC, security=[{"BearerAuth": []}])
+    async def register_client(self, request: Req, provider: ProviderDep) -> Response[Any]:
+        """RFC 7591 client registration: an admin's access token (scope ``admin``) or the
+        initial access token. The secret is in this answer only; it is stored hashed."""
+        try:
+            body = msgspec.json.decode(await request.body())
+        except msgspec.DecodeError:
+            return respond((400, {"error": "invalid_request", "error_description": "not JSON"}, []))
+        preq = JsonProtocolRequest(
+            "POST", f"{provider.issuer}/oauth/register", request.headers, body
+        )
+        return respond(await provider.endpoint("client_registration", preq))
 
     @post("/revoke", opt=PUBLIC, security=[])
     async def revoke(self, request: Req, provider: ProviderDep) -> Response[Any]:

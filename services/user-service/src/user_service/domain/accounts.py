@@ -127,6 +127,16 @@ def updated(
     return replace(account, **changes)  # type: ignore[arg-type]
 
 
+ROLES = frozenset({"admin"})
+
+
+def with_roles(account: Account, roles: set[str]) -> Account:
+    unknown = roles - ROLES
+    if unknown:
+        raise InvalidAccount(f"unknown role(s): {sorted(unknown)}")
+    return replace(account, roles=tuple(sorted(roles)))
+
+
 def verified(account: Account) -> Account:
     return replace(account, email_verified=True)
 

@@ -20,6 +20,7 @@ from user_service.domain.accounts import (
     normalise_email,
     updated,
     verified,
+    with_roles,
 )
 from user_service.domain.passwords import check_password, normalise_password
 from user_service.domain.throttle import ACCOUNT, ADDRESS, account_key
@@ -195,6 +196,14 @@ class AccountService:
     async def update(self, account_id: str, **changes: Any) -> Account:
         async def change(account: Account) -> Account:
             return updated(account, **changes)
+
+        return await self._change(account_id, change, publish.USER_UPDATED)
+
+    async def set_roles(self, account_id: str, roles: set[str]) -> Account:
+        """Operators only (the CLI): roles decide role-bound scopes such as ``admin``."""
+
+        async def change(account: Account) -> Account:
+            return with_roles(account, roles)
 
         return await self._change(account_id, change, publish.USER_UPDATED)
 

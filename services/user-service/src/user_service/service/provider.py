@@ -11,6 +11,7 @@ Authlib's server is synchronous. Each protocol request runs in a worker thread
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
@@ -27,6 +28,8 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import (
     AuthorizationCodeMixin,
     ClientMixin,
+    JsonPayload,
+    JsonRequest,
     OAuth2Error,
     OAuth2Payload,
     OAuth2Request,
@@ -39,6 +42,7 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMetadataError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
@@ -57,8 +61,11 @@ from user_service.domain.oauth import (
     REFRESH_TOKEN,
     SCOPES,
     Client,
+    InvalidClient,
+    check_client,
     grantable,
     scope_list,
+    secret_digest,
 )
 from user_service.service.keys import ALG, KeyRing
 from user_service.store.accounts import AccountStore
@@ -121,6 +128,23 @@ class ProtocolRequest(OAuth2Request):  # type: ignore[misc]
     @property
     def form(self) -> dict[str, str]:
         return {k: v[0] for k, v in self._form.items() if v}
+
+
+class JsonBody(JsonPayload):  # type: ignore[misc]
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
+
+
+class JsonProtocolRequest(JsonRequest):  # type: ignore[misc]
+    """A JSON request (client registration), read completely like :class:`ProtocolRequest`."""
+
+    def __init__(self, method: str, uri: str, headers: Mapping[str, str], body: Any) -> None:
+        super().__init__(method, uri, headers)
+        self.payload = JsonBody(body if isinstance(body, dict) else {})
 
 
 Reply = tuple[int, Any, list[tuple[str, str]]]
@@ -522,6 +546,48 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
         return self.server.provider.describe(token)  # type: ignore[no-any-return]
 
 
+class Registration(ClientRegistrationEndpoint):  # type: ignore[misc]
+    """RFC 7591, for operators: the caller presents an access token with the ``admin`` scope
+    (only accounts with the admin role can be granted it) or the initial access token from
+    the ``REGISTRATION_TOKEN`` Secret. Secrets are returned once and stored hashed."""
+
+    def get_server_metadata(self) -> dict[str, Any]:
+        return metadata(self.server.provider.issuer)
+
+    def authenticate_token(self, request: JsonProtocolRequest) -> Any:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return _wait(self.server.provider.registration_allowed, token.strip())
+
+    def generate_client_secret(self, request: JsonProtocolRequest) -> str | None:
+        if request.payload.data.get("token_endpoint_auth_method") == "none":
+            return None  # a public client: PKCE is its proof
+        return onetime.new_secret()
+
+    def save_client(
+        self, client_info: dict[str, Any], client_metadata: dict[str, Any], request: Any
+    ) -> ClientModel:
+        secret = client_info.get("client_secret")
+        try:
+            client = check_client(
+                Client(
+                    client_id=client_info["client_id"],
+                    name=str(client_metadata.get("client_name") or client_info["client_id"]),
+                    redirect_uris=tuple(client_metadata.get("redirect_uris") or ()),
+                    grant_types=tuple(
+                        client_metadata.get("grant_types") or (AUTHORIZATION_CODE, REFRESH_TOKEN)
+                    ),
+                    scope=str(client_metadata.get("scope") or "openid profile email"),
+                    secret_digest=secret_digest(secret) if secret else None,
+                )
+            )
+        except InvalidClient as exc:
+            raise InvalidClientMetadataError(str(exc)) from None
+        _wait(self.server.provider.store.add_client, client)
+        return ClientModel(client)
+
+
 class Server(AuthorizationServer):  # type: ignore[misc]
     def __init__(self, provider: Provider) -> None:
         super().__init__(scopes_supported=list(SCOPES))
@@ -545,6 +611,62 @@ class Server(AuthorizationServer):  # type: ignore[misc]
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         pass
+
+
+def metadata(issuer: str) -> dict[str, Any]:
+    """RFC 8414 / OpenID Connect Discovery 1.0."""
+    return {
+        "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/oauth/jwks",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "device_authorization_endpoint": f"{issuer}/oauth/device_authorization",
+        "registration_endpoint": f"{issuer}/oauth/register",
+        "scopes_supported": list(SCOPES),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [
+            AUTHORIZATION_CODE,
+            REFRESH_TOKEN,
+            CLIENT_CREDENTIALS,
+            DEVICE_CODE,
+        ],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "revocation_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+            "none",
+        ],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALG],
+        "claims_supported": [
+            "sub",
+            "iss",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "name",
+            "email",
+            "email_verified",
+            "zoneinfo",
+            "locale",
+            "picture",
+        ],
+    }
 
 
 def user_info(account: Account, scope: str) -> dict[str, Any]:
@@ -579,6 +701,7 @@ class Provider:
         access_seconds: int,
         refresh_lifetime: timedelta,
         insecure_transport: bool,
+        registration_token: str = "",
     ) -> None:
         if insecure_transport:
             # Development and tests run over plain HTTP; production's issuer is https.
@@ -590,6 +713,7 @@ class Provider:
         self.audience = audience
         self.refresh_lifetime = refresh_lifetime
         self.access_seconds = access_seconds
+        self.registration_token = registration_token
         self.server = Server(self)
         self.server.register_token_generator(
             "default", AccessTokens(self, {"default": access_seconds})
@@ -601,6 +725,7 @@ class Provider:
         self.server.register_endpoint(DeviceAuthorization)
         self.server.register_endpoint(Revocation)
         self.server.register_endpoint(Introspection)
+        self.server.register_endpoint(Registration)
 
     # --- running Authlib -----------------------------------------------------------------
 
@@ -610,7 +735,7 @@ class Provider:
     async def token(self, request: ProtocolRequest) -> Reply:
         return await self.run(lambda: self.server.create_token_response(request))
 
-    async def endpoint(self, name: str, request: ProtocolRequest) -> Reply:
+    async def endpoint(self, name: str, request: ProtocolRequest | JsonProtocolRequest) -> Reply:
         return await self.run(lambda: self.server.create_endpoint_response(name, request))
 
     async def consent_grant(
@@ -696,6 +821,18 @@ class Provider:
             return True
         await self.revoke_family(token.family)
         return False
+
+    async def registration_allowed(self, token: str) -> bool:
+        if self.registration_token and hmac.compare_digest(
+            token.encode(), self.registration_token.encode()
+        ):
+            return True
+        claims = self.verify_access(token)
+        return (
+            claims is not None
+            and "admin" in scope_list(claims.get("scope"))
+            and not await self.access_revoked(claims)
+        )
 
     async def save_device(self, client_id: str, scope: str, data: Mapping[str, Any]) -> None:
         digest = onetime.digest(data["device_code"])
@@ -874,9 +1011,11 @@ class Provider:
 __all__ = [
     "CLIENT_CREDENTIALS",
     "REFRESH_TOKEN",
+    "JsonProtocolRequest",
     "Person",
     "ProtocolRequest",
     "Provider",
     "Reply",
+    "metadata",
     "user_info",
 ]
