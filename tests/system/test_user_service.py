@@ -17,7 +17,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from infra import FerretDBServer, InfluxServer, RedisServer, free_port
+from infra import FerretDBServer, RedisServer, free_port
 from support.processes import ServiceProcess, harness_env
 from support.tokens import TokenIssuer
 
@@ -49,7 +49,6 @@ def user_service(
     tmp_path: Path,
     redis_server: RedisServer,
     mongo_server: FerretDBServer,
-    influx_server: InfluxServer,
     issuer: TokenIssuer,
     db_name: str,
 ) -> Iterator[ServiceProcess]:
@@ -57,7 +56,6 @@ def user_service(
     own = f"http://127.0.0.1:{port}/api/users"
     env = {
         **harness_env(redis_server, mongo_server, issuer, f"{db_name}_users"),
-        **influx_server.env(),
         "JWT_ISSUER": own,
         "JWKS_URL": f"{own}/oauth/jwks",
         "OAUTH_CLIENTS": json.dumps(CLIENTS),

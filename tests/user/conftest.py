@@ -56,14 +56,8 @@ TEST_CLIENTS = [
 
 
 @pytest.fixture
-def user_settings(service_env: dict[str, Any], influx_server: Any) -> UserSettings:
-    return load_settings(
-        UserSettings,
-        {},
-        **service_env,
-        **{k.lower(): v for k, v in influx_server.env().items()},
-        oauth_clients=json.dumps(TEST_CLIENTS),
-    )
+def user_settings(service_env: dict[str, Any]) -> UserSettings:
+    return load_settings(UserSettings, {}, **service_env, oauth_clients=json.dumps(TEST_CLIENTS))
 
 
 @pytest.fixture

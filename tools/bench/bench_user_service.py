@@ -13,7 +13,7 @@ cap, and the token endpoint (client credentials) — each against its ceiling, s
 * ``POST /api/users/oauth/token`` (client credentials, HTTP Basic) with wrk: tokens per
   second, p50, p99; against joserfc's RS256 signatures per second (one thread).
 
-Starts its own Redis, FerretDB and InfluxDB (tools/infra.py) and user-service as a real
+Starts its own Redis and FerretDB (tools/infra.py) and user-service as a real
 process with one uvicorn worker. Load generator and servers share the machine's cores.
 """
 
@@ -41,7 +41,7 @@ from argon2 import PasswordHasher, Type  # noqa: E402
 from joserfc import jwt  # noqa: E402
 from joserfc.jwk import RSAKey  # noqa: E402
 
-from infra import FerretDBServer, InfluxServer, RedisServer, free_port  # noqa: E402
+from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
 from support.processes import ServiceProcess, harness_env  # noqa: E402
 from support.tokens import TokenIssuer  # noqa: E402
 from user_service.settings import UserSettings  # noqa: E402
@@ -159,13 +159,13 @@ def main() -> None:
     rs256_ceiling()
 
     root = Path(tempfile.mkdtemp(prefix="bench-users-"))
-    servers = [RedisServer(root), FerretDBServer(root), InfluxServer(root)]
+    servers = [RedisServer(root), FerretDBServer(root)]
     issuer = TokenIssuer()
     service: ServiceProcess | None = None
     try:
         for server in servers:
             server.start()
-        redis_server, mongo_server, influx_server = servers
+        redis_server, mongo_server = servers
         port = free_port()
         own = f"http://127.0.0.1:{port}/api/users"
         clients = [
@@ -179,7 +179,6 @@ def main() -> None:
         ]
         env = {
             **harness_env(redis_server, mongo_server, issuer, "bench_users"),
-            **influx_server.env(),
             "JWT_ISSUER": own,
             "JWKS_URL": f"{own}/oauth/jwks",
             "OAUTH_CLIENTS": json.dumps(clients),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from deepiri_kit import InfluxSettings, MongoSettings, RedisSettings, Secret, ServiceSettings
+from deepiri_kit import MongoSettings, RedisSettings, Secret, ServiceSettings
 
 _USER_SCOPES = (
     "openid profile email offline_access users:read users:write tasks:read tasks:write "
@@ -47,7 +47,7 @@ DEV_CLIENTS = json.dumps(
 
 
 @dataclass(frozen=True, kw_only=True)
-class UserSettings(ServiceSettings, MongoSettings, RedisSettings, InfluxSettings):
+class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     service_name: str = "user-service"
     port: int = 5001
     mongo_db: str = "deepiri_user"
