@@ -172,3 +172,17 @@ def _nonce(html: str) -> str:
     match = re.search(r'nonce="([^"]+)"', html)
     assert match
     return match.group(1)
+
+
+async def test_cookies_are_secure_when_the_issuer_is_https(
+    user_settings: UserSettings, redis: Any
+) -> None:
+    https = load_settings(
+        UserSettings, {}, **{**user_settings.__dict__, "jwt_issuer": "https://id.example/api/users"}
+    )
+    app = create_app(https)
+    async with app.lifespan(), client_of(app) as client:
+        page = await client.get(f"{PREFIX}/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        discovery = (await client.get(f"{PREFIX}/.well-known/openid-configuration")).json()
+        assert discovery["authorization_endpoint"] == "https://id.example/api/users/oauth/authorize"

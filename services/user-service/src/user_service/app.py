@@ -74,7 +74,9 @@ async def build(platform: Platform) -> Services:
         audience=settings.jwt_audience,
         access_seconds=settings.access_token_seconds,
         refresh_lifetime=timedelta(days=settings.refresh_token_days),
-        insecure_transport=not settings.production,
+        # Authlib refuses http URIs; the issuer decides: an operator who publishes an http
+        # issuer (development, a local cluster without TLS) has chosen plain HTTP.
+        insecure_transport=not settings.jwt_issuer.startswith("https://"),
         registration_token=settings.registration_token,
     )
     accounts.revokers.extend([sessions.end_all, provider.revoke_user])
@@ -87,7 +89,9 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     services = await build(platform)
     web = Web(
         prefix=PREFIX,
-        secure_cookies=settings.production,
+        # Secure whenever the site is served over https (production is; a local cluster
+        # without TLS is not, and its browsers would drop a Secure cookie).
+        secure_cookies=settings.jwt_issuer.startswith("https://"),
         session_seconds=int(services.sessions.lifetime.total_seconds()),
     )
     yield Wiring(

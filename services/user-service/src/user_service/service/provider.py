@@ -72,6 +72,7 @@ from user_service.store.accounts import AccountStore
 from user_service.store.oauth import OAuthStore
 
 T = TypeVar("T")
+log = logging.getLogger("user_service.provider")
 # Authlib logs issued tokens and codes at DEBUG ("Issue token %r to %r"): never let them
 # through, whatever LOG_LEVEL says.
 logging.getLogger("authlib").setLevel(logging.WARNING)
@@ -704,7 +705,7 @@ class Provider:
         registration_token: str = "",
     ) -> None:
         if insecure_transport:
-            # Development and tests run over plain HTTP; production's issuer is https.
+            log.warning("the issuer %s is not https: tokens travel in the clear", issuer)
             os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
         self.store = store
         self.accounts = accounts
