@@ -57,7 +57,14 @@ TEST_CLIENTS = [
 
 @pytest.fixture
 def user_settings(service_env: dict[str, Any]) -> UserSettings:
-    return load_settings(UserSettings, {}, **service_env, oauth_clients=json.dumps(TEST_CLIENTS))
+    # A short answer floor keeps the suite quick; test_signin checks the real one.
+    return load_settings(
+        UserSettings,
+        {},
+        **service_env,
+        oauth_clients=json.dumps(TEST_CLIENTS),
+        answer_floor_ms=20,
+    )
 
 
 @pytest.fixture

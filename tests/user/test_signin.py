@@ -4,6 +4,7 @@ one Argon2id computation for unknown and wrong, throttling, re-hashing."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
@@ -186,3 +187,37 @@ async def test_cookies_are_secure_when_the_issuer_is_https(
         assert "secure" in page.headers["set-cookie"].lower()
         discovery = (await client.get(f"{PREFIX}/.well-known/openid-configuration")).json()
         assert discovery["authorization_endpoint"] == "https://id.example/api/users/oauth/authorize"
+
+
+async def test_answers_that_could_enumerate_take_the_same_floor(
+    user_settings: UserSettings, redis: Any
+) -> None:
+    """Known and unknown addresses: no answer comes sooner than the floor (250 ms by
+    default), which is longer than the few writes that tell the paths apart."""
+    real = load_settings(UserSettings, {}, **{**user_settings.__dict__, "answer_floor_ms": 250})
+    app = create_app(real)
+    async with app.lifespan(), client_of(app) as client:
+        await register(client, redis)
+        calls = {
+            "sign-in, wrong password": lambda: sign_in(client, "alice@example.com", "x" * 12),
+            "sign-in, unknown": lambda: sign_in(client, "nobody@example.com", "x" * 12),
+            "reset, known": lambda: client.post(
+                f"{PREFIX}/password/reset-requests", json={"email": "alice@example.com"}
+            ),
+            "reset, unknown": lambda: client.post(
+                f"{PREFIX}/password/reset-requests", json={"email": "nobody@example.com"}
+            ),
+            "register, taken": lambda: client.post(
+                f"{PREFIX}/register",
+                json={
+                    "email": "alice@example.com",
+                    "password": "p" * 3 + " a b c d e f",
+                    "display_name": "A",
+                },
+            ),
+        }
+        for name, call in calls.items():
+            start = time.monotonic()
+            response = await call()
+            assert response.status_code in (202, 303, 401), (name, response.text)
+            assert time.monotonic() - start >= 0.25, name

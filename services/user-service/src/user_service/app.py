@@ -55,6 +55,7 @@ async def build(platform: Platform) -> Services:
         Links(settings.jwt_issuer),
         verification_lifetime=timedelta(minutes=settings.verification_token_minutes),
         reset_lifetime=timedelta(minutes=settings.reset_token_minutes),
+        answer_floor=settings.answer_floor_ms / 1000,
     )
     oauth = OAuthStore(db)
     access = timedelta(seconds=settings.access_token_seconds)

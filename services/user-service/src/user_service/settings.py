@@ -59,6 +59,9 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     argon2_parallelism: int = 1
     # Hashes running at once per process; more wait (a login flood cannot take every core).
     max_concurrent_hashes: int = 2
+    # Sign-in, registration and mail requests take at least this long whichever way they
+    # go, so their timing does not tell whether an address has an account.
+    answer_floor_ms: int = 250
     verification_token_minutes: int = 24 * 60
     reset_token_minutes: int = 30
     session_hours: int = 12

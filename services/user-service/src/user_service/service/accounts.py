@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,6 +87,7 @@ class AccountService:
         *,
         verification_lifetime: timedelta,
         reset_lifetime: timedelta,
+        answer_floor: float = 0.0,
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -92,7 +96,23 @@ class AccountService:
         self.links = links
         self.verification_lifetime = verification_lifetime
         self.reset_lifetime = reset_lifetime
+        self.answer_floor = answer_floor
         self.revokers: list[Revoker] = []
+
+    @asynccontextmanager
+    async def _uniform(self) -> AsyncIterator[None]:
+        """Answers that could tell whether an address has an account take at least
+        ``answer_floor`` seconds, whichever way they went (the paths differ by a few
+        database writes; the Argon2id cost is the same on both)."""
+        deadline = time.monotonic() + self.answer_floor
+        try:
+            yield
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await _sleep_until(deadline)
+            raise
+        await _sleep_until(deadline)
 
     # --- registration --------------------------------------------------------------------
 
@@ -100,7 +120,19 @@ class AccountService:
         self, *, email: str, password: str, display_name: str, time_zone: str, locale: str
     ) -> Account | None:
         """The new account, or None when the address is taken. Callers answer both alike
-        (no account enumeration), and both cost one Argon2id hash."""
+        (no account enumeration), and both cost one Argon2id hash and the same time."""
+        async with self._uniform():
+            return await self._register(
+                email=email,
+                password=password,
+                display_name=display_name,
+                time_zone=time_zone,
+                locale=locale,
+            )
+
+    async def _register(
+        self, *, email: str, password: str, display_name: str, time_zone: str, locale: str
+    ) -> Account | None:
         now = utcnow()
         account = new_account(
             account_id=uuid.uuid4().hex,
@@ -146,6 +178,10 @@ class AccountService:
     async def authenticate(self, email: str, password: str, address: str) -> Account:
         """The account, or BadCredentials (same answer and cost for an unknown email), or
         TooManyAttempts while the account or the address is locked."""
+        async with self._uniform():
+            return await self._authenticate(email, password, address)
+
+    async def _authenticate(self, email: str, password: str, address: str) -> Account:
         try:
             email = normalise_email(email)
         except InvalidAccount:
@@ -263,14 +299,16 @@ class AccountService:
     # --- verification and reset ----------------------------------------------------------
 
     async def request_verification(self, email: str) -> None:
-        account = await self._by_email(email)
-        if account is not None and not account.email_verified:
-            await self._mail(account, VERIFY)
+        async with self._uniform():
+            account = await self._by_email(email)
+            if account is not None and not account.email_verified:
+                await self._mail(account, VERIFY)
 
     async def request_reset(self, email: str) -> None:
-        account = await self._by_email(email)
-        if account is not None:
-            await self._mail(account, RESET)
+        async with self._uniform():
+            account = await self._by_email(email)
+            if account is not None:
+                await self._mail(account, RESET)
 
     async def _by_email(self, email: str) -> Account | None:
         try:
@@ -345,6 +383,12 @@ class AccountService:
         await self.throttle.succeeded("account", account_key(account.email))
         for revoke in self.revokers:
             await revoke(account_id)
+
+
+async def _sleep_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        await asyncio.sleep(remaining)
 
 
 def _profile(account: Account) -> publish.Profile:
