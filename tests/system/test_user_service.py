@@ -120,8 +120,25 @@ def through_the_browser(browser: httpx.Client, authorization_url: str) -> str:
     return location
 
 
+def mailed_links(redis_server: RedisServer) -> list[str]:
+    """The links in the mail events (their secrets exist nowhere else in clear)."""
+    import redis
+
+    client = redis.Redis(port=redis_server.port, decode_responses=True)
+    try:
+        entries = client.xrange("events.users")
+    finally:
+        client.close()
+    links = []
+    for _, fields in entries:
+        data = json.loads(fields["envelope"])["data"]
+        if "link" in data:
+            links.append(data["link"].rsplit("=", 1)[1])
+    return links
+
+
 def test_authlib_client_code_flow_refresh_and_client_credentials(
-    user_service: ServiceProcess, task_service: ServiceProcess
+    user_service: ServiceProcess, task_service: ServiceProcess, redis_server: RedisServer
 ) -> None:
     base = f"{user_service.url}/api/users"
     meta = httpx.get(f"{base}/.well-known/openid-configuration").json()
@@ -193,6 +210,12 @@ def test_authlib_client_code_flow_refresh_and_client_credentials(
         "/api/users/login",
         data={"csrf": csrf.group(1), "email": "dana@example.com", "password": "wrong " + PASSWORD},
     )
+
+    reset = browser.post("/api/users/password/reset-requests", json={"email": "dana@example.com"})
+    assert reset.status_code == 202
+    links = mailed_links(redis_server)
+    assert len(links) == 2  # the verification mail and the reset mail
+    secrets_seen += links
 
     logs = user_service.logs() + task_service.logs()
     assert "POST /api/users/oauth/token 200" in logs  # the access log is there …
