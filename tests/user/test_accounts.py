@@ -8,8 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
+from deepiri_kit import load_settings
 from support.tokens import TokenIssuer
-from user.conftest import PASSWORD, PREFIX, events, mailed_secret, register, sign_in
+from user.conftest import PASSWORD, PREFIX, client_of, events, mailed_secret, register, sign_in
+from user_service.app import create_app
+from user_service.settings import UserSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 RW = "users:read users:write"
@@ -213,3 +216,23 @@ def _past() -> Any:
     from datetime import UTC, datetime, timedelta
 
     return datetime.now(UTC) - timedelta(seconds=1)
+
+
+async def test_the_dev_mailbox_exists_in_development_only(
+    user_settings: UserSettings, client: httpx.AsyncClient, redis: Any
+) -> None:
+    assert (
+        await client.get(f"{PREFIX}/dev/mailbox", params={"email": "a@b.co"})
+    ).status_code == 404
+    dev = load_settings(
+        UserSettings, {}, **{**user_settings.__dict__, "deepiri_env": "development"}
+    )
+    app = create_app(dev)
+    async with app.lifespan(), client_of(app) as local:
+        user_id = await register(local, redis, email="Mail@Example.com")
+        [mail] = (
+            await local.get(f"{PREFIX}/dev/mailbox", params={"email": "mail@example.com"})
+        ).json()
+        assert (mail["type"], mail["user_id"]) == ("user.verification_requested", user_id)
+        assert mail["link"].startswith("http://issuer.test/api/users/email/verify?token=")
+        assert (await local.get(f"{PREFIX}/dev/mailbox", params={"email": "x@y.co"})).json() == []

@@ -13,6 +13,7 @@ from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_start
 from deepiri_kit import create_app as kit_app
 from user_service import workers
 from user_service.api import ROUTES
+from user_service.api.dev import DevMailboxController
 from user_service.api.web import Web
 from user_service.service.accounts import AccountService, Links
 from user_service.service.clients import seed_clients
@@ -24,6 +25,7 @@ from user_service.service.verifier import LocalVerifier
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
+from user_service.store.mailbox import StreamReader
 from user_service.store.oauth import OAuthStore
 from user_service.store.sessions import SessionStore
 from user_service.store.throttle import Throttle
@@ -81,6 +83,8 @@ async def build(platform: Platform) -> Services:
         registration_token=settings.registration_token,
     )
     accounts.revokers.extend([sessions.end_all, provider.revoke_user])
+    if settings.deepiri_env == "development":
+        accounts.stream_reader = StreamReader(redis)
     return Services(accounts=accounts, sessions=sessions, provider=provider)
 
 
@@ -121,12 +125,15 @@ async def rfc8414_metadata(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 def create_app(settings: UserSettings | None = None) -> Litestar:
+    settings = settings or load_settings(UserSettings)
+    # The dev mailbox shows sign-in links: development only, never tests or production.
+    dev = [DevMailboxController] if settings.deepiri_env == "development" else []
     return kit_app(
-        settings or load_settings(UserSettings),
+        settings,
         prefix=PREFIX,
         title="Deepiri user-service",
         description="Accounts and the OAuth 2.0 / OpenID Connect provider.",
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *dev],
         dependencies={
             "accounts": from_state("accounts"),
             "sessions": from_state("sessions"),

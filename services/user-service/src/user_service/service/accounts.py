@@ -30,6 +30,7 @@ from user_service.domain.throttle import ACCOUNT, ADDRESS, account_key
 from user_service.events import publish
 from user_service.service.passwords import Passwords
 from user_service.store.accounts import AccountStore
+from user_service.store.mailbox import StreamReader
 from user_service.store.throttle import Throttle
 
 log = logging.getLogger("user_service.accounts")
@@ -98,6 +99,7 @@ class AccountService:
         self.reset_lifetime = reset_lifetime
         self.answer_floor = answer_floor
         self.revokers: list[Revoker] = []
+        self.stream_reader: StreamReader | None = None  # development's mailbox only
 
     @asynccontextmanager
     async def _uniform(self) -> AsyncIterator[None]:
@@ -338,6 +340,24 @@ class AccountService:
             expires_at=expires_at,
         )
         await self.bus.publish(publish.STREAM, publish.event(event_type, account.id, mail))
+
+    async def mailbox(self, email: str, newest: int = 500) -> list[dict[str, Any]]:
+        """Development only: the mail events for ``email`` among the stream's newest."""
+        try:
+            address = normalise_email(email)
+        except InvalidAccount:
+            return []
+        mails = []
+        if self.stream_reader is None:
+            return []
+        for envelope in await self.stream_reader.newest(publish.STREAM, newest):
+            kind = envelope.type in (
+                publish.VERIFICATION_REQUESTED,
+                publish.PASSWORD_RESET_REQUESTED,
+            )
+            if kind and envelope.data.get("email") == address:
+                mails.append({"type": envelope.type, **envelope.data})
+        return mails
 
     async def _redeem(self, secret: str, purpose: str) -> str:
         """The account id the secret was issued to; spends it. InvalidLink otherwise."""
