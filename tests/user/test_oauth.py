@@ -435,3 +435,15 @@ async def test_deleting_the_account_ends_its_grants(client: httpx.AsyncClient, r
     assert (await client.delete(f"{PREFIX}/me", headers=bearer)).status_code == 204
     assert (await refresh(client, tokens["refresh_token"])).json()["error"] == "invalid_grant"
     assert (await client.get(f"{OAUTH}/userinfo", headers=bearer)).status_code == 401
+
+
+async def test_prompt_none_without_a_session_answers_login_required(
+    client: httpx.AsyncClient, redis: Any
+) -> None:
+    await register(client, redis)
+    _, challenge = pkce()
+    response = await authorize(
+        client, code_challenge=challenge, code_challenge_method="S256", prompt="none"
+    )
+    assert response.status_code == 302
+    assert query_of(response)["error"] == "login_required"
