@@ -62,6 +62,10 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def client(self, headers: Mapping[str, str] | None = None, timeout: float = 30) -> httpx.Client:
+        """A blocking HTTP client of this process (``headers`` on every request)."""
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
     def start(self, timeout: float = 120.0) -> ServiceProcess:
         # Generous: two workers importing the app on a busy 2-core machine can take 30 s+.
         command = [sys.executable, *start_command(self.service)[1:]]

@@ -43,16 +43,8 @@ def test_every_completion_is_credited_once_after_redis_lost_its_data(
     assert gamification.proc is not None
     bus = redis_sync.Redis(host="127.0.0.1", port=own_redis.port, decode_responses=True)
     with (
-        httpx.Client(
-            base_url=task_service.url,
-            headers=issuer.headers("alice", "tasks:read tasks:write"),
-            timeout=30,
-        ) as tasks,
-        httpx.Client(
-            base_url=gamification.url,
-            headers=issuer.headers("alice", "gamification:read"),
-            timeout=30,
-        ) as game,
+        task_service.client(issuer.headers("alice", "tasks:read tasks:write")) as tasks,
+        gamification.client(issuer.headers("alice", "gamification:read")) as game,
     ):
         ids = []
         for i in range(TASKS):
@@ -148,7 +140,7 @@ def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
 
     since = datetime.now(UTC).isoformat()
     headers = issuer.headers("bob", "tasks:read tasks:write")
-    with httpx.Client(base_url=tasks.url, headers=headers, timeout=30) as client:
+    with tasks.client(headers) as client:
         ids = [client.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(3)]
         for task_id in ids:  # published while nobody consumes...
             assert client.post(f"/api/tasks/{task_id}/complete").status_code == 200
@@ -171,9 +163,7 @@ def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
     code, out = tasks_cmd("replay", "--since", since)
     assert code == 0, out
     assert json.loads(out) == {"replayed": 6}  # three task.created, three task.completed
-    with httpx.Client(
-        base_url=gamification.url, headers=issuer.headers("bob", "gamification:read")
-    ) as game:
+    with gamification.client(issuer.headers("bob", "gamification:read")) as game:
         wait_for(
             lambda: (
                 game.get("/api/gamification/wallet").json()["balances"].get("xp") == 3 * XP_PER_TASK

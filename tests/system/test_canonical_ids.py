@@ -47,16 +47,8 @@ def test_every_spelling_of_an_id_is_the_same_task(
     # tap and damp a tap one step too little — a separate defect (reported), not about ids.
     gamification = service_process("gamification-service")
     with (
-        httpx.Client(
-            base_url=task_service.url,
-            headers=issuer.headers("ida", "tasks:read tasks:write"),
-            timeout=10,
-        ) as tasks,
-        httpx.Client(
-            base_url=gamification.url,
-            headers=issuer.headers("ida", "gamification:read"),
-            timeout=10,
-        ) as game,
+        task_service.client(issuer.headers("ida", "tasks:read tasks:write")) as tasks,
+        gamification.client(issuer.headers("ida", "gamification:read")) as game,
     ):
         # A todo: complete, then reopen and complete again under every other spelling.
         todo = tasks.post("/api/tasks", json={"title": "report", "difficulty": "hard"}).json()

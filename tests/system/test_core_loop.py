@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from support.processes import ServiceProcesses
@@ -26,8 +25,8 @@ def test_completing_tasks_pays_levels_up_awards_badges_and_ranks(
     game_h = issuer.headers("alice", "gamification:read")
     due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     with (
-        httpx.Client(base_url=task_service.url, headers=tasks_h, timeout=10) as tasks,
-        httpx.Client(base_url=gamification.url, headers=game_h, timeout=10) as game,
+        task_service.client(tasks_h) as tasks,
+        gamification.client(game_h) as game,
     ):
         assert game.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
         ids = []

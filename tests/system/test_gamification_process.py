@@ -55,7 +55,7 @@ def test_events_in_metrics_out_and_maintenance_commands(
         )
         redis.xadd("events.tasks", {"envelope": event.encode()})
     headers = issuer.headers("bea", "gamification:read")
-    with httpx.Client(base_url=gamification.url, headers=headers, timeout=10) as client:
+    with gamification.client(headers) as client:
         wait_for(
             lambda: client.get("/api/gamification/wallet").json()["balances"]["xp"] >= 70,
             what="events consumed",

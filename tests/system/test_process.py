@@ -27,7 +27,7 @@ def test_metrics_add_up_across_workers(
 ) -> None:
     task_service = service_process("task-service", workers=2)
     headers = issuer.headers("alice", "tasks:read tasks:write")
-    with httpx.Client(base_url=task_service.url) as client:
+    with task_service.client() as client:
         for i in range(20):
             assert (
                 client.post("/api/tasks", json={"title": f"t{i}"}, headers=headers).status_code

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 RW = "tasks:read tasks:write"
 # A generous bound on each answer (the hangs this guards against took 30-90 s); not a speed
 # assertion: speed is for the benchmarks.
-BOUND = httpx.Timeout(5.0)
+BOUND = 5.0
 
 
 async def create(client: httpx.AsyncClient, headers: dict[str, str], **fields: Any) -> str:
@@ -69,7 +69,7 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
     )
     headers = issuer.headers("alice", f"{RW} gamification:read")
     keyed = {**headers, "Idempotency-Key": "tap-once"}
-    with httpx.Client(base_url=crashing.url, headers=headers, timeout=BOUND) as client:
+    with crashing.client(headers, timeout=BOUND) as client:
         # Created without a key: the fail point only fires for keyed requests.
         habit = client.post("/api/tasks", json={"title": "water", "kind": "habit"})
         assert habit.status_code == 201, habit.text
@@ -79,7 +79,7 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
     assert crashing.proc is not None
     assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
     restarted = service_process("task-service", **common)  # the same database
-    with httpx.Client(base_url=restarted.url, timeout=BOUND) as client:
+    with restarted.client(timeout=BOUND) as client:
         answers = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -94,7 +94,7 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
         versions = client.get(f"/api/tasks/{habit_id}/versions", headers=headers)
         taps = [v for v in versions.json()["items"] if v["action"] == "complete"]
         assert len(taps) == 1  # one key, one application
-    with httpx.Client(base_url=game.url, headers=headers, timeout=BOUND) as client:
+    with game.client(headers, timeout=BOUND) as client:
         wait_for(lambda: client.get("/api/gamification/wallet/ledger").json()["items"])
         time.sleep(3)  # time for a second credit to show up, if there were one
         ledger = client.get("/api/gamification/wallet/ledger").json()["items"]
@@ -198,7 +198,7 @@ def test_paused_datastores_fail_fast_or_are_not_needed(
         REDIS_SOCKET_TIMEOUT_SECONDS="1.5",
     )
     headers = issuer.headers("alice", RW)
-    with httpx.Client(base_url=tasks.url, headers=headers, timeout=BOUND) as client:
+    with tasks.client(headers, timeout=BOUND) as client:
         todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
         with paused(redis):
             assert client.get("/api/tasks/schema/openapi.json").status_code == 200
@@ -224,7 +224,7 @@ def test_a_stopped_ferretdb_is_a_503_with_retry_after_never_a_500(
     mongo = own_servers.mongo
     tasks = service_process("task-service", mongo=mongo, MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1")
     headers = issuer.headers("alice", RW)
-    with httpx.Client(base_url=tasks.url, headers=headers, timeout=BOUND) as client:
+    with tasks.client(headers, timeout=BOUND) as client:
         todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
         mongo.stop()
         try:
