@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chart.helpers import by_name, helm_template, load_docs
 from infra import FerretDBServer, RedisServer, free_port
+from support.charts import by_name, helm_template, load_docs
 from support.processes import ServiceProcess, harness_env
 from support.tokens import TokenIssuer
 
