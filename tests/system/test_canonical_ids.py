@@ -14,6 +14,7 @@ from redis import Redis
 
 from infra import RedisServer
 from support.processes import ServiceProcesses
+from support.streams import consumed
 from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
@@ -23,14 +24,6 @@ pytestmark = [pytest.mark.system, pytest.mark.slow]
 def spellings(task_id: str) -> list[str]:
     mixed = "".join(c.upper() if i % 2 else c for i, c in enumerate(task_id))
     return [task_id, task_id.upper(), mixed]
-
-
-def consumed_everything(redis_server: RedisServer) -> bool:
-    """gamification's group has read every task event and acknowledged it."""
-    with Redis(port=redis_server.port, decode_responses=True) as redis:
-        groups = {g["name"]: g for g in redis.xinfo_groups("events.tasks")}
-    group = groups.get("gamification-service")
-    return bool(group) and group["pending"] == 0 and group["lag"] == 0
 
 
 def task_credits(game: httpx.Client) -> list[dict[str, Any]]:
@@ -58,7 +51,10 @@ def test_every_spelling_of_an_id_is_the_same_task(
             done = tasks.post(f"/api/tasks/{spelling}/complete")
             assert done.status_code == 200, done.text
             assert done.json()["id"] == todo["id"]
-        wait_for(lambda: consumed_everything(redis_server) and task_credits(game))
+        with Redis(port=redis_server.port, decode_responses=True) as bus:
+            wait_for(
+                lambda: consumed(bus, "events.tasks", "gamification-service") and task_credits(game)
+            )
         credits = task_credits(game)
         assert [c["ref"]["task_id"] for c in credits] == [todo["id"]], credits
 
