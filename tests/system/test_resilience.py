@@ -74,23 +74,11 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
         habit = client.post("/api/tasks", json={"title": "water", "kind": "habit"})
         assert habit.status_code == 201, habit.text
         habit_id = habit.json()["id"]
-        with pytest.raises(httpx.TransportError):  # the process died after the commit
-            client.post(f"/api/tasks/{habit_id}/complete", json={}, headers=keyed)
-    assert crashing.proc is not None
-    assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
+    complete = f"/api/tasks/{habit_id}/complete"
+    crash_after_commit(crashing, complete, {}, keyed)
     restarted = service_process("task-service", **common)  # the same database
     with restarted.client(timeout=BOUND) as client:
-        answers = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            retry = client.post(f"/api/tasks/{habit_id}/complete", json={}, headers=keyed)
-            answers.append(retry.status_code)
-            if retry.json().get("type", "").endswith("/idempotency-key-applied"):
-                break
-            assert retry.status_code == 409, retry.text  # in flight until abandoned
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"never answered as applied: {answers}")
+        retry_until_applied(client, complete, {}, keyed)
         versions = client.get(f"/api/tasks/{habit_id}/versions", headers=headers)
         taps = [v for v in versions.json()["items"] if v["action"] == "complete"]
         assert len(taps) == 1  # one key, one application
@@ -121,32 +109,44 @@ def test_a_crash_after_a_keyed_spend_commits_never_spends_twice(
     earned = earn(redis_server, crashing, headers, user)
     amount = earned // 2 + 1  # once is affordable, twice is not
     body = {"currency": "coins", "amount": amount, "reason": "hat"}
-    with (
-        crashing.client(timeout=BOUND) as client,
-        pytest.raises(httpx.TransportError),  # the process died after the commit
-    ):
-        client.post("/api/gamification/wallet/spend", json=body, headers=keyed)
-    assert crashing.proc is not None
-    assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
+    crash_after_commit(crashing, "/api/gamification/wallet/spend", body, keyed)
     restarted = service_process("gamification-service", **common)  # the same database
     with restarted.client(timeout=BOUND) as client:
-        answers = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            retry = client.post("/api/gamification/wallet/spend", json=body, headers=keyed)
-            answers.append((retry.status_code, retry.json().get("detail")))
-            if retry.json().get("type", "").endswith("/idempotency-key-applied"):
-                break
-            assert retry.status_code == 409, retry.text  # in flight until abandoned
-            assert "still being processed" in retry.json()["detail"], answers
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"never answered as applied: {answers}")
+        retry_until_applied(client, "/api/gamification/wallet/spend", body, keyed)
         ledger = client.get("/api/gamification/wallet/ledger", headers=headers).json()
         spends = [(e["amounts"], e["status"]) for e in ledger["items"] if e["kind"] == "spend"]
         assert spends == [({"coins": -amount}, "applied")]
         wallet = client.get("/api/gamification/wallet", headers=headers).json()
         assert wallet["balances"]["coins"] == earned - amount
+
+
+def crash_after_commit(
+    crashing: ServiceProcess, path: str, body: Any, keyed: dict[str, str]
+) -> None:
+    """POST the keyed request that ``crashing``'s fail point kills it for, after its commit."""
+    with (
+        crashing.client(timeout=BOUND) as client,
+        pytest.raises(httpx.TransportError),  # the process died after the commit
+    ):
+        client.post(path, json=body, headers=keyed)
+    assert crashing.proc is not None
+    assert crashing.proc.wait(timeout=10) == -signal.SIGKILL
+
+
+def retry_until_applied(client: httpx.Client, path: str, body: Any, keyed: dict[str, str]) -> None:
+    """Retry the keyed request as a client would: "still being processed" (409) until the
+    key is abandoned, then answered as applied — never run again."""
+    answers = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        retry = client.post(path, json=body, headers=keyed)
+        answers.append((retry.status_code, retry.json().get("detail")))
+        if retry.json().get("type", "").endswith("/idempotency-key-applied"):
+            return
+        assert retry.status_code == 409, retry.text  # in flight until abandoned
+        assert "still being processed" in retry.json()["detail"], answers
+        time.sleep(0.5)
+    raise AssertionError(f"never answered as applied: {answers}")
 
 
 def earn(
