@@ -17,8 +17,8 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit.settings import load_settings
-from gamification.helpers import gamification_env
 from support.apps import app_client
+from support.gamification import gamification_env
 from support.sample_app import SampleSettings, build
 from support.tokens import TokenIssuer
 
