@@ -1,5 +1,7 @@
-"""Fixtures: real Redis, FerretDB (MongoDB wire) and InfluxDB started on free loopback ports,
-a local token issuer with a JWKS endpoint, and an in-memory span exporter."""
+"""The shared fixtures: real Redis, FerretDB (MongoDB wire) and InfluxDB on free loopback
+ports, a local token issuer with a JWKS endpoint, an in-memory span exporter, the app
+client (``client`` over a test package's ``app``) and services as real processes
+(``service_process``). Helpers live in tests/support/, never here."""
 
 from __future__ import annotations
 
@@ -9,11 +11,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from infra import FerretDBServer, InfluxServer, MissingBinary, RedisServer, Server
+from infra import FerretDBServer, InfluxServer, RedisServer
+from support.apps import app_client
+from support.processes import ServiceProcesses
+from support.servers import OwnServers
 from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 
 # Keep test runs quiet and independent of a developer's OTEL settings.
@@ -25,41 +31,35 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _start(server: Server) -> Server:
-    try:
-        server.start()
-    except MissingBinary as exc:
-        pytest.fail(str(exc), pytrace=False)
-    return server
+@pytest.fixture(scope="session")
+def session_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OwnServers]:
+    """The servers every test shares; each starts when a test first needs it."""
+    servers = OwnServers(tmp_path_factory.mktemp("servers"))
+    yield servers
+    servers.close()
 
 
 @pytest.fixture(scope="session")
-def servers_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("servers")
+def redis_server(session_servers: OwnServers) -> RedisServer:
+    return session_servers.redis
 
 
 @pytest.fixture(scope="session")
-def redis_server(servers_root: Path) -> Iterator[RedisServer]:
-    server = RedisServer(servers_root)
-    _start(server)
-    yield server
-    server.stop()
+def mongo_server(session_servers: OwnServers) -> FerretDBServer:
+    return session_servers.mongo
 
 
 @pytest.fixture(scope="session")
-def mongo_server(servers_root: Path) -> Iterator[FerretDBServer]:
-    server = FerretDBServer(servers_root)
-    _start(server)
-    yield server
-    server.stop()
+def influx_server(session_servers: OwnServers) -> InfluxServer:
+    return session_servers.influx
 
 
-@pytest.fixture(scope="session")
-def influx_server(servers_root: Path) -> Iterator[InfluxServer]:
-    server = InfluxServer(servers_root)
-    _start(server)
-    yield server
-    server.stop()
+@pytest.fixture
+def own_servers(tmp_path: Path) -> Iterator[OwnServers]:
+    """Servers of this test's own, for tests that stop, pause or wipe them."""
+    servers = OwnServers(tmp_path / "own")
+    yield servers
+    servers.close()
 
 
 @pytest.fixture(scope="session")
@@ -129,3 +129,22 @@ def span_exporter() -> InMemorySpanExporter:
 def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
     span_exporter.clear()
     return span_exporter
+
+
+@pytest.fixture
+async def client(app: Any, redis: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The test package's ``app`` (a fixture each package defines) in-process, its lifespan
+    running, started after ``redis`` has emptied the harness's Redis."""
+    async with app_client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def service_process(
+    tmp_path: Path, session_servers: OwnServers, issuer: TokenIssuer, db_name: str
+) -> Iterator[ServiceProcesses]:
+    """``service_process(name, workers=…, **env)`` starts a service as a real process (what a
+    pod runs) on the harness's servers; every one started is stopped after the test."""
+    processes = ServiceProcesses(tmp_path, session_servers, issuer, db_name)
+    yield processes
+    processes.stop_all()

@@ -284,6 +284,7 @@ def substitutions(spec: Spec, datastores: list[str]) -> dict[str, str]:
         "influx_overrides": (
             ", **{k.lower(): v for k, v in influx_server.env().items()}" if influx else ""
         ),
+        "influx_process": ", influx=True" if influx else "",
     }
 
 

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chart.helpers import (
+from support.charts import (
     CHART,
     CRDS,
     FIXTURES,

@@ -19,9 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chart.helpers import ROOT, chart_values, existing_services
-from chart.test_images import dockerfile, instructions
 from infra import FerretDBServer, RedisServer, free_port
+from support.charts import ROOT, chart_values, dockerfile, existing_services, instructions
 from support.processes import harness_env
 from support.tokens import TokenIssuer
 

@@ -12,44 +12,25 @@ from typing import Any
 import pytest
 import yaml
 
-from chart.helpers import (
+from support.charts import (
     ROOT,
     by_name,
     chart_values,
+    dockerfile,
     enabled_services,
     existing_services,
     helm_template,
+    instructions,
     load_docs,
     run,
     service_names,
+    settings_class,
     tool,
 )
-from chart.test_objects import settings_class
 from support.processes import module_of, start_command
 
 pytestmark = pytest.mark.chart
 TEMPLATE_SERVICE = "task-service"
-
-
-def dockerfile(service: str) -> str:
-    path = ROOT / "services" / service / "Dockerfile"
-    assert path.exists(), f"services/{service}/Dockerfile is missing"
-    return path.read_text()
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    joined = re.sub(
-        r"\\\n",
-        " ",
-        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
-    )
-    out = []
-    for line in joined.splitlines():
-        if line.strip():
-            word, _, rest = line.strip().partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
 
 
 def test_every_service_with_code_is_packaged() -> None:

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from chart.helpers import (
+from support.charts import (
     CHART,
     NEWEST_K8S,
     OLDEST_K8S,

@@ -4,19 +4,15 @@ and NetworkPolicies that let exactly the real callers through."""
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
 import re
-import sys
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
-from chart.helpers import (
+from support.charts import (
     NAMESPACE,
     RENDERS,
-    ROOT,
     PodRef,
     allowed,
     by_name,
@@ -27,6 +23,7 @@ from chart.helpers import (
     render,
     selector_matches,
     service_names,
+    settings_class,
 )
 
 pytestmark = pytest.mark.chart
@@ -172,7 +169,7 @@ def test_socket_io_is_routed_for_websockets() -> None:
 
 
 def load_gateway_all_services() -> list[dict[str, Any]]:
-    from chart.helpers import ALL_SERVICES_VALUES, helm_template, load_docs
+    from support.charts import ALL_SERVICES_VALUES, helm_template, load_docs
 
     return load_docs(
         helm_template(["values-kind.yaml", "values-gateway.yaml", ALL_SERVICES_VALUES]).stdout
@@ -182,25 +179,6 @@ def load_gateway_all_services() -> list[dict[str, Any]]:
 # --- the caller graph and NetworkPolicies -----------------------------------------------
 
 SERVICE_HOST = re.compile(r"^[a-z0-9-]+$")
-
-
-def settings_class(service: str) -> type:
-    """The service's settings dataclass (the one inheriting ServiceSettings)."""
-    src = str(ROOT / "services" / service / "src")
-    if src not in sys.path:
-        sys.path.insert(0, src)
-    from deepiri_kit.settings import ServiceSettings
-
-    module = importlib.import_module(f"{service.replace('-', '_')}.settings")
-    classes = [
-        c
-        for _, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, ServiceSettings)
-        and c is not ServiceSettings
-        and c.__module__ == module.__name__
-    ]
-    assert len(classes) == 1, f"{service}: expected one settings class, found {classes}"
-    return classes[0]
 
 
 def url_targets(value: str, services: set[str]) -> tuple[str, int] | None:

@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 import yaml
 
-from chart.helpers import CHART, MONITORING_APIS, ROOT, by_name, helm_template, load_docs, run, tool
+from support.charts import (
+    CHART,
+    MONITORING_APIS,
+    ROOT,
+    by_name,
+    helm_template,
+    load_docs,
+    run,
+    tool,
+)
 
 pytestmark = pytest.mark.chart
 OBS = ROOT / "observability"

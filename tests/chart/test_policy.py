@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chart.helpers import (
+from support.charts import (
     ALL_SERVICES_VALUES,
     CHART,
     FIXTURES,

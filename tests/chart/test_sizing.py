@@ -7,15 +7,13 @@ query are the ones the running service exports."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from chart.helpers import by_name, helm_template, load_docs
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
+from support.charts import by_name, helm_template, load_docs
+from support.processes import ServiceProcess, ServiceProcesses
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.chart, pytest.mark.system, pytest.mark.slow]
@@ -45,24 +43,9 @@ def tree_rss(pid: int) -> int:
 
 
 @pytest.fixture
-def running(
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
+def running(request: pytest.FixtureRequest, service_process: ServiceProcesses) -> ServiceProcess:
     service, workers = request.param
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, db_name),
-        "WEB_CONCURRENCY": str(workers),
-        "OTEL_TRACES_EXPORTER": "none",
-        "RATE_LIMIT_PER_MINUTE": "0",
-    }
-    process = ServiceProcess(service, free_port(), env, tmp_path).start(timeout=60)
-    yield process
-    process.stop()
+    return service_process(service, workers=workers)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chart.helpers import ROOT, helm_template, load_docs, of_kind
+from support.charts import ROOT, helm_template, load_docs, of_kind
 
 pytestmark = pytest.mark.chart
 CLUSTER = ROOT / "k8s" / "cluster"

@@ -1,5 +1,6 @@
-"""Fixtures: the real app (lifespan, consumer and maintenance worker running) against the
-harness's FerretDB and Redis, and the use cases without the app for lower-level tests."""
+"""Fixtures: the real app (``client`` runs it in-process with its lifespan, consumer and
+maintenance worker) against the harness's FerretDB and Redis, and the use cases without the
+app for lower-level tests."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit import Platform, load_settings
-from gamification.helpers import gamification_env
 from gamification_service.app import build, create_app
 from gamification_service.service import Gamification
 from gamification_service.settings import GamificationSettings
+from support.gamification import gamification_env
 
 
 @pytest.fixture
@@ -22,10 +23,8 @@ def settings(service_env: dict[str, Any]) -> GamificationSettings:
 
 
 @pytest.fixture
-async def client(settings: GamificationSettings, redis: Any) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(settings)
-    async with AsyncTestClient(app=app) as test_client:
-        yield test_client
+def app(settings: GamificationSettings) -> Litestar:
+    return create_app(settings)
 
 
 @pytest.fixture

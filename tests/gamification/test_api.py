@@ -7,21 +7,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
 
+from deepiri_kit.contracts.gamification import RATING_CHANGED
 from deepiri_kit.events import EventBus, new_event
 from deepiri_kit.idempotency import record_id
-from gamification.helpers import handlers, task_event
 from gamification_service.domain.wallet import Draft
 from gamification_service.service import Gamification
+from support.gamification import handlers, task_event
+from support.streams import published
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 API = "/api/gamification"
-Client = AsyncTestClient[Any]
+Client = httpx.AsyncClient
 
 
 def user(
@@ -469,8 +471,7 @@ async def test_a_duel_uses_elo_and_replays_idempotently(
     assert "wins-1" in wallet.badges  # rating badges are awarded too
 
     async def changed() -> bool:
-        raw = await redis.xrange("events.gamification")
-        return sum(b"rating_changed" in f["envelope"].encode() for _, f in raw) == 2
+        return len(await published(redis, "events.gamification", RATING_CHANGED)) == 2
 
     await eventually(changed)
 

@@ -16,7 +16,6 @@ from deepiri_kit import Platform
 from deepiri_kit.contracts import ContractError
 from deepiri_kit.contracts import gamification as announced
 from deepiri_kit.events import Consumer, Envelope, EventBus, RedisInbox, new_event
-from gamification.helpers import handlers, task_event
 from gamification_service.app import build
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain.catalog import RAW
@@ -27,6 +26,8 @@ from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import board_key
 from gamification_service.workers import Maintenance
 from infra import RedisServer
+from support.gamification import handlers, task_event
+from support.streams import published as every_event
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -58,11 +59,10 @@ async def task_entries(game: Gamification, user: str) -> int:
 
 async def published(redis: Any, type_: str | None = None) -> list[Envelope]:
     """What went out on events.gamification; every event must match its kit contract."""
-    raw = await redis.xrange("events.gamification")
-    events = [Envelope.decode(fields["envelope"]) for _, fields in raw]
+    events = await every_event(redis, "events.gamification", type_)
     for event in events:
         announced.STREAM.decode(event)
-    return [e for e in events if type_ is None or e.type == type_]
+    return events
 
 
 @contextlib.asynccontextmanager

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit.settings import load_settings
-from kit.sample_app import PREFIX, SampleSettings, build
+from support.sample_app import PREFIX, SampleSettings, build
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -18,10 +18,8 @@ PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-async def client(service_env: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = load_settings(SampleSettings, {}, max_body_bytes=2048, **service_env)
-    async with AsyncTestClient(app=build(settings)) as test_client:
-        yield test_client
+def app(service_env: dict[str, Any]) -> Litestar:
+    return build(load_settings(SampleSettings, {}, max_body_bytes=2048, **service_env))
 
 
 @pytest.fixture
@@ -40,7 +38,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     return body
 
 
-async def test_create_and_read_back(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_create_and_read_back(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     created = await client.post(
         f"{PREFIX}/notes", json={"title": "hello", "tags": ["a"]}, headers=writer
     )
@@ -63,7 +61,7 @@ async def test_create_and_read_back(client: AsyncTestClient[Any], writer: dict[s
     ],
 )
 async def test_bad_bodies_get_a_problem_and_write_nothing(
-    client: AsyncTestClient[Any], writer: dict[str, str], body: dict[str, Any]
+    client: httpx.AsyncClient, writer: dict[str, str], body: dict[str, Any]
 ) -> None:
     response = await client.post(f"{PREFIX}/notes", json=body, headers=writer)
     problem = assert_problem(response, 400)
@@ -73,7 +71,7 @@ async def test_bad_bodies_get_a_problem_and_write_nothing(
 
 
 async def test_malformed_json_is_a_400_problem(
-    client: AsyncTestClient[Any], writer: dict[str, str]
+    client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     response = await client.post(
         f"{PREFIX}/notes",
@@ -83,27 +81,25 @@ async def test_malformed_json_is_a_400_problem(
     assert_problem(response, 400)
 
 
-async def test_oversized_body_is_413(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_oversized_body_is_413(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     response = await client.post(f"{PREFIX}/notes", json={"title": "x" * 5000}, headers=writer)
     assert_problem(response, 413)
 
 
-async def test_unknown_route_and_method(
-    client: AsyncTestClient[Any], writer: dict[str, str]
-) -> None:
+async def test_unknown_route_and_method(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     assert_problem(await client.get(f"{PREFIX}/nope", headers=writer), 404)
     assert_problem(await client.get("/not/under/prefix"), 404)
     assert_problem(await client.delete(f"{PREFIX}/notes", headers=writer), 405)
 
 
 async def test_internal_errors_do_not_leak(
-    client: AsyncTestClient[Any], writer: dict[str, str]
+    client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     problem = assert_problem(await client.get(f"{PREFIX}/notes/boom", headers=writer), 500)
     assert "secret" not in problem["detail"]
 
 
-async def test_auth_failures(client: AsyncTestClient[Any], issuer: TokenIssuer) -> None:
+async def test_auth_failures(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
     url = f"{PREFIX}/notes"
     missing = await client.get(url)
     assert_problem(missing, 401)
@@ -123,7 +119,7 @@ async def test_auth_failures(client: AsyncTestClient[Any], issuer: TokenIssuer) 
     assert 'error="insufficient_scope"' in no_scope.headers["www-authenticate"]
 
 
-async def test_users_only_see_their_own(client: AsyncTestClient[Any], issuer: TokenIssuer) -> None:
+async def test_users_only_see_their_own(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
     alice = issuer.headers("alice", "notes:read notes:write")
     bob = issuer.headers("bob", "notes:read notes:write")
     note = (await client.post(f"{PREFIX}/notes", json={"title": "mine"}, headers=alice)).json()
@@ -131,7 +127,7 @@ async def test_users_only_see_their_own(client: AsyncTestClient[Any], issuer: To
 
 
 async def test_request_id_on_every_response(
-    client: AsyncTestClient[Any], writer: dict[str, str]
+    client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     ok = await client.get(f"{PREFIX}/notes", headers={**writer, "x-request-id": "abc-123"})
     assert ok.headers["x-request-id"] == "abc-123"
@@ -142,7 +138,7 @@ async def test_request_id_on_every_response(
     assert hostile.headers["x-request-id"] != "bad id\twith spaces"
 
 
-async def test_openapi_is_served_under_the_prefix(client: AsyncTestClient[Any]) -> None:
+async def test_openapi_is_served_under_the_prefix(client: httpx.AsyncClient) -> None:
     response = await client.get(f"{PREFIX}/schema/openapi.json")
     assert response.status_code == 200
     spec = response.json()
@@ -151,7 +147,7 @@ async def test_openapi_is_served_under_the_prefix(client: AsyncTestClient[Any]) 
     assert spec["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer"
 
 
-async def test_probes_and_metrics(client: AsyncTestClient[Any], writer: dict[str, str]) -> None:
+async def test_probes_and_metrics(client: httpx.AsyncClient, writer: dict[str, str]) -> None:
     assert (await client.get("/livez")).json() == {"status": "alive"}
     health = await client.get("/health")
     assert health.status_code == 200
@@ -168,7 +164,7 @@ async def test_probes_and_metrics(client: AsyncTestClient[Any], writer: dict[str
 
 
 async def test_cursor_pagination_walks_every_item_once(
-    client: AsyncTestClient[Any], writer: dict[str, str]
+    client: httpx.AsyncClient, writer: dict[str, str]
 ) -> None:
     created = set()
     for i in range(7):

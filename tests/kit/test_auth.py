@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,6 +17,15 @@ from deepiri_kit.problems import Unauthorized
 from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+
+@pytest.fixture
+def issuer() -> Iterator[TokenIssuer]:
+    """An authorization server of each test's own: these tests rotate its keys and make its
+    endpoint fail or hang."""
+    own = TokenIssuer()
+    yield own
+    own.close()
 
 
 @pytest.fixture
@@ -150,50 +159,6 @@ async def test_a_verified_token_is_cached_until_it_expires(
 # --- a failing or hanging JWKS endpoint is backed off (issue 8, item 11) ------------------------
 
 
-class FlakyJWKS:
-    """A JWKS endpoint on loopback that serves ``issuer``'s keys, fails with 503, or hangs,
-    and counts the fetches it receives."""
-
-    def __init__(self, issuer: TokenIssuer) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.mode = "ok"
-        self.fetches = 0
-        self.release = threading.Event()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                if outer.mode == "hang":
-                    outer.release.wait(30)
-                if outer.mode == "fail":
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                body = json.dumps(issuer.jwks()).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
@@ -202,16 +167,11 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def flaky(issuer: TokenIssuer) -> Any:
-    server = FlakyJWKS(issuer)
-    yield server
-    server.close()
-
-
-def flaky_verifier(flaky: FlakyJWKS, http: httpx.AsyncClient, clock: Clock) -> TokenVerifier:
+def backed_off_verifier(
+    issuer: TokenIssuer, http: httpx.AsyncClient, clock: Clock
+) -> TokenVerifier:
     jwks = JWKSCache(
-        flaky.url,
+        issuer.jwks_url,
         http,
         min_refresh_seconds=0.0,  # the most eager setting: backoff must still hold
         max_age_seconds=300.0,
@@ -222,15 +182,15 @@ def flaky_verifier(flaky: FlakyJWKS, http: httpx.AsyncClient, clock: Clock) -> T
 
 
 async def test_a_failing_endpoint_is_backed_off_and_known_keys_keep_verifying(
-    issuer: TokenIssuer, http: httpx.AsyncClient, flaky: FlakyJWKS
+    issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = flaky_verifier(flaky, http, clock)
+    v = backed_off_verifier(issuer, http, clock)
     await v.verify(issuer.token())
-    assert flaky.fetches == 1
-    flaky.mode = "fail"
+    assert issuer.jwks_requests == 1
+    issuer.mode = "fail"
     clock.now += 301  # the key set is now older than its refresh age
     tokens = [issuer.token(f"user-{i}") for i in range(200)]  # new tokens: none cached
     principals = await asyncio.gather(*(v.verify(t) for t in tokens))
@@ -238,47 +198,47 @@ async def test_a_failing_endpoint_is_backed_off_and_known_keys_keep_verifying(
     await asyncio.sleep(0.1)  # let the background refresh finish failing
     for t in [issuer.token(f"again-{i}") for i in range(50)]:
         await v.verify(t)
-    assert flaky.fetches <= 3  # was one fetch per request (200)
+    assert issuer.jwks_requests <= 3  # was one fetch per request (200)
     # After the backoff, one more attempt; on success the set is fresh again.
-    flaky.mode = "ok"
+    issuer.mode = "ok"
     clock.now += 120
     await v.verify(issuer.token("after-backoff"))
     await asyncio.sleep(0.1)
-    fetched = flaky.fetches
+    fetched = issuer.jwks_requests
     await v.verify(issuer.token("fresh"))
-    assert flaky.fetches == fetched
+    assert issuer.jwks_requests == fetched
 
 
 async def test_unknown_kids_share_one_fetch_and_then_back_off(
-    issuer: TokenIssuer, http: httpx.AsyncClient, flaky: FlakyJWKS
+    issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = flaky_verifier(flaky, http, clock)
+    v = backed_off_verifier(issuer, http, clock)
     await v.verify(issuer.token())
-    flaky.mode = "fail"
+    issuer.mode = "fail"
     issuer.rotate("EC")  # tokens now carry a kid the cache has never seen
     results = await asyncio.gather(
         *(v.verify(issuer.token(f"u-{i}")) for i in range(200)), return_exceptions=True
     )
     assert all(isinstance(r, Unauthorized) for r in results)
-    assert flaky.fetches == 2  # the first fetch, then one shared attempt for all 200
+    assert issuer.jwks_requests == 2  # the first fetch, then one shared attempt for all 200
     clock.now += 0.5  # within the failure backoff: no new attempt
     with pytest.raises(Unauthorized, match="unknown signing key"):
         await v.verify(issuer.token("later"))
-    assert flaky.fetches == 2
+    assert issuer.jwks_requests == 2
 
 
 async def test_a_hanging_endpoint_neither_queues_nor_blocks_requests(
-    issuer: TokenIssuer, http: httpx.AsyncClient, flaky: FlakyJWKS
+    issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = flaky_verifier(flaky, http, clock)
+    v = backed_off_verifier(issuer, http, clock)
     await v.verify(issuer.token())
-    flaky.mode = "hang"
+    issuer.mode = "hang"
     clock.now += 301
     # Known key, stale set: answered at once while one refresh hangs in the background.
     async with asyncio.timeout(5):
@@ -293,4 +253,4 @@ async def test_a_hanging_endpoint_neither_queues_nor_blocks_requests(
             *(v.verify(issuer.token(f"n-{i}")) for i in range(100)), return_exceptions=True
         )
     assert all(isinstance(r, Unauthorized) for r in results)
-    assert flaky.fetches <= 3
+    assert issuer.jwks_requests <= 3

@@ -16,9 +16,10 @@ import pytest
 from pymongo import IndexModel
 
 from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain, Sweeper, link_id, link_seq
-from deepiri_kit.events import Envelope, EventBus, new_event, outbox_entry
+from deepiri_kit.events import EventBus, new_event, outbox_entry
 from deepiri_kit.workers import Periodic
 from infra import FerretDBServer, RedisServer
+from support.streams import published
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -31,7 +32,7 @@ def entry(name: str = "thing.changed") -> dict[str, Any]:
 
 
 async def stream_ids(redis: Any) -> list[str]:
-    return [Envelope.decode(fields["envelope"]).id for _, fields in await redis.xrange(STREAM)]
+    return [event.id for event in await published(redis, STREAM)]
 
 
 async def append(chain: Chain, key: str, value: Any, *, deliver: bool = True) -> dict[str, Any]:
@@ -205,9 +206,7 @@ async def test_a_redis_outage_defers_delivery_to_the_sweep(mongo: Any, tmp_path:
         assert len(await chain.undelivered()) == 1
         own_redis.start()
         assert await chain.sweep() == 1
-        assert [Envelope.decode(f["envelope"]).id for _, f in await client.xrange(STREAM)] == [
-            pending["id"]
-        ]
+        assert await stream_ids(client) == [pending["id"]]
     finally:
         await client.aclose()
         own_redis.stop()

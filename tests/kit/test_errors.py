@@ -3,13 +3,12 @@ one status per kind, the detail and extension members kept, nothing else leaked.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
-from litestar import get
+from litestar import Litestar, get
 from litestar.params import FromPath
-from litestar.testing import AsyncTestClient
 
 from deepiri_kit import (
     Conflict,
@@ -60,16 +59,14 @@ async def raise_it(kind: FromPath[str]) -> None:
 
 
 @pytest.fixture
-async def client(service_env: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
+def app(service_env: dict[str, Any]) -> Litestar:
     auth = {k: v for k, v in service_env.items() if k.startswith(("jwks", "jwt", "deepiri"))}
     settings = load_settings(ServiceSettings, {}, service_name="errors-service", port=5998, **auth)
-    app = create_app(settings, prefix=PREFIX, title="errors", route_handlers=[raise_it])
-    async with AsyncTestClient(app=app) as test_client:
-        yield test_client
+    return create_app(settings, prefix=PREFIX, title="errors", route_handlers=[raise_it])
 
 
 @pytest.mark.parametrize("kind", sorted(RAISED))
-async def test_each_kind_has_one_status(client: AsyncTestClient[Any], kind: str) -> None:
+async def test_each_kind_has_one_status(client: httpx.AsyncClient, kind: str) -> None:
     status, slug, extra = EXPECTED[kind]
     response = await client.get(f"{PREFIX}/raise/{kind}")
     assert response.status_code == status, response.text

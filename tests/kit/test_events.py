@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -18,7 +17,8 @@ from deepiri_kit import Platform, Wiring, create_app, load_settings
 from deepiri_kit.events import Consumer, Envelope, EventBus, MongoInbox, RedisInbox, new_event
 from deepiri_kit.events.consumer import dead_letter_stream
 from deepiri_kit.tracing import tracer
-from kit.sample_app import SampleSettings
+from support.apps import app_client
+from support.sample_app import SampleSettings
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -239,7 +239,7 @@ async def test_readiness_reports_a_consumer_that_cannot_consume(
 
     settings = load_settings(SampleSettings, {}, **service_env, health_timeout_seconds=0.5)
     app = create_app(settings, prefix="/api/sample", title="s", route_handlers=[], setup=setup)
-    async with AsyncTestClient(app=app) as client:
+    async with app_client(app) as client:
 
         async def health_is(status: int) -> bool:
             return bool((await client.get("/health")).status_code == status)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit import InfluxSettings, create_app, load_settings
-from infra import FerretDBServer, InfluxServer, RedisServer, Server
-from kit.sample_app import SampleSettings
+from infra import Server
+from support.sample_app import SampleSettings
+from support.servers import OwnServers
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
@@ -25,33 +25,26 @@ class FullSettings(SampleSettings, InfluxSettings):
 
 
 @pytest.fixture
-def own_servers(tmp_path: Path) -> Iterator[dict[str, Server]]:
-    """Servers of this test's own, so stopping them disturbs nobody else."""
-    servers: dict[str, Server] = {
-        "redis": RedisServer(tmp_path),
-        "mongodb": FerretDBServer(tmp_path),
-        "influxdb": InfluxServer(tmp_path),
+def servers(own_servers: OwnServers) -> dict[str, Server]:
+    """Servers of this test's own, by the name readiness gives them."""
+    return {
+        "redis": own_servers.redis,
+        "mongodb": own_servers.mongo,
+        "influxdb": own_servers.influx,
     }
-    for server in servers.values():
-        server.start()
-    yield servers
-    for server in servers.values():
-        server.stop()
 
 
 @pytest.fixture
-async def client(own_servers: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
+def app(servers: dict[str, Server]) -> Litestar:
     env: dict[str, str] = {}
-    for server in own_servers.values():
+    for server in servers.values():
         env.update(server.env())
     settings = load_settings(FullSettings, env, health_timeout_seconds=0.5)
-    app = create_app(settings, prefix="/api/sample", title="full", route_handlers=[])
-    async with AsyncTestClient(app=app) as test_client:
-        yield test_client
+    return create_app(settings, prefix="/api/sample", title="full", route_handlers=[])
 
 
 async def wait_for_status(
-    client: AsyncTestClient[Any], status: int, timeout: float = 30
+    client: httpx.AsyncClient, status: int, timeout: float = 30
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -65,13 +58,13 @@ async def wait_for_status(
 
 @pytest.mark.parametrize("name", ["redis", "mongodb", "influxdb"])
 async def test_readiness_names_a_stopped_server_and_recovers(
-    client: AsyncTestClient[Any], own_servers: dict[str, Server], name: str
+    client: httpx.AsyncClient, servers: dict[str, Server], name: str
 ) -> None:
     healthy = await wait_for_status(client, 200)
     assert healthy == {"status": "ok", "checks": healthy["checks"]}
     assert set(healthy["checks"]) == {"redis", "mongodb", "influxdb"}
 
-    own_servers[name].stop()
+    servers[name].stop()
     started = time.monotonic()
     down = await wait_for_status(client, 503)
     assert down["failing"] == [name]
@@ -82,6 +75,6 @@ async def test_readiness_names_a_stopped_server_and_recovers(
     # Liveness does not depend on dependencies: restarting the pod would not help.
     assert (await client.get("/livez")).status_code == 200
 
-    own_servers[name].start()
+    servers[name].start()
     recovered = await wait_for_status(client, 200)
     assert recovered["status"] == "ok"

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit.idempotency import record_id, scoped_key
-from deepiri_kit.settings import load_settings
-from kit.sample_app import PREFIX, SampleSettings, build
+from support.apps import app_client
+from support.sample_app import PREFIX
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-
-
-@pytest.fixture
-async def client(service_env: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(app=build(load_settings(SampleSettings, {}, **service_env))) as c:
-        yield c
 
 
 async def count_notes(mongo: Any) -> int:
@@ -29,7 +23,7 @@ async def count_notes(mongo: Any) -> int:
 
 
 async def test_same_key_same_request_replays_the_first_response(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "k-1"}
     first = await client.post(f"{PREFIX}/notes", json={"title": "once"}, headers=headers)
@@ -42,7 +36,7 @@ async def test_same_key_same_request_replays_the_first_response(
 
 
 async def test_same_key_different_request_is_422(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "k-2"}
     await client.post(f"{PREFIX}/notes", json={"title": "one"}, headers=headers)
@@ -53,7 +47,7 @@ async def test_same_key_different_request_is_422(
 
 
 async def test_keys_are_scoped_per_caller(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     for user in ("alice", "bob"):
         headers = {**issuer.headers(user, "notes:write"), "Idempotency-Key": "shared"}
@@ -64,7 +58,7 @@ async def test_keys_are_scoped_per_caller(
 
 
 async def test_concurrent_duplicates_create_once(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "race"}
     responses = await asyncio.gather(
@@ -79,7 +73,7 @@ async def test_concurrent_duplicates_create_once(
 
 
 async def test_in_flight_key_is_409_and_abandoned_one_is_taken_over(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "busy"}
     rid = record_id("alice", "busy")
@@ -99,7 +93,7 @@ async def test_in_flight_key_is_409_and_abandoned_one_is_taken_over(
     assert await count_notes(mongo) == 1
 
 
-async def test_invalid_key_is_400(client: AsyncTestClient[Any], issuer: TokenIssuer) -> None:
+async def test_invalid_key_is_400(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "x" * 300}
     assert (
         await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
@@ -107,7 +101,7 @@ async def test_invalid_key_is_400(client: AsyncTestClient[Any], issuer: TokenIss
 
 
 async def test_validation_failures_are_replayed_too(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "bad"}
     first = await client.post(f"{PREFIX}/notes", json={"title": ""}, headers=headers)
@@ -117,7 +111,7 @@ async def test_validation_failures_are_replayed_too(
     assert await count_notes(mongo) == 0
 
 
-async def test_public_routes_never_replay_across_callers(client: AsyncTestClient[Any]) -> None:
+async def test_public_routes_never_replay_across_callers(client: httpx.AsyncClient) -> None:
     headers = {"Idempotency-Key": "same-key"}
     first = await client.post(f"{PREFIX}/public-ping", headers=headers)
     second = await client.post(f"{PREFIX}/public-ping", headers=headers)
@@ -127,7 +121,7 @@ async def test_public_routes_never_replay_across_callers(client: AsyncTestClient
 
 
 async def test_concurrent_takeovers_of_an_abandoned_key_run_once(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "orphan"}
     await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
@@ -150,7 +144,7 @@ async def test_concurrent_takeovers_of_an_abandoned_key_run_once(
 
 
 async def test_records_past_retention_are_pruned(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     from deepiri_kit.idempotency import prune
 
@@ -180,7 +174,7 @@ def test_record_ids_never_collide_across_callers() -> None:
 
 
 async def test_a_colon_in_the_subject_cannot_reach_another_callers_response(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     victim = {**issuer.headers("u", "notes:write"), "Idempotency-Key": "x:k"}
     attacker = {**issuer.headers("u:x", "notes:write"), "Idempotency-Key": "k"}
@@ -193,7 +187,7 @@ async def test_a_colon_in_the_subject_cannot_reach_another_callers_response(
 
 
 async def test_a_record_is_only_replayed_to_the_caller_stored_in_it(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("bob", "notes:write"), "Idempotency-Key": "k"}
     await client.post(f"{PREFIX}/notes", json={"title": "b"}, headers=headers)
@@ -212,10 +206,9 @@ async def test_a_record_is_only_replayed_to_the_caller_stored_in_it(
 
 
 async def test_the_record_is_final_before_the_response_starts(
-    service_env: dict[str, Any], issuer: TokenIssuer, mongo: Any
+    app: Litestar, issuer: TokenIssuer, mongo: Any
 ) -> None:
     """A retry sent the moment the answer arrives must replay it, never meet "in flight"."""
-    app = build(load_settings(SampleSettings, {}, **service_env))
     rid = record_id("alice", "fast-retry")
     seen: list[Any] = []
 
@@ -229,7 +222,7 @@ async def test_the_record_is_final_before_the_response_starts(
         await app(scope, receive, spy if scope["type"] == "http" else send)
 
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "fast-retry"}
-    async with AsyncTestClient(app=observed) as client:  # type: ignore[arg-type]
+    async with app_client(app, asgi=observed) as client:
         first = await client.post(f"{PREFIX}/notes", json={"title": "x"}, headers=headers)
         again = await client.post(f"{PREFIX}/notes", json={"title": "x"}, headers=headers)
     assert first.status_code == 201
@@ -241,7 +234,7 @@ async def test_the_record_is_final_before_the_response_starts(
 
 
 async def test_a_write_that_committed_before_a_failure_is_never_run_again(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "lost-answer"}
     url = f"{PREFIX}/notes/committed-then-lost"
@@ -258,7 +251,7 @@ async def test_a_write_that_committed_before_a_failure_is_never_run_again(
 
 
 async def test_an_abandoned_key_whose_change_committed_is_answered_not_run_again(
-    client: AsyncTestClient[Any], issuer: TokenIssuer, mongo: Any
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
 ) -> None:
     headers = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "died"}
     await client.post(f"{PREFIX}/notes", json={"title": "a"}, headers=headers)
@@ -282,9 +275,9 @@ async def test_an_abandoned_key_whose_change_committed_is_answered_not_run_again
 
 
 async def test_busy_reads_and_unstamped_keyed_writes_are_retried(
-    client: AsyncTestClient[Any], issuer: TokenIssuer
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:
-    state = client.app.state
+    state = app.state
     state.busy, state.busy_calls = 2, 0
     read = await client.get(f"{PREFIX}/notes/busy", headers=issuer.headers("a", "notes:read"))
     assert read.status_code == 200
@@ -297,11 +290,11 @@ async def test_busy_reads_and_unstamped_keyed_writes_are_retried(
 
 
 async def test_a_datastore_that_stays_busy_is_a_503_with_retry_after(
-    client: AsyncTestClient[Any], issuer: TokenIssuer
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:
     from deepiri_kit.retry import ATTEMPTS
 
-    state = client.app.state
+    state = app.state
     state.busy, state.busy_calls = 1000, 0
     read = await client.get(f"{PREFIX}/notes/busy", headers=issuer.headers("a", "notes:read"))
     assert read.status_code == 503

@@ -17,8 +17,9 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit.settings import load_settings
-from gamification.helpers import gamification_env
-from kit.sample_app import SampleSettings, build
+from support.apps import app_client
+from support.gamification import gamification_env
+from support.sample_app import SampleSettings, build
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -79,10 +80,7 @@ async def service(
     app = factory(service_env)
     # A client-credentials token (subject = client id) may call every route, service-only too.
     token = issuer.token("edge-test", scopes, client_id="edge-test")
-    async with (
-        app.lifespan(),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as c,
-    ):
+    async with app_client(app) as c:
         spec = (await c.get(f"{prefix}/schema/openapi.json")).json()
         yield Service(c, spec, {"Authorization": f"Bearer {token}"})
 

@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-from collections.abc import Awaitable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit.settings import load_settings
-from infra import FerretDBServer, RedisServer
-from kit.sample_app import PREFIX, SampleSettings, build
-from support.servers import paused
+from support.problems import is_503_problem
+from support.sample_app import PREFIX, SampleSettings, build
+from support.servers import OwnServers, paused
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
@@ -33,26 +31,12 @@ async def within_bound(call: Awaitable[T]) -> T:
 
 
 @pytest.fixture
-def own(tmp_path: Path) -> Iterator[tuple[RedisServer, FerretDBServer]]:
-    """Servers of this test's own, so pausing them disturbs nobody else."""
-    redis, mongo = RedisServer(tmp_path / "redis"), FerretDBServer(tmp_path / "mongo")
-    for server in (redis, mongo):
-        os.makedirs(server.root, exist_ok=True)
-        server.start()
-    yield redis, mongo
-    for server in (redis, mongo):
-        if server.proc is not None:
-            server.proc.send_signal(signal.SIGCONT)
-        server.stop()
-
-
-@pytest.fixture
-async def client(own: tuple[RedisServer, FerretDBServer], service_env: dict[str, Any]) -> Any:
-    redis, mongo = own
+def app(own_servers: OwnServers, service_env: dict[str, Any]) -> Litestar:
+    """The sample service on servers of this test's own, so pausing them disturbs nobody."""
     env = {
         **service_env,
-        "redis_port": redis.port,
-        "mongo_uri": mongo.uri,
+        "redis_port": own_servers.redis.port,
+        "mongo_uri": own_servers.mongo.uri,
         "rate_limit_per_minute": 6000,  # on: the limiter must not make a Redis outage ours
         "rate_limit_burst": 100,
         "mongo_socket_timeout_seconds": 1.0,
@@ -60,22 +44,13 @@ async def client(own: tuple[RedisServer, FerretDBServer], service_env: dict[str,
         "mongo_connect_timeout_seconds": 1.0,
         "redis_socket_timeout_seconds": 1.5,
     }
-    async with AsyncTestClient(app=build(load_settings(SampleSettings, {}, **env))) as c:
-        yield c
-
-
-def is_503_problem(response: Any) -> bool:
-    return (
-        response.status_code == 503
-        and response.headers["content-type"].startswith("application/problem+json")
-        and int(response.headers["retry-after"]) >= 1
-    )
+    return build(load_settings(SampleSettings, {}, **env))
 
 
 async def test_a_paused_redis_only_costs_what_needs_it(
-    client: AsyncTestClient[Any], own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer
+    client: httpx.AsyncClient, own_servers: OwnServers, issuer: TokenIssuer
 ) -> None:
-    redis, _ = own
+    redis = own_servers.redis
     reader = issuer.headers("alice", "notes:read")
     writer = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "while-paused"}
     assert (await client.get(f"{PREFIX}/notes", headers=reader)).status_code == 200
@@ -95,9 +70,9 @@ async def test_a_paused_redis_only_costs_what_needs_it(
 
 
 async def test_a_paused_mongodb_is_a_fast_503_and_the_schema_still_answers(
-    client: AsyncTestClient[Any], own: tuple[RedisServer, FerretDBServer], issuer: TokenIssuer
+    client: httpx.AsyncClient, own_servers: OwnServers, issuer: TokenIssuer
 ) -> None:
-    _, mongo = own
+    mongo = own_servers.mongo
     reader = issuer.headers("alice", "notes:read")
     writer = issuer.headers("alice", "notes:write")
     assert (await client.get(f"{PREFIX}/notes", headers=reader)).status_code == 200

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 
 from deepiri_kit.settings import load_settings
 from infra import RedisServer
-from kit.sample_app import PREFIX, SampleSettings, build
+from support.apps import app_client
+from support.sample_app import PREFIX, SampleSettings, build
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
 @pytest.fixture
-async def client(service_env: dict[str, Any]) -> AsyncIterator[AsyncTestClient[Any]]:
+def app(service_env: dict[str, Any]) -> Litestar:
     limited = {**service_env, "rate_limit_per_minute": 60, "rate_limit_burst": 3}
-    settings = load_settings(SampleSettings, {}, **limited)
-    async with AsyncTestClient(app=build(settings)) as c:
-        yield c
+    return build(load_settings(SampleSettings, {}, **limited))
 
 
 async def test_burst_then_429_with_retry_after(
-    client: AsyncTestClient[Any], issuer: TokenIssuer
+    client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:
     alice = issuer.headers("alice", "notes:read")
     statuses = []
@@ -46,7 +45,7 @@ async def test_burst_then_429_with_retry_after(
         assert (await client.get("/metrics")).status_code == 200
 
 
-async def test_headers_count_down(client: AsyncTestClient[Any], issuer: TokenIssuer) -> None:
+async def test_headers_count_down(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
     carol = issuer.headers("carol", "notes:read")
     first = await client.get(f"{PREFIX}/notes", headers=carol)
     second = await client.get(f"{PREFIX}/notes", headers=carol)
@@ -69,7 +68,7 @@ async def test_redis_outage_does_not_take_the_api_down(
         "rate_limit_burst": 3,
     }
     settings = load_settings(SampleSettings, {}, **env)
-    async with AsyncTestClient(app=build(settings)) as client:
+    async with app_client(build(settings)) as client:
         own.stop()
         for _ in range(5):  # more than the burst: nothing can count them, so none are refused
             response = await client.get(
@@ -80,7 +79,7 @@ async def test_redis_outage_does_not_take_the_api_down(
 
 
 async def test_requests_without_a_valid_token_are_limited_per_address(
-    client: AsyncTestClient[Any], issuer: TokenIssuer
+    client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:
     """Bad or missing tokens have no caller to limit, only an address: a flood of them is
     refused with 429, while callers with valid tokens keep their own buckets."""

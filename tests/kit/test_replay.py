@@ -11,6 +11,7 @@ import pytest
 from deepiri_kit.clock import utcnow
 from deepiri_kit.events import BusGuard, Envelope, EventBus, Journal, journalled, new_event
 from deepiri_kit.events.outbox import outbox_entry
+from support.streams import published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -41,7 +42,7 @@ async def consume(redis: Any, count: int, *, ack: bool = True) -> None:
 
 
 async def stream_events(redis: Any) -> list[Envelope]:
-    return [Envelope.decode(f["envelope"]) for _, f in await redis.xrange(STREAM)]
+    return await published(redis, STREAM)
 
 
 def guard_for(redis: Any, mongo: Any, margin: float = MARGIN) -> BusGuard:

@@ -10,6 +10,7 @@ from deepiri_kit.events import Consumer
 from deepiri_kit.models import reject_operator_keys
 from deepiri_kit.pagination import decode_cursor, encode_cursor, keyset_filter
 from deepiri_kit.problems import BadRequest
+from deepiri_kit.retry import backoff
 from deepiri_kit.upstream import CircuitBreaker
 
 pytestmark = pytest.mark.unit
@@ -76,3 +77,9 @@ def test_consumer_backoff_doubles_and_is_capped() -> None:
     consumer = Consumer.__new__(Consumer)
     consumer.backoff_base, consumer.backoff_max = 1.0, 10.0
     assert [consumer.backoff(n) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_one_backoff_schedule_grows_by_its_factor_up_to_its_limit() -> None:
+    assert [backoff(n, first=1.0, limit=10.0) for n in range(0, 7)] == [1, 1, 2, 4, 8, 10, 10]
+    assert [backoff(n, first=0.1, factor=3) for n in (1, 2, 3)] == pytest.approx([0.1, 0.3, 0.9])
+    assert [backoff(n, first=0.05, factor=4, limit=0.2) for n in (1, 2, 3)] == [0.05, 0.2, 0.2]

@@ -3,10 +3,8 @@ and the readiness check for an upstream."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -14,6 +12,7 @@ import pytest
 from deepiri_kit.health import http_check, readiness
 from deepiri_kit.problems import ServiceUnavailable
 from deepiri_kit.upstream import CircuitBreaker, Upstream
+from support.loopback import LoopbackServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -24,37 +23,20 @@ class FlakyServer:
     def __init__(self) -> None:
         self.failures = 0
         self.requests: list[str] = []
-        server = self
+        self.server = LoopbackServer(self._respond)
+        self.url = self.server.url
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                server.requests.append(self.command)
-                status = 503 if len(server.requests) <= server.failures else 200
-                body = b'{"ok": true}'
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+    def _respond(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, str, bytes]:
+        self.requests.append(request.command)
+        status = 503 if len(self.requests) <= self.failures else 200
+        return status, "application/json", b'{"ok": true}'
 
 
 @pytest.fixture
 def flaky() -> Iterator[FlakyServer]:
     server = FlakyServer()
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.server.close()
 
 
 @pytest.fixture

@@ -7,13 +7,15 @@ import gzip
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from support.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,11 @@ class OTLPReceiver:
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LoopbackServer(self._respond)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def env(self) -> dict[str, str]:
         """What a service needs to export here, flushing quickly."""
@@ -64,8 +65,7 @@ class OTLPReceiver:
             return [s for s in self.spans if s.trace_id == trace_id]
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
     def _record(self, request: ExportTraceServiceRequest) -> None:
         received = []
@@ -87,29 +87,14 @@ class OTLPReceiver:
         with self._lock:
             self.spans.extend(received)
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if self.headers.get("Content-Encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if self.path == "/v1/traces":
-                    request = ExportTraceServiceRequest()
-                    request.ParseFromString(body)
-                    receiver._record(request)
-                payload = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _respond(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, str, bytes]:
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if request.path == "/v1/traces":
+            export = ExportTraceServiceRequest()
+            export.ParseFromString(body)
+            self._record(export)
+        return 200, "application/x-protobuf", ExportTraceServiceResponse().SerializeToString()
 
 
 def _value(value: Any) -> Any:

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from infra import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,7 +62,11 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> ServiceProcess:
+    def client(self, headers: Mapping[str, str] | None = None, timeout: float = 30) -> httpx.Client:
+        """A blocking HTTP client of this process (``headers`` on every request)."""
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def start(self, timeout: float = 120.0) -> ServiceProcess:
         # Generous: two workers importing the app on a busy 2-core machine can take 30 s+.
         command = [sys.executable, *start_command(self.service)[1:]]
         log = self.log_path.open("ab")
@@ -94,3 +100,54 @@ class ServiceProcess:
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class ServiceProcesses:
+    """Starts services as real processes on the harness's servers (or a test's own) and
+    stops every one it started: what the ``service_process`` fixture hands a test."""
+
+    def __init__(self, log_dir: Path, servers: Any, issuer: Any, db: str) -> None:
+        self.log_dir = log_dir
+        self.servers = servers  # support.servers.OwnServers: .redis, .mongo, .influx
+        self.issuer = issuer
+        self.db = db
+        self.started: list[ServiceProcess] = []
+
+    def __call__(
+        self,
+        service: str,
+        *,
+        workers: int = 1,
+        redis: Any = None,
+        mongo: Any = None,
+        influx: bool = False,
+        db: str | None = None,
+        **env: str,
+    ) -> ServiceProcess:
+        """``service`` started with ``workers`` uvicorn workers (two is how a pod runs it) and
+        its own database (``<test db>_<module>`` unless ``db`` names one: processes of the
+        same service share theirs, as pods do), on the harness's servers unless ``redis`` or
+        ``mongo`` are a test's own, with InfluxDB if ``influx``; ``env`` adds or overrides
+        variables."""
+        environment = {
+            **harness_env(
+                redis or self.servers.redis,
+                mongo or self.servers.mongo,
+                self.issuer,
+                db or f"{self.db}_{module_of(service)}",
+            ),
+            **(self.servers.influx.env() if influx else {}),
+            # Consumers notice new events within 0.1 s (the default blocks for a second).
+            "CONSUMER_BLOCK_MS": "100",
+            "WEB_CONCURRENCY": str(workers),
+            **env,
+        }
+        process = ServiceProcess(service, free_port(), environment, self.log_dir)
+        self.started.append(process)
+        return process.start()
+
+    def stop_all(self) -> None:
+        for process in reversed(self.started):
+            if process.proc is not None and process.proc.poll() is None:
+                process.proc.send_signal(signal.SIGCONT)  # a test may have paused it
+            process.stop()

@@ -1,5 +1,6 @@
 """A stand-in authorization server for tests until user-service exists: real keys, a real
-JWKS document served over HTTP on loopback, and RFC 9068 access tokens."""
+JWKS document served over HTTP on loopback, and RFC 9068 access tokens. Its endpoint can be
+made to fail or hang, as a real one might."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from support.loopback import LoopbackServer
 
 ISSUER = "http://issuer.test/api/users"
 AUDIENCE = "deepiri"
@@ -22,14 +25,15 @@ class TokenIssuer:
         self.keys: dict[str, Any] = {}
         self.published: list[str] = []
         self.jwks_requests = 0
+        # "ok" serves the keys, "fail" answers 503, "hang" waits (until closed, at most 30 s).
+        self.mode = "ok"
+        self._released = threading.Event()
         self.rotate()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = LoopbackServer(self._respond)
 
     @property
     def jwks_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/jwks"
+        return f"{self._server.url}/jwks"
 
     def rotate(self, kind: str = "RSA") -> str:
         """Add a new signing key, publish it, and make it the one tokens are signed with."""
@@ -82,23 +86,13 @@ class TokenIssuer:
         return {"Authorization": f"Bearer {self.token(subject, scopes, **kw)}"}
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._released.set()
+        self._server.close()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                issuer.jwks_requests += 1
-                body = json.dumps(issuer.jwks()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _respond(self, request: BaseHTTPRequestHandler, body: bytes) -> tuple[int, str, bytes]:
+        self.jwks_requests += 1
+        if self.mode == "hang":
+            self._released.wait(30)
+        if self.mode == "fail":
+            return 503, "text/plain", b"unavailable"
+        return 200, "application/json", json.dumps(self.jwks()).encode()

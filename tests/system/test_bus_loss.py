@@ -11,19 +11,19 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis as redis_sync
 
-from deepiri_kit.events import Envelope
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
+from support.processes import ServiceProcesses
+from support.servers import OwnServers
+from support.streams import decoded
 from support.tokens import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -31,85 +31,20 @@ TASKS = 12
 XP_PER_TASK = 10  # an easy, normal-priority todo without due date or estimate
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A Redis of this test's own: it is killed and wiped, which nobody else should see."""
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def services(
-    tmp_path: Path,
-    own_redis: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
-    tasks = ServiceProcess(
-        "task-service",
-        free_port(),
-        {
-            **harness_env(own_redis, mongo_server, issuer, f"{db_name}_tasks"),
-            "BUS_GUARD_INTERVAL_SECONDS": "0.5",
-        },
-        tmp_path,
-    )
-    gamification = ServiceProcess(
-        "gamification-service",
-        free_port(),
-        {
-            **harness_env(own_redis, mongo_server, issuer, f"{db_name}_gamification"),
-            "WEB_CONCURRENCY": "1",  # one process, so SIGSTOP pauses all of its consumers
-            "CONSUMER_BLOCK_MS": "100",
-        },
-        tmp_path,
-    )
-    tasks.start()
-    try:
-        gamification.start()
-        try:
-            yield tasks, gamification
-        finally:
-            assert gamification.proc is not None
-            if gamification.proc.poll() is None:
-                os.kill(gamification.proc.pid, signal.SIGCONT)
-            gamification.stop()
-    finally:
-        tasks.stop()
-
-
-def wait_for(check: Any, timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met in {timeout}s")
-
-
 def test_every_completion_is_credited_once_after_redis_lost_its_data(
-    services: tuple[ServiceProcess, ServiceProcess],
-    own_redis: RedisServer,
-    issuer: TokenIssuer,
+    service_process: ServiceProcesses, own_servers: OwnServers, issuer: TokenIssuer
 ) -> None:
-    task_service, gamification = services
+    own_redis = own_servers.redis  # killed and wiped, which nobody else should see
+    task_service = service_process(
+        "task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="0.5"
+    )
+    # One process, so SIGSTOP pauses all of its consumers.
+    gamification = service_process("gamification-service", redis=own_redis)
     assert gamification.proc is not None
     bus = redis_sync.Redis(host="127.0.0.1", port=own_redis.port, decode_responses=True)
     with (
-        httpx.Client(
-            base_url=task_service.url,
-            headers=issuer.headers("alice", "tasks:read tasks:write"),
-            timeout=30,
-        ) as tasks,
-        httpx.Client(
-            base_url=gamification.url,
-            headers=issuer.headers("alice", "gamification:read"),
-            timeout=30,
-        ) as game,
+        task_service.client(issuer.headers("alice", "tasks:read tasks:write")) as tasks,
+        gamification.client(issuer.headers("alice", "gamification:read")) as game,
     ):
         ids = []
         for i in range(TASKS):
@@ -123,8 +58,7 @@ def test_every_completion_is_credited_once_after_redis_lost_its_data(
                 assert done.status_code == 200, done.text
 
         def completions_published() -> int:
-            entries = bus.xrange("events.tasks")
-            return sum(Envelope.decode(f["envelope"]).type == "task.completed" for _, f in entries)
+            return len(decoded(bus.xrange("events.tasks"), "task.completed"))
 
         def xp() -> int:
             return int(game.get("/api/gamification/wallet").json()["balances"].get("xp", 0))
@@ -188,72 +122,54 @@ def run_cli(
 def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
-    own_redis: RedisServer,
-    mongo_server: FerretDBServer,
+    service_process: ServiceProcesses,
+    own_servers: OwnServers,
     issuer: TokenIssuer,
-    db_name: str,
 ) -> None:
     """On demand, without the guard: the completions-vs-credits check names what a lost
     Redis dropped, ``replay`` brings it back, and the check then finds nothing missing."""
     from gamification_service.cli import main as gamification_cli
     from task_service.cli import main as task_cli
 
-    tasks_env = {
-        **harness_env(own_redis, mongo_server, issuer, f"{db_name}_tasks"),
-        "BUS_GUARD_INTERVAL_SECONDS": "3600",  # the guard stays out of this test
-    }
-    game_env = {
-        **harness_env(own_redis, mongo_server, issuer, f"{db_name}_gamification"),
-        "CONSUMER_BLOCK_MS": "100",
-    }
-    tasks = ServiceProcess("task-service", free_port(), tasks_env, tmp_path).start()
-    gamification = ServiceProcess("gamification-service", free_port(), game_env, tmp_path)
+    own_redis = own_servers.redis  # killed and wiped, which nobody else should see
+    # The guard stays out of this test.
+    tasks = service_process("task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="3600")
 
     def tasks_cmd(*args: str) -> tuple[int, str]:
-        return run_cli(monkeypatch, capsys, tasks_env, task_cli, *args)
-
-    def game_cmd(*args: str, stdin: str) -> tuple[int, str]:
-        return run_cli(monkeypatch, capsys, game_env, gamification_cli, *args, stdin=stdin)
+        return run_cli(monkeypatch, capsys, tasks.env, task_cli, *args)
 
     since = datetime.now(UTC).isoformat()
-    try:
-        headers = issuer.headers("bob", "tasks:read tasks:write")
-        with httpx.Client(base_url=tasks.url, headers=headers, timeout=30) as client:
-            ids = [
-                client.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(3)
-            ]
-            for task_id in ids:  # published while nobody consumes...
-                assert client.post(f"/api/tasks/{task_id}/complete").status_code == 200
-        own_redis.kill()  # ...and lost
-        own_redis.wipe()
-        own_redis.start()
-        gamification.start()
+    headers = issuer.headers("bob", "tasks:read tasks:write")
+    with tasks.client(headers) as client:
+        ids = [client.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(3)]
+        for task_id in ids:  # published while nobody consumes...
+            assert client.post(f"/api/tasks/{task_id}/complete").status_code == 200
+    own_redis.kill()  # ...and lost
+    own_redis.wipe()
+    own_redis.start()
+    gamification = service_process("gamification-service", redis=own_redis)
 
-        code, out = tasks_cmd("completions", "--since", since)
-        assert code == 0, out
-        completions = out
-        assert len(completions.splitlines()) == 3
-        code, out = game_cmd("check-credits", stdin=completions)
-        assert code == 1
-        assert json.loads(out.splitlines()[-1]) == {"completions": 3, "credited": 0, "missing": 3}
+    def game_cmd(*args: str, stdin: str) -> tuple[int, str]:
+        return run_cli(monkeypatch, capsys, gamification.env, gamification_cli, *args, stdin=stdin)
 
-        code, out = tasks_cmd("replay", "--since", since)
-        assert code == 0, out
-        assert json.loads(out) == {"replayed": 6}  # three task.created, three task.completed
-        with httpx.Client(
-            base_url=gamification.url, headers=issuer.headers("bob", "gamification:read")
-        ) as game:
-            wait_for(
-                lambda: (
-                    game.get("/api/gamification/wallet").json()["balances"].get("xp")
-                    == 3 * XP_PER_TASK
-                ),
-                what="replayed completions credited",
-            )
-        code, out = game_cmd("check-credits", stdin=completions)
-        assert code == 0, out
-        assert json.loads(out) == {"completions": 3, "credited": 3, "missing": 0}
-    finally:
-        gamification.stop()
-        tasks.stop()
+    code, out = tasks_cmd("completions", "--since", since)
+    assert code == 0, out
+    completions = out
+    assert len(completions.splitlines()) == 3
+    code, out = game_cmd("check-credits", stdin=completions)
+    assert code == 1
+    assert json.loads(out.splitlines()[-1]) == {"completions": 3, "credited": 0, "missing": 3}
+
+    code, out = tasks_cmd("replay", "--since", since)
+    assert code == 0, out
+    assert json.loads(out) == {"replayed": 6}  # three task.created, three task.completed
+    with gamification.client(issuer.headers("bob", "gamification:read")) as game:
+        wait_for(
+            lambda: (
+                game.get("/api/gamification/wallet").json()["balances"].get("xp") == 3 * XP_PER_TASK
+            ),
+            what="replayed completions credited",
+        )
+    code, out = game_cmd("check-credits", stdin=completions)
+    assert code == 0, out
+    assert json.loads(out) == {"completions": 3, "credited": 3, "missing": 0}

@@ -6,8 +6,6 @@ over the real bus."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,40 +13,17 @@ import pytest
 from redis import Redis
 
 from infra import RedisServer
-from support.processes import ServiceProcess
+from support.processes import ServiceProcesses
+from support.streams import consumed
 from support.tokens import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-@pytest.fixture
-def gamification_workers() -> int:
-    # One worker: with two, a worker's cached wallet state can miss the other's latest habit
-    # tap and damp a tap one step too little — a separate defect (reported), not about ids.
-    return 1
 
 
 def spellings(task_id: str) -> list[str]:
     mixed = "".join(c.upper() if i % 2 else c for i, c in enumerate(task_id))
     return [task_id, task_id.upper(), mixed]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
-def consumed_everything(redis_server: RedisServer) -> bool:
-    """gamification's group has read every task event and acknowledged it."""
-    with Redis(port=redis_server.port, decode_responses=True) as redis:
-        groups = {g["name"]: g for g in redis.xinfo_groups("events.tasks")}
-    group = groups.get("gamification-service")
-    return bool(group) and group["pending"] == 0 and group["lag"] == 0
 
 
 def task_credits(game: httpx.Client) -> list[dict[str, Any]]:
@@ -58,22 +33,15 @@ def task_credits(game: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_every_spelling_of_an_id_is_the_same_task(
-    services: tuple[ServiceProcess, ServiceProcess],
-    issuer: TokenIssuer,
-    redis_server: RedisServer,
+    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
 ) -> None:
-    task_service, gamification = services
+    task_service = service_process("task-service")
+    # One worker: with two, a worker's cached wallet state can miss the other's latest habit
+    # tap and damp a tap one step too little — a separate defect (reported), not about ids.
+    gamification = service_process("gamification-service")
     with (
-        httpx.Client(
-            base_url=task_service.url,
-            headers=issuer.headers("ida", "tasks:read tasks:write"),
-            timeout=10,
-        ) as tasks,
-        httpx.Client(
-            base_url=gamification.url,
-            headers=issuer.headers("ida", "gamification:read"),
-            timeout=10,
-        ) as game,
+        task_service.client(issuer.headers("ida", "tasks:read tasks:write")) as tasks,
+        gamification.client(issuer.headers("ida", "gamification:read")) as game,
     ):
         # A todo: complete, then reopen and complete again under every other spelling.
         todo = tasks.post("/api/tasks", json={"title": "report", "difficulty": "hard"}).json()
@@ -83,7 +51,10 @@ def test_every_spelling_of_an_id_is_the_same_task(
             done = tasks.post(f"/api/tasks/{spelling}/complete")
             assert done.status_code == 200, done.text
             assert done.json()["id"] == todo["id"]
-        wait_for(lambda: consumed_everything(redis_server) and task_credits(game))
+        with Redis(port=redis_server.port, decode_responses=True) as bus:
+            wait_for(
+                lambda: consumed(bus, "events.tasks", "gamification-service") and task_credits(game)
+            )
         credits = task_credits(game)
         assert [c["ref"]["task_id"] for c in credits] == [todo["id"]], credits
 

@@ -4,40 +4,29 @@ caller sees wallet, level, badges and leaderboard change."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 
-from support.processes import ServiceProcess
+from support.processes import ServiceProcesses
 from support.tokens import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
-
-
 def test_completing_tasks_pays_levels_up_awards_badges_and_ranks(
-    services: tuple[ServiceProcess, ServiceProcess], issuer: TokenIssuer
+    service_process: ServiceProcesses, issuer: TokenIssuer
 ) -> None:
-    task_service, gamification = services
+    task_service = service_process("task-service")
+    gamification = service_process("gamification-service", workers=2)
     tasks_h = issuer.headers("alice", "tasks:read tasks:write")
     game_h = issuer.headers("alice", "gamification:read")
     due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     with (
-        httpx.Client(base_url=task_service.url, headers=tasks_h, timeout=10) as tasks,
-        httpx.Client(base_url=gamification.url, headers=game_h, timeout=10) as game,
+        task_service.client(tasks_h) as tasks,
+        gamification.client(game_h) as game,
     ):
         assert game.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
         ids = []

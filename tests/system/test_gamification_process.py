@@ -4,51 +4,29 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from redis import Redis
 
 from deepiri_kit.events import new_event
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ROOT, ServiceProcess, harness_env
+from infra import RedisServer
+from support.processes import ROOT, ServiceProcess, ServiceProcesses
 from support.tokens import TokenIssuer
+from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 
-@pytest.fixture
-def env(
-    redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db_name: str
-) -> dict[str, str]:
-    return {
-        **harness_env(redis_server, mongo_server, issuer, db_name),
-        "CONSUMER_BLOCK_MS": "100",
-    }
-
-
-@pytest.fixture
-def gamification(tmp_path: Path, env: dict[str, str]) -> Iterator[ServiceProcess]:
-    service = ServiceProcess(
-        "gamification-service", free_port(), {**env, "WEB_CONCURRENCY": "2"}, tmp_path
-    )
-    service.start()
-    yield service
-    service.stop()
-
-
-def command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def command(service: ServiceProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """A maintenance command, run as a pod's operator would, with the service's environment."""
     return subprocess.run(
         [sys.executable, "-m", "gamification_service", *args],
-        env={**os.environ, **env},
+        env=service.env,
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -58,11 +36,9 @@ def command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 
 def test_events_in_metrics_out_and_maintenance_commands(
-    gamification: ServiceProcess,
-    env: dict[str, str],
-    issuer: TokenIssuer,
-    redis_server: RedisServer,
+    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
 ) -> None:
+    gamification = service_process("gamification-service", workers=2)
     redis = Redis(port=redis_server.port, decode_responses=True)
     for difficulty in ("hard", "medium", "easy"):
         event = new_event(
@@ -79,11 +55,11 @@ def test_events_in_metrics_out_and_maintenance_commands(
         )
         redis.xadd("events.tasks", {"envelope": event.encode()})
     headers = issuer.headers("bea", "gamification:read")
-    with httpx.Client(base_url=gamification.url, headers=headers, timeout=10) as client:
-        deadline = time.monotonic() + 20
-        while client.get("/api/gamification/wallet").json()["balances"]["xp"] < 70:
-            assert time.monotonic() < deadline, "events not consumed"
-            time.sleep(0.1)
+    with gamification.client(headers) as client:
+        wait_for(
+            lambda: client.get("/api/gamification/wallet").json()["balances"]["xp"] >= 70,
+            what="events consumed",
+        )
         metrics = httpx.get(f"{gamification.url}/metrics").text
         credited = re.search(
             r'^deepiri_currency_credited_total\{currency="xp"\} (\S+)$', metrics, re.M
@@ -92,7 +68,7 @@ def test_events_in_metrics_out_and_maintenance_commands(
         assert float(credited.group(1)) == 70.0
         assert re.search(r'^deepiri_badges_awarded_total\{rarity="common"\} [1-9]', metrics, re.M)
 
-        reconcile = command(env, "reconcile", "bea")
+        reconcile = command(gamification, "reconcile", "bea")
         assert reconcile.returncode == 0, reconcile.stderr
         [report] = [
             json.loads(line) for line in reconcile.stdout.splitlines() if line.startswith("{")
@@ -103,7 +79,7 @@ def test_events_in_metrics_out_and_maintenance_commands(
         for key in redis.scan_iter("lb:*"):
             redis.delete(key)
         assert client.get("/api/gamification/leaderboards/xp").json()["entries"] == []
-        rebuilt = command(env, "rebuild-leaderboards")
+        rebuilt = command(gamification, "rebuild-leaderboards")
         assert rebuilt.returncode == 0, rebuilt.stderr
         board = client.get("/api/gamification/leaderboards/xp").json()
         assert [(e["user_id"], e["value"]) for e in board["entries"]] == [("bea", 70.0)]

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from support.processes import ServiceProcess
+from support.processes import ServiceProcesses
 
 pytestmark = [pytest.mark.system]
 
@@ -39,8 +39,9 @@ def exchange(port: int, raw: bytes) -> bytes:
 
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 def test_unparseable_requests_get_a_problem_document(
-    task_service: ServiceProcess, raw: bytes
+    service_process: ServiceProcesses, raw: bytes
 ) -> None:
+    task_service = service_process("task-service", workers=2)
     head, _, body = exchange(task_service.port, raw).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0] == "HTTP/1.1 400 Bad Request", head

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.processes import ServiceProcess
+from support.processes import ServiceProcesses
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -22,9 +22,12 @@ def counter(text: str, labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_metrics_add_up_across_workers(task_service: ServiceProcess, issuer: TokenIssuer) -> None:
+def test_metrics_add_up_across_workers(
+    service_process: ServiceProcesses, issuer: TokenIssuer
+) -> None:
+    task_service = service_process("task-service", workers=2)
     headers = issuer.headers("alice", "tasks:read tasks:write")
-    with httpx.Client(base_url=task_service.url) as client:
+    with task_service.client() as client:
         for i in range(20):
             assert (
                 client.post("/api/tasks", json={"title": f"t{i}"}, headers=headers).status_code
@@ -37,8 +40,9 @@ def test_metrics_add_up_across_workers(task_service: ServiceProcess, issuer: Tok
 
 
 def test_logs_are_json_with_request_and_trace_ids(
-    task_service: ServiceProcess, issuer: TokenIssuer
+    service_process: ServiceProcesses, issuer: TokenIssuer
 ) -> None:
+    task_service = service_process("task-service", workers=2)
     response = httpx.post(
         f"{task_service.url}/api/tasks",
         json={"title": "logged"},

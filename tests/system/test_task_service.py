@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deepiri_kit.events import Envelope
-from support.processes import ServiceProcess
+from support.processes import ServiceProcesses
+from support.streams import published
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
@@ -18,14 +18,10 @@ pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 RW = "tasks:read tasks:write"
 
 
-async def completions(redis: Any) -> list[Envelope]:
-    events = [Envelope.decode(f["envelope"]) for _, f in await redis.xrange("events.tasks")]
-    return [e for e in events if e.type == "task.completed"]
-
-
 async def test_concurrent_completes_across_workers_publish_one_event(
-    task_service: ServiceProcess, issuer: TokenIssuer, redis: Any
+    service_process: ServiceProcesses, issuer: TokenIssuer, redis: Any
 ) -> None:
+    task_service = service_process("task-service", workers=2)
     headers = issuer.headers("alice", RW)
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=task_service.url, limits=limits, timeout=30) as client:
@@ -63,7 +59,7 @@ async def test_concurrent_completes_across_workers_publish_one_event(
             read = await client.get(f"/api/tasks/{task['id']}", headers=headers)
             assert (read.json()["status"], read.json()["version"]) == ("completed", 2)
 
-    events = await completions(redis)
+    events = await published(redis, "events.tasks", "task.completed")
     assert sorted(e.data["task_id"] for e in events) == sorted(t["id"] for t in tasks)
     event = events[0]
     assert event.user_id == "alice"
@@ -97,7 +93,8 @@ async def test_concurrent_completes_across_workers_publish_one_event(
     assert event.traceparent is not None
 
 
-async def test_openapi_lists_the_routes(task_service: ServiceProcess) -> None:
+async def test_openapi_lists_the_routes(service_process: ServiceProcesses) -> None:
+    task_service = service_process("task-service")
     async with httpx.AsyncClient(base_url=task_service.url) as client:
         schema = (await client.get("/api/tasks/schema/openapi.json")).json()
     paths = set(schema["paths"])

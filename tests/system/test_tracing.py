@@ -6,14 +6,12 @@ import json
 import secrets
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
 from support.otlp import OTLPReceiver
-from support.processes import ServiceProcess, harness_env
+from support.processes import ServiceProcesses
 from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system]
@@ -27,19 +25,13 @@ def receiver() -> Iterator[OTLPReceiver]:
 
 
 def test_request_spans_join_the_callers_trace(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-    receiver: OTLPReceiver,
+    service_process: ServiceProcesses, issuer: TokenIssuer, receiver: OTLPReceiver
 ) -> None:
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, db_name),
+    service = service_process(
+        "task-service",
         **receiver.env(),
-        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=test",
-    }
-    service = ServiceProcess("task-service", free_port(), env, tmp_path).start()
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test",
+    )
     try:
         trace_id, parent_id = secrets.token_hex(16), secrets.token_hex(8)
         # urllib, not httpx: once this test process has instrumented httpx (other tests

@@ -7,8 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
+from support.streams import published
+from support.tasks import create
 from support.tokens import TokenIssuer
-from task.conftest import create, published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -50,7 +51,7 @@ async def test_create_returns_the_task_with_an_etag_and_announces_it(
     read = await client.get(f"/api/tasks/{task['id']}", headers=alice)
     assert read.json() == task
     assert read.headers["etag"] == '"v1"'
-    [event] = await published(redis)
+    [event] = await published(redis, "events.tasks")
     assert (event.type, event.user_id, event.data["task_id"]) == (
         "task.created",
         "alice",
@@ -81,8 +82,11 @@ async def test_patch_with_if_match_and_a_stale_one_changes_nothing(
     assert await counts(mongo) == before
     current = (await client.get(url, headers=alice)).json()
     assert (current["title"], current["version"]) == ("Renamed", 2)
-    assert [e.type for e in await published(redis)] == ["task.created", "task.updated"]
-    updated = (await published(redis, "task.updated"))[0]
+    assert [e.type for e in await published(redis, "events.tasks")] == [
+        "task.created",
+        "task.updated",
+    ]
+    updated = (await published(redis, "events.tasks", "task.updated"))[0]
     assert updated.data["changed"] == ["title"]
 
 
@@ -192,7 +196,7 @@ async def test_bad_input_is_a_problem_document_and_writes_nothing(
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert await counts(mongo) == (0, 0)
-    assert await published(redis) == []
+    assert await published(redis, "events.tasks") == []
 
 
 async def test_bad_patches_write_nothing(client: Client, alice: dict[str, str], mongo: Any) -> None:
@@ -249,7 +253,7 @@ async def test_delete_is_soft_and_a_restore_brings_the_task_back(
     assert restored.json()["version"] == 3
     assert restored.json()["deleted_at"] is None
     assert (await client.get(url, headers=alice)).json()["title"] == "Keep me"
-    types = [e.type for e in await published(redis)]
+    types = [e.type for e in await published(redis, "events.tasks")]
     assert types == ["task.created", "task.deleted", "task.updated"]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from task.conftest import create
+from support.tasks import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from task.conftest import create, published
+from support.streams import published
+from support.tasks import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -83,7 +84,7 @@ async def test_every_route_treats_every_spelling_as_the_same_task(
     ok(await client.post(f"/api/tasks/{up}/versions/1/restore", headers=alice))
 
     # Every event names the task (and anything else) in its one spelling.
-    events = await published(redis)
+    events = await published(redis, "events.tasks")
     assert {e.data["task_id"] for e in events} == {tid, other["id"]}
     assert len([e for e in events if e.type == "task.completed"]) == 1
 

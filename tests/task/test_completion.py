@@ -10,7 +10,8 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from task.conftest import create, published
+from support.streams import published
+from support.tasks import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -30,7 +31,7 @@ async def test_concurrent_completes_publish_exactly_one_event(
     assert {r.status_code for r in responses} == {200}, [r.text for r in responses]
     assert {r.json()["status"] for r in responses} == {"completed"}
     assert {r.json()["version"] for r in responses} == {2}
-    [event] = await published(redis, "task.completed")
+    [event] = await published(redis, "events.tasks", "task.completed")
     assert event.user_id == "alice"
     assert event.data["completion_id"] == f"{task['id']}:v2"
     assert event.data["kind"] == "todo"
@@ -43,7 +44,7 @@ async def test_concurrent_completes_publish_exactly_one_event(
     # Retrying later still announces nothing new.
     again = await client.post(url, headers=alice)
     assert again.status_code == 200
-    assert len(await published(redis, "task.completed")) == 1
+    assert len(await published(redis, "events.tasks", "task.completed")) == 1
 
 
 async def test_concurrent_patches_all_land_in_order(
@@ -86,7 +87,7 @@ async def test_concurrent_if_match_writers_one_wins_the_rest_get_412(
     winner = next(r.json()["title"] for r in responses if r.status_code == 200)
     final = (await client.get(url, headers=alice)).json()
     assert (final["title"], final["version"]) == (winner, 2)
-    assert len(await published(redis, "task.updated")) == 1
+    assert len(await published(redis, "events.tasks", "task.updated")) == 1
 
 
 async def test_reopen_then_complete_again_is_a_new_completion(
@@ -99,14 +100,14 @@ async def test_reopen_then_complete_again_is_a_new_completion(
     assert reopened.json()["status"] == "open"
     assert (await client.post(f"{base}/reopen", headers=alice)).json()["version"] == 3  # no-op
     assert (await client.post(f"{base}/complete", headers=alice)).json()["version"] == 4
-    completions = await published(redis, "task.completed")
+    completions = await published(redis, "events.tasks", "task.completed")
     assert [e.data["completion_id"] for e in completions] == [
         f"{task['id']}:v2",
         f"{task['id']}:v4",
     ]
     assert len({e.id for e in completions}) == 2
     assert all(e.data["on_time"] is True for e in completions)
-    [reopen_event] = await published(redis, "task.reopened")
+    [reopen_event] = await published(redis, "events.tasks", "task.reopened")
     assert reopen_event.data["completion_id"] == f"{task['id']}:v2"
 
 
@@ -124,7 +125,7 @@ async def test_daily_completes_once_per_period_with_streak(
     assert done["done_for_period"] is True
     assert done["current_period"] == today
     assert done["streak"]["current"] == 1
-    [event] = await published(redis, "task.completed")
+    [event] = await published(redis, "events.tasks", "task.completed")
     assert event.data["completion_id"] == f"{task['id']}:{today}"
     assert event.data["streak"] == {"current": 1, "best": 1}
     assert event.data["kind"] == "daily"
@@ -151,7 +152,7 @@ async def test_habit_taps_each_count_and_idempotency_keys_absorb_retries(
     down = await client.post(url, json={"direction": "down"}, headers=alice)
     assert down.json()["habit"]["up"] == 2
     assert down.json()["habit"]["down"] == 1
-    taps = await published(redis, "task.completed")
+    taps = await published(redis, "events.tasks", "task.completed")
     assert [e.data["habit_direction"] for e in taps] == ["up", "up", "down"]
     assert [e.data["streak"]["current"] for e in taps] == [1, 2, 1]
     assert len({e.data["completion_id"] for e in taps}) == 3
@@ -173,4 +174,4 @@ async def test_complete_rejects_bad_bodies(
     url = f"/api/tasks/{task['id']}/complete"
     for body in [{"actual_minutes": -1}, {"direction": "sideways"}, {"completed_at": "x"}]:
         assert (await client.post(url, json=body, headers=alice)).status_code == 400
-    assert await published(redis, "task.completed") == []
+    assert await published(redis, "events.tasks", "task.completed") == []

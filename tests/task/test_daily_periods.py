@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from task.conftest import create, published
+from support.streams import published
+from support.tasks import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -34,7 +35,7 @@ async def test_moving_the_time_zone_west_pays_no_second_period(
     assert (await client.post(f"{url}/reopen", headers=alice)).status_code == 200
     assert (await client.patch(url, json={"timezone": "Etc/GMT+12"}, headers=alice)).is_success
     assert (await client.post(f"{url}/complete", headers=alice)).status_code == 409
-    completions = await published(redis, "task.completed")
+    completions = await published(redis, "events.tasks", "task.completed")
     assert [e.data["completion_id"] for e in completions] == [
         f"{task['id']}:{paid.json()['current_period']}"
     ]

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from task.conftest import published
+from support.streams import published
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -105,7 +105,7 @@ async def test_completing_a_blocked_task_names_its_blockers(
     assert refused.status_code == 409
     assert refused.json()["blockers"] == [{"task_id": blocker, "title": "first"}]
     assert (await client.post(f"/api/tasks/{parent}/complete", headers=alice)).status_code == 409
-    assert await published(redis, "task.completed") == []
+    assert await published(redis, "events.tasks", "task.completed") == []
     assert (await client.post(f"/api/tasks/{blocker}/complete", headers=alice)).status_code == 200
     assert (await client.post(f"/api/tasks/{task}/complete", headers=alice)).status_code == 200
     # A deleted subtask no longer holds its parent back.

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from task.conftest import create
+from support.tasks import create
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

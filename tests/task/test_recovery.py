@@ -13,15 +13,17 @@ from bson import ObjectId
 
 from deepiri_kit.clock import utcnow
 from deepiri_kit.events import outbox_entry
-from task.conftest import create, published, store_of
+from support.streams import published
+from support.tasks import create
 from task_service.domain import tasks as rules
 from task_service.events import publish as events
+from task_service.store.tasks import TaskStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
 async def log_without_applying(
-    client: httpx.AsyncClient, mongo: Any, task: dict[str, Any], title: str
+    store: TaskStore, mongo: Any, task: dict[str, Any], title: str
 ) -> None:
     """What a crashed writer leaves: version n+1 logged with its event, the task untouched."""
     doc = await mongo["tasks"].find_one({"_id": ObjectId(task["id"])})
@@ -29,7 +31,6 @@ async def log_without_applying(
     after = rules.patched(state, {"title": title}, doc["version"] + 1, utcnow())
     assert after is not None
     event = events.task_updated(task["id"], after, ["title"])
-    store = store_of(client)
     await store.log.claim(
         task["id"],
         after["version"],
@@ -49,25 +50,27 @@ async def log_without_applying(
 
 
 async def test_sweeper_applies_a_logged_version_and_publishes_it(
-    client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any
+    client: httpx.AsyncClient, store: TaskStore, alice: dict[str, str], mongo: Any, redis: Any
 ) -> None:
     task = (await client.post("/api/tasks", json={"title": "before"}, headers=alice)).json()
-    await log_without_applying(client, mongo, task, "after the crash")
+    await log_without_applying(store, mongo, task, "after the crash")
     url = f"/api/tasks/{task['id']}"
     assert (await client.get(url, headers=alice)).json()["version"] == 1  # not applied yet
-    store = store_of(client)
     assert await store.log.sweep(min_age=0) == 1
     current = (await client.get(url, headers=alice)).json()
     assert (current["title"], current["version"]) == ("after the crash", 2)
-    assert [e.type for e in await published(redis)] == ["task.created", "task.updated"]
+    assert [e.type for e in await published(redis, "events.tasks")] == [
+        "task.created",
+        "task.updated",
+    ]
     assert await store.log.sweep(min_age=0) == 0  # nothing left
 
 
 async def test_the_next_writer_builds_on_the_logged_version(
-    client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any
+    client: httpx.AsyncClient, store: TaskStore, alice: dict[str, str], mongo: Any, redis: Any
 ) -> None:
     task = (await client.post("/api/tasks", json={"title": "before"}, headers=alice)).json()
-    await log_without_applying(client, mongo, task, "logged")
+    await log_without_applying(store, mongo, task, "logged")
     url = f"/api/tasks/{task['id']}"
     # If-Match on the stale document's version is refused: the log says v2 exists.
     stale = await client.patch(url, json={"notes": "x"}, headers={**alice, "If-Match": '"v1"'})
@@ -77,8 +80,8 @@ async def test_the_next_writer_builds_on_the_logged_version(
     assert (response.json()["title"], response.json()["notes"]) == ("logged", "on top")
     assert response.json()["version"] == 3
     # The crashed writer's event is still published, by the sweeper.
-    assert await store_of(client).log.sweep(min_age=0) == 1
-    assert sorted(e.type for e in await published(redis)) == [
+    assert await store.log.sweep(min_age=0) == 1
+    assert sorted(e.type for e in await published(redis, "events.tasks")) == [
         "task.created",
         "task.updated",
         "task.updated",
@@ -86,7 +89,12 @@ async def test_the_next_writer_builds_on_the_logged_version(
 
 
 async def test_events_survive_a_redis_outage(
-    client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any, redis_server: Any
+    client: httpx.AsyncClient,
+    store: TaskStore,
+    alice: dict[str, str],
+    mongo: Any,
+    redis: Any,
+    redis_server: Any,
 ) -> None:
     task = (await client.post("/api/tasks", json={"title": "t"}, headers=alice)).json()
     redis_server.stop()
@@ -95,28 +103,28 @@ async def test_events_survive_a_redis_outage(
         assert done.status_code == 200  # the completion is logged; its event waits
     finally:
         redis_server.start()
-    assert len(await store_of(client).log.undelivered()) == 1
-    assert await store_of(client).log.sweep(min_age=0) == 1
-    [event] = await published(redis, "task.completed")
+    assert len(await store.log.undelivered()) == 1
+    assert await store.log.sweep(min_age=0) == 1
+    [event] = await published(redis, "events.tasks", "task.completed")
     assert event.data["task_id"] == task["id"]
 
 
 async def test_fifty_concurrent_completions_leave_no_undelivered_event(
-    client: httpx.AsyncClient, alice: dict[str, str], mongo: Any, redis: Any
+    client: httpx.AsyncClient, store: TaskStore, alice: dict[str, str], mongo: Any, redis: Any
 ) -> None:
     tasks = [await create(client, alice, title=f"t{i}") for i in range(50)]
     done = await asyncio.gather(
         *(client.post(f"/api/tasks/{t['id']}/complete", headers=alice) for t in tasks)
     )
     assert {r.status_code for r in done} == {200}
-    log = store_of(client).log
+    log = store.log
     # Whatever the inline path could not deliver, one sweep pass does; then nothing that
     # still holds an outbox is mistaken for undelivered, and compaction clears the rest.
     await log.sweep(min_age=0)
     assert await log.undelivered() == []
     await log.compact()
     assert await mongo["task_versions"].count_documents({"_outbox": {"$exists": True}}) == 0
-    completed = await published(redis, "task.completed")
+    completed = await published(redis, "events.tasks", "task.completed")
     # Every completion published (at least once; consumers deduplicate by event id).
     assert {e.data["task_id"] for e in completed} == {t["id"] for t in tasks}
     assert len({e.id for e in completed}) == 50

@@ -176,6 +176,7 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
         expected += [
             f"tests/{name}/test_api.py::test_create_read_list_publish_and_consume",
             f"tests/{name}/test_domain.py::test_names_collapse_whitespace",
+            f"tests/{name}/test_process.py::test_the_service_runs_as_a_process",
             "tests/tooling/test_service_places.py::"
             f"test_reshaped_service_has_the_module_set_and_its_tests{service}",
             f"tests/tooling/test_service_places.py::test_chart_lists_and_enables_the_service{service}",

@@ -314,6 +314,9 @@ def main() -> int:
                 # The limiter still runs (one Redis script per request) but never refuses.
                 "RATE_LIMIT_PER_MINUTE": "100000000",
                 "RATE_LIMIT_BURST": "1000000",
+                # FerretDB scans the whole collection for a list (see above): seconds at full
+                # size, past the 5 s a pod allows a query, which would make every row a 503.
+                "MONGO_SOCKET_TIMEOUT_SECONDS": "120",
             }
             log_dir = root / db
             log_dir.mkdir()

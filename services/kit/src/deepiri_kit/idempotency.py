@@ -56,7 +56,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from deepiri_kit.data.transient import RETRY_AFTER_SECONDS
 from deepiri_kit.faults import crash_point
 from deepiri_kit.problems import send_problem
-from deepiri_kit.retry import ATTEMPTS, pause, take_retry_mark
+from deepiri_kit.retry import ATTEMPTS, backoff, pause, take_retry_mark
 from deepiri_kit.stamps import STAMP_FIELD, _current, _Stamp, record_id, scoped_key, stamp
 
 log = logging.getLogger("deepiri.idempotency")
@@ -260,7 +260,7 @@ class _Ledger:
                     # takes it over later and finds the stamped change (see the docstring).
                     log.warning("could not finalise idempotency record: %s", exc)
                     return
-                await asyncio.sleep(0.1 * 3 ** (attempt - 1))
+                await asyncio.sleep(backoff(attempt, first=0.1, factor=3))
 
     async def release_claim(self, request: dict[str, Any]) -> None:
         """Best effort: our claim may have been written although its answer never came; the

@@ -8,8 +8,8 @@ them, so any worker answering a scrape reports the whole pod.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,12 +27,20 @@ _created: dict[str, Any] = {}
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
-    """A counter registered once per process (several apps in one test process share it)."""
+M = TypeVar("M", Counter, Histogram, Gauge)
+
+
+def _once(name: str, make: Callable[[], M]) -> M:
+    """The metric called ``name``, made on first use: several apps in one process (tests)
+    share it, since Prometheus refuses a name registered twice."""
     if name not in _created:
-        _created[name] = Counter(name, documentation, list(labels))
-    metric: Counter = _created[name]
+        _created[name] = make()
+    metric: M = _created[name]
     return metric
+
+
+def counter(name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+    return _once(name, lambda: Counter(name, documentation, list(labels)))
 
 
 def histogram(
@@ -41,10 +49,7 @@ def histogram(
     labels: Sequence[str] = (),
     buckets: Sequence[float] = LATENCY_BUCKETS,
 ) -> Histogram:
-    if name not in _created:
-        _created[name] = Histogram(name, documentation, list(labels), buckets=list(buckets))
-    metric: Histogram = _created[name]
-    return metric
+    return _once(name, lambda: Histogram(name, documentation, list(labels), buckets=list(buckets)))
 
 
 def gauge(
@@ -55,12 +60,10 @@ def gauge(
         "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent"
     ] = "livesum",
 ) -> Gauge:
-    if name not in _created:
-        _created[name] = Gauge(
-            name, documentation, list(labels), multiprocess_mode=multiprocess_mode
-        )
-    metric: Gauge = _created[name]
-    return metric
+    return _once(
+        name,
+        lambda: Gauge(name, documentation, list(labels), multiprocess_mode=multiprocess_mode),
+    )
 
 
 HTTP_REQUESTS = counter(

@@ -15,6 +15,7 @@ import httpx
 
 from deepiri_kit.auth import JWKSCache, TokenVerifier
 from deepiri_kit.health import Check, influx_check, mongo_check, redis_check
+from deepiri_kit.retry import backoff
 from deepiri_kit.settings import InfluxSettings, MongoSettings, RedisSettings, ServiceSettings
 
 if TYPE_CHECKING:
@@ -136,4 +137,4 @@ async def retry_startup(
             if attempt == attempts:
                 raise
             log.warning("%s failed (attempt %d/%d), retrying: %s", what, attempt, attempts, exc)
-            await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+            await asyncio.sleep(backoff(attempt, first=0.4, limit=5.0))

@@ -6,16 +6,19 @@ they also mark the request as worth another try. A request is run again only if 
 a GET/HEAD (this middleware), or a keyed unsafe request whose write path has not yet asked
 for its idempotency stamp (idempotency.py). A timeout is never retried: it has already spent
 the caller's time.
+
+:func:`backoff` is the one schedule of waits every retry loop in the kit uses (a busy
+datastore here, a failing JWKS endpoint, an event handler, an upstream, a start-up step).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 ASGIApp = Any
 ATTEMPTS = 3
-BACKOFF_SECONDS = (0.05, 0.2)
 RETRY_MARK = "deepiri.retry_busy"  # set in the ASGI scope by the exception handler
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -28,8 +31,15 @@ def take_retry_mark(scope: dict[str, Any]) -> bool:
     return bool(scope.pop(RETRY_MARK, False))
 
 
+def backoff(failures: int, *, first: float, limit: float = math.inf, factor: float = 2.0) -> float:
+    """How long to wait after ``failures`` failures in a row: ``first`` after one, ``factor``
+    times longer after each further one, never more than ``limit``."""
+    return float(min(limit, first * factor ** max(0, failures - 1)))
+
+
 async def pause(attempt: int) -> None:
-    await asyncio.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS)) - 1])
+    """Between attempts at a busy request: 50 ms, then 200 ms."""
+    await asyncio.sleep(backoff(attempt, first=0.05, factor=4, limit=0.2))
 
 
 class RetryBusyMiddleware:
@@ -65,4 +75,4 @@ class RetryBusyMiddleware:
             await pause(attempt)
 
 
-__all__ = ["ATTEMPTS", "RetryBusyMiddleware", "mark_retryable", "take_retry_mark"]
+__all__ = ["ATTEMPTS", "RetryBusyMiddleware", "backoff", "mark_retryable", "take_retry_mark"]

@@ -16,6 +16,7 @@ import httpx
 
 from deepiri_kit import metrics
 from deepiri_kit.problems import ServiceUnavailable
+from deepiri_kit.retry import backoff
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 UPSTREAM_CALLS = metrics.counter(
@@ -120,5 +121,6 @@ class Upstream:
             self.breaker.record_failure()
             UPSTREAM_CALLS.labels(self.name, "failed").inc()
             if attempt + 1 < attempts:
-                await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))  # noqa: S311
+                jitter = 0.5 + random.random()  # noqa: S311 - spreads retries, not a secret
+                await asyncio.sleep(backoff(attempt + 1, first=self.backoff) * jitter)
         raise ServiceUnavailable(f"{self.name} did not answer: {last_error}", upstream=self.name)

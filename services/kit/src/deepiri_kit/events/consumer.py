@@ -31,6 +31,7 @@ from deepiri_kit import metrics
 from deepiri_kit.events.envelope import Envelope
 from deepiri_kit.events.inbox import Inbox
 from deepiri_kit.health import Check
+from deepiri_kit.retry import backoff
 from deepiri_kit.tracing import context_from, tracer, untraced
 from deepiri_kit.workers import pause
 
@@ -147,7 +148,7 @@ class Consumer:
             self._failing_since = time.monotonic()
 
     def backoff(self, deliveries: int) -> float:
-        return float(min(self.backoff_max, self.backoff_base * 2 ** max(0, deliveries - 1)))
+        return backoff(deliveries, first=self.backoff_base, limit=self.backoff_max)
 
     async def ensure_groups(self) -> None:
         for stream in self.handlers:

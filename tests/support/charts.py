@@ -4,9 +4,13 @@ small NetworkPolicy evaluator."""
 from __future__ import annotations
 
 import functools
+import importlib
+import inspect
 import os
+import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +22,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "deepiri"
 SERVICE_CHART = CHART / "charts" / "deepiri-service"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-GOLDEN = Path(__file__).resolve().parent / "golden"
+FIXTURES = ROOT / "tests" / "chart" / "fixtures"
+GOLDEN = ROOT / "tests" / "chart" / "golden"
 TOOLS = Path(os.environ.get("DEEPIRI_TOOLS", Path.home() / ".cache" / "deepiri-tools" / "bin"))
 CRDS = TOOLS.parent / "crds"
 
@@ -302,3 +306,43 @@ def allowed(
             f"ingress to {dst.labels.get('app.kubernetes.io/name')} denied by {[p['metadata']['name'] for p in ingress]}",
         )
     return True, "allowed"
+
+
+def dockerfile(service: str) -> str:
+    path = ROOT / "services" / service / "Dockerfile"
+    assert path.exists(), f"services/{service}/Dockerfile is missing"
+    return path.read_text()
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    joined = re.sub(
+        r"\\\n",
+        " ",
+        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
+    )
+    out = []
+    for line in joined.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def settings_class(service: str) -> type:
+    """The service's settings dataclass (the one inheriting ServiceSettings)."""
+    src = str(ROOT / "services" / service / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    from deepiri_kit.settings import ServiceSettings
+
+    module = importlib.import_module(f"{service.replace('-', '_')}.settings")
+    classes = [
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, ServiceSettings)
+        and c is not ServiceSettings
+        and c.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"{service}: expected one settings class, found {classes}"
+    return classes[0]

@@ -1,4 +1,5 @@
-"""Shared helpers for gamification-service tests."""
+"""gamification-service in tests: task events as task-service publishes them, the test-time
+settings (a consumer and relay that react within a fraction of a second), its handlers."""
 
 from __future__ import annotations
 

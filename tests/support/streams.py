@@ -1,0 +1,28 @@
+"""Reading what was published to a Redis stream, decoded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from deepiri_kit.events import Envelope
+
+
+def decoded(
+    entries: Iterable[tuple[Any, dict[str, Any]]], event_type: str | None = None
+) -> list[Envelope]:
+    """The envelopes of ``XRANGE`` entries, oldest first (only ``event_type``'s if given)."""
+    events = [Envelope.decode(fields["envelope"]) for _, fields in entries]
+    return [e for e in events if event_type is None or e.type == event_type]
+
+
+async def published(redis: Any, stream: str, event_type: str | None = None) -> list[Envelope]:
+    """Every envelope on ``stream`` (an asyncio Redis client), oldest first."""
+    return decoded(await redis.xrange(stream), event_type)
+
+
+def consumed(redis: Any, stream: str, group: str) -> bool:
+    """``group`` has read every entry of ``stream`` and acknowledged it (a blocking client)."""
+    groups = {g["name"]: g for g in redis.xinfo_groups(stream)}
+    found = groups.get(group)
+    return bool(found) and found["pending"] == 0 and found["lag"] == 0
