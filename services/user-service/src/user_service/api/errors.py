@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deepiri_kit import BadRequest, Conflict, NotFound, Problem, Unauthorized, Unprocessable
+from deepiri_kit import BadRequest, Conflict, Invalid, NotFound, Problem, Unauthorized
 from user_service.domain.accounts import InvalidAccount
 from user_service.domain.passwords import WeakPassword
 from user_service.service.accounts import (
@@ -26,7 +26,7 @@ def account_problems() -> Iterator[None]:
     try:
         yield
     except (InvalidAccount, WeakPassword) as exc:
-        raise Unprocessable(str(exc)) from None
+        raise Invalid(str(exc)) from None
     except BadCredentials:
         raise Unauthorized("the email or the password is wrong") from None
     except TooManyAttempts as exc:
