@@ -104,10 +104,13 @@ async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(redis:
         await eventually(lambda: _len_at_least(redis, dead_letter_stream("tests"), 1), timeout=15)
     assert len(attempts) == 4
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
-    # back-off doubles: ~0.2s, ~0.4s, ~0.8s (each at least its nominal wait)
+    # Back-off doubles: ~0.2s, ~0.4s, ~0.8s. It counts from Redis's delivery, these gaps from
+    # the handler's start: a loaded event loop starts a handler late and shortens the gap
+    # after it by that delay, never the whole schedule.
     for gap, nominal in zip(gaps, [0.2, 0.4, 0.8], strict=True):
-        assert gap >= nominal * 0.95, gaps
-    assert gaps[2] > gaps[0]
+        assert gap >= nominal * 0.5, gaps
+    assert sum(gaps) >= 1.4 * 0.9, gaps
+    assert gaps[2] > gaps[0], gaps
     [(_, dead)] = await redis.xrange(dead_letter_stream("tests"))
     assert Envelope.decode(dead["envelope"]).id == sent.id
     assert dead["attempts"] == "4"
