@@ -306,6 +306,7 @@ umb = obj(
             }
         ),
         "tests": obj({"enabled": B, "ingressURL": S, "fail": B}),
+        "identity": obj({"generateSecret": B}),
     }
 )
 svc_ref["properties"] = dict(svc_ref["properties"])

@@ -1,0 +1,16 @@
+"""The HTTP API: one controller per resource. Handlers parse, authorize, call one use case
+and shape the response."""
+
+from user_service.api.accounts import AccountController
+from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
+from user_service.api.pages import PageController
+
+ROUTES = [
+    PageController,
+    OAuthController,
+    DeviceController,
+    DiscoveryController,
+    AccountController,
+]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,1 @@
+"""Events: what user-service publishes (publish.py) and consumes (consume.py)."""

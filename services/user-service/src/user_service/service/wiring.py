@@ -1,0 +1,16 @@
+"""The use cases one process runs, as the app, the workers and the CLI share them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from user_service.service.accounts import AccountService
+from user_service.service.provider import Provider
+from user_service.service.sessions import Sessions
+
+
+@dataclass
+class Services:
+    accounts: AccountService
+    sessions: Sessions
+    provider: Provider

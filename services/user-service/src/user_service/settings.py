@@ -1,0 +1,80 @@
+"""The service's typed environment. The mixins decide which clients the kit opens and what
+readiness checks; they must match the chart's ``datastores`` for this service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from deepiri_kit import MongoSettings, RedisSettings, Secret, ServiceSettings
+
+_USER_SCOPES = (
+    "openid profile email offline_access users:read users:write tasks:read tasks:write "
+    "gamification:read gamification:write challenges:read challenges:write "
+    "notifications:read notifications:write integrations:read integrations:write "
+    "analytics:read"
+)
+# Development only (OAUTH_CLIENTS is a Secret: production must set its own).
+DEV_CLIENTS = json.dumps(
+    [
+        {
+            "client_id": "deepiri-web",
+            "name": "Deepiri",
+            "redirect_uris": [
+                "http://localhost:3000/callback",
+                "http://127.0.0.1:3000/callback",
+            ],
+            "scope": _USER_SCOPES,
+            "first_party": True,
+        },
+        {
+            "client_id": "deepiri-cli",
+            "name": "Deepiri CLI",
+            "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            "scope": _USER_SCOPES,
+            "first_party": True,
+        },
+        {
+            "client_id": "grafana",
+            "name": "Grafana",
+            "secret": "grafana-development-secret",
+            "redirect_uris": ["http://localhost:3001/login/generic_oauth"],
+            "scope": "openid profile email",
+            "first_party": True,
+        },
+    ]
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
+    service_name: str = "user-service"
+    port: int = 5001
+    mongo_db: str = "deepiri_user"
+    # Argon2id, measured on the 2-core build machine (docs/services/user-service.md,
+    # tools/bench/bench_user_service.py): OWASP's 19 MiB / 2 passes / 1 lane. Changing them
+    # re-hashes each password at its owner's next sign-in.
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19_456
+    argon2_parallelism: int = 1
+    # Hashes running at once per process; more wait (a login flood cannot take every core).
+    max_concurrent_hashes: int = 2
+    # Sign-in, registration and mail requests take at least this long whichever way they
+    # go, so their timing does not tell whether an address has an account.
+    answer_floor_ms: int = 250
+    verification_token_minutes: int = 24 * 60
+    reset_token_minutes: int = 30
+    session_hours: int = 12
+    # The provider. KEY_ENCRYPTION_KEY (base64url, 32 bytes) seals the signing keys at rest;
+    # it comes from a Secret (the development value is refused in production).
+    key_encryption_key: Secret = "ZGV2ZWxvcG1lbnQta2V5LWVuY3J5cHRpb24ta2V5LTA"
+    access_token_seconds: int = 600
+    refresh_token_days: int = 30
+    # A new signing key is published this long before it signs: longer than verifiers'
+    # JWKS cache (the kit refetches within 300 s).
+    key_publish_lead_seconds: int = 600
+    # First-party clients, seeded at start-up (JSON list; secrets hashed when stored):
+    # {client_id, name, redirect_uris, grant_types, scope, secret?, first_party}.
+    oauth_clients: Secret = DEV_CLIENTS
+    # The initial access token for RFC 7591 registration (besides an admin's access token).
+    registration_token: Secret = "development-registration-token"  # noqa: S105 - dev only

@@ -1,0 +1,180 @@
+"""Accounts in MongoDB.
+
+* ``account_log`` — the kit's write path (:class:`deepiri_kit.chain.Chain`): one link per
+  change of an account (registered, updated, verified, deleted), each carrying its events.
+* ``users`` — the read model, projected from the log (``version`` = the link's seq).
+* ``emails`` — ``_id`` = the normalised address → the account: the unique claim that makes
+  an address belong to one account (an insert into ``_id``, atomic on every MongoDB-wire
+  server, where a conditional update is not on FerretDB).
+* ``credentials`` — ``_id`` = account id → its Argon2id hash; kept out of the log so old
+  hashes do not linger in history.
+* ``one_time_tokens`` / ``one_time_tokens_used`` — verification and reset tokens by the
+  SHA-256 of the secret; a token is spent by inserting its digest into ``…_used``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from deepiri_kit.chain import Chain, link_key
+from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.events import EventBus
+from user_service.domain.accounts import Account
+
+Document = dict[str, Any]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def account_doc(account: Account) -> Document:
+    return {
+        "email": account.email,
+        "display_name": account.display_name,
+        "time_zone": account.time_zone,
+        "locale": account.locale,
+        "created_at": account.created_at,
+        "email_verified": account.email_verified,
+        "avatar_url": account.avatar_url,
+        "level": account.level,
+        "roles": list(account.roles),
+        "deleted": account.deleted,
+    }
+
+
+def as_account(account_id: str, doc: Mapping[str, Any]) -> Account:
+    return Account(
+        id=account_id,
+        email=doc["email"],
+        display_name=doc["display_name"],
+        time_zone=doc["time_zone"],
+        locale=doc["locale"],
+        created_at=_aware(doc["created_at"]),
+        email_verified=bool(doc.get("email_verified")),
+        avatar_url=doc.get("avatar_url"),
+        level=int(doc.get("level", 1)),
+        roles=tuple(doc.get("roles", ())),
+        deleted=bool(doc.get("deleted")),
+    )
+
+
+class AccountStore:
+    def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
+        self.log = Chain(db["account_log"], bus, cache=10_000, repair=self._repair)
+        self.users = db["users"]
+        self.emails = db["emails"]
+        self.credentials = db["credentials"]
+        self.tokens = db["one_time_tokens"]
+        self.spent = db["one_time_tokens_used"]
+
+    async def ensure_indexes(self) -> None:
+        await self.log.ensure_indexes()
+        await ensure_indexes(self.tokens, [IndexModel([("user_id", 1)], name="user")])
+
+    # --- accounts ------------------------------------------------------------------------
+
+    async def claim_email(self, email: str, account_id: str, now: datetime) -> str | None:
+        """Make ``email`` belong to ``account_id``: None on success, else the owner's id."""
+        try:
+            await self.emails.insert_one({"_id": email, "user_id": account_id, "at": now})
+        except DuplicateKeyError:
+            doc = await self.emails.find_one({"_id": email})
+            return None if doc is None else str(doc["user_id"])
+        return None
+
+    async def release_email(self, email: str, account_id: str) -> None:
+        await self.emails.delete_one({"_id": email, "user_id": account_id})
+
+    async def email_claim(self, email: str) -> Document | None:
+        return await self.emails.find_one({"_id": email})
+
+    async def owner_of(self, email: str) -> str | None:
+        doc = await self.emails.find_one({"_id": email})
+        return None if doc is None else str(doc["user_id"])
+
+    async def record(
+        self, account: Account, seq: int, outbox: Sequence[Document], now: datetime
+    ) -> Document | None:
+        """Claim change ``seq`` of the account's log (None: another writer was first), then
+        bring the read model up to it."""
+        link = await self.log.claim(
+            account.id, seq, {"account": account_doc(account), "at": now}, outbox=outbox
+        )
+        if link is not None:
+            await self._project(link)
+        return link
+
+    async def _project(self, link: Document) -> None:
+        await self.log.project(
+            self.users,
+            link_key(link),
+            link,
+            lambda newest: {**newest["account"], "version": int(str(newest["_id"])[-12:])},
+        )
+
+    async def _repair(self, _key: str, link: Document) -> None:
+        await self._project(link)
+
+    async def head(self, account_id: str) -> tuple[Account, int] | None:
+        """The account as its newest change left it, and that change's seq."""
+        link = await self.log.head(account_id)
+        if link is None:
+            return None
+        return as_account(account_id, link["account"]), int(str(link["_id"])[-12:])
+
+    async def get(self, account_id: str) -> Account | None:
+        doc = await self.users.find_one({"_id": account_id})
+        return None if doc is None else as_account(account_id, doc)
+
+    # --- credentials ---------------------------------------------------------------------
+
+    async def set_password_hash(self, account_id: str, password_hash: str, now: datetime) -> None:
+        await self.credentials.replace_one(
+            {"_id": account_id}, {"hash": password_hash, "changed_at": now}, upsert=True
+        )
+
+    async def password_hash(self, account_id: str) -> str | None:
+        doc = await self.credentials.find_one({"_id": account_id})
+        return None if doc is None else str(doc["hash"])
+
+    async def forget_credentials(self, account_id: str) -> None:
+        await self.credentials.delete_one({"_id": account_id})
+        await self.tokens.delete_many({"user_id": account_id})
+
+    # --- one-time tokens -----------------------------------------------------------------
+
+    async def save_token(
+        self, token_digest: str, *, purpose: str, account_id: str, expires_at: datetime
+    ) -> None:
+        await self.tokens.insert_one(
+            {
+                "_id": token_digest,
+                "purpose": purpose,
+                "user_id": account_id,
+                "expires_at": expires_at,
+            }
+        )
+
+    async def token(self, token_digest: str) -> Document | None:
+        doc = await self.tokens.find_one({"_id": token_digest})
+        if doc is not None:
+            doc["expires_at"] = _aware(doc["expires_at"])
+        return doc
+
+    async def spend_token(self, token_digest: str, now: datetime) -> bool:
+        """True for the one caller that spends the token; False if it was spent before."""
+        try:
+            await self.spent.insert_one({"_id": token_digest, "at": now})
+        except DuplicateKeyError:
+            return False
+        with contextlib.suppress(Exception):
+            await self.tokens.delete_one({"_id": token_digest})
+        return True
