@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deepiri_kit import BadRequest, Conflict, NotFound, Problem, Unauthorized, Unprocessable
+from deepiri_kit import BadRequest, Conflict, NotFound, Problem, Unauthorized
 from user_service.domain.accounts import InvalidAccount
 from user_service.domain.passwords import WeakPassword
 from user_service.service.accounts import (
@@ -15,6 +15,11 @@ from user_service.service.accounts import (
     InvalidLink,
     TooManyAttempts,
 )
+
+
+class Unprocessable(Problem):
+    # The pages re-render with the problem's detail, so rules broken come back as a Problem.
+    status, slug, title = 422, "unprocessable", "Unprocessable request"
 
 
 class TooManyRequests(Problem):
