@@ -132,7 +132,7 @@ def mailed_links(redis_server: RedisServer) -> list[str]:
     links = []
     for _, fields in entries:
         data = json.loads(fields["envelope"])["data"]
-        if "link" in data:
+        if "link" in data and data.get("email") == "dana@example.com":  # Redis is shared
             links.append(data["link"].rsplit("=", 1)[1])
     return links
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from deepiri_kit import BadRequest, Conflict, Invalid, NotFound, Problem, Unauthorized
+from deepiri_kit import BadRequest, Conflict, NotFound, Problem, Unauthorized
 from user_service.domain.accounts import InvalidAccount
 from user_service.domain.passwords import WeakPassword
 from user_service.service.accounts import (
@@ -17,6 +17,11 @@ from user_service.service.accounts import (
 )
 
 
+class Unprocessable(Problem):
+    # The pages re-render with the problem's detail, so rules broken come back as a Problem.
+    status, slug, title = 422, "unprocessable", "Unprocessable request"
+
+
 class TooManyRequests(Problem):
     status, slug, title = 429, "too-many-requests", "Too Many Requests"
 
@@ -26,7 +31,7 @@ def account_problems() -> Iterator[None]:
     try:
         yield
     except (InvalidAccount, WeakPassword) as exc:
-        raise Invalid(str(exc)) from None
+        raise Unprocessable(str(exc)) from None
     except BadCredentials:
         raise Unauthorized("the email or the password is wrong") from None
     except TooManyAttempts as exc:
