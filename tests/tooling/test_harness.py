@@ -14,8 +14,14 @@ from known_services import ROOT
 pytestmark = pytest.mark.unit
 TESTS = ROOT / "tests"
 # Modules beside the tests that are neither tests nor shared helpers: a script run as a
-# process of its own, and the cluster suite's helpers (it runs apart, with -m e2e).
-NOT_HELPERS = {"kit/chain_crash_producer.py", "e2e/helpers.py", "e2e/load.py"}
+# process of its own, the cluster suite's helpers (it runs apart, with -m e2e) and the hooks
+# module schemathesis loads by path in the fuzzing run.
+NOT_HELPERS = {
+    "kit/chain_crash_producer.py",
+    "e2e/helpers.py",
+    "e2e/load.py",
+    "system/schemathesis_hooks.py",
+}
 
 
 def modules() -> list[Path]:

@@ -10,7 +10,7 @@ import pytest
 
 from deepiri_kit import load_settings
 from support.tokens import TokenIssuer
-from user.conftest import PASSWORD, PREFIX, client_of, events, mailed_secret, register, sign_in
+from support.users import PASSWORD, PREFIX, client_of, events, mailed_secret, register, sign_in
 from user_service.app import create_app
 from user_service.settings import UserSettings
 

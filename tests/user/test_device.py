@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from deepiri_kit import utcnow
-from user.conftest import PREFIX, csrf_field, register, sign_in
+from support.users import PREFIX, csrf_field, register, sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 OAUTH = f"{PREFIX}/oauth"

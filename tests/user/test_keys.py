@@ -13,7 +13,7 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit import utcnow
-from user.conftest import PREFIX, SERVICE_SECRET
+from support.users import PREFIX, SERVICE_SECRET
 from user_service.service.keys import KeyError_, KeyRing, parse_kek, seal, unseal
 from user_service.service.provider import Provider
 

@@ -4,10 +4,7 @@ negative test for every rule."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,98 +13,27 @@ import jwt
 import pytest
 
 from support.tokens import AUDIENCE, ISSUER
-from user.conftest import PREFIX, REDIRECT, SERVICE_SECRET, csrf_field, register, sign_in
+from support.users import (
+    OAUTH,
+    PREFIX,
+    REDIRECT,
+    SCOPE,
+    SERVICE_SECRET,
+    authorize,
+    code_for,
+    csrf_field,
+    exchange,
+    introspect,
+    pkce,
+    query_of,
+    refresh,
+    register,
+    sign_in,
+    signed_in,
+    verified,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-OAUTH = f"{PREFIX}/oauth"
-SCOPE = "openid profile email offline_access users:read"
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def query_of(response: httpx.Response) -> dict[str, str]:
-    location = response.headers["location"]
-    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
-
-
-async def authorize(
-    client: httpx.AsyncClient, client_id: str = "web", **params: str
-) -> httpx.Response:
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT,
-        "scope": SCOPE,
-        "state": "xyz",
-        **params,
-    }
-    return await client.get(f"{OAUTH}/authorize", params={k: v for k, v in query.items() if v})
-
-
-async def signed_in(client: httpx.AsyncClient, redis: Any) -> str:
-    user_id = await register(client, redis)
-    assert (await sign_in(client, "alice@example.com")).status_code == 303
-    return user_id
-
-
-async def code_for(
-    client: httpx.AsyncClient, client_id: str = "web", **params: str
-) -> tuple[str, str]:
-    verifier, challenge = pkce()
-    response = await authorize(
-        client, client_id, code_challenge=challenge, code_challenge_method="S256", **params
-    )
-    assert response.status_code == 302, response.text
-    assert response.headers["location"].startswith(REDIRECT + "?")
-    got = query_of(response)
-    assert got["state"] == "xyz"
-    return got["code"], verifier
-
-
-async def exchange(
-    client: httpx.AsyncClient, code: str, verifier: str, client_id: str = "web"
-) -> httpx.Response:
-    return await client.post(
-        f"{OAUTH}/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": REDIRECT,
-            "client_id": client_id,
-        },
-    )
-
-
-async def refresh(client: httpx.AsyncClient, token: str, client_id: str = "web") -> httpx.Response:
-    return await client.post(
-        f"{OAUTH}/token",
-        data={"grant_type": "refresh_token", "refresh_token": token, "client_id": client_id},
-    )
-
-
-async def introspect(client: httpx.AsyncClient, token: str) -> dict[str, Any]:
-    response = await client.post(
-        f"{OAUTH}/introspect", data={"token": token}, auth=("svc", SERVICE_SECRET)
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def verified(client: httpx.AsyncClient, token: str, audience: str) -> dict[str, Any]:
-    """Checked with PyJWT against the published JWKS: another library than the one that signed."""
-    keys = jwt.PyJWKSet.from_dict((await client.get(f"{OAUTH}/jwks")).json())
-    kid = jwt.get_unverified_header(token)["kid"]
-    key = next(k for k in keys.keys if k.key_id == kid)
-    claims: dict[str, Any] = jwt.decode(
-        token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUER
-    )
-    return claims
 
 
 async def test_discovery_and_jwks(client: httpx.AsyncClient) -> None:

@@ -10,8 +10,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from user.conftest import PREFIX, REDIRECT, register, sign_in
-from user.test_oauth import code_for, exchange
+from support.users import PREFIX, REDIRECT, code_for, exchange, register, sign_in
 from user_service.service.accounts import AccountService
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

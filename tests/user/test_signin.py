@@ -12,8 +12,8 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit import load_settings
+from support.users import PREFIX, client_of, csrf_field, events, register, sign_in
 from support.waiting import eventually
-from user.conftest import PREFIX, client_of, csrf_field, events, register, sign_in
 from user_service.app import create_app
 from user_service.settings import UserSettings
 
