@@ -107,6 +107,22 @@ WIRE: dict[type[Event], dict[str, Any]] = {
     },
     users.UserRegistered: {"user_id": "u1", "display_name": "Ada", "username": "ada"},
     users.UserUpdated: {"user_id": "u1", "display_name": None},
+    users.UserDeleted: {"user_id": "u1"},
+    users.UserLoggedIn: {"user_id": "u1", "client_id": "deepiri-web"},
+    users.VerificationRequested: {
+        "user_id": "u1",
+        "email": "ada@example.com",
+        "locale": "en",
+        "link": "https://deepiri.example/api/users/email/verify?token=abc",
+        "expires_at": "2026-05-02T08:15:00Z",
+    },
+    users.PasswordResetRequested: {
+        "user_id": "u1",
+        "email": "ada@example.com",
+        "locale": "pt-BR",
+        "link": "https://deepiri.example/api/users/password/reset?token=abc",
+        "expires_at": "2026-05-01T08:45:00Z",
+    },
 }
 STREAMS = [tasks.STREAM, gamification.STREAM, challenges.STREAM, users.STREAM]
 CASES = [(s, contract) for s in STREAMS for contract in s.types.values()]

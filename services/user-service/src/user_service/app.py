@@ -15,6 +15,7 @@ from user_service import workers
 from user_service.api import ROUTES
 from user_service.api.dev import DevMailboxController
 from user_service.api.web import Web
+from user_service.domain.throttle import policies
 from user_service.service.accounts import AccountService, Links
 from user_service.service.clients import seed_clients
 from user_service.service.keys import KeyRing, parse_kek
@@ -58,6 +59,7 @@ async def build(platform: Platform) -> Services:
         verification_lifetime=timedelta(minutes=settings.verification_token_minutes),
         reset_lifetime=timedelta(minutes=settings.reset_token_minutes),
         answer_floor=settings.answer_floor_ms / 1000,
+        backoffs=policies(settings.login_lock_base_seconds),
     )
     oauth = OAuthStore(db)
     access = timedelta(seconds=settings.access_token_seconds)

@@ -62,6 +62,9 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     # Sign-in, registration and mail requests take at least this long whichever way they
     # go, so their timing does not tell whether an address has an account.
     answer_floor_ms: int = 250
+    # Sign-in back-off: after the free failures (5 per account, 20 per address) each further
+    # failure locks for this, doubled each time, up to 15 minutes.
+    login_lock_base_seconds: float = 1.0
     verification_token_minutes: int = 24 * 60
     reset_token_minutes: int = 30
     session_hours: int = 12

@@ -9,13 +9,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 
+from deepiri_kit.errors import Invalid
+
 MAX_EMAIL = 254  # RFC 5321's path limit, less the angle brackets
 MAX_DISPLAY_NAME = 100
 # BCP 47 as people use it: language, optional script, optional region (en, pt-BR, zh-Hant-TW).
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?$")
 
 
-class InvalidAccount(ValueError):
+class InvalidAccount(Invalid):
     """Well-formed input that breaks an account rule."""
 
 

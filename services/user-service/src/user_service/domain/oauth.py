@@ -7,6 +7,8 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field
 
+from deepiri_kit.errors import Invalid
+
 AUTHORIZATION_CODE = "authorization_code"
 REFRESH_TOKEN = "refresh_token"  # noqa: S105 - a grant type's name
 CLIENT_CREDENTIALS = "client_credentials"
@@ -37,7 +39,7 @@ SCOPES: dict[str, str] = {
 ROLE_SCOPES = {"admin": "admin"}  # a scope only accounts with the role may be granted
 
 
-class InvalidClient(ValueError):
+class InvalidClient(Invalid):
     """Client metadata that breaks a rule (registration, seeding)."""
 
 

@@ -11,13 +11,15 @@ from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
+from deepiri_kit.errors import Invalid
+
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 MIN_DISTINCT = 5
 SERVICE_WORDS = ("deepiri",)
 
 
-class WeakPassword(ValueError):
+class WeakPassword(Invalid):
     """The password breaks a rule; the message says which, without echoing it."""
 
 

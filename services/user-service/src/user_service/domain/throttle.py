@@ -20,8 +20,20 @@ class Backoff:
         return min(self.cap_seconds, self.base_seconds * 2.0 ** (failures - self.free - 1))
 
 
-ACCOUNT = Backoff(free=5, base_seconds=1.0, cap_seconds=900.0)
-ADDRESS = Backoff(free=20, base_seconds=1.0, cap_seconds=900.0)
+ACCOUNT_FREE = 5
+ADDRESS_FREE = 20
+CAP_SECONDS = 900.0
+
+
+def policies(base_seconds: float = 1.0) -> tuple[Backoff, Backoff]:
+    """Per account and per client address: 5 and 20 free failures, then 1, 2, 4 … seconds."""
+    return (
+        Backoff(free=ACCOUNT_FREE, base_seconds=base_seconds, cap_seconds=CAP_SECONDS),
+        Backoff(free=ADDRESS_FREE, base_seconds=base_seconds, cap_seconds=CAP_SECONDS),
+    )
+
+
+ACCOUNT, ADDRESS = policies()
 
 
 def account_key(email: str) -> str:

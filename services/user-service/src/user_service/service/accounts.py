@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from deepiri_kit import utcnow
+from deepiri_kit import errors, utcnow
+from deepiri_kit.contracts import users
 from deepiri_kit.events import EventBus, outbox_entry
 from user_service.domain import onetime
 from user_service.domain.accounts import (
@@ -26,7 +27,7 @@ from user_service.domain.accounts import (
     with_roles,
 )
 from user_service.domain.passwords import check_password, normalise_password
-from user_service.domain.throttle import ACCOUNT, ADDRESS, account_key
+from user_service.domain.throttle import ACCOUNT, ADDRESS, Backoff, account_key
 from user_service.events import publish
 from user_service.service.passwords import Passwords
 from user_service.store.accounts import AccountStore
@@ -54,11 +55,11 @@ class InvalidLink(Exception):
     """A verification or reset secret that is unknown, spent, expired or for another use."""
 
 
-class AccountGone(Exception):
+class AccountGone(errors.NotFound):
     """The account does not exist (any more)."""
 
 
-class Busy(Exception):
+class Busy(errors.Conflict):
     """Concurrent changes kept winning the race; the caller may retry."""
 
 
@@ -89,6 +90,7 @@ class AccountService:
         verification_lifetime: timedelta,
         reset_lifetime: timedelta,
         answer_floor: float = 0.0,
+        backoffs: tuple[Backoff, Backoff] = (ACCOUNT, ADDRESS),
     ) -> None:
         self.store = store
         self.passwords = passwords
@@ -98,6 +100,7 @@ class AccountService:
         self.verification_lifetime = verification_lifetime
         self.reset_lifetime = reset_lifetime
         self.answer_floor = answer_floor
+        self.account_backoff, self.address_backoff = backoffs
         self.revokers: list[Revoker] = []
         self.stream_reader: StreamReader | None = None  # development's mailbox only
 
@@ -152,7 +155,7 @@ class AccountService:
             return None
         await self.store.set_password_hash(account.id, password_hash, now)
         event = publish.event(
-            publish.USER_REGISTERED, account.id, _profile(account), event_id=f"{account.id}:1"
+            _profile(account, users.UserRegistered), account.id, event_id=f"{account.id}:1"
         )
         link = await self.store.record(account, 1, [outbox_entry(publish.STREAM, event)], now)
         assert link is not None  # a fresh id: nobody else writes its first change
@@ -201,8 +204,8 @@ class AccountService:
         ok, rehash = await self.passwords.verify(stored, clean)
         account = await self.store.get(owner) if ok and owner is not None else None
         if account is None or account.deleted:
-            await self.throttle.failed("account", key, ACCOUNT)
-            await self.throttle.failed("address", address, ADDRESS)
+            await self.throttle.failed("account", key, self.account_backoff)
+            await self.throttle.failed("address", address, self.address_backoff)
             raise BadCredentials
         await self.throttle.succeeded("account", key)
         if rehash:
@@ -214,9 +217,7 @@ class AccountService:
     async def logged_in(self, account: Account, client_id: str | None) -> None:
         """Announce a sign-in (nothing was written, so there is no outbox to ride in)."""
         event = publish.event(
-            publish.USER_LOGGED_IN,
-            account.id,
-            publish.LoggedIn(user_id=account.id, client_id=client_id),
+            users.UserLoggedIn(user_id=account.id, client_id=client_id), account.id
         )
         try:
             await self.bus.publish(publish.STREAM, event)
@@ -228,14 +229,14 @@ class AccountService:
     async def get(self, account_id: str) -> Account:
         account = await self.store.get(account_id)
         if account is None or account.deleted:
-            raise AccountGone
+            raise AccountGone("the account does not exist")
         return account
 
     async def update(self, account_id: str, **changes: Any) -> Account:
         async def change(account: Account) -> Account:
             return updated(account, **changes)
 
-        return await self._change(account_id, change, publish.USER_UPDATED)
+        return await self._change(account_id, change)
 
     async def set_roles(self, account_id: str, roles: set[str]) -> Account:
         """Operators only (the CLI): roles decide role-bound scopes such as ``admin``."""
@@ -243,31 +244,31 @@ class AccountService:
         async def change(account: Account) -> Account:
             return with_roles(account, roles)
 
-        return await self._change(account_id, change, publish.USER_UPDATED)
+        return await self._change(account_id, change)
 
     async def _change(
         self,
         account_id: str,
         change: Callable[[Account], Awaitable[Account]],
-        event_type: str,
     ) -> Account:
         for _ in range(MAX_RACE_RETRIES):
             found = await self.store.head(account_id)
             if found is None or found[0].deleted:
-                raise AccountGone
+                raise AccountGone("the account does not exist")
             account, seq = found
             new = await change(account)
             if new == account:
                 return account
-            data = _profile(new)
-            event = publish.event(event_type, account_id, data, event_id=f"{account_id}:{seq + 1}")
+            event = publish.event(
+                _profile(new, users.UserUpdated), account_id, event_id=f"{account_id}:{seq + 1}"
+            )
             link = await self.store.record(
                 new, seq + 1, [outbox_entry(publish.STREAM, event)], utcnow()
             )
             if link is not None:
                 await self.store.log.deliver(link)
                 return new
-        raise Busy
+        raise Busy("the account is changing concurrently; retry")
 
     async def delete(self, account_id: str) -> None:
         """Erase the account: its address is free again, its credentials and sessions gone,
@@ -275,15 +276,12 @@ class AccountService:
         for _ in range(MAX_RACE_RETRIES):
             found = await self.store.head(account_id)
             if found is None:
-                raise AccountGone
+                raise AccountGone("the account does not exist")
             account, seq = found
             if account.deleted:
                 break  # finished before, or by a writer that died: the clean-up below is safe
             event = publish.event(
-                publish.USER_DELETED,
-                account_id,
-                publish.Deleted(user_id=account_id),
-                event_id=f"{account_id}:deleted",
+                users.UserDeleted(user_id=account_id), account_id, event_id=f"{account_id}:deleted"
             )
             link = await self.store.record(
                 erased(account), seq + 1, [outbox_entry(publish.STREAM, event)], utcnow()
@@ -293,7 +291,7 @@ class AccountService:
                 await self.store.log.deliver(link)
                 break
         else:
-            raise Busy
+            raise Busy("the account is changing concurrently; retry")
         await self.store.forget_credentials(account_id)
         for revoke in self.revokers:
             await revoke(account_id)
@@ -328,18 +326,19 @@ class AccountService:
         await self.store.save_token(
             onetime.digest(secret), purpose=purpose, account_id=account.id, expires_at=expires_at
         )
+        mail_type: type[users.VerificationRequested | users.PasswordResetRequested]
         if purpose == VERIFY:
-            event_type, link = publish.VERIFICATION_REQUESTED, self.links.verify(secret)
+            mail_type, link = users.VerificationRequested, self.links.verify(secret)
         else:
-            event_type, link = publish.PASSWORD_RESET_REQUESTED, self.links.reset(secret)
-        mail = publish.MailRequested(
+            mail_type, link = users.PasswordResetRequested, self.links.reset(secret)
+        mail = mail_type(
             user_id=account.id,
             email=account.email,
             locale=account.locale,
             link=link,
             expires_at=expires_at,
         )
-        await self.bus.publish(publish.STREAM, publish.event(event_type, account.id, mail))
+        await self.bus.publish(publish.STREAM, publish.event(mail, account.id))
 
     async def mailbox(self, email: str, newest: int = 500) -> list[dict[str, Any]]:
         """Development only: the mail events for ``email`` among the stream's newest."""
@@ -352,8 +351,8 @@ class AccountService:
             return []
         for envelope in await self.stream_reader.newest(publish.STREAM, newest):
             kind = envelope.type in (
-                publish.VERIFICATION_REQUESTED,
-                publish.PASSWORD_RESET_REQUESTED,
+                users.VERIFICATION_REQUESTED,
+                users.PASSWORD_RESET_REQUESTED,
             )
             if kind and envelope.data.get("email") == address:
                 mails.append({"type": envelope.type, **envelope.data})
@@ -377,7 +376,7 @@ class AccountService:
             return verified(account)
 
         try:
-            return await self._change(account_id, verify, publish.USER_UPDATED)
+            return await self._change(account_id, verify)
         except AccountGone:
             raise InvalidLink from None
 
@@ -411,8 +410,11 @@ async def _sleep_until(deadline: float) -> None:
         await asyncio.sleep(remaining)
 
 
-def _profile(account: Account) -> publish.Profile:
-    return publish.Profile(
+Profile = TypeVar("Profile", users.UserRegistered, users.UserUpdated)
+
+
+def _profile(account: Account, contract: type[Profile]) -> Profile:
+    return contract(
         user_id=account.id,
         display_name=account.display_name,
         time_zone=account.time_zone,
