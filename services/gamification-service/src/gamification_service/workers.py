@@ -1,6 +1,6 @@
 """Background work for the app's lifetime, each a kit worker on its own interval:
 
-* the event consumer (``events/consume.py`` decodes, ``service.Reactions`` acts);
+* the event consumer (``events/consume.py`` decodes, ``service/reactions.py`` acts);
 * the wallet snapshots' and rating histories' chain workers: they publish events (and
   update the leaderboards with them) that could not go out inline — how boards catch up
   after a Redis outage — within the bound :mod:`deepiri_kit.chain` states, and compact

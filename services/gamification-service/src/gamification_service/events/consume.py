@@ -1,6 +1,6 @@
 """What gamification-service consumes (consumer group ``gamification-service``), each event
 decoded into its kit contract (``deepiri_kit.contracts``) and handed to the use cases
-(``service.Reactions``) as it is:
+(``service/reactions.py``) as it is:
 
 * ``events.tasks`` ``task.completed`` (task-service): envelope ``user_id`` = the owner,
   envelope ``id`` = the idempotency key of a habit tap (todos pay once per task, dailies
@@ -36,7 +36,7 @@ TASKS, CHALLENGES, USERS = (
 
 
 class Reactions(Protocol):
-    """The use cases events trigger (service.py)."""
+    """The use cases events trigger (``service/reactions.py``)."""
 
     async def on_task_completed(
         self, event_id: str, user_id: str, event: task_events.TaskCompleted

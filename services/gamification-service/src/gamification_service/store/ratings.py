@@ -10,8 +10,8 @@ racing for the same player both land, one after the other (the loser re-reads th
 
 A match is recorded once (``matches._id`` = the caller's ``match_id``) with everyone's
 change computed from their ratings at that moment and the participants still ``pending``
-(the use case in service.py); a crash anywhere leaves pending participants that a retry of
-the same request or the maintenance worker finishes. ``ratings`` holds each player's latest
+(the use case in ``service/ratings.py``); a crash anywhere leaves pending participants that
+a retry of the same request or the maintenance worker finishes. ``ratings`` holds each player's latest
 rating for queries across players (opponents, rebuilds): the chain's read model, projected
 after every append.
 """
