@@ -28,6 +28,7 @@ from deepiri_kit.problems import (
     TooManyRequests,
     Unauthorized,
 )
+from deepiri_kit.retry import backoff
 
 log = logging.getLogger("deepiri.auth")
 ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
@@ -126,8 +127,8 @@ class JWKSCache:
         if self._attempted_at is None:
             return True
         if self._failures:
-            wait = max(self.failure_backoff_seconds, self.min_refresh_seconds)
-            wait = min(self.max_backoff_seconds, wait * 2 ** (self._failures - 1))
+            first = max(self.failure_backoff_seconds, self.min_refresh_seconds)
+            wait = backoff(self._failures, first=first, limit=self.max_backoff_seconds)
         else:
             wait = self.min_refresh_seconds
         return now - self._attempted_at >= wait
