@@ -10,7 +10,7 @@ Everything else is internal; ``make lint`` refuses a service's deep import of it
 
 from deepiri_kit import metrics
 from deepiri_kit.app import Wiring, create_app, from_state
-from deepiri_kit.auth import Principal, requires_scopes
+from deepiri_kit.auth import LocalKeys, Principal, TokenVerifier, invalid_token, requires_scopes
 from deepiri_kit.clock import utcnow
 from deepiri_kit.errors import (
     Conflict,
@@ -78,6 +78,7 @@ __all__ = [
     "InfluxSettings",
     "InsufficientFunds",
     "Invalid",
+    "LocalKeys",
     "LongText",
     "Model",
     "MongoSettings",
@@ -101,6 +102,7 @@ __all__ = [
     "ShortText",
     "StalePrecondition",
     "Tag",
+    "TokenVerifier",
     "Unauthorized",
     "Upstream",
     "Wiring",
@@ -110,6 +112,7 @@ __all__ = [
     "encode_cursor",
     "from_state",
     "idempotency_stamp",
+    "invalid_token",
     "keyset_filter",
     "load_settings",
     "metrics",

@@ -1,8 +1,14 @@
-"""Access-token verification (RFC 9068 JWTs) against user-service's JWKS, and scope guards.
+"""Access-token verification (RFC 9068 JWTs), and scope guards. One verifier for every
+service: :class:`TokenVerifier` checks a token against a key source —
 
-Keys are cached; an unknown ``kid`` triggers one refetch (rate-limited, so random kids
-cannot turn us into a JWKS flood). Algorithms are pinned: the token's ``alg`` must be in the
-allowed list *and* equal the key's algorithm, which rules out ``none`` and HS/RS confusion.
+* :class:`JWKSCache`, user-service's JWKS over HTTP (every other service): keys are cached;
+  an unknown ``kid`` triggers one refetch (rate-limited, so random kids cannot turn us into
+  a JWKS flood);
+* :class:`LocalKeys`, a key set the process holds itself (user-service verifying the tokens
+  it issued, in process), in front of the JWKS (:meth:`TokenVerifier.local_first`).
+
+Algorithms are pinned: the token's ``alg`` must be in the allowed list *and* equal the key's
+algorithm, which rules out ``none`` and HS/RS confusion.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import jwt
@@ -55,11 +61,70 @@ class Principal:
         return set(scopes) <= self.scopes
 
 
-def _invalid(detail: str) -> Unauthorized:
+def invalid_token(detail: str) -> Unauthorized:
+    """RFC 6750 §3.1: the 401 for a token that is malformed, expired, revoked or not ours."""
     return Unauthorized(
         detail,
         headers={"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{detail}"'},
     )
+
+
+class KeySource(Protocol):
+    """Where a verifier finds the key a token's header names."""
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        """The signing key ``kid``; None when the source does not know it."""
+        ...
+
+
+def signing_key(entry: Mapping[str, Any]) -> jwt.PyJWK | None:
+    """One JWKS entry as a verification key; None for an entry that is not a signing key
+    or has an algorithm we do not support (that key is skipped, not the whole set)."""
+    if entry.get("use", "sig") != "sig" or "kid" not in entry:
+        return None
+    try:
+        return jwt.PyJWK(dict(entry))
+    except jwt.PyJWTError:
+        return None
+
+
+class LocalKeys:
+    """The keys of an authorization server that verifies the tokens it issued in process:
+    ``published()`` returns its JWKS document as it stands now (keys come and go with
+    rotation; a key no longer published no longer verifies)."""
+
+    def __init__(self, published: Callable[[], Mapping[str, Any]]) -> None:
+        self.published = published
+        self._parsed: dict[str, tuple[Mapping[str, Any], jwt.PyJWK]] = {}  # kid: entry, key
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        entries = {e.get("kid"): e for e in self.published().get("keys", [])}
+        entry = entries.get(kid)
+        if entry is None:
+            return None
+        parsed = self._parsed.get(kid)
+        if parsed is not None and parsed[0] == entry:
+            return parsed[1]
+        key = signing_key(entry)
+        if key is not None:
+            # Parsing a key costs more than a lookup: keep the published ones parsed.
+            self._parsed = {k: v for k, v in self._parsed.items() if k in entries}
+            self._parsed[kid] = (entry, key)
+        return key
+
+
+class KeyChain:
+    """Several key sources, asked in order (the first that knows a ``kid`` answers)."""
+
+    def __init__(self, *sources: KeySource) -> None:
+        self.sources = sources
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        for source in self.sources:
+            key = await source.key(kid)
+            if key is not None:
+                return key
+        return None
 
 
 class JWKSCache:
@@ -100,7 +165,7 @@ class JWKSCache:
         self._inflight: asyncio.Task[None] | None = None
         self.fetches = 0  # attempts (for tests and metrics)
 
-    async def key(self, kid: str) -> jwt.PyJWK:
+    async def key(self, kid: str) -> jwt.PyJWK | None:
         now = self.clock()
         known = self._keys.get(kid)
         if known is not None:
@@ -119,7 +184,7 @@ class JWKSCache:
                 return known
         if not self._keys:
             raise ServiceUnavailable("the authorization server's keys are unavailable")
-        raise _invalid("unknown signing key")
+        return None
 
     def _may_attempt(self, now: float) -> bool:
         if self._inflight is not None:
@@ -146,12 +211,9 @@ class JWKSCache:
             document = response.json()
             keys: dict[str, jwt.PyJWK] = {}
             for entry in document.get("keys", []):
-                if entry.get("use", "sig") != "sig" or "kid" not in entry:
-                    continue
-                try:
-                    keys[entry["kid"]] = jwt.PyJWK(entry)
-                except jwt.PyJWTError:
-                    continue  # an algorithm we do not support; skip that key only
+                key = signing_key(entry)
+                if key is not None:
+                    keys[entry["kid"]] = key
         except (httpx.HTTPError, TimeoutError, ValueError, AttributeError, TypeError) as exc:
             self._failures += 1
             log.warning("JWKS fetch failed (%d in a row): %s", self._failures, exc)
@@ -163,47 +225,82 @@ class JWKSCache:
             self._inflight = None
 
 
+Revoked = Callable[[Mapping[str, Any]], Awaitable[bool]]
+
+
 class TokenVerifier:
+    """Verifies RFC 9068 access tokens of ``issuer`` for ``audience``, signed by a key of
+    ``jwks`` (any :class:`KeySource`). ``revoked``: asked about every token, verified now or
+    earlier (an issuer that knows its revocations makes them count at once)."""
+
     def __init__(
-        self, jwks: JWKSCache, *, issuer: str, audience: str, algorithms: Iterable[str]
+        self,
+        jwks: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: Iterable[str],
+        revoked: Revoked | None = None,
     ) -> None:
         self.jwks = jwks
         self.issuer = issuer
         self.audience = audience
         self.algorithms = frozenset(a.strip() for a in algorithms if a.strip())
+        self.revoked = revoked
         # Clients send the same token for minutes; verifying its signature once is enough.
-        self._verified: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[float, str, Principal]] = OrderedDict()
+
+    def local_first(self, keys: KeySource, *, revoked: Revoked | None = None) -> TokenVerifier:
+        """The same checks, with ``keys`` (the process's own, e.g. :class:`LocalKeys`) asked
+        before this verifier's source."""
+        return TokenVerifier(
+            KeyChain(keys, self.jwks),
+            issuer=self.issuer,
+            audience=self.audience,
+            algorithms=self.algorithms,
+            revoked=revoked,
+        )
 
     async def verify(self, token: str) -> Principal:
+        principal = await self._verified_once(token)
+        if self.revoked is not None and await self.revoked(principal.claims):
+            raise invalid_token("token revoked")
+        return principal
+
+    async def _verified_once(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None:
-            expires_at, principal = cached
-            if time.time() < expires_at:
+            expires_at, kid, principal = cached
+            # Until it expires, and while its key is still published (a key that left the
+            # set verifies nothing, not even what it verified before).
+            if time.time() < expires_at and await self.jwks.key(kid) is not None:
                 self._verified.move_to_end(token)
                 return principal
             del self._verified[token]
-        principal = await self._verify_signature(token)
-        self._verified[token] = (float(principal.claims["exp"]), principal)
+        principal, kid = await self._verify_signature(token)
+        self._verified[token] = (float(principal.claims["exp"]), kid, principal)
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return principal
 
-    async def _verify_signature(self, token: str) -> Principal:
+    async def _verify_signature(self, token: str) -> tuple[Principal, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise _invalid("malformed token") from None
+            raise invalid_token("malformed token") from None
         alg = header.get("alg")
         if alg not in self.algorithms:
-            raise _invalid("token algorithm not accepted")
+            raise invalid_token("token algorithm not accepted")
         if str(header.get("typ", "")).lower() not in ACCEPTED_TYP:
-            raise _invalid("not an access token (typ must be at+jwt)")
+            raise invalid_token("not an access token (typ must be at+jwt)")
         kid = header.get("kid")
         if not isinstance(kid, str):
-            raise _invalid("token has no key id")
+            raise invalid_token("token has no key id")
         key = await self.jwks.key(kid)
+        if key is None:
+            raise invalid_token("unknown signing key")
         if key.algorithm_name != alg:
-            raise _invalid("token algorithm does not match its key")
+            raise invalid_token("token algorithm does not match its key")
         try:
             claims = jwt.decode(
                 token,
@@ -215,19 +312,20 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
         except jwt.ExpiredSignatureError:
-            raise _invalid("token expired") from None
+            raise invalid_token("token expired") from None
         except (jwt.PyJWTError, OverflowError, TypeError, ValueError) as exc:
             # PyJWT's own checks trip over ill-typed claims (int(inf), `in` on a list, …).
-            raise _invalid(f"token rejected: {exc}") from None
+            raise invalid_token(f"token rejected: {exc}") from None
         _check_registered_claims(claims)
         scope = claims.get("scope", "")
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(),
             client_id=claims.get("client_id"),
             token_id=claims.get("jti"),
             claims=claims,
         )
+        return principal, kid
 
 
 _NUMERIC_DATES = ("exp", "iat", "nbf")
@@ -242,15 +340,15 @@ def _check_registered_claims(claims: Mapping[str, Any]) -> None:
         if name in claims and not (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         ):
-            raise _invalid(f"token claim {name} is not a NumericDate")
+            raise invalid_token(f"token claim {name} is not a NumericDate")
     for name in _STRINGS:
         if name in claims and not isinstance(claims[name], str):
-            raise _invalid(f"token claim {name} is not a string")
+            raise invalid_token(f"token claim {name} is not a string")
     aud = claims.get("aud")
     if not (
         isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
     ):
-        raise _invalid("token claim aud is not a string or a list of strings")
+        raise invalid_token("token claim aud is not a string or a list of strings")
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):

@@ -22,7 +22,6 @@ from user_service.service.keys import KeyRing, parse_kek
 from user_service.service.passwords import Passwords
 from user_service.service.provider import Provider, metadata
 from user_service.service.sessions import Sessions
-from user_service.service.verifier import LocalVerifier
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
@@ -107,8 +106,11 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "sessions": services.sessions,
             "provider": services.provider,
             "web": web,
-            # Our own tokens are verified in process, against revocation too.
-            "token_verifier": LocalVerifier(services.provider, platform.tokens),
+            # Our own tokens are verified in process (the kit's verifier on our key ring,
+            # then the JWKS), and a revoked grant stops working here at once.
+            "token_verifier": platform.tokens.local_first(
+                services.provider.own_keys, revoked=services.provider.access_revoked
+            ),
         },
         workers=workers.background(platform, services),
     )

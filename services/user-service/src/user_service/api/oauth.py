@@ -13,7 +13,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
-from deepiri_kit import Forbidden, utcnow
+from deepiri_kit import Forbidden, invalid_token, utcnow
 from user_service.api.web import SESSION_COOKIE, Web
 from user_service.domain.oauth import SCOPES, consent_covers, consent_key, grantable, scope_list
 from user_service.service.accounts import AccountGone, AccountService
@@ -27,7 +27,6 @@ from user_service.service.provider import (
     user_info,
 )
 from user_service.service.sessions import Sessions
-from user_service.service.verifier import invalid
 
 ProviderDep = NamedDependency[Provider]
 Accounts = NamedDependency[AccountService]
@@ -218,9 +217,9 @@ class OAuthController(Controller):
     ) -> dict[str, Any]:
         """OpenID Connect userinfo: the claims the token's scopes allow."""
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        claims = provider.verify_access(token.strip()) if scheme.lower() == "bearer" else None
+        claims = await provider.verify_access(token.strip()) if scheme.lower() == "bearer" else None
         if claims is None or await provider.access_revoked(claims):
-            raise invalid("a valid access token is required")
+            raise invalid_token("a valid access token is required")
         if "openid" not in scope_list(claims.get("scope")):
             raise Forbidden(
                 "userinfo needs the openid scope",
@@ -229,7 +228,7 @@ class OAuthController(Controller):
         try:
             account = await accounts.get(str(claims["sub"]))
         except AccountGone:
-            raise invalid("the account no longer exists") from None
+            raise invalid_token("the account no longer exists") from None
         return user_info(account, str(claims.get("scope", "")))
 
 

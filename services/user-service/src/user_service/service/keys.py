@@ -169,7 +169,3 @@ class KeyRing:
     def jwks(self) -> dict[str, Any]:
         now = utcnow()
         return {"keys": [k.private.as_dict(private=False) for k in self.keys if k.published(now)]}
-
-    def verifying_set(self) -> KeySet:
-        now = utcnow()
-        return KeySet([k.private for k in self.keys if k.published(now)])
