@@ -20,6 +20,7 @@ from deepiri_kit import (
     ServiceSettings,
     StalePrecondition,
     create_app,
+    domain_status,
 )
 from deepiri_kit.settings import load_settings
 
@@ -70,6 +71,8 @@ async def test_each_kind_has_one_status(client: httpx.AsyncClient, kind: str) ->
     status, slug, extra = EXPECTED[kind]
     response = await client.get(f"{PREFIX}/raise/{kind}")
     assert response.status_code == status, response.text
+    # A page that re-renders its form with the error answers with the same status.
+    assert domain_status(RAISED[kind]) == status
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["type"] == f"https://deepiri.dev/problems/{slug}"

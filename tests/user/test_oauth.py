@@ -310,6 +310,12 @@ async def test_client_credentials(client: httpx.AsyncClient) -> None:
     # A service token is not a person: /me refuses it, public profiles answer.
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert (await client.get(f"{PREFIX}/me", headers=bearer)).status_code == 403
+    # Without the openid scope there is no userinfo: RFC 6750's insufficient_scope, in the
+    # header where a client looks for it.
+    userinfo = await client.get(f"{OAUTH}/userinfo", headers=bearer)
+    assert userinfo.status_code == 403
+    assert 'error="insufficient_scope"' in userinfo.headers["www-authenticate"]
+    assert "headers" not in userinfo.json()
 
 
 async def test_revocation_and_introspection(client: httpx.AsyncClient, redis: Any) -> None:

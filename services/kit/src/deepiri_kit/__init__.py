@@ -35,7 +35,15 @@ from deepiri_kit.pagination import (
     page_of,
 )
 from deepiri_kit.platform import Platform, retry_startup
-from deepiri_kit.problems import BadRequest, Problem, ServiceUnavailable, Unauthorized
+from deepiri_kit.problems import (
+    BadRequest,
+    InsufficientScope,
+    Problem,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    domain_status,
+)
 from deepiri_kit.serve import run
 from deepiri_kit.settings import (
     InfluxSettings,
@@ -77,6 +85,7 @@ __all__ = [
     "Forbidden",
     "InfluxSettings",
     "InsufficientFunds",
+    "InsufficientScope",
     "Invalid",
     "LocalKeys",
     "LongText",
@@ -103,12 +112,14 @@ __all__ = [
     "StalePrecondition",
     "Tag",
     "TokenVerifier",
+    "TooManyRequests",
     "Unauthorized",
     "Upstream",
     "Wiring",
     "Worker",
     "create_app",
     "decode_cursor",
+    "domain_status",
     "encode_cursor",
     "from_state",
     "idempotency_stamp",

@@ -168,6 +168,12 @@ def domain_problem(exc: DomainError) -> tuple[int, str, str]:
     return next(DOMAIN_PROBLEMS[k] for k in type(exc).__mro__ if k in DOMAIN_PROBLEMS)
 
 
+def domain_status(exc: DomainError) -> int:
+    """The status :data:`DOMAIN_PROBLEMS` gives ``exc``, for an answer that is not a problem
+    document (a form page re-rendered with the error) but must say the same."""
+    return domain_problem(exc)[0]
+
+
 def handle_domain_error(
     request: Request[Any, Any, Any], exc: DomainError
 ) -> Response[dict[str, Any]]:

@@ -9,8 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from deepiri_kit import Forbidden, NotFound, Principal, requires_scopes
-from user_service.api.errors import account_problems
+from deepiri_kit import Forbidden, Principal, requires_scopes
 from user_service.schemas import (
     AcceptedOut,
     EmailIn,
@@ -21,7 +20,7 @@ from user_service.schemas import (
     ResetIn,
     TokenIn,
 )
-from user_service.service.accounts import AccountGone, AccountService
+from user_service.service.accounts import AccountService
 
 Accounts = NamedDependency[AccountService]
 Caller = Request[Principal, Any, Any]
@@ -49,14 +48,13 @@ class AccountController(Controller):
     async def register(self, data: JSONBody[RegisterIn], accounts: Accounts) -> AcceptedOut:
         """Create an account and send its verification mail. The answer is the same when the
         address already has an account (no enumeration); the owner can sign in or reset."""
-        with account_problems():
-            await accounts.register(
-                email=data.email,
-                password=data.password,
-                display_name=data.display_name,
-                time_zone=data.time_zone,
-                locale=data.locale,
-            )
+        await accounts.register(
+            email=data.email,
+            password=data.password,
+            display_name=data.display_name,
+            time_zone=data.time_zone,
+            locale=data.locale,
+        )
         return CHECK_MAIL
 
     @post("/email/verification-requests", opt=PUBLIC, status_code=202, security=[])
@@ -70,8 +68,7 @@ class AccountController(Controller):
     @post("/email/verifications", opt=PUBLIC, status_code=204, security=[])
     async def verify_email(self, data: JSONBody[TokenIn], accounts: Accounts) -> None:
         """Spend a verification link's token: the address is verified."""
-        with account_problems():
-            await accounts.confirm_email(data.token)
+        await accounts.confirm_email(data.token)
 
     @post("/password/reset-requests", opt=PUBLIC, status_code=202, security=[])
     async def request_reset(self, data: JSONBody[EmailIn], accounts: Accounts) -> AcceptedOut:
@@ -82,44 +79,37 @@ class AccountController(Controller):
     @post("/password/resets", opt=PUBLIC, status_code=204, security=[])
     async def reset_password(self, data: JSONBody[ResetIn], accounts: Accounts) -> None:
         """Spend a reset link's token on a new password; every session and token ends."""
-        with account_problems():
-            await accounts.reset_password(data.token, data.password)
+        await accounts.reset_password(data.token, data.password)
 
     @get("/me", guards=READ)
     async def me(self, request: Caller, accounts: Accounts) -> MeOut:
         """The caller's own account."""
-        with account_problems():
-            return MeOut.of(await accounts.get(_person(request)))
+        return MeOut.of(await accounts.get(_person(request)))
 
     @patch("/me", guards=WRITE)
     async def update_me(
         self, data: JSONBody[ProfilePatch], request: Caller, accounts: Accounts
     ) -> MeOut:
         """Change display name, time zone, locale or avatar (publishes ``user.updated``)."""
-        with account_problems():
-            account = await accounts.update(
-                _person(request),
-                display_name=data.display_name,
-                time_zone=data.time_zone,
-                locale=data.locale,
-                avatar_url=data.avatar_url,
-            )
+        account = await accounts.update(
+            _person(request),
+            display_name=data.display_name,
+            time_zone=data.time_zone,
+            locale=data.locale,
+            avatar_url=data.avatar_url,
+        )
         return MeOut.of(account)
 
     @delete("/me", guards=WRITE, status_code=204)
     async def delete_me(self, request: Caller, accounts: Accounts) -> None:
         """Delete the caller's account; ``user.deleted`` tells every service to erase or
         anonymise what it holds of them."""
-        with account_problems():
-            await accounts.delete(_person(request))
+        await accounts.delete(_person(request))
 
     @get("/{user_id:str}", guards=READ)
     async def profile(self, user_id: FromPath[str], accounts: Accounts) -> PublicProfileOut:
         """Anyone's public profile: display name, avatar, level — never email or tokens."""
-        try:
-            return PublicProfileOut.of(await accounts.get(user_id))
-        except AccountGone:
-            raise NotFound(f"no user {user_id}") from None
+        return PublicProfileOut.of(await accounts.get(user_id))
 
 
 __all__ = ["AccountController"]

@@ -13,7 +13,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
-from deepiri_kit import Forbidden, invalid_token, utcnow
+from deepiri_kit import Forbidden, InsufficientScope, invalid_token, utcnow
 from user_service.api.web import SESSION_COOKIE, Web
 from user_service.domain.oauth import SCOPES, consent_covers, consent_key, grantable, scope_list
 from user_service.service.accounts import AccountGone, AccountService
@@ -221,9 +221,10 @@ class OAuthController(Controller):
         if claims is None or await provider.access_revoked(claims):
             raise invalid_token("a valid access token is required")
         if "openid" not in scope_list(claims.get("scope")):
-            raise Forbidden(
+            raise InsufficientScope(  # RFC 6750 §3.1: a protocol answer, with its header
                 "userinfo needs the openid scope",
                 headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="openid"'},
+                missing_scopes=["openid"],
             )
         try:
             account = await accounts.get(str(claims["sub"]))

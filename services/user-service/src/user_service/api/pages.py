@@ -12,10 +12,14 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Redirect
 
-from deepiri_kit import Problem
-from user_service.api.errors import account_problems
+from deepiri_kit import DomainError, domain_status
 from user_service.api.web import SESSION_COOKIE, Web, client_address
-from user_service.service.accounts import AccountGone, AccountService
+from user_service.service.accounts import (
+    AccountGone,
+    AccountService,
+    BadCredentials,
+    TooManyAttempts,
+)
 from user_service.service.sessions import Sessions
 
 Accounts = NamedDependency[AccountService]
@@ -61,23 +65,30 @@ class PageController(Controller):
         form = await web.form(request)
         target = web.safe_next(form.get("next"))
         email = form.get("email", "")[:320]
-        try:
-            with account_problems():
-                account = await accounts.authenticate(
-                    email, form.get("password", "")[:1024], client_address(request)
-                )
-        except Problem as problem:
+
+        def again(status: int, error: str, headers: dict[str, str] | None = None) -> Response[Any]:
             return web.page(
                 request,
                 "login.html",
                 title="Sign in",
-                status=problem.status,
-                headers=problem.headers,
+                status=status,
+                headers=headers,
                 signed_in=None,
                 next=target,
                 email=email,
-                error=problem.detail,
+                error=error,
             )
+
+        try:
+            account = await accounts.authenticate(
+                email, form.get("password", "")[:1024], client_address(request)
+            )
+        except BadCredentials as refused:
+            return again(401, refused.detail)
+        except TooManyAttempts as refused:
+            return again(429, str(refused), {"Retry-After": str(refused.retry_after)})
+        except DomainError as refused:
+            return again(domain_status(refused), refused.detail)
         await accounts.logged_in(account, None)
         secret = await sessions.start(account.id)
         return web.redirect(target or f"{web.prefix}/login", [web.session_cookie(secret)])
@@ -110,16 +121,15 @@ class PageController(Controller):
             for name in ("email", "display_name", "time_zone", "locale")
         }
         try:
-            with account_problems():
-                await accounts.register(password=form.get("password", "")[:1024], **fields)
-        except Problem as problem:
+            await accounts.register(password=form.get("password", "")[:1024], **fields)
+        except DomainError as refused:
             return web.page(
                 request,
                 "signup.html",
                 title="Create your account",
-                status=problem.status,
+                status=domain_status(refused),
                 next=target,
-                error=problem.detail,
+                error=refused.detail,
                 email=fields["email"],
                 display_name=fields["display_name"],
                 time_zone=fields["time_zone"],
@@ -145,10 +155,9 @@ class PageController(Controller):
     async def confirm_email(self, request: Req, web: WebDep, accounts: Accounts) -> Response[str]:
         form = await web.form(request)
         try:
-            with account_problems():
-                await accounts.confirm_email(form.get("token", "")[:200])
-        except Problem as problem:
-            return _message(web, request, problem.status, "Link not valid", problem.detail)
+            await accounts.confirm_email(form.get("token", "")[:200])
+        except DomainError as refused:
+            return _message(web, request, domain_status(refused), "Link not valid", refused.detail)
         return _message(web, request, 200, "Email confirmed", "Your address is confirmed.")
 
     @get("/password/reset", opt=PUBLIC)
@@ -156,10 +165,9 @@ class PageController(Controller):
         self, request: Req, web: WebDep, accounts: Accounts, token: Token
     ) -> Response[str]:
         try:
-            with account_problems():
-                await accounts.check_reset(token)
-        except Problem as problem:
-            return _message(web, request, problem.status, "Link not valid", problem.detail)
+            await accounts.check_reset(token)
+        except DomainError as refused:
+            return _message(web, request, domain_status(refused), "Link not valid", refused.detail)
         return web.page(request, "reset.html", title="Choose a new password", token=token)
 
     @post("/password/reset", opt=PUBLIC)
@@ -167,16 +175,15 @@ class PageController(Controller):
         form = await web.form(request)
         token = form.get("token", "")[:200]
         try:
-            with account_problems():
-                await accounts.reset_password(token, form.get("password", "")[:1024])
-        except Problem as problem:
+            await accounts.reset_password(token, form.get("password", "")[:1024])
+        except DomainError as refused:
             return web.page(
                 request,
                 "reset.html",
                 title="Choose a new password",
-                status=problem.status,
+                status=domain_status(refused),
                 token=token,
-                error=problem.detail,
+                error=refused.detail,
             )
         return _message(
             web,

@@ -41,8 +41,14 @@ STALE_CLAIM = timedelta(minutes=1)
 MAX_RACE_RETRIES = 8
 
 
+# Signing in is authentication, not a domain rule: the sign-in page answers these two
+# itself (401, and 429 with Retry-After); every other refusal is one of the kit's errors.
+
+
 class BadCredentials(Exception):
     """Unknown email or wrong password: one answer for both."""
+
+    detail = "the email or the password is wrong"
 
 
 class TooManyAttempts(Exception):
@@ -51,8 +57,11 @@ class TooManyAttempts(Exception):
         self.retry_after = retry_after
 
 
-class InvalidLink(Exception):
+class InvalidLink(errors.Invalid):
     """A verification or reset secret that is unknown, spent, expired or for another use."""
+
+    def __init__(self, detail: str = "the link is invalid, expired or already used") -> None:
+        super().__init__(detail)
 
 
 class AccountGone(errors.NotFound):
