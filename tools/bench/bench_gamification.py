@@ -5,8 +5,8 @@ events credited per second — each against its ceiling, in the same run, on the
     .venv/bin/python tools/bench/bench_gamification.py [--members 1000000] [--seconds 10]
         [--conns 32] [--events 2000] [--event-users 200]
 
-Starts its own Redis and FerretDB (tools/infra.py) and a local token issuer, runs
-gamification-service as a real process with one uvicorn worker, and measures:
+Starts its own Redis and FerretDB and a local token issuer, runs gamification-service as a
+real process with one uvicorn worker (benchlib.Stack), and measures:
 
 * ``GET /api/gamification/leaderboards/xp?limit=100`` (top 100) and
   ``GET /api/gamification/leaderboards/xp/me?window=5`` (rank and the 11 members around a
@@ -28,7 +28,6 @@ import asyncio
 import random
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -38,14 +37,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
 
-from benchlib import loop_figures, run_loop, run_wrk, wrk_figures  # noqa: E402
+from benchlib import Stack, loop_figures, print_table, run_loop, run_wrk, wrk_figures  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from deepiri_kit.events import new_event  # noqa: E402
-from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
-from support.processes import ServiceProcess, harness_env  # noqa: E402, harness_env
-from support.tokens import TokenIssuer  # noqa: E402
 
 DB = "bench_gamification"
 BOARD = "lb:xp:all"  # what GET /leaderboards/xp reads (period=all)
@@ -188,29 +184,18 @@ async def main() -> None:
     parser.add_argument("--event-users", type=int, default=200)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="bench-gamification-"))
-    redis_server, mongo_server = RedisServer(root), FerretDBServer(root)
-    issuer = TokenIssuer()
-    service: ServiceProcess | None = None
-    try:
-        redis_server.start()
-        mongo_server.start()
-        redis = Redis(port=redis_server.port, decode_responses=True)
+    with Stack("gamification") as stack:
+        redis = Redis(port=stack.redis.port, decode_responses=True)
         fill_s = await fill_board(redis, args.members)
         print(
             f"filled {BOARD} with {await redis.zcard(BOARD):,} members in {fill_s:.1f}s", flush=True
         )
-        env = {
-            **harness_env(redis_server, mongo_server, issuer, DB),
-            "WEB_CONCURRENCY": "1",
-            "LOG_LEVEL": "WARNING",
-            "OTEL_TRACES_EXPORTER": "none",
-            "CONSUMER_BLOCK_MS": "50",
-        }
-        service = ServiceProcess("gamification-service", free_port(), env, root).start()
+        service = stack.service("gamification-service", DB, {"CONSUMER_BLOCK_MS": "50"})
         rng = random.Random(3)  # noqa: S311
         tokens = [
-            issuer.token(member(rng.randrange(args.members)), "gamification:read", lifetime=3600)
+            stack.issuer.token(
+                member(rng.randrange(args.members)), "gamification:read", lifetime=3600
+            )
             for _ in range(200)
         ]
 
@@ -273,18 +258,17 @@ async def main() -> None:
         rows.append(
             (
                 "ZRANGE 0 99 WITHSCORES (redis-benchmark)",
-                redis_benchmark(redis_server.port, args.conns),
+                redis_benchmark(stack.redis.port, args.conns),
             )
         )
 
-        print(
-            f"\nLeaderboard with {args.members:,} members, {args.conns} connections, {args.seconds}s per row"
+        print_table(
+            f"Leaderboard with {args.members:,} members, {args.conns} connections, "
+            f"{args.seconds}s per row",
+            rows,
         )
-        print(f"{'what':44} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-        for name, r in rows:
-            print(f"{name:44} {r['req_s']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
 
-        result = await events_throughput(redis, mongo_server.uri, args.events, args.event_users)
+        result = await events_throughput(redis, stack.mongo.uri, args.events, args.event_users)
         print(f"\ntask.completed end to end, one worker ({args.event_users} users)")
         print(
             f"{'events':>8} {'seconds':>8} {'events/s':>9} {'badge entries':>14} {'users on xp board':>18}"
@@ -294,12 +278,6 @@ async def main() -> None:
             f"{result['badge_entries']:14d} {result['users_on_board'] - args.members:18d}"
         )
         await redis.aclose()
-    finally:
-        if service is not None:
-            service.stop()
-        issuer.close()
-        mongo_server.stop()
-        redis_server.stop()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ they make, in the same run on the same servers.
 
     .venv/bin/python tools/bench/bench_task_service.py [--users 1000] [--tasks 100]
 
-Starts its own FerretDB and Redis (tools/infra.py) and a local token issuer, runs
-task-service as a real process with one uvicorn worker, seeds ``users x tasks`` tasks, then
+Starts its own FerretDB and Redis and a local token issuer, runs task-service as a real
+process with one uvicorn worker (benchlib.Stack), seeds ``users x tasks`` tasks, then
 measures with wrk (random user per request, real RS256 tokens):
 
 * ``GET /api/tasks?limit=20`` (the newest 20 of a random user's 100 tasks), and the raw
@@ -34,7 +34,6 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -43,17 +42,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests")]
 
-from benchlib import percentile, run_loop, run_wrk  # noqa: E402
+from benchlib import Stack, percentile, run_loop, run_wrk  # noqa: E402
 from bson import ObjectId  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
-from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
-from support.processes import ServiceProcess, harness_env  # noqa: E402, harness_env
-from support.tokens import TokenIssuer  # noqa: E402
-
 DB = "bench_tasks"
 LIST_PATH = "/api/tasks?limit=20"
+SERVICE_ENV = {
+    # The limiter still runs (one Redis script per request) but never refuses.
+    "RATE_LIMIT_PER_MINUTE": "100000000",
+    "RATE_LIMIT_BURST": "1000000",
+    # FerretDB scans the whole collection for a list (see above): seconds at full size, past
+    # the 5 s a pod allows a query, which would make every row a 503.
+    "MONGO_SOCKET_TIMEOUT_SECONDS": "120",
+}
 
 
 def row(
@@ -296,37 +299,13 @@ def main() -> int:
         print("wrk not found: run `make tools` (tools/bootstrap.sh installs it)", file=sys.stderr)
         return 1
 
-    root = Path(tempfile.mkdtemp(prefix="bench-tasks-"))
-    redis_server, mongo_server = RedisServer(root), FerretDBServer(root)
-    issuer = TokenIssuer()
-    services: list[ServiceProcess] = []
     load_before = os.getloadavg()
-    try:
-        redis_server.start()
-        mongo_server.start()
-
-        def start_service(db: str) -> ServiceProcess:
-            env = {
-                **harness_env(redis_server, mongo_server, issuer, db),
-                "WEB_CONCURRENCY": "1",
-                "LOG_LEVEL": "WARNING",
-                "OTEL_TRACES_EXPORTER": "none",
-                # The limiter still runs (one Redis script per request) but never refuses.
-                "RATE_LIMIT_PER_MINUTE": "100000000",
-                "RATE_LIMIT_BURST": "1000000",
-                # FerretDB scans the whole collection for a list (see above): seconds at full
-                # size, past the 5 s a pod allows a query, which would make every row a 503.
-                "MONGO_SOCKET_TIMEOUT_SECONDS": "120",
-            }
-            log_dir = root / db
-            log_dir.mkdir()
-            service = ServiceProcess("task-service", free_port(), env, log_dir).start()
-            services.append(service)
-            return service  # it has created its indexes
+    with Stack("tasks") as stack:
+        mongo_server, redis_server, issuer = stack.mongo, stack.redis, stack.issuer
 
         users = [f"user-{i:04d}" for i in range(args.users)]
         small_users = users[: args.small_users]
-        big = start_service(DB)
+        big = stack.service("task-service", DB, SERVICE_ENV)
         started = time.perf_counter()
         asyncio.run(seed(mongo_server.uri, DB, users, args.tasks))
         print(
@@ -363,7 +342,7 @@ def main() -> int:
         big.stop()
 
         small_db = DB + "_small"
-        small = start_service(small_db)
+        small = stack.service("task-service", small_db, SERVICE_ENV)
         asyncio.run(seed(mongo_server.uri, small_db, small_users, args.tasks))
         rows.append(
             {"section": f"list, {args.small_users * args.tasks:,} tasks (what the service adds)"}
@@ -405,13 +384,6 @@ def main() -> int:
             f"1-min load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
         )
         return 0
-    finally:
-        for service in services:
-            service.stop()
-        mongo_server.stop()
-        redis_server.stop()
-        issuer.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

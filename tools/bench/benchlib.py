@@ -1,23 +1,37 @@
-"""What every benchmark needs: wrk with real tokens, an async load loop, percentiles."""
+"""What every benchmark needs: its own servers and service processes (:class:`Stack`), wrk
+with real tokens, an async load loop, percentiles, a table of rows.
+
+A benchmark puts ``tools`` and ``tests`` on ``sys.path`` before importing this module (the
+servers are tools/infra.py's, the processes and the token issuer the test harness's).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-# A random caller per request; the summary comes back as one JSON line.
+from infra import FerretDBServer, RedisServer
+from support.processes import ServiceProcess, ServiceProcesses
+from support.tokens import TokenIssuer
+
+# A random caller per request (none without tokens); the summary comes back as one JSON line.
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
 local method, path, body = "%(method)s", "%(path)s", %(body)s
+local fixed = %(headers)s
 request = function()
-  local headers = {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}
-  if body then headers["Content-Type"] = "application/json" end
+  local headers = {}
+  for name, value in pairs(fixed) do headers[name] = value end
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)] end
   return wrk.format(method, path, headers, body)
 end
 done = function(summary, latency, requests)
@@ -30,6 +44,56 @@ end
 """
 
 
+class Stack:
+    """A benchmark's own servers — Redis and FerretDB in a scratch directory, the harness's
+    token issuer — and the service processes it starts on them (the harness's
+    ``ServiceProcesses``); everything stops, and the directory goes, when the ``with`` block
+    ends."""
+
+    def __init__(self, name: str) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+        self.redis = RedisServer(self.root)
+        self.mongo = FerretDBServer(self.root)
+        self.issuer = TokenIssuer()
+        self.processes = ServiceProcesses(self.root, self, self.issuer, f"bench_{name}")
+
+    def __enter__(self) -> Stack:
+        try:
+            self.redis.start()
+            self.mongo.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.processes.stop_all()
+        self.mongo.stop()
+        self.redis.stop()
+        self.issuer.close()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def service(
+        self, name: str, db: str, env: Mapping[str, str] | None = None, *, port: int | None = None
+    ) -> ServiceProcess:
+        """``name`` as a real process with one uvicorn worker on database ``db`` of these
+        servers, logging warnings only (``env`` adds to or overrides its environment);
+        returns once it answers (its indexes exist)."""
+        return self.processes(name, db=db, port=port, **{"LOG_LEVEL": "WARNING", **(env or {})})
+
+
+def lua_table(values: Mapping[str, str]) -> str:
+    return "{" + ",".join(f"[{json.dumps(k)}]={json.dumps(v)}" for k, v in values.items()) + "}"
+
+
 def run_wrk(
     url: str,
     tokens: list[str],
@@ -39,13 +103,20 @@ def run_wrk(
     conns: int,
     seconds: int,
     timeout: str = "120s",
+    *,
+    headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """wrk's raw summary (requests, duration_us, errors, non2xx, p50_us, p99_us)."""
+    """wrk's raw summary (requests, duration_us, errors, non2xx, p50_us, p99_us) of
+    ``method path`` as a random one of ``tokens`` (a bearer token each; none when empty),
+    with ``headers`` (a body is JSON unless they say otherwise). Errors or a status of 400
+    and above end the benchmark: such a run measures nothing."""
+    fixed = {"Content-Type": "application/json"} if body else {}
     script = WRK_SCRIPT % {
         "tokens": ",".join(json.dumps(t) for t in tokens),
         "method": method,
         "path": path,
         "body": json.dumps(body) if body else "nil",
+        "headers": lua_table({**fixed, **(headers or {})}),
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
@@ -104,3 +175,12 @@ def loop_figures(count: int, elapsed: float, latencies: list[float]) -> dict[str
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
     }
+
+
+def print_table(title: str, rows: list[tuple[str, Mapping[str, float]]], width: int = 44) -> None:
+    """Rows of figures (``req_s``, ``p50_ms``, ``p99_ms``) under ``title``."""
+    print(f"\n{title}")
+    print(f"{'what':{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in rows:
+        rate = f"{r['req_s']:9.{1 if r['req_s'] < 100 else 0}f}"
+        print(f"{name:{width}} {rate} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
