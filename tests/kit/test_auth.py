@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -19,30 +18,19 @@ from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-@pytest.fixture
-def issuer() -> Iterator[TokenIssuer]:
-    """An authorization server of each test's own: these tests rotate its keys and make its
-    endpoint fail or hang."""
-    own = TokenIssuer()
-    yield own
-    own.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
-
-
-def verifier(issuer: TokenIssuer, http: httpx.AsyncClient, **kw: Any) -> TokenVerifier:
-    jwks = JWKSCache(issuer.jwks_url, http, min_refresh_seconds=kw.pop("min_refresh", 0.0))
+def verifier(own_issuer: TokenIssuer, http: httpx.AsyncClient, **kw: Any) -> TokenVerifier:
+    jwks = JWKSCache(own_issuer.jwks_url, http, min_refresh_seconds=kw.pop("min_refresh", 0.0))
     return TokenVerifier(
         jwks, issuer=ISSUER, audience=AUDIENCE, algorithms=kw.pop("algs", ["RS256", "ES256"])
     )
 
 
-async def test_valid_token_gives_a_principal(issuer: TokenIssuer, http: httpx.AsyncClient) -> None:
-    principal = await verifier(issuer, http).verify(issuer.token("u-42", "tasks:read tasks:write"))
+async def test_valid_token_gives_a_principal(
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
+) -> None:
+    principal = await verifier(own_issuer, http).verify(
+        own_issuer.token("u-42", "tasks:read tasks:write")
+    )
     assert principal.subject == "u-42"
     assert principal.scopes == {"tasks:read", "tasks:write"}
     assert principal.has("tasks:read")
@@ -50,24 +38,24 @@ async def test_valid_token_gives_a_principal(issuer: TokenIssuer, http: httpx.As
 
 
 async def test_keys_are_cached_and_refetched_for_an_unknown_kid(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
-    v = verifier(issuer, http)
-    await v.verify(issuer.token())
-    await v.verify(issuer.token())
+    v = verifier(own_issuer, http)
+    await v.verify(own_issuer.token())
+    await v.verify(own_issuer.token())
     assert v.jwks.fetches == 1
-    issuer.rotate("EC")  # the authorization server rotates to a new (EC) key
-    principal = await v.verify(issuer.token("after-rotation"))
+    own_issuer.rotate("EC")  # the authorization server rotates to a new (EC) key
+    principal = await v.verify(own_issuer.token("after-rotation"))
     assert principal.subject == "after-rotation"
     assert v.jwks.fetches == 2
 
 
 async def test_unknown_kid_refetch_is_rate_limited(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
-    v = verifier(issuer, http, min_refresh=60.0)
-    await v.verify(issuer.token())
-    forged = issuer.token()
+    v = verifier(own_issuer, http, min_refresh=60.0)
+    await v.verify(own_issuer.token())
+    forged = own_issuer.token()
     header, payload, signature = forged.split(".")
     bogus = json.loads(base64.urlsafe_b64decode(header + "=="))
     bogus["kid"] = "nope"
@@ -79,53 +67,55 @@ async def test_unknown_kid_refetch_is_rate_limited(
 
 
 async def test_algorithm_confusion_and_none_are_rejected(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
-    issuer.rotate("RSA")
-    v = verifier(issuer, http)
-    claims = jwt.decode(issuer.token(), options={"verify_signature": False})
+    own_issuer.rotate("RSA")
+    v = verifier(own_issuer, http)
+    claims = jwt.decode(own_issuer.token(), options={"verify_signature": False})
     unsigned = jwt.encode(
-        claims, None, algorithm="none", headers={"kid": issuer.current, "typ": "at+jwt"}
+        claims, None, algorithm="none", headers={"kid": own_issuer.current, "typ": "at+jwt"}
     )
     with pytest.raises(Unauthorized, match="algorithm not accepted"):
         await v.verify(unsigned)
     # HS256 signed with the *public* key as the secret: the classic confusion attack.
     public_pem = (
-        issuer.keys[issuer.current]
+        own_issuer.keys[own_issuer.current]
         .public_key()
         .public_bytes(
             encoding=serialization.Encoding.PEM,
             format=serialization.PublicFormat.SubjectPublicKeyInfo,
         )
     )
-    hs = _hs256(claims, public_pem, {"kid": issuer.current, "typ": "at+jwt"})
+    hs = _hs256(claims, public_pem, {"kid": own_issuer.current, "typ": "at+jwt"})
     with pytest.raises(Unauthorized, match="algorithm not accepted"):
         await v.verify(hs)
     # RS256 is a fine algorithm, but this verifier is pinned to ES256.
-    only_es = verifier(issuer, http, algs=["ES256"])
+    only_es = verifier(own_issuer, http, algs=["ES256"])
     with pytest.raises(Unauthorized, match="algorithm not accepted"):
-        await only_es.verify(issuer.token())
+        await only_es.verify(own_issuer.token())
 
 
 async def test_wrong_typ_issuer_audience_and_expiry(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
-    v = verifier(issuer, http)
+    v = verifier(own_issuer, http)
     with pytest.raises(Unauthorized, match="typ"):
-        await v.verify(issuer.token(typ="JWT"))  # an ID token is not an access token
+        await v.verify(own_issuer.token(typ="JWT"))  # an ID token is not an access token
     with pytest.raises(Unauthorized):
-        await v.verify(issuer.token(iss="http://evil.test"))
+        await v.verify(own_issuer.token(iss="http://evil.test"))
     with pytest.raises(Unauthorized):
-        await v.verify(issuer.token(aud="another-api"))
+        await v.verify(own_issuer.token(aud="another-api"))
     with pytest.raises(Unauthorized, match="expired"):
-        await v.verify(issuer.token(lifetime=-120))
+        await v.verify(own_issuer.token(lifetime=-120))
     with pytest.raises(Unauthorized, match="malformed"):
         await v.verify("a.b")
 
 
-async def test_service_tokens_are_recognised(issuer: TokenIssuer, http: httpx.AsyncClient) -> None:
-    principal = await verifier(issuer, http).verify(
-        issuer.token("challenge-service", "ratings:write", client_id="challenge-service")
+async def test_service_tokens_are_recognised(
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
+) -> None:
+    principal = await verifier(own_issuer, http).verify(
+        own_issuer.token("challenge-service", "ratings:write", client_id="challenge-service")
     )
     assert principal.is_service
 
@@ -144,13 +134,13 @@ def _hs256(claims: dict[str, Any], secret: bytes, headers: dict[str, str]) -> st
 
 
 async def test_a_verified_token_is_cached_until_it_expires(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
-    v = verifier(issuer, http)
-    token = issuer.token("cached")
+    v = verifier(own_issuer, http)
+    token = own_issuer.token("cached")
     first = await v.verify(token)
     assert await v.verify(token) is first  # no second signature check
-    expired = issuer.token("old", lifetime=-120)
+    expired = own_issuer.token("old", lifetime=-120)
     for _ in range(2):  # a rejected token is never cached as good
         with pytest.raises(Unauthorized, match="expired"):
             await v.verify(expired)
@@ -168,10 +158,10 @@ class Clock:
 
 
 def backed_off_verifier(
-    issuer: TokenIssuer, http: httpx.AsyncClient, clock: Clock
+    own_issuer: TokenIssuer, http: httpx.AsyncClient, clock: Clock
 ) -> TokenVerifier:
     jwks = JWKSCache(
-        issuer.jwks_url,
+        own_issuer.jwks_url,
         http,
         min_refresh_seconds=0.0,  # the most eager setting: backoff must still hold
         max_age_seconds=300.0,
@@ -182,75 +172,77 @@ def backed_off_verifier(
 
 
 async def test_a_failing_endpoint_is_backed_off_and_known_keys_keep_verifying(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = backed_off_verifier(issuer, http, clock)
-    await v.verify(issuer.token())
-    assert issuer.jwks_requests == 1
-    issuer.mode = "fail"
+    v = backed_off_verifier(own_issuer, http, clock)
+    await v.verify(own_issuer.token())
+    assert own_issuer.jwks_requests == 1
+    own_issuer.mode = "fail"
     clock.now += 301  # the key set is now older than its refresh age
-    tokens = [issuer.token(f"user-{i}") for i in range(200)]  # new tokens: none cached
+    tokens = [own_issuer.token(f"user-{i}") for i in range(200)]  # new tokens: none cached
     principals = await asyncio.gather(*(v.verify(t) for t in tokens))
     assert len(principals) == 200  # every request verified with the key we had
     await asyncio.sleep(0.1)  # let the background refresh finish failing
-    for t in [issuer.token(f"again-{i}") for i in range(50)]:
+    for t in [own_issuer.token(f"again-{i}") for i in range(50)]:
         await v.verify(t)
-    assert issuer.jwks_requests <= 3  # was one fetch per request (200)
+    assert own_issuer.jwks_requests <= 3  # was one fetch per request (200)
     # After the backoff, one more attempt; on success the set is fresh again.
-    issuer.mode = "ok"
+    own_issuer.mode = "ok"
     clock.now += 120
-    await v.verify(issuer.token("after-backoff"))
+    await v.verify(own_issuer.token("after-backoff"))
     await asyncio.sleep(0.1)
-    fetched = issuer.jwks_requests
-    await v.verify(issuer.token("fresh"))
-    assert issuer.jwks_requests == fetched
+    fetched = own_issuer.jwks_requests
+    await v.verify(own_issuer.token("fresh"))
+    assert own_issuer.jwks_requests == fetched
 
 
 async def test_unknown_kids_share_one_fetch_and_then_back_off(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = backed_off_verifier(issuer, http, clock)
-    await v.verify(issuer.token())
-    issuer.mode = "fail"
-    issuer.rotate("EC")  # tokens now carry a kid the cache has never seen
+    v = backed_off_verifier(own_issuer, http, clock)
+    await v.verify(own_issuer.token())
+    own_issuer.mode = "fail"
+    own_issuer.rotate("EC")  # tokens now carry a kid the cache has never seen
     results = await asyncio.gather(
-        *(v.verify(issuer.token(f"u-{i}")) for i in range(200)), return_exceptions=True
+        *(v.verify(own_issuer.token(f"u-{i}")) for i in range(200)), return_exceptions=True
     )
     assert all(isinstance(r, Unauthorized) for r in results)
-    assert issuer.jwks_requests == 2  # the first fetch, then one shared attempt for all 200
+    assert own_issuer.jwks_requests == 2  # the first fetch, then one shared attempt for all 200
     clock.now += 0.5  # within the failure backoff: no new attempt
     with pytest.raises(Unauthorized, match="unknown signing key"):
-        await v.verify(issuer.token("later"))
-    assert issuer.jwks_requests == 2
+        await v.verify(own_issuer.token("later"))
+    assert own_issuer.jwks_requests == 2
 
 
 async def test_a_hanging_endpoint_neither_queues_nor_blocks_requests(
-    issuer: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     import asyncio
 
     clock = Clock()
-    v = backed_off_verifier(issuer, http, clock)
-    await v.verify(issuer.token())
-    issuer.mode = "hang"
+    v = backed_off_verifier(own_issuer, http, clock)
+    await v.verify(own_issuer.token())
+    own_issuer.mode = "hang"
     clock.now += 301
     # Known key, stale set: answered at once while one refresh hangs in the background.
     async with asyncio.timeout(5):
-        principals = await asyncio.gather(*(v.verify(issuer.token(f"k-{i}")) for i in range(100)))
+        principals = await asyncio.gather(
+            *(v.verify(own_issuer.token(f"k-{i}")) for i in range(100))
+        )
     assert len(principals) == 100
     # Unknown kid: all wait for the same single fetch, bounded by its timeout (0.5 s), not
     # one timeout after another.
-    issuer.rotate("EC")
+    own_issuer.rotate("EC")
     clock.now += 120
     async with asyncio.timeout(5):
         results = await asyncio.gather(
-            *(v.verify(issuer.token(f"n-{i}")) for i in range(100)), return_exceptions=True
+            *(v.verify(own_issuer.token(f"n-{i}")) for i in range(100)), return_exceptions=True
         )
     assert all(isinstance(r, Unauthorized) for r in results)
-    assert issuer.jwks_requests <= 3
+    assert own_issuer.jwks_requests <= 3

@@ -5,7 +5,7 @@ the JWKS endpoint's failures backed off on the kit's one schedule (``retry.backo
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -20,25 +20,12 @@ ALGS = ["RS256", "ES256"]
 
 
 @pytest.fixture
-def own() -> Iterator[TokenIssuer]:
-    """The issuer whose keys the process holds (its JWKS endpoint must never be asked)."""
-    issuer = TokenIssuer()
-    yield issuer
-    issuer.close()
-
-
-@pytest.fixture
 def remote() -> Iterator[TokenIssuer]:
-    """An issuer known only through its JWKS endpoint."""
+    """An issuer known only through its JWKS endpoint (next to the test's own, whose keys the
+    process holds and whose endpoint must never be asked)."""
     issuer = TokenIssuer()
     yield issuer
     issuer.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 def local(issuer: TokenIssuer, **kw: Any) -> TokenVerifier:
@@ -47,63 +34,63 @@ def local(issuer: TokenIssuer, **kw: Any) -> TokenVerifier:
     )
 
 
-async def test_own_keys_verify_in_process(own: TokenIssuer) -> None:
-    principal = await local(own).verify(own.token("u-1", "users:read"))
+async def test_own_keys_verify_in_process(own_issuer: TokenIssuer) -> None:
+    principal = await local(own_issuer).verify(own_issuer.token("u-1", "users:read"))
     assert principal.subject == "u-1"
     assert principal.scopes == {"users:read"}
-    assert own.jwks_requests == 0
+    assert own_issuer.jwks_requests == 0
     other = TokenIssuer()  # same issuer name, keys we do not hold
     try:
         with pytest.raises(Unauthorized, match="unknown signing key"):
-            await local(own).verify(other.token())
+            await local(own_issuer).verify(other.token())
     finally:
         other.close()
 
 
-async def test_the_same_checks_apply_to_own_keys(own: TokenIssuer) -> None:
-    v = local(own)
+async def test_the_same_checks_apply_to_own_keys(own_issuer: TokenIssuer) -> None:
+    v = local(own_issuer)
     with pytest.raises(Unauthorized, match="expired"):
-        await v.verify(own.token(lifetime=-120))
+        await v.verify(own_issuer.token(lifetime=-120))
     with pytest.raises(Unauthorized, match="typ"):
-        await v.verify(own.token(typ="JWT"))
+        await v.verify(own_issuer.token(typ="JWT"))
     with pytest.raises(Unauthorized, match="rejected"):
-        await v.verify(own.token(aud="another-audience"))
+        await v.verify(own_issuer.token(aud="another-audience"))
     with pytest.raises(Unauthorized, match="not accepted"):
         await TokenVerifier(
-            LocalKeys(own.jwks), issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"]
-        ).verify(own.token())
+            LocalKeys(own_issuer.jwks), issuer=ISSUER, audience=AUDIENCE, algorithms=["ES256"]
+        ).verify(own_issuer.token())
 
 
 async def test_a_key_that_leaves_the_set_verifies_nothing_not_even_what_it_verified(
-    own: TokenIssuer,
+    own_issuer: TokenIssuer,
 ) -> None:
-    v = local(own)
-    old = own.current
-    token = own.token("before-rotation")
+    v = local(own_issuer)
+    old = own_issuer.current
+    token = own_issuer.token("before-rotation")
     assert (await v.verify(token)).subject == "before-rotation"
-    new = own.rotate("EC")
-    assert (await v.verify(own.token("after-rotation"))).subject == "after-rotation"
+    new = own_issuer.rotate("EC")
+    assert (await v.verify(own_issuer.token("after-rotation"))).subject == "after-rotation"
     assert (await v.verify(token)).subject == "before-rotation"  # still published
-    own.published.remove(old)
+    own_issuer.published.remove(old)
     with pytest.raises(Unauthorized, match="unknown signing key"):
         await v.verify(token)
-    assert own.published == [new]
+    assert own_issuer.published == [new]
 
 
 async def test_own_keys_first_then_the_jwks(
-    own: TokenIssuer, remote: TokenIssuer, http: httpx.AsyncClient
+    own_issuer: TokenIssuer, remote: TokenIssuer, http: httpx.AsyncClient
 ) -> None:
     jwks = JWKSCache(remote.jwks_url, http, min_refresh_seconds=0.0)
     platform = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, algorithms=ALGS)
-    v = platform.local_first(LocalKeys(own.jwks))
-    assert (await v.verify(own.token("mine"))).subject == "mine"
+    v = platform.local_first(LocalKeys(own_issuer.jwks))
+    assert (await v.verify(own_issuer.token("mine"))).subject == "mine"
     assert remote.jwks_requests == 0  # our own token never leaves the process
     assert (await v.verify(remote.token("theirs"))).subject == "theirs"
     assert remote.jwks_requests == 1
-    assert own.jwks_requests == 0
+    assert own_issuer.jwks_requests == 0
 
 
-async def test_revocation_is_asked_about_every_token_cached_or_not(own: TokenIssuer) -> None:
+async def test_revocation_is_asked_about_every_token_cached_or_not(own_issuer: TokenIssuer) -> None:
     revoked: set[str] = set()
     asked: list[str] = []
 
@@ -111,8 +98,8 @@ async def test_revocation_is_asked_about_every_token_cached_or_not(own: TokenIss
         asked.append(claims["jti"])
         return claims["jti"] in revoked
 
-    v = local(own, revoked=is_revoked)
-    token = own.token("u-1")
+    v = local(own_issuer, revoked=is_revoked)
+    token = own_issuer.token("u-1")
     principal = await v.verify(token)
     assert await v.verify(token) is principal  # verified once, then from the cache
     assert len(asked) == 2
@@ -121,7 +108,7 @@ async def test_revocation_is_asked_about_every_token_cached_or_not(own: TokenIss
         await v.verify(token)
     assert "invalid_token" in caught.value.headers["WWW-Authenticate"]
     # Without the hook (another process's view), the same token still verifies.
-    assert (await local(own).verify(token)).subject == "u-1"
+    assert (await local(own_issuer).verify(token)).subject == "u-1"
 
 
 class Clock:

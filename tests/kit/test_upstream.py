@@ -3,7 +3,7 @@ and the readiness check for an upstream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 
 import httpx
@@ -37,12 +37,6 @@ def flaky() -> Iterator[FlakyServer]:
     server = FlakyServer()
     yield server
     server.server.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 async def test_idempotent_calls_are_retried_until_they_succeed(

@@ -14,7 +14,14 @@ from gamification_service import workers
 from gamification_service.api import ROUTES
 from gamification_service.domain.catalog import BADGES
 from gamification_service.domain.currencies import parse_rates
-from gamification_service.service import Gamification, Leaderboards, Ratings, Reactions, Wallets
+from gamification_service.service import (
+    Gamification,
+    Leaderboards,
+    Ratings,
+    Reactions,
+    Rebuild,
+    Wallets,
+)
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import Boards
 from gamification_service.store.ledger import Ledger
@@ -55,7 +62,9 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
     return Gamification(
         wallets=wallets,
         ratings=Ratings(ratings, wallets, boards, profiles),
-        leaderboards=Leaderboards(boards, profiles, ledger, snapshots, ratings),
+        leaderboards=Leaderboards(
+            boards, profiles, Rebuild(boards, profiles, ledger, snapshots, ratings)
+        ),
         reactions=Reactions(wallets, profiles),
     )
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from gamification_service.service.leaderboards import Board, Leaderboards
 from gamification_service.service.ratings import Opponents, Ratings, RatingStanding
 from gamification_service.service.reactions import Reactions
+from gamification_service.service.rebuild import Rebuild
 from gamification_service.service.wallets import (
     BadgeStatus,
     CreditCheck,
@@ -43,6 +44,7 @@ __all__ = [
     "RatingStanding",
     "Ratings",
     "Reactions",
+    "Rebuild",
     "Recorded",
     "Report",
     "Wallets",

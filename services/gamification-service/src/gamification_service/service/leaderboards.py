@@ -10,10 +10,7 @@ from gamification_service.domain.boards import check_metric
 from gamification_service.domain.periods import Period
 from gamification_service.service.rebuild import Rebuild
 from gamification_service.store.boards import Boards, Standing, board_key
-from gamification_service.store.ledger import Ledger
 from gamification_service.store.profiles import Profiles
-from gamification_service.store.ratings import RatingStore
-from gamification_service.store.snapshots import Snapshots
 
 
 @dataclass
@@ -37,17 +34,10 @@ async def safe_names(profiles: Profiles, user_ids: list[str]) -> dict[str, str |
 class Leaderboards:
     """The boards in Redis: read them, and rebuild them from MongoDB (Redis is a cache)."""
 
-    def __init__(
-        self,
-        boards: Boards,
-        profiles: Profiles,
-        ledger: Ledger,
-        snapshots: Snapshots,
-        ratings: RatingStore,
-    ) -> None:
+    def __init__(self, boards: Boards, profiles: Profiles, rebuilder: Rebuild) -> None:
         self.boards = boards
         self.profiles = profiles
-        self.rebuilder = Rebuild(boards, profiles, ledger, snapshots, ratings)
+        self.rebuilder = rebuilder
 
     async def top(self, metric: str, period: Period, key: str, limit: int) -> Board:
         """Top ``limit`` of the board of ``metric`` in period ``key``: higher first, equal
