@@ -70,6 +70,22 @@ def issuer() -> Iterator[TokenIssuer]:
 
 
 @pytest.fixture
+def own_issuer() -> Iterator[TokenIssuer]:
+    """A token issuer of the test's own: the test may rotate its keys and make its JWKS
+    endpoint fail or hang."""
+    token_issuer = TokenIssuer()
+    yield token_issuer
+    token_issuer.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain HTTP client, for parts that take one (the JWKS cache, upstream calls)."""
+    async with httpx.AsyncClient() as client:
+        yield client
+
+
+@pytest.fixture
 def db_name() -> str:
     """A fresh MongoDB database per test: tests never see each other's documents."""
     return f"t_{uuid.uuid4().hex[:16]}"
