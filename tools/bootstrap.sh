@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install or build everything the tests and the local stack need, idempotently:
-#   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk
+#   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk, chromium (the
+#     browser Playwright drives in the system tests; never a downloaded browser build)
 #   * from the Go module proxy, into $DEEPIRI_TOOLS (default ~/.cache/deepiri-tools/bin):
 #       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
 #       skaffold, and the Gateway API / Prometheus Operator CRDs (for tests/chart)
@@ -32,6 +33,7 @@ apt_packages() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v wrk >/dev/null || missing+=(wrk)
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo

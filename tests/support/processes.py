@@ -122,13 +122,15 @@ class ServiceProcesses:
         mongo: Any = None,
         influx: bool = False,
         db: str | None = None,
+        port: int | None = None,
         **env: str,
     ) -> ServiceProcess:
         """``service`` started with ``workers`` uvicorn workers (two is how a pod runs it) and
         its own database (``<test db>_<module>`` unless ``db`` names one: processes of the
         same service share theirs, as pods do), on the harness's servers unless ``redis`` or
-        ``mongo`` are a test's own, with InfluxDB if ``influx``; ``env`` adds or overrides
-        variables."""
+        ``mongo`` are a test's own, with InfluxDB if ``influx``, on ``port`` (a free one unless
+        given: user-service must know its own URL, its issuer, before it starts); ``env`` adds
+        or overrides variables."""
         environment = {
             **harness_env(
                 redis or self.servers.redis,
@@ -142,7 +144,7 @@ class ServiceProcesses:
             "WEB_CONCURRENCY": str(workers),
             **env,
         }
-        process = ServiceProcess(service, free_port(), environment, self.log_dir)
+        process = ServiceProcess(service, port or free_port(), environment, self.log_dir)
         self.started.append(process)
         return process.start()
 
