@@ -6,7 +6,8 @@
 #       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
 #       skaffold, and the Gateway API / Prometheus Operator CRDs (for tests/chart)
 #   * checkov (policy scanner) in its own virtualenv beside the tool cache
-#   * the Python dev environment in .venv from hashed, pinned requirements
+#   * the Python dev environment in .venv from hashed, pinned requirements, with the kit,
+#     the services and the `deepiri` CLI (clients/cli) installed editable
 # Re-running skips whatever is already there at the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,7 +91,7 @@ python_env() {
   .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
   say "installing pinned Python requirements (hashes checked)"
   .venv/bin/uv pip install --python .venv/bin/python -q --require-hashes -r requirements/dev.txt
-  local editable=(-e services/kit)
+  local editable=(-e services/kit -e clients/cli)
   for svc in services/*-service; do editable+=(-e "$svc"); done
   .venv/bin/uv pip install --python .venv/bin/python -q --no-deps --no-build-isolation "${editable[@]}"
 }
