@@ -11,12 +11,25 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-# A random caller per request; the summary comes back as one JSON line.
+# A random caller per request, or (sequential) each token in turn, the threads taking every
+# stride-th one from their own start, so no token is sent twice until the list runs out;
+# the summary comes back as one JSON line.
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
 local method, path, body = "%(method)s", "%(path)s", %(body)s
+local sequential, stride, started = %(sequential)s, %(stride)d, 0
+function setup(thread)
+  thread:set("position", started)
+  started = started + 1
+end
+local function pick()
+  if not sequential then return tokens[math.random(#tokens)] end
+  local token = tokens[(position %% #tokens) + 1]
+  position = position + stride
+  return token
+end
 request = function()
-  local headers = {["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}
+  local headers = {["Authorization"] = "Bearer " .. pick()}
   if body then headers["Content-Type"] = "application/json" end
   return wrk.format(method, path, headers, body)
 end
@@ -39,18 +52,23 @@ def run_wrk(
     conns: int,
     seconds: int,
     timeout: str = "120s",
+    sequential: bool = False,
 ) -> dict[str, Any]:
-    """wrk's raw summary (requests, duration_us, errors, non2xx, p50_us, p99_us)."""
+    """wrk's raw summary (requests, duration_us, errors, non2xx, p50_us, p99_us); each
+    request carries a random one of ``tokens``, or the next one if ``sequential``."""
+    threads = min(conns, 2)
     script = WRK_SCRIPT % {
         "tokens": ",".join(json.dumps(t) for t in tokens),
         "method": method,
         "path": path,
         "body": json.dumps(body) if body else "nil",
+        "sequential": "true" if sequential else "false",
+        "stride": threads,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        command = ["wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout]
+        command = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout]
         out = subprocess.run(
             [*command, "-s", handle.name, url],
             capture_output=True,
