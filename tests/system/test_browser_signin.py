@@ -8,6 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
@@ -79,6 +80,18 @@ def test_a_person_signs_up_signs_in_and_consents_in_a_browser(
     me = oauth.get(meta["userinfo_endpoint"]).json()
     assert me["email"] == EMAIL
     assert me["name"] == "Robin"
+    # The ID token is for this app, this sign-in (the nonce) and this person.
+    keys = jwt.PyJWKSet.from_dict(httpx.get(meta["jwks_uri"]).json())
+    kid = jwt.get_unverified_header(token["id_token"])["kid"]
+    identity = jwt.decode(
+        token["id_token"],
+        next(k for k in keys.keys if k.key_id == kid).key,
+        algorithms=["RS256"],
+        audience="app",
+        issuer=meta["issuer"],
+    )
+    assert identity["nonce"] == nonce
+    assert identity["sub"] == me["sub"]
     # The code was spent: the same redirect cannot be exchanged again.
     again = httpx.post(
         meta["token_endpoint"],

@@ -119,6 +119,9 @@ def poll(
 
 def login(store: Store, issuer: str, scope: str, err: TextIO) -> int:
     issuer = issuer.rstrip("/")
+    url = httpx.URL(issuer)
+    if url.scheme != "https" and url.host not in ("localhost", "127.0.0.1", "::1"):
+        print(f"warning: {issuer} is not https: the tokens would travel in the clear", file=err)
     with oauth_client(CLIENT_ID) as client:
         meta = discover(client, issuer)
         response = client.request(
