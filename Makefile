@@ -38,8 +38,8 @@ format: ## apply ruff fixes and formatting
 	ruff format .
 
 .PHONY: typecheck
-typecheck: ## mypy --strict over the kit and every service
-	mypy services/kit/src $(wildcard services/*-service/src)
+typecheck: ## mypy --strict over the kit, every service and the deepiri CLI
+	mypy services/kit/src $(wildcard services/*-service/src) clients/cli/src
 
 .PHONY: test
 test: tools lint typecheck ## everything CI runs (fresh machine too): tools, lint, types, all tests

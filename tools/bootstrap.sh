@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install or build everything the tests and the local stack need, idempotently:
-#   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk
+#   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk, chromium (the
+#     browser Playwright drives in the system tests; never a downloaded browser build)
 #   * from the Go module proxy, into $DEEPIRI_TOOLS (default ~/.cache/deepiri-tools/bin):
 #       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
 #       skaffold, and the Gateway API / Prometheus Operator CRDs (for tests/chart)
 #   * checkov (policy scanner) in its own virtualenv beside the tool cache
-#   * the Python dev environment in .venv from hashed, pinned requirements
+#   * the Python dev environment in .venv from hashed, pinned requirements, with the kit,
+#     the services and the `deepiri` CLI (clients/cli) installed editable
 # Re-running skips whatever is already there at the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,7 @@ apt_packages() {
   command -v promtool >/dev/null || missing+=(prometheus)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v wrk >/dev/null || missing+=(wrk)
+  command -v chromium >/dev/null || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -88,7 +91,7 @@ python_env() {
   .venv/bin/python -m pip install -q --disable-pip-version-check "uv==0.13.9"
   say "installing pinned Python requirements (hashes checked)"
   .venv/bin/uv pip install --python .venv/bin/python -q --require-hashes -r requirements/dev.txt
-  local editable=(-e services/kit)
+  local editable=(-e services/kit -e clients/cli)
   for svc in services/*-service; do editable+=(-e "$svc"); done
   .venv/bin/uv pip install --python .venv/bin/python -q --no-deps --no-build-isolation "${editable[@]}"
 }

@@ -128,8 +128,9 @@ class ServiceProcesses:
         """``service`` started with ``workers`` uvicorn workers (two is how a pod runs it) and
         its own database (``<test db>_<module>`` unless ``db`` names one: processes of the
         same service share theirs, as pods do), on the harness's servers unless ``redis`` or
-        ``mongo`` are a test's own, with InfluxDB if ``influx``, on ``port`` if it must be
-        known beforehand (a free one otherwise); ``env`` adds or overrides variables."""
+        ``mongo`` are a test's own, with InfluxDB if ``influx``, on ``port`` (a free one unless
+        given: user-service must know its own URL, its issuer, before it starts); ``env`` adds
+        or overrides variables."""
         environment = {
             **harness_env(
                 redis or self.servers.redis,

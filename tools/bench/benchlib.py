@@ -23,15 +23,28 @@ from infra import FerretDBServer, RedisServer
 from support.processes import ServiceProcess, ServiceProcesses
 from support.tokens import TokenIssuer
 
-# A random caller per request (none without tokens); the summary comes back as one JSON line.
+# A random caller per request (none without tokens), or (sequential) each token in turn, the
+# threads taking every stride-th one from their own start, so no token is sent twice until
+# the list runs out; the summary comes back as one JSON line.
 WRK_SCRIPT = """
 local tokens = {%(tokens)s}
 local method, path, body = "%(method)s", "%(path)s", %(body)s
 local fixed = %(headers)s
+local sequential, stride, started = %(sequential)s, %(stride)d, 0
+function setup(thread)
+  thread:set("position", started)
+  started = started + 1
+end
+local function pick()
+  if not sequential then return tokens[math.random(#tokens)] end
+  local token = tokens[(position %% #tokens) + 1]
+  position = position + stride
+  return token
+end
 request = function()
   local headers = {}
   for name, value in pairs(fixed) do headers[name] = value end
-  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)] end
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. pick() end
   return wrk.format(method, path, headers, body)
 end
 done = function(summary, latency, requests)
@@ -105,23 +118,28 @@ def run_wrk(
     timeout: str = "120s",
     *,
     headers: Mapping[str, str] | None = None,
+    sequential: bool = False,
 ) -> dict[str, Any]:
     """wrk's raw summary (requests, duration_us, errors, non2xx, p50_us, p99_us) of
-    ``method path`` as a random one of ``tokens`` (a bearer token each; none when empty),
-    with ``headers`` (a body is JSON unless they say otherwise). Errors or a status of 400
-    and above end the benchmark: such a run measures nothing."""
+    ``method path`` as a random one of ``tokens`` (a bearer token each; none when empty), or
+    the next one if ``sequential``, with ``headers`` (a body is JSON unless they say
+    otherwise). Errors or a status of 400 and above end the benchmark: such a run measures
+    nothing."""
     fixed = {"Content-Type": "application/json"} if body else {}
+    threads = min(conns, 2)
     script = WRK_SCRIPT % {
         "tokens": ",".join(json.dumps(t) for t in tokens),
         "method": method,
         "path": path,
         "body": json.dumps(body) if body else "nil",
         "headers": lua_table({**fixed, **(headers or {})}),
+        "sequential": "true" if sequential else "false",
+        "stride": threads,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
-        command = ["wrk", f"-t{min(conns, 2)}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout]
+        command = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", timeout]
         out = subprocess.run(
             [*command, "-s", handle.name, url],
             capture_output=True,

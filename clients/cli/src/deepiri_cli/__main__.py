@@ -1,0 +1,5 @@
+import sys
+
+from deepiri_cli.main import main
+
+sys.exit(main())
