@@ -66,6 +66,10 @@ fuzz: ## deeper schema fuzzing on a fresh seed (EXAMPLES=200 per operation; SEED
 bench: ## run every benchmark in tools/bench (prints figures and a same-run baseline)
 	@set -e; for f in tools/bench/bench_*.py; do echo "== $$f"; $(PY) $$f; done
 
+.PHONY: bench-compare
+bench-compare: ## before/after: BASE=<other checkout> serves the same requests, interleaved (PAIRS=2000)
+	$(PY) tools/bench/compare.py $(BASE) --pairs $(or $(PAIRS),2000)
+
 .PHONY: infra
 infra: ## start Redis, FerretDB and InfluxDB on their usual ports (Ctrl-C stops)
 	$(PY) tools/infra.py --data .tmp/infra
