@@ -4,6 +4,7 @@ docs — and, once in the standard module set, has the whole set and its tests."
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,21 @@ def test_service_files(service: Service) -> None:
         assert (service.path / name).is_file(), f"services/{service.name}/{name} is missing"
     assert (ROOT / "docs" / "services" / f"{service.name}.md").is_file(), (
         f"docs/services/{service.name}.md is missing"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_dockerfile_is_the_generators(service: Service) -> None:
+    # Every image is built the same way: a Dockerfile per service (what skaffold, Tilt and
+    # `make images` build) is the generator's template with the service's names and port, so
+    # a change to how images are built is made once, in the template, and lands everywhere.
+    template = ROOT / "tools" / "service_template" / "services" / "{{service}}" / "Dockerfile.tmpl"
+    port = load("charts/deepiri/values.yaml")[service.name]["port"]
+    names = {"service": service.name, "module": service.module, "port": str(port)}
+    expected = re.sub(r"\{\{(\w+)\}\}", lambda m: names[m.group(1)], template.read_text())
+    assert (service.path / "Dockerfile").read_text() == expected, (
+        f"services/{service.name}/Dockerfile differs from the generator's template: change the"
+        " template (tools/service_template) and re-render every service's Dockerfile"
     )
 
 
