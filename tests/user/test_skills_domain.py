@@ -168,12 +168,12 @@ def test_gains_and_keys_of_a_completion() -> None:
     }
     assert gains_for(tree, completed(kind="habit", habit_direction="down", tags=["code"])) == {}
     todo = completed()
-    assert training_key("u", "e1", todo) == training_key("u", "e2", todo)  # once per todo
-    assert training_key("u", "e1", todo) != training_key("v", "e1", todo)
+    assert training_key("e1", todo) == training_key("e2", todo)  # once per todo
     habit = completed(kind="habit")
-    assert training_key("u", "e1", habit) != training_key("u", "e2", habit)
+    assert training_key("e1", habit) != training_key("e2", habit)
     daily = completed(kind="daily", completion_id="c1")
-    assert training_key("u", "e1", daily) == training_key("u", "e2", daily)
+    assert training_key("e1", daily) == training_key("e2", daily)
+    assert training_key("e1", daily) != training_key("e1", completed(kind="daily"))
 
 
 def test_unlock_needs_prerequisites_and_points() -> None:

@@ -24,7 +24,6 @@ import msgspec
 
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.errors import Conflict, NotFound
-from deepiri_kit.stamps import scoped_key
 
 __all__ = [
     "POINTS_PER_LEVEL",
@@ -255,22 +254,20 @@ def gains_for(tree: Tree, event: TaskCompleted) -> dict[str, int]:
     return dict.fromkeys(skills, share)
 
 
-def training_key(user_id: str, event_id: str, event: TaskCompleted) -> str:
-    """What may train skills at most once: as with rewards, a todo once in its life
-    (complete → reopen → complete is no new XP), a daily once per period (its completion id),
-    each habit tap on its own; a redelivered event shares its id and trains nothing."""
+def training_key(event_id: str, event: TaskCompleted) -> tuple[str, ...]:
+    """What may train a user's skills at most once: as with rewards, a todo once in its life
+    (complete → reopen → complete is no new XP), a daily once per period (its completion
+    id), each habit tap on its own; a redelivered event shares its id and trains nothing."""
     if event.kind == "todo":
-        what = f"todo:{event.task_id}"
-    elif event.kind == "daily" and event.completion_id:
-        what = f"daily:{event.completion_id}"
-    else:
-        what = f"event:{event_id}"
-    return scoped_key(user_id, "task.completed", what)
+        return ("task.completed", "todo", event.task_id)
+    if event.kind == "daily" and event.completion_id:
+        return ("task.completed", "daily", event.completion_id)
+    return ("task.completed", "event", event_id)
 
 
-def unlock_key(user_id: str, skill_id: str) -> str:
+def unlock_key(skill_id: str) -> tuple[str, ...]:
     """A skill is unlocked once in a user's life."""
-    return scoped_key(user_id, "unlock", skill_id)
+    return ("unlock", skill_id)
 
 
 def train(
