@@ -23,7 +23,7 @@ from deepiri_kit.contracts import tasks as task_events
 from deepiri_kit.events import EventBus
 from support.streams import published
 from support.tokens import TokenIssuer
-from support.users import PREFIX, task_completed
+from support.users import PREFIX, register, task_completed
 from support.waiting import eventually
 from user_service.app import build, create_app
 from user_service.domain.skills import TreeError
@@ -246,6 +246,21 @@ async def test_an_idempotency_key_replays_the_unlock(
         {"user_id": "fay", "kind": "unlock", "idempotency_key": {"$exists": True}}
     )
     assert stamped == 1
+
+
+async def test_deleting_the_account_erases_its_skill_progress(
+    app: Litestar, client: httpx.AsyncClient, redis: Any, issuer: TokenIssuer
+) -> None:
+    user_id = await register(client, redis)
+    await level_up(app, user_id, "design", 1)
+    await level_up(app, "someone-else", "design", 1)
+    me = issuer.headers(user_id, RW)
+    assert (await client.post(f"{SKILLS}/design/unlock", headers=me)).status_code == 200
+    assert (await client.delete(f"{PREFIX}/me", headers=me)).status_code == 204
+    log = app.state.skills.store.links
+    assert await log.count_documents({"user_id": user_id}) == 0
+    assert await log.count_documents({"user_id": "someone-else"}) == 5
+    assert (await app.state.skills.progress(user_id)).xp == {}
 
 
 async def test_openapi_declares_the_routes_and_their_problems(client: httpx.AsyncClient) -> None:

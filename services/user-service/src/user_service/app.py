@@ -91,6 +91,7 @@ async def build(platform: Platform) -> Services:
     skill_store = SkillStore(db, bus)
     await retry_startup(skill_store.ensure_indexes, what="skill indexes")
     skills = SkillTrees(load_tree(settings.skill_tree_file), skill_store)
+    accounts.erasers.append(skills.erase)
     return Services(accounts=accounts, sessions=sessions, provider=provider, skills=skills)
 
 

@@ -130,6 +130,10 @@ class SkillTrees:
             return Unlocked(after, skill)
         raise Conflict("too many concurrent changes to these skills; retry", skill_id=skill_id)
 
+    async def erase(self, user_id: str) -> None:
+        """The user's progress goes with their account."""
+        await self.store.erase(user_id)
+
     def _leveled(
         self, user_id: str, leveled: Leveled, after: Progress, task_id: str
     ) -> SkillLeveled:

@@ -26,7 +26,8 @@ INDEXES = [IndexModel([("key", 1)], name="key_unique", unique=True)]
 
 class SkillStore:
     def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
-        self.log = Chain(db["skill_log"], bus, cache=10_000, pointers=db["skill_log_heads"])
+        self.heads = db["skill_log_heads"]
+        self.log = Chain(db["skill_log"], bus, cache=10_000, pointers=self.heads)
         self.links = self.log.links
 
     async def ensure_indexes(self) -> None:
@@ -65,6 +66,13 @@ class SkillStore:
 
     async def recorded(self, key: str) -> bool:
         return await self.links.find_one({"key": key}, {"_id": 1}) is not None
+
+    async def erase(self, user_id: str) -> None:
+        """Forget the user's progress (their account is deleted). Another process's cached
+        head then names a missing link, and its next read finds the chain empty."""
+        self.log.forget(user_id)
+        await self.heads.delete_one({"_id": user_id})
+        await self.links.delete_many({"user_id": user_id})
 
     async def deliver(self, link: Document) -> bool:
         return await self.log.deliver(link)
