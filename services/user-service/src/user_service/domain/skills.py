@@ -16,7 +16,6 @@ the rules of progress. Pure: no I/O beyond reading the shipped file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from typing import Annotated
 
@@ -87,8 +86,7 @@ class TreeFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # --- the validated tree -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SkillDef:
+class SkillDef(msgspec.Struct, frozen=True):
     id: str
     name: str
     description: str
@@ -97,18 +95,16 @@ class SkillDef:
     requires: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Category:
+class Category(msgspec.Struct, frozen=True):
     id: str
     name: str
     skills: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Tree:
+class Tree(msgspec.Struct, frozen=True):
     categories: tuple[Category, ...]
-    skills: Mapping[str, SkillDef]  # in file order
-    tags: Mapping[str, tuple[str, ...]]  # normalised tag → skill ids
+    skills: dict[str, SkillDef]  # in file order
+    tags: dict[str, tuple[str, ...]]  # normalised tag → skill ids
 
     def skill(self, skill_id: str) -> SkillDef:
         found = self.skills.get(skill_id)
@@ -209,8 +205,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     granted: int = 0
 
 
-@dataclass(frozen=True)
-class Leveled:
+class Leveled(msgspec.Struct, frozen=True):
     skill_id: str
     category: str
     previous_level: int
