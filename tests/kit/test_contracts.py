@@ -15,6 +15,7 @@ from deepiri_kit.contracts import (
     Stream,
     challenges,
     gamification,
+    skills,
     tasks,
     users,
 )
@@ -123,8 +124,27 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "link": "https://deepiri.example/api/users/password/reset?token=abc",
         "expires_at": "2026-05-01T08:45:00Z",
     },
+    skills.SkillLeveled: {
+        "user_id": "u1",
+        "skill_id": "programming",
+        "category": "technical",
+        "level": 3,
+        "previous_level": 2,
+        "xp": 2040,
+        "points_granted": 1,
+        "points": 2,
+        "task_id": "665f1c2e9b1e8a0001a1b2c3",
+    },
+    skills.SkillUnlocked: {
+        "user_id": "u1",
+        "skill_id": "debugging",
+        "category": "technical",
+        "cost": 2,
+        "points": 0,
+        "unlocked": 2,
+    },
 }
-STREAMS = [tasks.STREAM, gamification.STREAM, challenges.STREAM, users.STREAM]
+STREAMS = [tasks.STREAM, gamification.STREAM, challenges.STREAM, users.STREAM, skills.STREAM]
 CASES = [(s, contract) for s in STREAMS for contract in s.types.values()]
 
 
@@ -143,6 +163,7 @@ def test_stream_names_and_literals() -> None:
         "events.gamification",
         "events.challenges",
         "events.users",
+        "events.skills",
     ]
     assert tasks.TaskCompleted.TYPE == tasks.TASK_COMPLETED == "task.completed"
     assert gamification.RatingChanged.TYPE == "gamification.rating_changed"

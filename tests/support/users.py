@@ -8,6 +8,7 @@ import hashlib
 import json
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,7 +16,8 @@ import httpx
 import jwt
 from litestar import Litestar
 
-from deepiri_kit.events import Envelope
+from deepiri_kit.contracts.tasks import Difficulty, Kind, TaskCompleted
+from deepiri_kit.events import Envelope, event_envelope
 from infra import free_port
 from support.processes import ServiceProcess, ServiceProcesses
 from support.tokens import ISSUER
@@ -221,3 +223,26 @@ async def verified(client: httpx.AsyncClient, token: str, audience: str) -> dict
         token, key.key, algorithms=["RS256"], audience=audience, issuer=ISSUER
     )
     return claims
+
+
+def task_completed(
+    user_id: str,
+    *,
+    task_id: str = "t1",
+    kind: Kind = "todo",
+    difficulty: Difficulty = "hard",
+    tags: list[str] | None = None,
+    skill_ids: list[str] | None = None,
+    event_id: str | None = None,
+) -> Envelope:
+    """A ``task.completed`` as task-service publishes it (the kit's contract)."""
+    event = TaskCompleted(
+        task_id=task_id,
+        completion_id=f"{task_id}:{event_id}" if kind != "todo" else None,
+        kind=kind,
+        difficulty=difficulty,
+        completed_at=datetime.now(UTC),
+        tags=tags or [],
+        skill_ids=skill_ids or [],
+    )
+    return event_envelope(event, source="task-service", user_id=user_id, event_id=event_id)

@@ -22,12 +22,14 @@ from user_service.service.keys import KeyRing, parse_kek
 from user_service.service.passwords import Passwords
 from user_service.service.provider import Provider, metadata
 from user_service.service.sessions import Sessions
+from user_service.service.skills import SkillTrees, load_tree
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
 from user_service.store.mailbox import StreamReader
 from user_service.store.oauth import OAuthStore
 from user_service.store.sessions import SessionStore
+from user_service.store.skills import SkillStore
 from user_service.store.throttle import Throttle
 
 PREFIX = "/api/users"
@@ -86,7 +88,11 @@ async def build(platform: Platform) -> Services:
     accounts.revokers.extend([sessions.end_all, provider.revoke_user])
     if settings.deepiri_env == "development":
         accounts.stream_reader = StreamReader(redis)
-    return Services(accounts=accounts, sessions=sessions, provider=provider)
+    skill_store = SkillStore(db, bus)
+    await retry_startup(skill_store.ensure_indexes, what="skill indexes")
+    skills = SkillTrees(load_tree(settings.skill_tree_file), skill_store)
+    accounts.erasers.append(skills.erase)
+    return Services(accounts=accounts, sessions=sessions, provider=provider, skills=skills)
 
 
 @asynccontextmanager
@@ -105,6 +111,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "accounts": services.accounts,
             "sessions": services.sessions,
             "provider": services.provider,
+            "skills": services.skills,
             "web": web,
             # Our own tokens are verified in process (the kit's verifier on our key ring,
             # then the JWKS), and a revoked grant stops working here at once.
@@ -113,6 +120,8 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             ),
         },
         workers=workers.background(platform, services),
+        # A keyed unlock stamps the skill-log link that commits it (deepiri_kit.idempotency).
+        stamped=[services.skills.store.links],
     )
 
 
@@ -130,18 +139,20 @@ async def rfc8414_metadata(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 def create_app(settings: UserSettings | None = None) -> Litestar:
     settings = settings or load_settings(UserSettings)
+    load_tree(settings.skill_tree_file)  # a bad skill tree refuses to start, naming the problem
     # The dev mailbox shows sign-in links: development only, never tests or production.
     dev = [DevMailboxController] if settings.deepiri_env == "development" else []
     return kit_app(
         settings,
         prefix=PREFIX,
         title="Deepiri user-service",
-        description="Accounts and the OAuth 2.0 / OpenID Connect provider.",
+        description="Accounts, the OAuth 2.0 / OpenID Connect provider and skill trees.",
         route_handlers=[*ROUTES, *dev],
         dependencies={
             "accounts": from_state("accounts"),
             "sessions": from_state("sessions"),
             "provider": from_state("provider"),
+            "skills": from_state("skills"),
             "web": from_state("web"),
         },
         setup=setup,

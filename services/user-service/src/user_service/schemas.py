@@ -9,7 +9,9 @@ from typing import Annotated
 import msgspec
 
 from deepiri_kit import Model, Out
+from user_service.domain import skills
 from user_service.domain.accounts import Account
+from user_service.domain.skills import Progress, SkillDef, Tree
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 # Long enough for any passphrase; short enough that a megabyte is not hashed.
@@ -98,3 +100,75 @@ class PublicProfileOut(Out):
             avatar_url=account.avatar_url,
             level=account.level,
         )
+
+
+# --- skill trees --------------------------------------------------------------------------
+
+
+class SkillOut(Out):
+    id: str
+    name: str
+    description: str
+    category: str
+    cost: int
+    requires: list[str]
+    xp: int
+    level: int
+    xp_to_next_level: int
+    unlocked: bool
+    missing: list[str]  # prerequisites not unlocked yet
+    unlockable: bool  # prerequisites met and points enough
+
+    @classmethod
+    def of(cls, skill: SkillDef, progress: Progress) -> SkillOut:
+        xp = progress.xp.get(skill.id, 0)
+        unlocked = skill.id in progress.unlocked
+        missing = [r for r in skill.requires if r not in progress.unlocked]
+        return cls(
+            id=skill.id,
+            name=skill.name,
+            description=skill.description,
+            category=skill.category,
+            cost=skill.cost,
+            requires=list(skill.requires),
+            xp=xp,
+            level=skills.level_of(xp),
+            xp_to_next_level=skills.xp_to_next_level(xp),
+            unlocked=unlocked,
+            missing=missing,
+            unlockable=not unlocked and not missing and progress.points >= skill.cost,
+        )
+
+
+class SkillCategoryOut(Out):
+    id: str
+    name: str
+    skills: list[SkillOut]
+
+
+class SkillTreeOut(Out):
+    points: int  # skill points available to spend
+    points_granted: int  # ever granted (one per level gained)
+    unlocked: int
+    categories: list[SkillCategoryOut]
+
+    @classmethod
+    def of(cls, tree: Tree, progress: Progress) -> SkillTreeOut:
+        return cls(
+            points=progress.points,
+            points_granted=progress.granted,
+            unlocked=len(progress.unlocked),
+            categories=[
+                SkillCategoryOut(
+                    id=c.id,
+                    name=c.name,
+                    skills=[SkillOut.of(tree.skills[s], progress) for s in c.skills],
+                )
+                for c in tree.categories
+            ],
+        )
+
+
+class UnlockedOut(Out):
+    skill: SkillOut
+    points: int  # left to spend

@@ -79,5 +79,10 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     # First-party clients, seeded at start-up (JSON list; secrets hashed when stored):
     # {client_id, name, redirect_uris, grant_types, scope, secret?, first_party}.
     oauth_clients: Secret = DEV_CLIENTS
+    # Skill trees: a definitions file of the operator's (JSON, the shape of the shipped
+    # domain/data/skills.json); empty = the shipped one. A bad file refuses to start.
+    skill_tree_file: str = ""
+    # The event consumer blocks this long waiting for new events (task.completed → skill XP).
+    consumer_block_ms: int = 1000
     # The initial access token for RFC 7591 registration (besides an admin's access token).
     registration_token: Secret = "development-registration-token"  # noqa: S105 - dev only

@@ -4,12 +4,14 @@ and shape the response."""
 from user_service.api.accounts import AccountController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
+from user_service.api.skills import SkillController
 
 ROUTES = [
     PageController,
     OAuthController,
     DeviceController,
     DiscoveryController,
+    SkillController,
     AccountController,
 ]
 

@@ -33,7 +33,7 @@ CHECK_MAIL = AcceptedOut(
 )
 
 
-def _person(request: Caller) -> str:
+def person(request: Caller) -> str:
     """The signed-in person behind the token (service tokens have no account)."""
     principal = request.user
     if principal.is_service:
@@ -84,7 +84,7 @@ class AccountController(Controller):
     @get("/me", guards=READ)
     async def me(self, request: Caller, accounts: Accounts) -> MeOut:
         """The caller's own account."""
-        return MeOut.of(await accounts.get(_person(request)))
+        return MeOut.of(await accounts.get(person(request)))
 
     @patch("/me", guards=WRITE)
     async def update_me(
@@ -92,7 +92,7 @@ class AccountController(Controller):
     ) -> MeOut:
         """Change display name, time zone, locale or avatar (publishes ``user.updated``)."""
         account = await accounts.update(
-            _person(request),
+            person(request),
             display_name=data.display_name,
             time_zone=data.time_zone,
             locale=data.locale,
@@ -104,7 +104,7 @@ class AccountController(Controller):
     async def delete_me(self, request: Caller, accounts: Accounts) -> None:
         """Delete the caller's account; ``user.deleted`` tells every service to erase or
         anonymise what it holds of them."""
-        await accounts.delete(_person(request))
+        await accounts.delete(person(request))
 
     @get("/{user_id:str}", guards=READ)
     async def profile(self, user_id: FromPath[str], accounts: Accounts) -> PublicProfileOut:

@@ -111,6 +111,8 @@ class AccountService:
         self.answer_floor = answer_floor
         self.account_backoff, self.address_backoff = backoffs
         self.revokers: list[Revoker] = []
+        # What else an account's deletion erases (its skill progress), after the revokers.
+        self.erasers: list[Revoker] = []
         self.stream_reader: StreamReader | None = None  # development's mailbox only
 
     @asynccontextmanager
@@ -304,6 +306,8 @@ class AccountService:
         await self.store.forget_credentials(account_id)
         for revoke in self.revokers:
             await revoke(account_id)
+        for erase in self.erasers:
+            await erase(account_id)
 
     # --- verification and reset ----------------------------------------------------------
 

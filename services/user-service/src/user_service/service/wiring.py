@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from user_service.service.accounts import AccountService
 from user_service.service.provider import Provider
 from user_service.service.sessions import Sessions
+from user_service.service.skills import SkillTrees
 
 
 @dataclass
@@ -14,3 +15,4 @@ class Services:
     accounts: AccountService
     sessions: Sessions
     provider: Provider
+    skills: SkillTrees
