@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 from typing import Any
@@ -15,6 +16,8 @@ import jwt
 from litestar import Litestar
 
 from deepiri_kit.events import Envelope
+from infra import free_port
+from support.processes import ServiceProcess, ServiceProcesses
 from support.tokens import ISSUER
 
 PREFIX = "/api/users"
@@ -54,6 +57,31 @@ TEST_CLIENTS = [
         "scope": "users:read tasks:read",
     },
 ]
+
+
+def start_user_service(
+    service_process: ServiceProcesses, clients: list[dict[str, Any]], **env: str
+) -> ServiceProcess:
+    """user-service as a real process, the issuer of its own URL, with ``clients`` seeded.
+    Other services trust it with :func:`trusting`."""
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}{PREFIX}"
+    return service_process(
+        "user-service",
+        port=port,
+        JWT_ISSUER=issuer,
+        JWKS_URL=f"{issuer}/oauth/jwks",
+        OAUTH_CLIENTS=json.dumps(clients),
+        **env,
+    )
+
+
+def trusting(user_service: ServiceProcess) -> dict[str, str]:
+    """The environment that makes a service verify ``user_service``'s tokens (and no others)."""
+    return {
+        "JWT_ISSUER": user_service.env["JWT_ISSUER"],
+        "JWKS_URL": user_service.env["JWKS_URL"],
+    }
 
 
 def client_of(app: Litestar, address: str = "192.0.2.10") -> httpx.AsyncClient:
