@@ -2,7 +2,8 @@
 harness's datastores, from its own OpenAPI document, with every check on — server errors,
 undocumented statuses and content types, responses that break their schema, schema-valid
 requests refused, invalid ones accepted, auth ignored, resources that vanish or outlive
-their deletion. The run must find nothing.
+their deletion. The run must find nothing. Its token is a service's own, from the real
+user-service (client credentials), so service-only and admin routes are reached too.
 
 The default run (``pytest``, CI) is bounded and seeded: the same cases every run, so CI
 cannot go red on an example nobody has seen, and a failure reproduces exactly (the output
@@ -22,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
-from support.tokens import TokenIssuer
+from infra import RedisServer
+from support.accounts import Accounts
+from support.processes import ServiceProcesses
 
 pytestmark = [pytest.mark.system, pytest.mark.fuzz, pytest.mark.slow]
 
@@ -55,15 +56,14 @@ def test_schema_fuzzing_finds_no_failure(
     service: str,
     tmp_path: Path,
     own_redis: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
+    services: ServiceProcesses,
+    accounts: Accounts,
 ) -> None:
     prefix, scopes = TARGETS[service]
-    env = {**harness_env(own_redis, mongo_server, issuer, db_name), "CONSUMER_BLOCK_MS": "100"}
-    process = ServiceProcess(service, free_port(), env, tmp_path).start()
-    # A client-credentials token (subject = client id), so service-only routes are reached too.
-    token = issuer.token("fuzzer", scopes, client_id="fuzzer", lifetime=3600)
+    process = services(service, redis=own_redis)
+    # A client-credentials token from the real user-service (subject = client id), so
+    # service-only routes are reached too.
+    token = accounts.service_token(scopes)
     try:
         run = subprocess.run(
             [
