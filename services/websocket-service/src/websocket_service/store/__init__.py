@@ -1,0 +1,1 @@
+"""Persistence only: presence in Redis, no rules and no Socket.IO."""
