@@ -41,6 +41,7 @@ TARGETS = {
         "gamification:read gamification:write gamification:admin ratings:write",
     ),
     "websocket-service": ("/socket.io", "users:read"),  # its HTTP API (presence)
+    "notification-service": ("/api/notifications", "notifications:read notifications:write"),
 }
 
 

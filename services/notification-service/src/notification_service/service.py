@@ -1,0 +1,427 @@
+"""The use cases: the inbox and preferences (for the API), the reactions to platform events
+(for the consumer) and delivery (inline after an event, and the sweep that retries)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
+
+from deepiri_kit import NotFound, backoff, metrics, utcnow
+from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.tasks import TaskCompleted
+from deepiri_kit.contracts.users import (
+    PasswordResetRequested,
+    UserRegistered,
+    UserUpdated,
+    VerificationRequested,
+)
+from notification_service.domain import notifications as rules
+from notification_service.domain.deliveries import plan
+from notification_service.domain.devices import Device, Provider, new_device, push_of
+from notification_service.domain.notifications import Draft, Mail, Notification
+from notification_service.domain.preferences import (
+    Channel,
+    Preferences,
+    QuietHours,
+    with_changes,
+    zone,
+)
+from notification_service.events.publish import client_event
+from notification_service.store.channels import Rejected, RoomEmitter, SmtpRelay, Undelivered
+from notification_service.store.devices import DeviceStore
+from notification_service.store.notifications import Document, NotificationStore
+from notification_service.store.push import ApnsSender, FcmSender
+
+log = logging.getLogger("notification.delivery")
+NOTIFIED = metrics.counter(
+    "deepiri_notifications_created_total", "Notifications stored, by type.", ("kind",)
+)
+ATTEMPTS = metrics.counter(
+    "deepiri_notification_delivery_attempts_total",
+    "Delivery attempts by channel and outcome (delivered, failed, rejected).",
+    ("channel", "outcome"),
+)
+PUSHED = metrics.counter(
+    "deepiri_push_sends_total",
+    "Push sends by provider and result (delivered, invalid, retry).",
+    ("provider", "result"),
+)
+Sender = FcmSender | ApnsSender
+# A delivery whose notification never appeared (its event was dead-lettered) is dropped.
+ORPHAN_AFTER = timedelta(days=1)
+
+
+class Inbox:
+    def __init__(self, store: NotificationStore, devices: DeviceStore) -> None:
+        self.store = store
+        self.devices = devices
+
+    async def page(
+        self, user_id: str, limit: int, cursor: str | None, unread_only: bool
+    ) -> tuple[list[Notification], str | None]:
+        return await self.store.page(user_id, limit, cursor, unread_only)
+
+    async def unread(self, user_id: str) -> int:
+        return await self.store.unread(user_id)
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification:
+        if not await self.store.mark_read(user_id, notification_id, utcnow()):
+            raise NotFound(f"no notification {notification_id}")
+        found = await self.store.get(user_id, notification_id)
+        if found is None:  # deleted in between
+            raise NotFound(f"no notification {notification_id}")
+        return found
+
+    async def mark_all_read(self, user_id: str) -> int:
+        return await self.store.mark_all_read(user_id, utcnow())
+
+    async def delete(self, user_id: str, notification_id: str) -> None:
+        if not await self.store.delete(user_id, notification_id, utcnow()):
+            raise NotFound(f"no notification {notification_id}")
+
+    async def register_device(
+        self, user_id: str, *, provider: str, platform: str, token: str, app_version: str
+    ) -> Device:
+        device = new_device(
+            user_id=user_id,
+            provider=provider,
+            platform=platform,
+            token=token,
+            app_version=app_version,
+            now=utcnow(),
+        )
+        await self.devices.register(device)
+        return device
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        return await self.devices.of(user_id)
+
+    async def remove_device(self, user_id: str, device: str) -> None:
+        if not await self.devices.remove(user_id, device):
+            raise NotFound(f"no device {device}")
+
+    async def preferences(self, user_id: str) -> Preferences:
+        return await self.store.preferences_of(user_id)
+
+    async def change_preferences(
+        self,
+        user_id: str,
+        *,
+        channels: dict[str, list[str]] | None,
+        quiet_hours: tuple[time, time] | Literal["keep"] | None,
+        time_zone: str | Literal["keep"] | None,
+    ) -> Preferences:
+        current = await self.store.preferences_of(user_id)
+        hours = quiet_hours if quiet_hours in ("keep", None) else QuietHours(*quiet_hours)
+        changed = with_changes(current, channels=channels, quiet_hours=hours, time_zone=time_zone)
+        await self.store.save_preferences(user_id, changed)
+        return changed
+
+
+class Deliveries:
+    """Records notifications with their deliveries, and delivers them: at once when they
+    are due, later (the sweep) when held for quiet hours or when a transport failed."""
+
+    def __init__(
+        self,
+        store: NotificationStore,
+        emitter: RoomEmitter,
+        relay: SmtpRelay,
+        *,
+        devices: DeviceStore | None = None,
+        senders: dict[Provider, Sender] | None = None,
+        retry_first: float = 2.0,
+        retry_limit: float = 300.0,
+        min_age: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.emitter = emitter
+        self.relay = relay
+        self.devices = devices
+        self.senders = senders or {}
+        # Email for an ordinary notification needs an address, which only account mail
+        # carries: not offered yet (see the service's page). Push once a provider is set.
+        self.available: tuple[Channel, ...] = (
+            ("in_app", "push") if self.senders and devices is not None else ("in_app",)
+        )
+        self.retry_first = retry_first
+        self.retry_limit = retry_limit
+        self.min_age = min_age
+        # Deliveries being attempted in this process: the sweep leaves them alone, however
+        # long a slow provider keeps the consumer's inline attempt.
+        self._in_flight: set[str] = set()
+
+    # --- from events ----------------------------------------------------------------------
+
+    async def notify(self, user_id: str, event_id: str, event_type: str, draft: Draft) -> None:
+        """Store ``draft`` for ``user_id`` once per event and deliver what is due now."""
+        now = utcnow()
+        nid = rules.notification_id(user_id, event_id)
+        if await self.store.exists(nid):
+            return
+        prefs = await self.store.preferences_of(user_id)
+        profile_zone = await self.store.profile_zone(user_id)
+        planned = plan(
+            draft.kind, prefs, now=now, profile_zone=profile_zone, available=self.available
+        )
+        notification = Notification(
+            id=nid,
+            user_id=user_id,
+            kind=draft.kind,
+            title=draft.title,
+            body=draft.body,
+            data=draft.data,
+            created_at=now,
+            read_at=None,
+            event_id=event_id,
+            event_type=event_type,
+        )
+        jobs = [
+            self._job(rules.delivery_id(nid, p.channel), user_id, p.channel, p.not_before, now, nid)
+            for p in planned
+        ]
+        if await self.store.record(notification, jobs):
+            NOTIFIED.labels(draft.kind).inc()
+            await self._deliver_due(jobs, now)
+
+    async def mail(self, user_id: str, event_id: str, mail: Mail) -> None:
+        """Account mail, once per event; it waits while the relay is down."""
+        now = utcnow()
+        job = self._job(f"mail:{event_id}", user_id, "email", now, now, None)
+        job["mail"] = {"to": mail.to, "subject": mail.subject, "text": mail.text}
+        if await self.store.delivery(job["_id"]) is not None or await self._mailed(job["_id"]):
+            return
+        await self.store.record(None, [job])
+        await self._deliver_due([job], now)
+
+    async def _mailed(self, delivery_id: str) -> bool:
+        attempts = await self.store.attempts_of(delivery_id)
+        return any(a["outcome"] in ("delivered", "rejected") for a in attempts)
+
+    @staticmethod
+    def _job(
+        delivery_id: str,
+        user_id: str,
+        channel: Channel,
+        not_before: datetime,
+        now: datetime,
+        notification_id: str | None,
+    ) -> Document:
+        return {
+            "_id": delivery_id,
+            "user_id": user_id,
+            "channel": channel,
+            "notification_id": notification_id,
+            "created_at": now,
+            "not_before": not_before,
+            "next_at": not_before,
+            "failures": 0,
+        }
+
+    # --- delivering -----------------------------------------------------------------------
+
+    async def _deliver_due(self, jobs: Sequence[Document], now: datetime) -> None:
+        for job in jobs:
+            if job["next_at"] <= now:
+                await self.attempt(job)
+
+    async def sweep(self) -> int:
+        """Deliver what is due and not young (young ones belong to their consumer); returns
+        how many were delivered."""
+        now = utcnow()
+        young = now - timedelta(seconds=self.min_age)
+        delivered = 0
+        for job in await self.store.pending():
+            due = _aware(job["next_at"]) <= now
+            if due and (job["failures"] or _aware(job["created_at"]) <= young):
+                delivered += await self.attempt(job)
+        return delivered
+
+    async def attempt(self, job: Document) -> bool:
+        """One attempt at one delivery, recorded whatever happens."""
+        if job["_id"] in self._in_flight:
+            return False
+        self._in_flight.add(job["_id"])
+        try:
+            # The sweep's list may be stale: done (deleted) or postponed meanwhile.
+            current = await self.store.delivery(job["_id"])
+            if current is None or _aware(current["next_at"]) > utcnow():
+                return False
+            return await self._attempt(current)
+        finally:
+            self._in_flight.discard(job["_id"])
+
+    async def _attempt(self, job: Document) -> bool:
+        channel: Channel = job["channel"]
+        record: dict[str, Any] = {
+            "delivery_id": job["_id"],
+            "user_id": job["user_id"],
+            "channel": channel,
+            "attempt": job["failures"] + 1,
+            "at": utcnow(),
+        }
+        try:
+            delivered = await self._send(job)
+        except Rejected as exc:
+            record |= {"outcome": "rejected", "error": str(exc)[:500]}
+            await self.store.attempt(record)
+            await self.store.delivered(job["_id"])
+            ATTEMPTS.labels(channel, "rejected").inc()
+            log.error("delivery %s rejected for good: %s", job["_id"], exc)
+            return False
+        except Undelivered as exc:
+            failures = job["failures"] + 1
+            wait = backoff(failures, first=self.retry_first, limit=self.retry_limit)
+            if exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
+            next_at = utcnow() + timedelta(seconds=wait)
+            record |= {"outcome": "failed", "error": str(exc)[:500], "next_at": next_at}
+            await self.store.attempt(record)
+            await self.store.postpone(job["_id"], failures, next_at)
+            ATTEMPTS.labels(channel, "failed").inc()
+            log.warning(
+                "delivery %s failed (attempt %d), retry in %.0fs: %s",
+                job["_id"],
+                failures,
+                wait,
+                exc,
+            )
+            return False
+        if delivered is None:  # nothing to deliver any more (deleted, or orphaned)
+            await self.store.delivered(job["_id"])
+            return False
+        record["outcome"] = "delivered"
+        await self.store.attempt(record)
+        await self.store.delivered(job["_id"])
+        ATTEMPTS.labels(channel, "delivered").inc()
+        return True
+
+    async def _send(self, job: Document) -> bool | None:
+        if job["channel"] == "email" and "mail" in job:
+            await self.relay.send(Mail(**job["mail"]), job["_id"])
+            return True
+        notification = await self.store.by_id(job["notification_id"])
+        if notification is None:
+            if await self.store.exists(job["notification_id"]):
+                return None  # deleted by the user: nothing to say any more
+            if utcnow() - _aware(job["created_at"]) > ORPHAN_AFTER:
+                return None
+            raise Undelivered("its notification is not recorded yet")
+        if job["channel"] == "in_app":
+            unread = await self.store.unread(notification.user_id)
+            await self.emitter.emit(
+                notification.user_id,
+                client_event(
+                    notification.id, notification.created_at, in_app_data(notification, unread)
+                ),
+            )
+            return True
+        if job["channel"] == "push":
+            await self._push(job, notification)
+            return True
+        raise Undelivered(f"channel {job['channel']} is not available")
+
+    async def _push(self, job: Document, notification: Notification) -> None:
+        """One message per device token; devices already reached by this delivery are
+        skipped on a retry, dead tokens deleted, and every send recorded (without the token)."""
+        if self.devices is None:
+            raise Undelivered("push is not configured")
+        reached = {
+            a.get("device_id")
+            for a in await self.store.attempts_of(job["_id"])
+            if a.get("outcome") == "delivered"
+        }
+        push = push_of(notification)
+        waits: list[float] = []
+        for device in await self.devices.of(notification.user_id):
+            sender = self.senders.get(device.provider)
+            if device.id in reached or sender is None:
+                continue
+            outcome = await sender.send(device, push)
+            PUSHED.labels(device.provider, outcome.result).inc()
+            await self.store.attempt(
+                {
+                    "delivery_id": job["_id"],
+                    "user_id": job["user_id"],
+                    "channel": "push",
+                    "device_id": device.id,
+                    "provider": device.provider,
+                    "attempt": job["failures"] + 1,
+                    "at": utcnow(),
+                    "outcome": outcome.result,
+                    "status": outcome.status,
+                    "error": outcome.reason,
+                }
+            )
+            if outcome.result == "invalid":
+                await self.devices.forget(device.id)
+            elif outcome.result == "retry":
+                waits.append(outcome.retry_after or 0.0)
+        if waits:
+            raise Undelivered(
+                f"push: {len(waits)} device(s) to try again", retry_after=max(waits) or None
+            )
+
+
+def in_app_data(n: Notification, unread: int) -> dict[str, Any]:
+    return {
+        "notification_id": n.id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "created_at": n.created_at.isoformat().replace("+00:00", "Z"),
+        "read": n.read_at is not None,
+        "unread_count": unread,
+        "event_id": n.event_id,
+        "event_type": n.event_type,
+    }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Reactions:
+    """What the consumer hands platform events to (events/consume.py)."""
+
+    def __init__(self, store: NotificationStore, deliveries: Deliveries) -> None:
+        self.store = store
+        self.deliveries = deliveries
+
+    async def on_credited(self, user_id: str, event_id: str, event: CurrencyCredited) -> None:
+        draft = rules.reward(event)
+        if draft is not None:
+            await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_level_up(self, user_id: str, event_id: str, event: LevelUp) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.level_up(event))
+
+    async def on_badge(self, user_id: str, event_id: str, event: BadgeAwarded) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.badge(event))
+
+    async def on_task_completed(self, user_id: str, event_id: str, event: TaskCompleted) -> None:
+        draft = rules.streak(event)
+        if draft is not None:
+            await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
+        if isinstance(event.time_zone, str):
+            try:
+                zone(event.time_zone)
+            except Exception:  # a zone this machine's tzdata lacks: keep the last good one
+                log.warning("user %s: unknown time zone %r ignored", user_id, event.time_zone)
+                return
+            await self.store.set_profile_zone(user_id, event.time_zone)
+
+    async def on_user_deleted(self, user_id: str) -> None:
+        await self.store.erase(user_id)
+        if self.deliveries.devices is not None:
+            await self.deliveries.devices.erase(user_id)
+
+    async def on_mail(
+        self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
+    ) -> None:
+        await self.deliveries.mail(user_id, event_id, rules.mail(event))
