@@ -61,7 +61,9 @@ bash "$ROOT/k8s/cluster/images.sh" services
 wait "$tools_pgid"; tools_pgid=
 bash "$ROOT/k8s/cluster/images.sh" app kube-router
 phase build "$t"
-t=$SECONDS; CLUSTER_EXTRA_IMAGES="app kube-router" bash "$ROOT/k8s/cluster/up.sh"; phase cluster+import "$t"
+# The cluster's daemons must not inherit the lock (fd 9): with KEEP_CLUSTER=1 they outlive
+# this run, and the next make e2e would wait for them forever.
+t=$SECONDS; CLUSTER_EXTRA_IMAGES="app kube-router" bash "$ROOT/k8s/cluster/up.sh" 9<&-; phase cluster+import "$t"
 bash "$ROOT/k8s/cluster/images.sh" --values > "$CLUSTER_DIR/images-values.yaml"
 
 t=$SECONDS
