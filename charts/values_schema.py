@@ -107,6 +107,22 @@ glob = obj(
             "description": "Addresses/CIDRs whose X-Forwarded-For is believed (comma-separated;"
             " the Ingress controller's pod range). Never '*'.",
         },
+        "auth": obj(
+            {
+                "issuer": {
+                    "type": "string",
+                    "pattern": "^(https?://[^ ]+/api/users)?$",
+                    "description": "The issuer of user-service's tokens as people and clients"
+                    ' reach it: the public URL of /api/users ("" = internalURL).',
+                },
+                "internalURL": {
+                    "type": "string",
+                    "pattern": "^https?://[^ ]+/api/users$",
+                    "description": "user-service's /api/users inside the cluster: JWKS, and the"
+                    " token and userinfo endpoints for in-cluster clients (Grafana).",
+                },
+            }
+        ),
         "env": envmap,
         "otel": obj(
             {
@@ -302,11 +318,28 @@ umb = obj(
                 "otelCollector": comp({"tracesEndpoint": S, "extraEgress": egress_rules}),
                 "jaeger": comp(),
                 "prometheus": comp({"retention": S}),
-                "grafana": comp({"adminExistingSecret": S}),
+                "grafana": comp({"adminExistingSecret": S, "rootURL": S}),
             }
         ),
         "tests": obj({"enabled": B, "ingressURL": S, "fail": B}),
-        "identity": obj({"generateSecret": B}),
+        "identity": obj(
+            {
+                "generateSecret": B,
+                "clients": arr(
+                    obj(
+                        {
+                            "client_id": {"type": "string", "minLength": 1},
+                            "name": S,
+                            "redirect_uris": arr(S),
+                            "grant_types": arr(S),
+                            "scope": S,
+                            "first_party": B,
+                        },
+                        ["client_id"],
+                    )
+                ),
+            }
+        ),
     }
 )
 svc_ref["properties"] = dict(svc_ref["properties"])

@@ -364,6 +364,9 @@ def test_notes_say_how_to_reach_the_platform(tmp_path: Path) -> None:
     assert "http://localhost/api/tasks" in notes
     assert "helm test deepiri" in notes
     assert "port-forward svc/deepiri-grafana" in notes
+    # A person at a terminal is told the public issuer and the device grant.
+    assert "http://localhost/api/users/oauth/device_authorization" in notes
+    assert 'Sign in with Deepiri" at http://localhost:3000' in notes
 
 
 def test_values_files_do_not_carry_secrets() -> None:

@@ -1,25 +1,37 @@
-"""Helpers of the e2e suite: kubectl/helm calls, the release under test, waiting."""
+"""Helpers of the e2e suite: kubectl/helm calls, the release under test, the callers that
+sign in with its user-service, waiting."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import re
 import subprocess
+import threading
 import time
+import uuid
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-
-from support.tokens import TokenIssuer
+from authlib.integrations.httpx_client import OAuth2Client
 
 NAMESPACE = "deepiri-e2e"
 RELEASE = "deepiri"
 CHART = Path(__file__).resolve().parents[2] / "charts" / "deepiri"
-# What services expect of user-service's tokens (deepiri_kit settings defaults).
-ISSUER = "http://user-service:5001/api/users"
+# The scopes the suite's callers use.
 SCOPES = "tasks:read tasks:write gamification:read gamification:write"
+# The terminal client the chart seeds (values: identity.clients).
+CLI = "deepiri-cli"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+PASSWORD = "e2e passphrase for a real account"
+# Load generators act as this many service clients (each its own subject, so per-caller
+# rate limits do not throttle the load itself).
+MACHINES = 16
 VOLUMES = 6
 
 
@@ -68,12 +80,130 @@ def eventually(
     raise AssertionError(f"{what} not met within {timeout:.0f}s (last: {last!r})")
 
 
+def probe_pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """A long-lived pod (base image, restricted) the suite execs into to call from inside."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"e2e": "probe", **labels}},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "terminationGracePeriodSeconds": 0,
+            "securityContext": {
+                "runAsUser": 10001,
+                "runAsNonRoot": True,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": os.environ["DEEPIRI_E2E_BASE_IMAGE"],
+                    "command": ["python3", "-c", "import time; time.sleep(3600)"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}},
+                }
+            ],
+        },
+    }
+
+
+@dataclass
+class Caller:
+    """Someone holding an access token from user-service: a person or a service client."""
+
+    subject: str
+    token: str
+    expires_at: float
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, f"no CSRF field in the page: {html[:300]}"
+    return match.group(1)
+
+
+def sign_in(
+    browser: httpx.Client, email: str, password: str = PASSWORD, page: str = "/api/users/login"
+) -> httpx.Response:
+    """Through the sign-in form, as a browser: the page (CSRF cookie and field, and the
+    `next` it was opened with), then the post."""
+    form_page = browser.get(page)
+    assert form_page.status_code == 200, form_page.text
+    landing = re.search(r'name="next" value="([^"]*)"', form_page.text)
+    next_ = landing.group(1).replace("&amp;", "&") if landing else ""
+    form = {"csrf": csrf_of(form_page.text), "email": email, "password": password, "next": next_}
+    return browser.post("/api/users/login", data=form)
+
+
+def device_sign_in(ingress: str, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    """RFC 8628 as a person at a terminal does it, every request through the Ingress: the
+    terminal starts the device authorization and shows the verification URI; the person
+    opens it in a browser, signs in and approves; the terminal polls the token endpoint."""
+    with (
+        httpx.Client(base_url=ingress, timeout=30) as terminal,
+        httpx.Client(base_url=ingress, timeout=30) as browser,
+    ):
+        meta = terminal.get("/api/users/.well-known/openid-configuration").json()
+        started = terminal.post(
+            meta["device_authorization_endpoint"],
+            data={"client_id": CLI, "scope": f"openid profile users:read {SCOPES}"},
+        )
+        assert started.status_code == 200, started.text
+        device = started.json()
+        # What the terminal prints is the public page, not an address inside the cluster.
+        assert device["verification_uri"] == f"{meta['issuer']}/device", device
+        # The browser opens the page the terminal printed, and is sent to sign in first.
+        landing = browser.get(device["verification_uri"], params={"user_code": device["user_code"]})
+        assert landing.status_code == 303, landing.text
+        assert "/api/users/login?next=" in landing.headers["location"]
+        signed = sign_in(browser, email, password, page=landing.headers["location"])
+        assert signed.status_code == 303, signed.text
+        page = browser.get(device["verification_uri"], params={"user_code": device["user_code"]})
+        assert page.status_code == 200, page.text
+        decided = browser.post(
+            device["verification_uri"],
+            data={
+                "csrf": csrf_of(page.text),
+                "user_code": device["user_code"],
+                "decision": "allow",
+            },
+        )
+        assert decided.status_code == 200, decided.text
+        deadline = time.monotonic() + 120
+        interval = float(device.get("interval", 5))
+        while True:
+            polled = terminal.post(
+                meta["token_endpoint"],
+                data={
+                    "grant_type": DEVICE_GRANT,
+                    "device_code": device["device_code"],
+                    "client_id": CLI,
+                },
+            )
+            body: dict[str, Any] = polled.json()
+            if polled.status_code == 200:
+                return body
+            assert body.get("error") in ("authorization_pending", "slow_down"), body
+            assert time.monotonic() < deadline, f"no token from the device grant: {body}"
+            interval += 5 if body["error"] == "slow_down" else 0
+            time.sleep(interval)
+
+
 @dataclass
 class Release:
     ingress: str
     values: list[str]
-    issuer: TokenIssuer
-    tokens: dict[str, str] = field(default_factory=dict)
+    machines: dict[int, Caller] = field(default_factory=dict)
+    people: dict[str, Caller] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def helm(
         self, *args: str, check: bool = True, timeout: float = 900
@@ -110,11 +240,65 @@ class Release:
     def revision(self) -> int:
         return int(json.loads(self.helm("status", RELEASE, "-o", "json").stdout)["version"])
 
-    def token(self, user: str, scopes: str = SCOPES) -> str:
-        key = f"{user} {scopes}"
-        if key not in self.tokens:
-            self.tokens[key] = self.issuer.token(user, scopes, lifetime=7200, iss=ISSUER)
-        return self.tokens[key]
+    def discovery(self) -> dict[str, Any]:
+        with httpx.Client(base_url=self.ingress, timeout=15) as client:
+            meta: dict[str, Any] = client.get("/api/users/.well-known/openid-configuration").json()
+            return meta
 
-    def headers(self, user: str, scopes: str = SCOPES) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user, scopes)}"}
+    def person(self, name: str) -> Caller:
+        """A person with an account (registered through the Ingress) and a token from the
+        device grant, as `deepiri login` would get it. One per name."""
+        with self._lock:
+            if name not in self.people:
+                email = f"{name}-{uuid.uuid4().hex[:8]}@e2e.deepiri.test"
+                with httpx.Client(base_url=self.ingress, timeout=30) as client:
+                    registered = client.post(
+                        "/api/users/register",
+                        json={"email": email, "password": PASSWORD, "display_name": name},
+                    )
+                    assert registered.status_code == 202, registered.text
+                    tokens = device_sign_in(self.ingress, email)
+                    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+                    me = client.get("/api/users/me", headers=bearer)
+                    assert me.status_code == 200, me.text
+                self.people[name] = Caller(
+                    me.json()["id"], tokens["access_token"], time.time() + tokens["expires_in"]
+                )
+            return self.people[name]
+
+    def machine(self, slot: int) -> Caller:
+        """A service client registered with RFC 7591 (the chart's initial access token, read
+        from its Secret as an operator would) and its client-credentials token, fetched with
+        Authlib's OAuth client; renewed before it expires."""
+        with self._lock:
+            caller = self.machines.get(slot)
+            if caller is None or caller.expires_at - time.time() < 120:
+                caller = self._machine()
+                self.machines[slot] = caller
+            return caller
+
+    def _machine(self) -> Caller:
+        secret = kube_json("secret/deepiri-identity-credentials")["data"]["registration-token"]
+        meta = self.discovery()
+        with httpx.Client(timeout=30) as client:
+            created = client.post(
+                meta["registration_endpoint"],
+                json={
+                    "client_name": "e2e load",
+                    "grant_types": ["client_credentials"],
+                    "scope": SCOPES,
+                    "token_endpoint_auth_method": "client_secret_basic",
+                },
+                headers={"Authorization": f"Bearer {base64.b64decode(secret).decode()}"},
+            )
+        assert created.status_code == 201, created.text
+        info = created.json()
+        with OAuth2Client(
+            client_id=info["client_id"], client_secret=info["client_secret"], scope=SCOPES
+        ) as oauth:
+            token = oauth.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+        return Caller(info["client_id"], token["access_token"], float(token["expires_at"]))
+
+    def headers(self, name: str) -> dict[str, str]:
+        """A load generator's caller by name: one of MACHINES service clients."""
+        return self.machine(zlib.crc32(name.encode()) % MACHINES).headers

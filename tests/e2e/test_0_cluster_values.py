@@ -1,9 +1,11 @@
 """Offline (runs in `make test`): the local cluster's values layer on values-kind.yaml the
 way make e2e installs them, and change only what the cluster needs — images built here,
-no observability stack, FerretDB's credential-less Secret."""
+no observability stack, FerretDB's credential-less Secret, the public issuer at the node's
+address."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -48,6 +50,24 @@ def test_cluster_values_render_over_the_kind_values(tmp_path: Path) -> None:
     secrets = {d["metadata"]["name"] for d in of_kind(docs, "Secret")}
     assert "deepiri-mongodb" not in secrets  # the suite's own deepiri-mongodb-local instead
     assert of_kind(docs, "Ingress")
+
+    # Tokens name the Ingress as a person on this machine reaches it (the node's address and
+    # Traefik's NodePort); the services fetch the keys inside the cluster and believe the
+    # client address Traefik forwards from the pod network.
+    lib = (CLUSTER / "lib.sh").read_text()
+    node_ip = re.search(r"^NODE_IP=(\S+)", lib, re.M)
+    pod_cidr = re.search(r"^POD_CIDR=(\S+)", lib, re.M)
+    assert node_ip
+    assert pod_cidr
+    traefik = (ROOT / "k8s" / "traefik.yaml").read_text()
+    assert "{name: web, port: 80, targetPort: web, nodePort: 30080}" in traefik
+    for name in ("task-service", "gamification-service", "user-service"):
+        config = next(
+            d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == f"{name}-config"
+        )
+        assert config["data"]["JWT_ISSUER"] == f"http://{node_ip.group(1)}:30080/api/users"
+        assert config["data"]["JWKS_URL"] == "http://user-service:5001/api/users/oauth/jwks"
+        assert config["data"]["FORWARDED_ALLOW_IPS"] == pod_cidr.group(1)
 
 
 def test_a_service_image_tag_changes_exactly_when_its_inputs_change(tmp_path: Path) -> None:

@@ -26,7 +26,14 @@ def test_every_pod_runs_under_enforced_restricted_pod_security(release: Release)
     assert "violate" not in check.stderr, check.stderr
     pods = kube_json("pods", "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
     names = {p["metadata"]["labels"].get("app.kubernetes.io/name") for p in pods}
-    assert {"task-service", "gamification-service", "mongodb", "redis", "influxdb"} <= names
+    assert {
+        "user-service",
+        "task-service",
+        "gamification-service",
+        "mongodb",
+        "redis",
+        "influxdb",
+    } <= names
     for pod in pods:
         if pod["metadata"]["labels"].get("app.kubernetes.io/component") == "helm-test":
             continue

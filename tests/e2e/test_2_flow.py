@@ -1,6 +1,6 @@
-"""What a client does, through the Ingress only: create and complete a task, then see the
-credit in the wallet and on the leaderboard (task-service → Redis Streams →
-gamification-service, every part a pod)."""
+"""What a client does, through the Ingress only: a person signed in with user-service creates
+and completes a task, then sees the credit in the wallet and on the leaderboard
+(task-service → Redis Streams → gamification-service, every part a pod)."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ def test_unauthenticated_calls_get_a_problem_document_through_the_ingress(releas
 
 
 def test_completing_a_task_credits_the_wallet_and_the_leaderboard(release: Release) -> None:
-    user = f"e2e-{uuid.uuid4().hex[:8]}"
+    person = release.person("flow")
     due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+    with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=15) as api:
         assert api.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
         created = api.post(
             "/api/tasks",
@@ -64,6 +64,6 @@ def test_completing_a_task_credits_the_wallet_and_the_leaderboard(release: Relea
         me = eventually(ranked, timeout=60, what="the leaderboard entry")
         assert me["me"]["value"] == 79
         board = api.get("/api/gamification/leaderboards/xp", params={"period": "week"}).json()
-        assert {"user_id": user, "value": 79} in [
+        assert {"user_id": person.subject, "value": 79} in [
             {"user_id": e["user_id"], "value": e["value"]} for e in board["entries"]
         ]

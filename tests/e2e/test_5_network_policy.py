@@ -16,47 +16,16 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from e2e.helpers import NAMESPACE, RELEASE, Release, apply, eventually, kube_json, kubectl, run
+from e2e.helpers import RELEASE, Release, apply, eventually, kube_json, kubectl, probe_pod, run
 
 pytestmark = [pytest.mark.e2e]
 MANIFEST = Path(__file__).resolve().parents[2] / "k8s" / "cluster" / "kube-router.yaml"
 TASK_SERVICE = "http://task-service:5002/health"
 INFLUXDB = "http://deepiri-influxdb:8086/health"
-
-
-def probe_pod(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"e2e": "probe", **labels}},
-        "spec": {
-            "automountServiceAccountToken": False,
-            "terminationGracePeriodSeconds": 0,
-            "securityContext": {
-                "runAsUser": 10001,
-                "runAsNonRoot": True,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": os.environ["DEEPIRI_E2E_BASE_IMAGE"],
-                    "command": ["python3", "-c", "import time; time.sleep(3600)"],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "resources": {"requests": {"cpu": "5m", "memory": "16Mi"}},
-                }
-            ],
-        },
-    }
 
 
 def reach(pod: str, url: str) -> str:
@@ -139,12 +108,15 @@ def test_the_flow_and_helm_test_pass_under_enforced_policies(
     enforced: None, release: Release
 ) -> None:
     # Every connection the flow makes is new under enforcement: DNS (the chart admits port
-    # 53 to kube-dns), the JWKS from user-service, Redis and FerretDB, Traefik → services.
-    kubectl("rollout", "restart", "deployment/task-service", "deployment/gamification-service")
-    for d in ("task-service", "gamification-service"):
+    # 53 to kube-dns), Traefik → user-service (a person signs in), the JWKS from user-service
+    # at its in-cluster address (the public issuer's NodePort is not among task-service's
+    # egress), Redis and FerretDB, Traefik → services.
+    services = ("user-service", "task-service", "gamification-service")
+    kubectl("rollout", "restart", *(f"deployment/{d}" for d in services))
+    for d in services:
         kubectl("rollout", "status", f"deployment/{d}", "--timeout=300s")
-    user = f"np-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+    person = release.person(f"np-{uuid.uuid4().hex[:8]}")
+    with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=15) as api:
         created = api.post("/api/tasks", json={"title": "behind policies"})
         assert created.status_code == 201, created.text
         done = api.post(f"/api/tasks/{created.json()['id']}/complete", json={})

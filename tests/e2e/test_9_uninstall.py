@@ -1,7 +1,8 @@
 """`helm uninstall` removes the release and leaves only what the README says it keeps: the
-generated datastore credentials (helm.sh/resource-policy: keep) and the datastores'
-PersistentVolumeClaims (Kubernetes keeps a StatefulSet's volumes) — and a re-install finds
-its data again."""
+generated datastore and identity credentials (helm.sh/resource-policy: keep) and the
+datastores' PersistentVolumeClaims (Kubernetes keeps a StatefulSet's volumes) — and a
+re-install finds its data again, and user-service its signing keys (sealed with the kept
+key-encryption key): a token issued before the uninstall still works."""
 
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ import pytest
 from e2e.helpers import NAMESPACE, RELEASE, Release, eventually, kube_json, kubectl, run
 
 pytestmark = [pytest.mark.e2e]
-E2E_OWN = {"deepiri-mongodb-local", "e2e-jwks", "user-service", "kube-root-ca.crt", "default"}
+E2E_OWN = {"deepiri-mongodb-local", "kube-root-ca.crt", "default"}
 
 
 def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release) -> None:
-    user = f"e2e-{uuid.uuid4().hex[:8]}"
-    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+    person = release.person(f"uninstall-{uuid.uuid4().hex[:8]}")
+    with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=15) as api:
         created = api.post("/api/tasks", json={"title": "outlive the release"})
         assert created.status_code == 201, created.text
     task_id = created.json()["id"]
     redis_password = kube_json("secret/deepiri-redis")["data"]
+    identity = kube_json("secret/deepiri-identity-credentials")["data"]
 
     release.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
     kinds = "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,networkpolicies,hpa,pdb,ingresses,pvc,roles,rolebindings,pods"
@@ -30,11 +32,7 @@ def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release)
     def left() -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for item in kube_json(kinds)["items"]:
-            if (
-                item["metadata"]["name"] in E2E_OWN
-                or item["metadata"].get("labels", {}).get("app.kubernetes.io/name")
-                == "user-service"
-            ):
+            if item["metadata"]["name"] in E2E_OWN:
                 continue
             if item["kind"] == "Pod" and item["metadata"].get("deletionTimestamp"):
                 continue
@@ -45,7 +43,7 @@ def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release)
         lambda: (lambda r: r if "Pod" not in r else None)(left()), timeout=120, what="pods gone"
     )
     assert remaining == {
-        "Secret": {"deepiri-redis", "deepiri-influxdb"},
+        "Secret": {"deepiri-redis", "deepiri-influxdb", "deepiri-identity-credentials"},
         "PersistentVolumeClaim": {
             "data-deepiri-mongodb-0",
             "data-deepiri-redis-0",
@@ -69,7 +67,8 @@ def test_uninstall_leaves_only_the_credentials_and_the_volumes(release: Release)
     # A re-install adopts the kept credentials and finds the data on the kept volumes.
     release.upgrade()
     assert kube_json("secret/deepiri-redis")["data"] == redis_password
-    with httpx.Client(base_url=release.ingress, headers=release.headers(user), timeout=15) as api:
+    assert kube_json("secret/deepiri-identity-credentials")["data"] == identity
+    with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=15) as api:
         found = eventually(
             lambda: (r := api.get(f"/api/tasks/{task_id}")).status_code == 200 and r,
             timeout=60,

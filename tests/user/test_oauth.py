@@ -87,6 +87,7 @@ async def test_code_flow_with_pkce_issues_rfc9068_access_and_id_tokens(
         "name": "Alice",
         "zoneinfo": "UTC",
         "locale": "en",
+        "roles": [],
         "email": "alice@example.com",
         "email_verified": False,
     }

@@ -664,6 +664,7 @@ def metadata(issuer: str) -> dict[str, Any]:
             "zoneinfo",
             "locale",
             "picture",
+            "roles",
         ],
     }
 
@@ -680,6 +681,8 @@ def user_info(account: Account, scope: str) -> dict[str, Any]:
         )
         if account.avatar_url:
             claims["picture"] = account.avatar_url
+        # Relying parties map roles to their own (Grafana: admin → Admin, else Viewer).
+        claims["roles"] = sorted(account.roles)
     if "email" in scopes:
         claims.update(email=account.email, email_verified=account.email_verified)
     return claims
