@@ -10,6 +10,7 @@ import httpx
 import pytest
 from litestar import Litestar
 
+from deepiri_kit.data.mongo import forget_idempotency_keys
 from deepiri_kit.idempotency import record_id, scoped_key
 from support.apps import app_client
 from support.sample_app import PREFIX
@@ -269,6 +270,28 @@ async def test_an_abandoned_key_whose_change_committed_is_answered_not_run_again
     assert later.status_code == 409
     assert later.json()["type"].endswith("/idempotency-key-applied")
     assert await count_notes(mongo) == 1
+
+
+async def test_a_deleted_accounts_records_and_their_takeover_locks_are_forgotten(
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any
+) -> None:
+    for who in ("alice", "bob"):
+        headers = {**issuer.headers(who, "notes:write"), "Idempotency-Key": "k"}
+        await client.post(f"{PREFIX}/notes", json={"title": "mine"}, headers=headers)
+    # A takeover lock left on alice's record (an abandoned request was retried).
+    lock = {"takeover_of": record_id("alice", "k"), "created": datetime.now(UTC)}
+    await mongo["idempotency_keys"].insert_one({"_id": lock, "created_at": datetime.now(UTC)})
+
+    assert await forget_idempotency_keys(mongo, "alice") == 1
+    assert await forget_idempotency_keys(mongo, "alice") == 0  # again: nothing left
+
+    left = await mongo["idempotency_keys"].find().to_list()
+    assert [r["_id"] for r in left] == [record_id("bob", "k")]
+    # The key runs its request again for alice (a new record), and still replays for bob.
+    again = {**issuer.headers("alice", "notes:write"), "Idempotency-Key": "k"}
+    rerun = await client.post(f"{PREFIX}/notes", json={"title": "mine"}, headers=again)
+    assert rerun.status_code == 201
+    assert "idempotent-replayed" not in rerun.headers
 
 
 # --- a busy datastore: retried where safe, then a 503 (issue 8, item 8) --------------------------

@@ -26,3 +26,15 @@ def consumed(redis: Any, stream: str, group: str) -> bool:
     groups = {g["name"]: g for g in redis.xinfo_groups(stream)}
     found = groups.get(group)
     return bool(found) and found["pending"] == 0 and found["lag"] == 0
+
+
+async def drained(redis: Any, stream: str, group: str) -> bool:
+    """``group`` has read and acknowledged every entry of ``stream`` (an asyncio client)."""
+    from redis.exceptions import ResponseError
+
+    try:
+        groups = {g["name"]: g for g in await redis.xinfo_groups(stream)}
+    except ResponseError:  # no such stream yet
+        return False
+    found = groups.get(group)
+    return bool(found) and found["pending"] == 0 and found["lag"] == 0

@@ -213,10 +213,10 @@ async def _lifespan(
     app.state.token_verifier = platform.tokens
     try:
         if platform.mongo is not None:
-            from deepiri_kit.data.mongo import ensure_indexes
+            from deepiri_kit.data.mongo import IDEMPOTENCY_RECORDS, ensure_indexes
             from deepiri_kit.idempotency import INDEXES
 
-            records = platform.mongo["idempotency_keys"]
+            records = platform.mongo[IDEMPOTENCY_RECORDS]
             app.state.idempotency_records = records
             await retry_startup(
                 lambda: ensure_indexes(records, INDEXES), what="idempotency indexes"

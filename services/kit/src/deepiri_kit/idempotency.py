@@ -35,7 +35,8 @@ How "at most once" holds on FerretDB, where only a unique insert is atomic:
 
 If MongoDB cannot be reached, a keyed request is refused with 503 (``Retry-After``) within
 the client's timeouts rather than run without its guarantee; requests without a key, and
-safe methods, never touch the store.
+safe methods, never touch the store. A deleted account's records are erased with its data
+(``deepiri_kit.data.mongo.forget_idempotency_keys``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from task_service.api import ROUTES
 from task_service.service import TaskService
 from task_service.settings import TaskSettings
 from task_service.store.edges import EdgeStore
+from task_service.store.erasures import Erasures
 from task_service.store.tasks import TaskStore
 from task_service.workers import background, bus_guard
 
@@ -21,7 +22,7 @@ PREFIX = "/api/tasks"
 
 def task_service(platform: Platform) -> TaskService:
     db = platform.require_mongo()
-    return TaskService(TaskStore(db, platform.require_bus()), EdgeStore(db))
+    return TaskService(TaskStore(db, platform.require_bus()), EdgeStore(db), Erasures(db))
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deepiri_kit import Conflict, Invalid, NotFound, metrics, utcnow
+from deepiri_kit import Conflict, Forbidden, Invalid, NotFound, metrics, utcnow
 from deepiri_kit.contracts import tasks as contract
 from deepiri_kit.events import Envelope
 from task_service.domain import graph
@@ -21,6 +21,7 @@ from task_service.domain import tasks as rules
 from task_service.domain.diff import changed_fields, diff
 from task_service.events import publish
 from task_service.store.edges import EdgeStore
+from task_service.store.erasures import Erasures
 from task_service.store.tasks import (
     Decision,
     Document,
@@ -34,6 +35,10 @@ from task_service.store.tasks import (
 TASKS_CREATED = metrics.counter("deepiri_tasks_created_total", "Tasks created.", ("kind",))
 TASKS_COMPLETED = metrics.counter(
     "deepiri_tasks_completed_total", "Real task completions (repeats not counted).", ("kind",)
+)
+ACCOUNTS_ERASED = metrics.counter(
+    "deepiri_task_account_erasures_total",
+    "Account erasures run (user.deleted handled; a redelivery runs one that finds nothing).",
 )
 
 
@@ -71,7 +76,20 @@ class Dependencies:
     dependents: list[Linked]  # what depends on this task
 
 
+@dataclass(frozen=True)
+class Erased:
+    """What erasing an account removed (all zero when it was erased before)."""
+
+    tasks: int
+    edges: int
+    requests: int
+
+
 ChecklistChange = Callable[[list[Document]], list[Document]]
+
+
+def account_deleted() -> Forbidden:
+    return Forbidden("this account has been deleted")
 
 
 def state_of(doc: Document) -> Document:
@@ -100,9 +118,10 @@ def updated(
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, edges: EdgeStore) -> None:
+    def __init__(self, store: TaskStore, edges: EdgeStore, erasures: Erasures) -> None:
         self.store = store
         self.edges = edges
+        self.erasures = erasures
 
     async def ensure_indexes(self) -> None:
         await self.store.ensure_indexes()
@@ -112,9 +131,12 @@ class TaskService:
 
     async def create(self, caller: Caller, fields: dict[str, Any]) -> Seen:
         """A task owned by the caller (announces ``task.created``)."""
+        if await self.erasures.buried(caller.owner):
+            raise account_deleted()  # a token issued before the account was deleted
         now = utcnow()
         task = rules.new_task(caller.owner, fields, now)
         doc = await self.store.create(task, author=caller.author, event_for=publish.task_created)
+        await self._undo_if_erased(caller.owner)
         TASKS_CREATED.labels(task["kind"]).inc()
         return Seen(doc, now)
 
@@ -264,6 +286,8 @@ class TaskService:
             expected_version=expected,
             allow_deleted=allow_deleted,
         )
+        if outcome.changed:
+            await self._undo_if_erased(caller.owner)
         return Seen(outcome.task, now, outcome.changed)
 
     # --- versions -------------------------------------------------------------------------
@@ -350,6 +374,8 @@ class TaskService:
         doc, created = await self.edges.add(
             owner, graph.Edge(task_id, depends_on, edge_type), utcnow()
         )
+        if created:
+            await self._undo_if_erased(owner)
         if created and ordering:
             # Two edges added at once could each pass the check above and close a cycle
             # together; whoever sees the cycle after its insert takes its own edge back.
@@ -390,6 +416,31 @@ class TaskService:
             depends_on=[linked(d, d["depends_on"]) for d in docs if d["task_id"] == task_id],
             dependents=[linked(d, d["task_id"]) for d in docs if d["depends_on"] == task_id],
         )
+
+    # --- erasure ----------------------------------------------------------------------------
+
+    async def erase_account(self, user_id: str, deleted_at: datetime) -> Erased:
+        """``user.deleted``: erase everything task-service holds of the account — its tasks
+        with their versions and history, its dependency edges, its Idempotency-Key records —
+        and keep a tombstone, so nothing written for it later survives. Safe to repeat."""
+        await self.erasures.bury(user_id, deleted_at)
+        erased = await self._erase(user_id)
+        ACCOUNTS_ERASED.inc()
+        return erased
+
+    async def _erase(self, user_id: str) -> Erased:
+        return Erased(
+            tasks=await self.store.erase_owner(user_id),
+            edges=await self.edges.erase_owner(user_id),
+            requests=await self.erasures.forget_requests(user_id),
+        )
+
+    async def _undo_if_erased(self, owner: str) -> None:
+        """After a write: if the owner's account was erased meanwhile (the write raced the
+        erasure, whose deletes may have run before it landed), erase again and refuse."""
+        if await self.erasures.buried(owner):
+            await self._erase(owner)
+            raise account_deleted()
 
     # --- operators ------------------------------------------------------------------------
 

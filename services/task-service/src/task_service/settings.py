@@ -10,3 +10,5 @@ class TaskSettings(ServiceSettings, MongoSettings, RedisSettings):
     service_name: str = "task-service"
     port: int = 5002
     mongo_db: str = "deepiri_tasks"
+    # The event consumer's blocking read (user.deleted); tests shorten it.
+    consumer_block_ms: int = 1000

@@ -17,6 +17,8 @@ from pymongo.errors import DuplicateKeyError
 from deepiri_kit.settings import MongoSettings
 
 Document = dict[str, Any]
+# The Idempotency-Key records (deepiri_kit.idempotency), in each service's own database.
+IDEMPOTENCY_RECORDS = "idempotency_keys"
 
 
 def open_mongo(settings: MongoSettings, app_name: str) -> AsyncMongoClient[Document]:
@@ -58,4 +60,25 @@ def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, DuplicateKeyError)
 
 
-__all__ = ["Document", "database", "ensure_indexes", "is_duplicate_key", "open_mongo"]
+async def forget_idempotency_keys(db: AsyncDatabase[Document], owner: str) -> int:
+    """Erase ``owner``'s Idempotency-Key records from this service's database (their stored
+    responses hold the owner's data): part of erasing a deleted account. How many went."""
+    records = db[IDEMPOTENCY_RECORDS]
+    ids = [r["_id"] async for r in records.find({"owner": owner}, {"_id": 1})]
+    if not ids:
+        return 0
+    # The takeover locks on those records (documents {_id: {takeover_of, created}}) go too.
+    await records.delete_many({"_id.takeover_of": {"$in": ids}})
+    result = await records.delete_many({"_id": {"$in": ids}})
+    return result.deleted_count
+
+
+__all__ = [
+    "IDEMPOTENCY_RECORDS",
+    "Document",
+    "database",
+    "ensure_indexes",
+    "forget_idempotency_keys",
+    "is_duplicate_key",
+    "open_mongo",
+]

@@ -57,6 +57,11 @@ class EdgeStore:
         result = await self.edges.delete_one({"_id": f"{task_id}>{depends_on}", "owner": owner})
         return result.deleted_count == 1
 
+    async def erase_owner(self, owner: str) -> int:
+        """Delete every edge of ``owner``'s graph (edges never cross owners)."""
+        result = await self.edges.delete_many({"owner": owner})
+        return result.deleted_count
+
     async def touching(self, owner: str, task_id: str) -> list[Document]:
         """The edges from and to ``task_id``, oldest first."""
         return (

@@ -222,6 +222,20 @@ class TaskStore:
                 current = {"_id": oid, **newer["state"]}
         raise Contention()
 
+    async def erase_owner(self, owner: str) -> int:
+        """Delete every task of ``owner`` with its whole version log (states, reasons, the
+        events journalled for replay) and the log's delivery markers. Versions go first, so
+        the sweep can never project an erased task back. How many tasks went."""
+        links = await self.versions.find({"owner": owner}, {"_id": 1, "task_id": 1}).to_list()
+        task_ids = {str(link["task_id"]) for link in links}
+        if links:
+            await self.versions.delete_many({"owner": owner})
+            await self.log.delivered.delete_many({"_id": {"$in": [link["_id"] for link in links]}})
+        result = await self.tasks.delete_many({"owner": owner})
+        for task_id in task_ids:
+            self.log.forget(task_id)
+        return result.deleted_count
+
     async def _load(self, owner: str, oid: ObjectId | None) -> Document:
         doc = None
         if oid is not None:
