@@ -672,3 +672,56 @@ def test_a_match_moves_the_players_standing_by_its_result() -> None:
     assert (after_loss["win_streak"], after_loss["best_win_streak"]) == (0, 2)
     draw = ratings.after_match(head, match, {**loss, "result": "draw", "delta": 0.0})
     assert (draw["draws"], draw["win_streak"], draw["after"]) == (1, 0, 1500.0)
+
+
+# --- erasing a deleted player from a match ---------------------------------------------------
+
+
+def _match() -> dict[str, object]:
+    teams = [(["ann", "gus"], 1), (["ben"], 2)]
+    return {
+        "_id": "m1",
+        "category": "coding",
+        "fingerprint": ratings.match_fingerprint("coding", teams),
+        "teams": [{"members": m, "rank": r} for m, r in teams],
+        "results": [
+            {"user_id": u, "rank": r, "result": "win" if r == 1 else "loss", "delta": 8.0}
+            for m, r in teams
+            for u in m
+        ],
+        "pending": ["ann", "ben"],
+        "at": datetime(2026, 5, 1, tzinfo=UTC),
+    }
+
+
+def test_a_deleted_player_is_replaced_everywhere_in_a_match_and_others_keep_their_results() -> None:
+    match = _match()
+    out = ratings.without_player(match, "ann", "deleted-x")
+    assert "ann" not in msgspec.json.encode(out).decode()
+    assert out["teams"] == [
+        {"members": ["deleted-x", "gus"], "rank": 1},
+        {"members": ["ben"], "rank": 2},
+    ]
+    assert [r["user_id"] for r in out["results"]] == ["deleted-x", "gus", "ben"]
+    assert [r["delta"] for r in out["results"]] == [8.0, 8.0, 8.0]
+    assert out["pending"] == ["ben"]  # the stand-in is never rated
+    assert out["fingerprint"] == ratings.match_fingerprint(
+        "coding", [(["deleted-x", "gus"], 1), (["ben"], 2)]
+    )
+    assert out["fingerprint"] != match["fingerprint"]
+    assert (out["_id"], out["category"], out["at"]) == ("m1", "coding", match["at"])
+    assert match["pending"] == ["ann", "ben"]  # the input is left as it was
+
+
+def test_removing_a_player_who_is_not_in_the_match_changes_nothing() -> None:
+    match = _match()
+    assert ratings.without_player(match, "zoe", "deleted-x") == match
+    finished = {k: v for k, v in match.items() if k != "pending"}
+    assert "pending" not in ratings.without_player(finished, "ann", "deleted-x")
+
+
+def test_a_match_fingerprint_ignores_member_order_but_not_ranks() -> None:
+    a = ratings.match_fingerprint("coding", [(["x", "y"], 1), (["z"], 2)])
+    assert a == ratings.match_fingerprint("coding", [(["y", "x"], 1), (["z"], 2)])
+    assert a != ratings.match_fingerprint("coding", [(["x", "y"], 2), (["z"], 1)])
+    assert a != ratings.match_fingerprint("study", [(["x", "y"], 1), (["z"], 2)])

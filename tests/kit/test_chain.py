@@ -124,6 +124,29 @@ async def test_the_head_is_found_from_a_lagging_pointer_or_by_id_alone(mongo: An
     assert link_id("a", 5) == "a:000000000005"
 
 
+async def test_erasing_chains_takes_their_links_markers_and_pointers_and_nothing_else(
+    redis: Any, mongo: Any
+) -> None:
+    pointers = mongo["pointers"]
+    chain = Chain(mongo["things"], EventBus(redis), cache=10, pointers=pointers, pointer_every=2)
+    # "a.b" and "a" would meet in a careless pattern ("." matches any character, "a" prefixes).
+    for key in ("a.b", "axb", "a", "a:b"):
+        for seq in (1, 2):
+            event = new_event("thing.happened", source="test", user_id=None, data={"k": key})
+            link = await chain.claim(key, seq, {"n": seq}, outbox=[outbox_entry("s", event)])
+            assert link is not None
+            await chain.deliver(link)
+    assert await chain.erase("a.b", "a") == 4
+    assert await chain.erase("a.b", "a") == 0  # again: nothing left
+    left = sorted(await mongo["things"].distinct("_id"))
+    assert left == sorted(link_id(k, n) for k in ("axb", "a:b") for n in (1, 2))
+    assert sorted(await chain.delivered.distinct("_id")) == left
+    assert sorted(await pointers.distinct("_id")) == ["a:b", "axb"]
+    assert chain.cached("a") is None
+    assert await chain.head("a") is None
+    assert link_seq(await chain.head("axb") or {}) == 2
+
+
 async def test_projection_never_goes_backwards_and_converges_on_the_head(mongo: Any) -> None:
     chain, view = Chain(mongo["things"]), mongo["view"]
 

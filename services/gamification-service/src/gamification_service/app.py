@@ -15,6 +15,7 @@ from gamification_service.api import ROUTES
 from gamification_service.domain.catalog import BADGES
 from gamification_service.domain.currencies import parse_rates
 from gamification_service.service import (
+    Erasure,
     Gamification,
     Leaderboards,
     Ratings,
@@ -24,6 +25,7 @@ from gamification_service.service import (
 )
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import Boards
+from gamification_service.store.erasures import Erasures
 from gamification_service.store.ledger import Ledger
 from gamification_service.store.meta import Meta
 from gamification_service.store.profiles import Profiles
@@ -47,6 +49,7 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         RatingStore(db, boards, bus),
     )
     profiles = Profiles(db, boards)
+    erasure = Erasure(Erasures(db), ledger, snapshots, ratings, profiles, boards)
     if prepare:
         await retry_startup(ledger.ensure_indexes, what="ledger indexes")
         await retry_startup(snapshots.ensure_indexes, what="wallet indexes")
@@ -58,6 +61,7 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         BADGES,
         ratings=ratings,
         rates=parse_rates(settings.conversion_rates),
+        erasure=erasure,
     )
     return Gamification(
         wallets=wallets,
@@ -65,7 +69,7 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         leaderboards=Leaderboards(
             boards, profiles, Rebuild(boards, profiles, ledger, snapshots, ratings)
         ),
-        reactions=Reactions(wallets, profiles),
+        reactions=Reactions(wallets, profiles, erasure),
     )
 
 

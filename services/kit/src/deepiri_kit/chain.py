@@ -212,6 +212,23 @@ class Chain:
             {"_id": {"$regex": pattern}}, WITHOUT_OUTBOX, sort=[("_id", DESCENDING)]
         )
 
+    async def erase(self, *keys: str) -> int:
+        """Delete the chains ``keys`` whole — links, delivery markers, pointers — and forget
+        their cached heads: what erasing a deleted account needs (links are otherwise never
+        deleted). Matched by ``_id``, so markers written after the links went are found too.
+        Returns how many links went."""
+        if not keys:
+            return 0
+        alternatives = "|".join(re.escape(k) for k in keys)
+        pattern = {"$regex": f"^(?:{alternatives}):[0-9]{{{SEQ_DIGITS}}}$"}
+        result = await self.links.delete_many({"_id": pattern})
+        await self.delivered.delete_many({"_id": pattern})
+        if self.pointers is not None:
+            await self.pointers.delete_many({"_id": {"$in": list(keys)}})
+        for key in keys:
+            self.forget(key)
+        return result.deleted_count
+
     # --- writing ----------------------------------------------------------------------------
 
     async def claim(

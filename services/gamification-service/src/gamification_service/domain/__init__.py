@@ -15,7 +15,7 @@ to problem documents; a debit the balance cannot cover is the kit's ``Insufficie
 
 from __future__ import annotations
 
-from deepiri_kit.errors import Conflict, Invalid
+from deepiri_kit.errors import Conflict, Forbidden, Invalid
 
 
 class InvalidInput(Invalid, ValueError):
@@ -40,6 +40,18 @@ class UnknownCategory(InvalidInput):
 
 class UnknownBoard(InvalidInput):
     pass
+
+
+class DeletedPlayers(InvalidMatch):
+    """A match names players whose accounts were deleted (and erased here)."""
+
+
+class AccountDeleted(Forbidden):
+    """The account was deleted: nothing is written for it any more (a request with a token
+    issued before the deletion, a late event)."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has been deleted")
 
 
 class KeyReused(InvalidInput):

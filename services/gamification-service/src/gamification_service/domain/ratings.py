@@ -16,10 +16,12 @@ shares the best rank, ``loss`` otherwise.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+import msgspec
 from openskill.models import PlackettLuce
 
 from gamification_service.domain import InvalidMatch, UnknownCategory
@@ -211,3 +213,33 @@ def after_match(
         "best_win_streak": max(head["best_win_streak"], streak),
         "at": match["at"],
     }
+
+
+def match_fingerprint(category: str, teams: Sequence[tuple[Sequence[str], int]]) -> str:
+    """What a match's result is, independent of member order: a replay of the same match id
+    must carry the same fingerprint."""
+    encoded = msgspec.json.encode([category, [[sorted(m), r] for m, r in teams]])
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def without_player(match: Mapping[str, Any], user_id: str, stand_in: str) -> dict[str, Any]:
+    """``match`` with ``user_id`` (a deleted account) replaced by ``stand_in`` wherever it
+    appears, and no longer pending. The other players' results stay as they were (their
+    ratings came from this match); the fingerprint is recomputed, as the old one hashes the
+    deleted id."""
+
+    def swap(member: str) -> str:
+        return stand_in if member == user_id else member
+
+    teams = [{**t, "members": [swap(m) for m in t["members"]]} for t in match["teams"]]
+    anonymised = {
+        **match,
+        "teams": teams,
+        "results": [{**r, "user_id": swap(r["user_id"])} for r in match["results"]],
+        "fingerprint": match_fingerprint(
+            match["category"], [(t["members"], t["rank"]) for t in teams]
+        ),
+    }
+    if "pending" in match:
+        anonymised["pending"] = [u for u in match["pending"] if u != user_id]
+    return anonymised

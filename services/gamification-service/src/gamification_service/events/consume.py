@@ -8,7 +8,8 @@ decoded into its kit contract (``deepiri_kit.contracts``) and handed to the use 
 * ``events.challenges`` ``challenge.completed`` (challenge-service): paid once per user and
   challenge (ledger key ``challenge:<user>:<challenge_id>``), whatever the event id;
 * ``events.users`` ``user.registered`` / ``user.updated``: only the display name (or the
-  username) is kept, for leaderboards.
+  username) is kept, for leaderboards; ``user.deleted``: everything of the account is
+  erased and stays erased (``service/erasure.py``).
 
 Other event types on these streams are ignored. An event that breaks its contract raises
 (``ContractError``), is retried and ends in the dead-letter stream
@@ -48,6 +49,8 @@ class Reactions(Protocol):
 
     async def on_profile(self, user_id: str, name: str | None, at: datetime) -> None: ...
 
+    async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> object: ...
+
 
 def _user(envelope: Envelope) -> str:
     if not envelope.user_id:
@@ -76,7 +79,10 @@ class Handlers:
             await self.reactions.on_challenge_completed(envelope.id, user_id, event)
 
     async def users(self, envelope: Envelope) -> None:
-        if user_events.STREAM.declares(envelope.type):
+        if envelope.type == user_events.USER_DELETED:
+            deleted = user_events.UserDeleted.decode(envelope)
+            await self.reactions.on_user_deleted(deleted.user_id, envelope.occurred_at)
+        elif envelope.type in (user_events.USER_REGISTERED, user_events.USER_UPDATED):
             profile = user_events.STREAM.decode(envelope)
             assert isinstance(profile, user_events.UserRegistered | user_events.UserUpdated)
             user_id = profile.user_id or _user(envelope)

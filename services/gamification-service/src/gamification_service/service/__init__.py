@@ -12,6 +12,7 @@ One module per job:
   MongoDB;
 * ``reactions`` — :class:`Reactions`: what consumed events do (``events/consume.py`` decodes
   them);
+* ``erasure`` — :class:`Erasure`: erase a deleted account and keep it erased;
 * ``announce`` — every event the use cases publish, built from the kit's contracts.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gamification_service.service.erasure import Erased, Erasure
 from gamification_service.service.leaderboards import Board, Leaderboards
 from gamification_service.service.ratings import Opponents, Ratings, RatingStanding
 from gamification_service.service.reactions import Reactions
@@ -37,6 +39,8 @@ __all__ = [
     "BadgeStatus",
     "Board",
     "CreditCheck",
+    "Erased",
+    "Erasure",
     "Gamification",
     "Leaderboards",
     "LedgerPage",

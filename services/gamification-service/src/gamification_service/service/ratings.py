@@ -4,17 +4,15 @@ it unlocks are awarded."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from pymongo.errors import PyMongoError
 
 from deepiri_kit import idempotency_stamp, utcnow
-from gamification_service.domain import MatchConflict
+from gamification_service.domain import DeletedPlayers, MatchConflict
 from gamification_service.domain import ratings as rating_rules
 from gamification_service.events import publish
 from gamification_service.service.announce import rating_changed
@@ -27,6 +25,8 @@ from gamification_service.store.ratings import RatingStore
 log = logging.getLogger("gamification.service")
 Document = dict[str, Any]
 MATCH_ATTEMPTS = 100
+# Not naming them: the ids would be copied into logs and stored answers.
+DELETED_PLAYERS = "the match names players whose accounts were deleted; record it without them"
 
 Teams = Sequence[tuple[Sequence[str], int]]
 
@@ -67,10 +67,17 @@ class Ratings:
         rating_rules.validate(
             [rating_rules.Team(tuple(rating_rules.Player(u) for u in m), r) for m, r in teams]
         )
-        fingerprint = hashlib.sha256(
-            msgspec.json.encode([category, [[sorted(m), r] for m, r in teams]])
-        ).hexdigest()
+        fingerprint = rating_rules.match_fingerprint(category, teams)
+        players = [u for members, _ in teams for u in members]
+        erasure = self.wallets.erasure
+        if erasure is not None and await erasure.buried_among(players):
+            raise DeletedPlayers(DELETED_PLAYERS)
         match, created = await self._record(match_id, category, teams, fingerprint)
+        if erasure is not None and (deleted := await erasure.buried_among(players)):
+            # Deleted while the match was being recorded: erase what it wrote for them.
+            for user_id in sorted(deleted):
+                await erasure.again(user_id)
+            raise DeletedPlayers(DELETED_PLAYERS)
         for result in match["results"]:
             await self.wallets.award_badges(result["user_id"])
         return match, created

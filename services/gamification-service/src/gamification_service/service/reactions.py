@@ -3,23 +3,28 @@ hands them on as they are)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.tasks import TaskCompleted
-from gamification_service.domain import rewards
+from gamification_service.domain import AccountDeleted, rewards
 from gamification_service.domain import wallet as fold
 from gamification_service.domain.wallet import Draft
+from gamification_service.service.erasure import Erased, Erasure
 from gamification_service.service.wallets import Wallets
 from gamification_service.store.profiles import Profiles
+
+log = logging.getLogger("gamification.reactions")
 
 
 class Reactions:
     """The use cases of consumed events (``events/consume.py`` decodes and hands them on)."""
 
-    def __init__(self, wallets: Wallets, profiles: Profiles) -> None:
+    def __init__(self, wallets: Wallets, profiles: Profiles, erasure: Erasure) -> None:
         self.wallets = wallets
         self.profiles = profiles
+        self.erasure = erasure
 
     async def on_task_completed(self, event_id: str, user_id: str, event: TaskCompleted) -> None:
         """Pay a completed task's reward once (its ledger key says what "once" means)."""
@@ -39,7 +44,7 @@ class Reactions:
             factors=reward.factors,
             task=facts,
         )
-        await self.wallets.record(user_id, draft, state=state)
+        await self._pay(user_id, draft, state)
 
     async def on_challenge_completed(
         self, event_id: str, user_id: str, event: ChallengeCompleted
@@ -54,8 +59,24 @@ class Reactions:
             ref={"event_id": event_id, "challenge_id": event.challenge_id},
             challenge=fold.ChallengeFacts.of(event),
         )
-        await self.wallets.record(user_id, draft)
+        await self._pay(user_id, draft)
 
     async def on_profile(self, user_id: str, name: str | None, at: datetime) -> None:
-        """Keep the newest display name (events can arrive out of order)."""
+        """Keep the newest display name (events can arrive out of order; a deleted
+        account's name is never taken back)."""
+        if await self.erasure.buried(user_id):
+            return
         await self.profiles.set_name(user_id, name, fold.stored_time(at))
+        if await self.erasure.buried(user_id):  # deleted meanwhile
+            await self.erasure.again(user_id)
+
+    async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> Erased:
+        """Erase everything of the account and keep it erased (``service/erasure.py``)."""
+        return await self.erasure.erase(user_id, deleted_at)
+
+    async def _pay(self, user_id: str, draft: Draft, state: fold.WalletState | None = None) -> None:
+        try:
+            await self.wallets.record(user_id, draft, state=state)
+        except AccountDeleted:
+            # A late event for an erased account: dropped, so it cannot bring the user back.
+            log.info("event for a deleted account dropped", extra={"kind": draft.kind})

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pymongo.errors import PyMongoError
 
 from deepiri_kit import InsufficientFunds, idempotency_stamp, metrics, scoped_key, utcnow
-from gamification_service.domain import KeyReused, Rejected, rewards
+from gamification_service.domain import AccountDeleted, KeyReused, Rejected, rewards
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain import currencies as money
 from gamification_service.domain import wallet as fold
@@ -25,6 +25,7 @@ from gamification_service.domain.facts import RatingFacts, facts_for
 from gamification_service.domain.wallet import Draft, WalletState
 from gamification_service.events import publish
 from gamification_service.service.announce import wallet_events
+from gamification_service.service.erasure import Erasure
 from gamification_service.store.ledger import Ledger, to_entry
 from gamification_service.store.meta import Meta
 from gamification_service.store.ratings import RatingStore
@@ -118,6 +119,7 @@ class Wallets:
         *,
         ratings: RatingStore | None = None,
         rates: Mapping[tuple[str, str], money.Rate] | None = None,
+        erasure: Erasure | None = None,
     ) -> None:
         self.ledger = ledger
         self.snapshots = snapshots
@@ -126,6 +128,7 @@ class Wallets:
         self.by_id = {b.id: b for b in catalog}
         self.ratings = ratings
         self.rates = dict(rates or {})
+        self.erasure = erasure
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -235,11 +238,18 @@ class Wallets:
     ) -> Recorded:
         """Append ``draft`` (once per key) and bring the wallet up to date with it.
         ``state``: the wallet as the caller just read it (saves reading it again);
-        ``extra``: further fields stamped on the ledger entry (e.g. an idempotency stamp)."""
+        ``extra``: further fields stamped on the ledger entry (e.g. an idempotency stamp).
+        AccountDeleted for an erased account: nothing is written for it (what a write
+        racing the erasure wrote is erased again)."""
+        if self.erasure is not None and await self.erasure.buried(user_id):
+            raise AccountDeleted()
         if state is None:
             state = await self.snapshots.current(user_id)
         entry, created = await self.ledger.append(user_id, draft, state.seq, extra)
         state, results = await self.catch_up(user_id, state, known=[entry])
+        if self.erasure is not None and await self.erasure.buried(user_id):
+            await self.erasure.again(user_id)
+            raise AccountDeleted()
         applied = results.get(entry["seq"])
         outcome: str
         if applied is not None:

@@ -147,6 +147,22 @@ class Boards:
         if names:
             await self.redis.hset(NAMES, mapping=dict[Any, Any](names))
 
+    async def forget_names(self, user_ids: Sequence[str]) -> None:
+        if user_ids:
+            await self.redis.hdel(NAMES, *user_ids)
+
+    async def erase(self, user_id: str) -> int:
+        """Take the user off every board — each metric, each period still kept, rebuilds in
+        progress — and out of the version hashes and names. Boards are found by SCAN, so
+        boards of past periods are not missed. How many boards held the user."""
+        removed = 0
+        async for key in self.redis.scan_iter(match="lb:*", count=1000, _type="zset"):
+            removed += await self.redis.zrem(key, user_id)
+        async for key in self.redis.scan_iter(match="lb:v:*", count=1000, _type="hash"):
+            await self.redis.hdel(key, user_id)
+        await self.forget_names([user_id])
+        return removed
+
     async def replace(
         self,
         key: str,

@@ -82,6 +82,10 @@ class Ledger:
             seq += 1
         raise RuntimeError(f"could not claim a ledger sequence number for {user_id}")
 
+    async def erase(self, user_id: str) -> int:
+        """Delete the user's whole ledger (a deleted account); how many entries went."""
+        return await self.chain.erase(user_id)
+
     async def entry(self, user_id: str, seq: int) -> Document | None:
         return await self.entries.find_one({"_id": link_id(user_id, seq)})
 

@@ -38,6 +38,11 @@ class Profiles:
         await self.boards.set_names({user_id: display_name or ""})
         return True
 
+    async def erase(self, user_id: str) -> None:
+        """Forget the user's display name (a deleted account), here and in Redis."""
+        await self.users.delete_one({"_id": user_id})
+        await self.boards.forget_names([user_id])
+
     async def names(self, user_ids: list[str]) -> dict[str, str | None]:
         cached = await self.boards.names(user_ids)
         return {u: (n or None) for u, n in cached.items()}

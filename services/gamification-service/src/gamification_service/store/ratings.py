@@ -230,6 +230,20 @@ class RatingStore:
             {"pending": {"$exists": True}, "at": {"$lte": cutoff}}
         ).to_list()
 
+    # --- erasure -------------------------------------------------------------------------
+
+    async def erase(self, user_id: str, stand_in: str) -> int:
+        """Delete the user's ratings and rating history (with delivery markers) and put
+        ``stand_in`` in their place in the matches they played: the other players' results
+        came from those matches and stay. How many history links went."""
+        erased = await self.chain.erase(*(rating_id(user_id, c) for c in rules.CATEGORIES))
+        await self.ratings.delete_many({"user_id": user_id})
+        async for match in self.matches.find({"results.user_id": user_id}):
+            await self.matches.replace_one(
+                {"_id": match["_id"]}, rules.without_player(match, user_id, stand_in)
+            )
+        return erased
+
     # --- projections -------------------------------------------------------------------------
 
     async def refresh(self, link: Document) -> None:

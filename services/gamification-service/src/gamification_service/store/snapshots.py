@@ -174,6 +174,11 @@ class Snapshots:
         )
         self.chain.forget(user_id)
 
+    async def erase(self, user_id: str) -> int:
+        """Delete the user's wallet: every snapshot, their delivery markers and the head
+        pointer (a deleted account). How many snapshots went."""
+        return await self.chain.erase(user_id)
+
     async def prune(self, batch: int = 200) -> int:
         """Old snapshots are history the ledger already has: keep the last few per user in
         full and strip the rest down to ``_id`` and outcome. Snapshots still holding an

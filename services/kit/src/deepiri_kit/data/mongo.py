@@ -6,7 +6,8 @@ single-document atomic updates, unique indexes and idempotency keys.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
@@ -73,9 +74,38 @@ async def forget_idempotency_keys(db: AsyncDatabase[Document], owner: str) -> in
     return result.deleted_count
 
 
+class Tombstones:
+    """Deleted accounts a service has erased (collection ``erased_users``, ``_id`` = the user
+    id, and when the account was deleted). A tombstone outlives the erasure: it is how a
+    service refuses, or undoes, what arrives for that account afterwards (a late event, a
+    request with a token issued before the deletion, a write that raced the erasure)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db["erased_users"]
+
+    async def bury(self, user_id: str, deleted_at: datetime) -> None:
+        """Record the deletion (once: a redelivery changes nothing)."""
+        await self.collection.update_one(
+            {"_id": user_id}, {"$setOnInsert": {"deleted_at": deleted_at}}, upsert=True
+        )
+
+    async def buried(self, user_id: str) -> bool:
+        return await self.collection.find_one({"_id": user_id}, {"_id": 1}) is not None
+
+    async def buried_among(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of ``user_ids`` were erased (one query)."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return set()
+        return {
+            str(d["_id"]) async for d in self.collection.find({"_id": {"$in": ids}}, {"_id": 1})
+        }
+
+
 __all__ = [
     "IDEMPOTENCY_RECORDS",
     "Document",
+    "Tombstones",
     "database",
     "ensure_indexes",
     "forget_idempotency_keys",
