@@ -1,7 +1,9 @@
 """The shared fixtures: real Redis, FerretDB (MongoDB wire) and InfluxDB on free loopback
 ports, a local token issuer with a JWKS endpoint, an in-memory span exporter, the app
-client (``client`` over a test package's ``app``) and services as real processes
-(``service_process``). Helpers live in tests/support/, never here."""
+client (``client`` over a test package's ``app``), services as real processes
+(``service_process``), and the real user-service with people holding its tokens
+(``accounts``) that the processes of ``services`` trust. Helpers live in tests/support/,
+never here."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from infra import FerretDBServer, InfluxServer, RedisServer
+from support.accounts import Accounts
 from support.apps import app_client
 from support.processes import ServiceProcesses
 from support.servers import OwnServers
@@ -162,5 +165,37 @@ def service_process(
     """``service_process(name, workers=…, **env)`` starts a service as a real process (what a
     pod runs) on the harness's servers; every one started is stopped after the test."""
     processes = ServiceProcesses(tmp_path, session_servers, issuer, db_name)
+    yield processes
+    processes.stop_all()
+
+
+@pytest.fixture(scope="session")
+def accounts(
+    tmp_path_factory: pytest.TempPathFactory, session_servers: OwnServers, issuer: TokenIssuer
+) -> Iterator[Accounts]:
+    """The real user-service as a process, one for the whole session (started when a test
+    first asks it for a person): ``accounts.person()`` registers someone, signs them in
+    and returns them with an access token from the code flow with PKCE."""
+    processes = ServiceProcesses(
+        tmp_path_factory.mktemp("accounts"),
+        session_servers,
+        issuer,
+        f"accounts_{uuid.uuid4().hex[:12]}",
+    )
+    yield Accounts(processes)
+    processes.stop_all()
+
+
+@pytest.fixture
+def services(
+    tmp_path: Path,
+    session_servers: OwnServers,
+    issuer: TokenIssuer,
+    accounts: Accounts,
+    db_name: str,
+) -> Iterator[ServiceProcesses]:
+    """``services(name, …)``: like ``service_process``, but every service started verifies
+    the real user-service's tokens (``accounts``), as on a cluster."""
+    processes = ServiceProcesses(tmp_path, session_servers, issuer, db_name, accounts.trust())
     yield processes
     processes.stop_all()

@@ -104,13 +104,23 @@ class ServiceProcess:
 
 class ServiceProcesses:
     """Starts services as real processes on the harness's servers (or a test's own) and
-    stops every one it started: what the ``service_process`` fixture hands a test."""
+    stops every one it started: what the ``service_process`` and ``services`` fixtures hand
+    a test. ``trust``: variables every process gets (``JWT_ISSUER`` and ``JWKS_URL`` of the
+    real user-service, see support/accounts.py); without it, the test issuer's."""
 
-    def __init__(self, log_dir: Path, servers: Any, issuer: Any, db: str) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        servers: Any,
+        issuer: Any,
+        db: str,
+        trust: Mapping[str, str] | None = None,
+    ) -> None:
         self.log_dir = log_dir
         self.servers = servers  # support.servers.OwnServers: .redis, .mongo, .influx
         self.issuer = issuer
         self.db = db
+        self.trust = dict(trust or {})
         self.started: list[ServiceProcess] = []
 
     def __call__(
@@ -139,6 +149,7 @@ class ServiceProcesses:
                 db or f"{self.db}_{module_of(service)}",
             ),
             **(self.servers.influx.env() if influx else {}),
+            **self.trust,
             # Consumers notice new events within 0.1 s (the default blocks for a second).
             "CONSUMER_BLOCK_MS": "100",
             "WEB_CONCURRENCY": str(workers),

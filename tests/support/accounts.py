@@ -1,0 +1,130 @@
+"""People with real tokens for the system tests: user-service as a real process, one per test
+session (the ``accounts`` fixture), which every other service started by the ``services``
+fixture trusts — its issuer and JWKS, nothing else.
+
+A person is registered through user-service's API, signs in through its login form and
+gets an access token with the authorization code flow and PKCE, exchanged by Authlib's
+OAuth client (an independent implementation): what Deepiri's web app does. The local test
+issuer (``support.tokens``) stays for unit and integration tests.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import OAuth2Client
+
+from support.processes import ServiceProcess, ServiceProcesses
+from support.users import PASSWORD, PREFIX, REDIRECT, start_user_service, trusting
+
+# What a person's token may carry: every user-facing scope of the services under test.
+PERSON_SCOPES = (
+    "openid profile users:read users:write tasks:read tasks:write "
+    "gamification:read gamification:write"
+)
+WEB = "deepiri-web-tests"
+CLIENTS = [
+    {
+        "client_id": WEB,
+        "name": "Deepiri",
+        "redirect_uris": [REDIRECT],
+        "scope": PERSON_SCOPES,
+        "first_party": True,  # no consent page, as for Deepiri's own web app
+    }
+]
+# Tests outlast the default 10 minutes; a short answer floor keeps sign-ups quick
+# (tests/user checks the real one).
+ENV = {"ACCESS_TOKEN_SECONDS": "7200", "ANSWER_FLOOR_MS": "20"}
+
+
+@dataclass
+class Person:
+    """Someone with an account at the real user-service and an access token from it."""
+
+    id: str
+    email: str
+    name: str
+    token: str
+    accounts: Accounts = field(repr=False)
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def delete(self) -> httpx.Response:
+        """``DELETE /api/users/me``: the person deletes their account."""
+        return httpx.delete(
+            f"{self.accounts.base}/me", headers=self.headers(), timeout=self.accounts.timeout
+        )
+
+
+class Accounts:
+    """user-service, started on first use; :meth:`person` hands out people with tokens."""
+
+    timeout = 30.0
+
+    def __init__(self, processes: ServiceProcesses) -> None:
+        self.processes = processes
+
+    @cached_property
+    def service(self) -> ServiceProcess:
+        return start_user_service(self.processes, CLIENTS, **ENV)
+
+    @property
+    def base(self) -> str:
+        return f"{self.service.url}{PREFIX}"
+
+    def trust(self) -> dict[str, str]:
+        """The environment that makes a service verify this user-service's tokens."""
+        return trusting(self.service)
+
+    def person(self, name: str = "Alice", scopes: str = PERSON_SCOPES) -> Person:
+        """A new account (a unique address), signed in, with an access token for ``scopes``."""
+        email = f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}-{uuid.uuid4().hex[:12]}@example.com"
+        with httpx.Client(base_url=self.service.url, timeout=self.timeout) as browser:
+            body = {"email": email, "password": PASSWORD, "display_name": name}
+            registered = browser.post(f"{PREFIX}/register", json=body)
+            assert registered.status_code == 202, registered.text
+            _sign_in(browser, email)
+            token = self._code_flow(browser, scopes)
+            me = browser.get(f"{PREFIX}/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.status_code == 200, me.text
+        return Person(id=me.json()["id"], email=email, name=name, token=token, accounts=self)
+
+    def _code_flow(self, browser: httpx.Client, scopes: str) -> str:
+        """The authorization code flow with PKCE (S256), the code exchanged by Authlib."""
+        with OAuth2Client(
+            client_id=WEB,
+            redirect_uri=REDIRECT,
+            scope=scopes,
+            code_challenge_method="S256",
+            token_endpoint_auth_method="none",
+            timeout=self.timeout,
+        ) as oauth:
+            verifier = generate_token(48)
+            url, _ = oauth.create_authorization_url(
+                f"{self.base}/oauth/authorize", code_verifier=verifier
+            )
+            answer = browser.get(url)
+            assert answer.status_code == 302, answer.text
+            landed = answer.headers["location"]
+            assert landed.startswith(REDIRECT + "?"), landed
+            token: dict[str, Any] = oauth.fetch_token(
+                f"{self.base}/oauth/token", authorization_response=landed, code_verifier=verifier
+            )
+        return str(token["access_token"])
+
+
+def _sign_in(browser: httpx.Client, email: str) -> None:
+    """Through the login form, as a person does: the session cookie stays in ``browser``."""
+    page = browser.get(f"{PREFIX}/login")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, "no CSRF field on the login page"
+    form = {"csrf": csrf.group(1), "email": email, "password": PASSWORD, "next": ""}
+    signed = browser.post(f"{PREFIX}/login", data=form)
+    assert signed.status_code == 303, signed.text

@@ -1,0 +1,153 @@
+"""Deleting an account, across services, every one a real process: a person registered at
+user-service, signed in with the code flow and PKCE, creates and completes tasks on
+task-service (gamification-service credits them and ranks them), then deletes their
+account. user-service publishes ``user.deleted`` through its outbox; task-service and
+gamification-service then hold nothing of the person — their APIs show nothing, and their
+databases and Redis hold no trace — while another person's data is untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis as redis_client
+
+from infra import FerretDBServer, RedisServer
+from support.accounts import Accounts, Person
+from support.erasure import mongo_traces, redis_traces
+from support.processes import ServiceProcess, ServiceProcesses, module_of
+from support.waiting import wait_for
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+TASKS, GAME = "/api/tasks", "/api/gamification"
+TOMBSTONES = "erased_users"
+
+
+def live_a_little(tasks: ServiceProcess, person: Person) -> list[str]:
+    """Two completed tasks (one created with an Idempotency-Key) linked by an edge."""
+    due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    ids = []
+    with tasks.client(person.headers()) as api:
+        for i in range(2):
+            created = api.post(
+                TASKS,
+                json={"title": f"{person.name}'s task {i}", "difficulty": "hard", "due_at": due},
+                headers={"Idempotency-Key": f"create-{i}"},
+            )
+            assert created.status_code == 201, created.text
+            ids.append(created.json()["id"])
+        linked = api.post(f"{TASKS}/{ids[1]}/dependencies", json={"depends_on": ids[0]})
+        assert linked.status_code == 201, linked.text
+        for task_id in ids:
+            done = api.post(f"{TASKS}/{task_id}/complete", json={})
+            assert done.status_code == 200, done.text
+    return ids
+
+
+def xp(game: ServiceProcess, person: Person) -> int:
+    with game.client(person.headers()) as api:
+        return int(api.get(f"{GAME}/wallet").json()["balances"]["xp"])
+
+
+def on_board(game: ServiceProcess, reader: Person) -> set[str]:
+    with game.client(reader.headers()) as api:
+        board = api.get(f"{GAME}/leaderboards/xp", params={"period": "week", "limit": 100})
+        return {e["user_id"] for e in board.json()["entries"]}
+
+
+def traces(
+    mongo: FerretDBServer, redis: RedisServer, dbs: list[str], user_id: str
+) -> dict[str, Any]:
+    """Where ``user_id`` still appears: per database the collections (tombstones aside),
+    and the Redis keys besides the bus and the consumers' inbox markers."""
+
+    async def search() -> dict[str, Any]:
+        from pymongo import AsyncMongoClient
+        from redis.asyncio import Redis
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri, tz_aware=True)
+        cache = Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
+        try:
+            found: dict[str, Any] = {
+                db: await mongo_traces(client[db], user_id, besides=[TOMBSTONES]) for db in dbs
+            }
+            # The consumers' inbox markers are event ids, and user-service's embed the
+            # account id (<user>:<change>); they expire (INBOX_RETENTION_DAYS).
+            keys = [k async for k in cache.scan_iter(match=f"inbox:*:{user_id}:*")]
+            streams = [k async for k in cache.scan_iter(match="events.*")]
+            found["redis"] = await redis_traces(cache, user_id, besides=[*keys, *streams])
+        finally:
+            await client.close()
+            await cache.aclose()
+        return {k: v for k, v in found.items() if v}
+
+    return asyncio.run(search())
+
+
+def test_a_deleted_account_is_erased_everywhere(
+    accounts: Accounts,
+    services: ServiceProcesses,
+    mongo_server: FerretDBServer,
+    redis_server: RedisServer,
+    db_name: str,
+) -> None:
+    erin, olaf = accounts.person("Erin"), accounts.person("Olaf")
+    tasks = services("task-service")
+    game = services("gamification-service")
+    erins_tasks = live_a_little(tasks, erin)
+    olafs_tasks = live_a_little(tasks, olaf)
+    wait_for(lambda: xp(game, erin) > 0 and xp(game, olaf) > 0, what="both credited")
+    wait_for(lambda: on_board(game, olaf) >= {erin.id, olaf.id}, what="both on the board")
+    dbs = [f"{db_name}_{module_of(s)}" for s in ("task-service", "gamification-service")]
+    assert set(traces(mongo_server, redis_server, dbs, erin.id)) == {*dbs, "redis"}
+    olaf_xp = xp(game, olaf)
+
+    deleted = erin.delete()
+    assert deleted.status_code == 204, deleted.text
+
+    # user-service announced it through its outbox, once, on events.users.
+    bus = redis_client.Redis(port=redis_server.port, decode_responses=True)
+    try:
+        announced = [
+            json.loads(f["envelope"])
+            for _, f in bus.xrange("events.users")
+            if json.loads(f["envelope"])["type"] == "user.deleted"
+            and json.loads(f["envelope"])["user_id"] == erin.id
+        ]
+    finally:
+        bus.close()
+    assert [(e["id"], e["data"]) for e in announced] == [
+        (f"{erin.id}:deleted", {"user_id": erin.id})
+    ]
+
+    # Both consumers erase: nothing of Erin anywhere, whatever the API or datastore.
+    left: dict[str, Any] = {}
+
+    def erased() -> bool:
+        left.clear()
+        left.update(traces(mongo_server, redis_server, dbs, erin.id))
+        return not left
+
+    try:
+        wait_for(erased, what="erin erased from task- and gamification-service")
+    except AssertionError:
+        raise AssertionError(f"still there: {left}") from None
+    with tasks.client(erin.headers()) as api:  # her token has not expired yet
+        for task_id in erins_tasks:
+            assert api.get(f"{TASKS}/{task_id}").status_code == 404
+        assert api.get(TASKS).json()["items"] == []
+        late = api.post(TASKS, json={"title": "after the deletion"})
+        assert late.status_code == 403, late.text
+    assert xp(game, erin) == 0
+    assert erin.id not in on_board(game, olaf)
+    # Olaf keeps everything.
+    with tasks.client(olaf.headers()) as api:
+        for task_id in olafs_tasks:
+            assert api.get(f"{TASKS}/{task_id}").status_code == 200
+    assert xp(game, olaf) == olaf_xp
+    assert olaf.id in on_board(game, olaf)
+    assert not traces(mongo_server, redis_server, dbs, erin.id)
