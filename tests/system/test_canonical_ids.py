@@ -13,9 +13,9 @@ import pytest
 from redis import Redis
 
 from infra import RedisServer
+from support.accounts import Accounts
 from support.processes import ServiceProcesses
 from support.streams import consumed
-from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -33,15 +33,16 @@ def task_credits(game: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_every_spelling_of_an_id_is_the_same_task(
-    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
+    services: ServiceProcesses, accounts: Accounts, redis_server: RedisServer
 ) -> None:
-    task_service = service_process("task-service")
+    ida = accounts.person("Ida")
+    task_service = services("task-service")
     # One worker: with two, a worker's cached wallet state can miss the other's latest habit
     # tap and damp a tap one step too little — a separate defect (reported), not about ids.
-    gamification = service_process("gamification-service")
+    gamification = services("gamification-service")
     with (
-        task_service.client(issuer.headers("ida", "tasks:read tasks:write")) as tasks,
-        gamification.client(issuer.headers("ida", "gamification:read")) as game,
+        task_service.client(ida.headers()) as tasks,
+        gamification.client(ida.headers()) as game,
     ):
         # A todo: complete, then reopen and complete again under every other spelling.
         todo = tasks.post("/api/tasks", json={"title": "report", "difficulty": "hard"}).json()

@@ -1,6 +1,7 @@
-"""The core loop over the real bus, every service a real process: complete tasks through
-task-service's HTTP API; gamification-service consumes ``task.completed`` from Redis and the
-caller sees wallet, level, badges and leaderboard change."""
+"""The core loop over the real bus, every service a real process: a person signed in at the
+real user-service completes tasks through task-service's HTTP API; gamification-service
+consumes ``task.completed`` from Redis and the person sees wallet, level, badges and
+leaderboard change."""
 
 from __future__ import annotations
 
@@ -9,24 +10,23 @@ from typing import Any
 
 import pytest
 
+from support.accounts import Accounts
 from support.processes import ServiceProcesses
-from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 
 def test_completing_tasks_pays_levels_up_awards_badges_and_ranks(
-    service_process: ServiceProcesses, issuer: TokenIssuer
+    services: ServiceProcesses, accounts: Accounts
 ) -> None:
-    task_service = service_process("task-service")
-    gamification = service_process("gamification-service", workers=2)
-    tasks_h = issuer.headers("alice", "tasks:read tasks:write")
-    game_h = issuer.headers("alice", "gamification:read")
+    task_service = services("task-service")
+    gamification = services("gamification-service", workers=2)
+    alice = accounts.person("Alice")
     due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     with (
-        task_service.client(tasks_h) as tasks,
-        gamification.client(game_h) as game,
+        task_service.client(alice.headers()) as tasks,
+        gamification.client(alice.headers()) as game,
     ):
         assert game.get("/api/gamification/wallet").json()["balances"]["xp"] == 0
         ids = []
@@ -69,7 +69,7 @@ def test_completing_tasks_pays_levels_up_awards_badges_and_ranks(
 
         assert wait_for(lambda: {"tasks-1", "hard-1"} <= badges())
         board = game.get("/api/gamification/leaderboards/xp", params={"period": "week"}).json()
-        assert board["entries"][0]["user_id"] == "alice"
+        assert board["entries"][0]["user_id"] == alice.id
         assert board["entries"][0]["value"] == 158
         me = game.get("/api/gamification/leaderboards/xp/me").json()
         assert me["me"]["rank"] == 1

@@ -1,4 +1,5 @@
-"""gamification-service as a real process (two uvicorn workers) and its maintenance commands
+"""gamification-service as a real process (two uvicorn workers, trusting the real
+user-service) and its maintenance commands
 (``python -m gamification_service reconcile | rebuild-leaderboards``) as real processes."""
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import pytest
 from redis import Redis
 
 from deepiri_kit.events import new_event
-from infra import RedisServer
+from support.accounts import Accounts
 from support.processes import ROOT, ServiceProcess, ServiceProcesses
-from support.tokens import TokenIssuer
+from support.servers import OwnServers
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -36,15 +37,18 @@ def command(service: ServiceProcess, *args: str) -> subprocess.CompletedProcess[
 
 
 def test_events_in_metrics_out_and_maintenance_commands(
-    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
+    services: ServiceProcesses, accounts: Accounts, own_servers: OwnServers
 ) -> None:
-    gamification = service_process("gamification-service", workers=2)
-    redis = Redis(port=redis_server.port, decode_responses=True)
+    # A Redis of its own: the metrics count every event the process consumes, and the
+    # session's streams hold other tests' events.
+    gamification = services("gamification-service", workers=2, redis=own_servers.redis)
+    bea = accounts.person("Bea")
+    redis = Redis(port=own_servers.redis.port, decode_responses=True)
     for difficulty in ("hard", "medium", "easy"):
         event = new_event(
             "task.completed",
             source="task-service",
-            user_id="bea",
+            user_id=bea.id,
             data={
                 "task_id": f"t-{difficulty}",
                 "kind": "todo",
@@ -54,8 +58,7 @@ def test_events_in_metrics_out_and_maintenance_commands(
             },
         )
         redis.xadd("events.tasks", {"envelope": event.encode()})
-    headers = issuer.headers("bea", "gamification:read")
-    with gamification.client(headers) as client:
+    with gamification.client(bea.headers()) as client:
         wait_for(
             lambda: client.get("/api/gamification/wallet").json()["balances"]["xp"] >= 70,
             what="events consumed",
@@ -68,7 +71,7 @@ def test_events_in_metrics_out_and_maintenance_commands(
         assert float(credited.group(1)) == 70.0
         assert re.search(r'^deepiri_badges_awarded_total\{rarity="common"\} [1-9]', metrics, re.M)
 
-        reconcile = command(gamification, "reconcile", "bea")
+        reconcile = command(gamification, "reconcile", bea.id)
         assert reconcile.returncode == 0, reconcile.stderr
         [report] = [
             json.loads(line) for line in reconcile.stdout.splitlines() if line.startswith("{")
@@ -82,5 +85,5 @@ def test_events_in_metrics_out_and_maintenance_commands(
         rebuilt = command(gamification, "rebuild-leaderboards")
         assert rebuilt.returncode == 0, rebuilt.stderr
         board = client.get("/api/gamification/leaderboards/xp").json()
-        assert [(e["user_id"], e["value"]) for e in board["entries"]] == [("bea", 70.0)]
+        assert [(e["user_id"], e["value"]) for e in board["entries"]] == [(bea.id, 70.0)]
     redis.close()

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from support.accounts import Accounts
 from support.processes import ServiceProcesses
-from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -22,11 +22,9 @@ def counter(text: str, labels: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
-def test_metrics_add_up_across_workers(
-    service_process: ServiceProcesses, issuer: TokenIssuer
-) -> None:
-    task_service = service_process("task-service", workers=2)
-    headers = issuer.headers("alice", "tasks:read tasks:write")
+def test_metrics_add_up_across_workers(services: ServiceProcesses, accounts: Accounts) -> None:
+    task_service = services("task-service", workers=2)
+    headers = accounts.person("Alice").headers()
     with task_service.client() as client:
         for i in range(20):
             assert (
@@ -40,13 +38,14 @@ def test_metrics_add_up_across_workers(
 
 
 def test_logs_are_json_with_request_and_trace_ids(
-    service_process: ServiceProcesses, issuer: TokenIssuer
+    services: ServiceProcesses, accounts: Accounts
 ) -> None:
-    task_service = service_process("task-service", workers=2)
+    task_service = services("task-service", workers=2)
+    alice = accounts.person("Alice")
     response = httpx.post(
         f"{task_service.url}/api/tasks",
         json={"title": "logged"},
-        headers={**issuer.headers("alice", "tasks:write"), "x-request-id": "req-abc-1"},
+        headers={**alice.headers(), "x-request-id": "req-abc-1"},
     )
     assert response.status_code == 201
     task_service.stop()  # flush
@@ -61,3 +60,4 @@ def test_logs_are_json_with_request_and_trace_ids(
     text = task_service.logs()
     assert "logged" not in text
     assert "Bearer" not in text
+    assert alice.token not in text

@@ -1,5 +1,6 @@
-"""task-service as real processes (two uvicorn workers): concurrent completions from separate
-processes still yield exactly one ``task.completed``, and the event carries the contract."""
+"""task-service as real processes (two uvicorn workers) trusting the real user-service:
+concurrent completions from separate processes still yield exactly one ``task.completed``,
+and the event carries the contract."""
 
 from __future__ import annotations
 
@@ -9,20 +10,19 @@ from typing import Any
 import httpx
 import pytest
 
+from support.accounts import Accounts
 from support.processes import ServiceProcesses
 from support.streams import published
-from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 
-RW = "tasks:read tasks:write"
-
 
 async def test_concurrent_completes_across_workers_publish_one_event(
-    service_process: ServiceProcesses, issuer: TokenIssuer, redis: Any
+    services: ServiceProcesses, accounts: Accounts, redis: Any
 ) -> None:
-    task_service = service_process("task-service", workers=2)
-    headers = issuer.headers("alice", RW)
+    task_service = services("task-service", workers=2)
+    alice = accounts.person("Alice")
+    headers = alice.headers()
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=task_service.url, limits=limits, timeout=30) as client:
         tasks = []
@@ -62,7 +62,7 @@ async def test_concurrent_completes_across_workers_publish_one_event(
     events = await published(redis, "events.tasks", "task.completed")
     assert sorted(e.data["task_id"] for e in events) == sorted(t["id"] for t in tasks)
     event = events[0]
-    assert event.user_id == "alice"
+    assert event.user_id == alice.id
     assert event.source == "task-service"
     assert set(event.data) == {
         "task_id",

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from support.accounts import Accounts
 from support.otlp import OTLPReceiver
 from support.processes import ServiceProcesses
-from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system]
 
@@ -25,9 +25,10 @@ def receiver() -> Iterator[OTLPReceiver]:
 
 
 def test_request_spans_join_the_callers_trace(
-    service_process: ServiceProcesses, issuer: TokenIssuer, receiver: OTLPReceiver
+    services: ServiceProcesses, accounts: Accounts, receiver: OTLPReceiver
 ) -> None:
-    service = service_process(
+    alice = accounts.person("Alice")
+    service = services(
         "task-service",
         **receiver.env(),
         OTEL_RESOURCE_ATTRIBUTES="deployment.environment=test",
@@ -40,7 +41,7 @@ def test_request_spans_join_the_callers_trace(
             f"{service.url}/api/tasks",
             data=json.dumps({"title": "traced"}).encode(),
             headers={
-                **issuer.headers("alice", "tasks:write"),
+                **alice.headers(),
                 "content-type": "application/json",
                 "traceparent": f"00-{trace_id}-{parent_id}-01",
             },
