@@ -19,10 +19,10 @@ import httpx
 import pytest
 import redis as redis_sync
 
+from support.accounts import Accounts
 from support.processes import ServiceProcesses
 from support.servers import OwnServers
 from support.streams import decoded
-from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -32,19 +32,18 @@ XP_PER_TASK = 10  # an easy, normal-priority todo without due date or estimate
 
 
 def test_every_completion_is_credited_once_after_redis_lost_its_data(
-    service_process: ServiceProcesses, own_servers: OwnServers, issuer: TokenIssuer
+    services: ServiceProcesses, own_servers: OwnServers, accounts: Accounts
 ) -> None:
+    alice = accounts.person("Alice")
     own_redis = own_servers.redis  # killed and wiped, which nobody else should see
-    task_service = service_process(
-        "task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="0.5"
-    )
+    task_service = services("task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="0.5")
     # One process, so SIGSTOP pauses all of its consumers.
-    gamification = service_process("gamification-service", redis=own_redis)
+    gamification = services("gamification-service", redis=own_redis)
     assert gamification.proc is not None
     bus = redis_sync.Redis(host="127.0.0.1", port=own_redis.port, decode_responses=True)
     with (
-        task_service.client(issuer.headers("alice", "tasks:read tasks:write")) as tasks,
-        gamification.client(issuer.headers("alice", "gamification:read")) as game,
+        task_service.client(alice.headers()) as tasks,
+        gamification.client(alice.headers()) as game,
     ):
         ids = []
         for i in range(TASKS):
@@ -122,9 +121,9 @@ def run_cli(
 def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    service_process: ServiceProcesses,
+    services: ServiceProcesses,
     own_servers: OwnServers,
-    issuer: TokenIssuer,
+    accounts: Accounts,
 ) -> None:
     """On demand, without the guard: the completions-vs-credits check names what a lost
     Redis dropped, ``replay`` brings it back, and the check then finds nothing missing."""
@@ -133,21 +132,21 @@ def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
 
     own_redis = own_servers.redis  # killed and wiped, which nobody else should see
     # The guard stays out of this test.
-    tasks = service_process("task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="3600")
+    tasks = services("task-service", redis=own_redis, BUS_GUARD_INTERVAL_SECONDS="3600")
 
     def tasks_cmd(*args: str) -> tuple[int, str]:
         return run_cli(monkeypatch, capsys, tasks.env, task_cli, *args)
 
     since = datetime.now(UTC).isoformat()
-    headers = issuer.headers("bob", "tasks:read tasks:write")
-    with tasks.client(headers) as client:
+    bob = accounts.person("Bob")
+    with tasks.client(bob.headers()) as client:
         ids = [client.post("/api/tasks", json={"title": f"t{i}"}).json()["id"] for i in range(3)]
         for task_id in ids:  # published while nobody consumes...
             assert client.post(f"/api/tasks/{task_id}/complete").status_code == 200
     own_redis.kill()  # ...and lost
     own_redis.wipe()
     own_redis.start()
-    gamification = service_process("gamification-service", redis=own_redis)
+    gamification = services("gamification-service", redis=own_redis)
 
     def game_cmd(*args: str, stdin: str) -> tuple[int, str]:
         return run_cli(monkeypatch, capsys, gamification.env, gamification_cli, *args, stdin=stdin)
@@ -163,7 +162,7 @@ def test_the_check_finds_uncredited_completions_and_a_replay_repairs_them(
     code, out = tasks_cmd("replay", "--since", since)
     assert code == 0, out
     assert json.loads(out) == {"replayed": 6}  # three task.created, three task.completed
-    with gamification.client(issuer.headers("bob", "gamification:read")) as game:
+    with gamification.client(bob.headers()) as game:
         wait_for(
             lambda: (
                 game.get("/api/gamification/wallet").json()["balances"].get("xp") == 3 * XP_PER_TASK

@@ -18,16 +18,15 @@ from redis import Redis
 
 from deepiri_kit.events import new_event
 from infra import RedisServer
+from support.accounts import Accounts
 from support.problems import is_503_problem
 from support.processes import ServiceProcess, ServiceProcesses
 from support.servers import OwnServers, paused
 from support.streams import consumed, decoded
-from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 
-RW = "tasks:read tasks:write"
 # A generous bound on each answer (the hangs this guards against took 30-90 s); not a speed
 # assertion: speed is for the benchmarks.
 BOUND = 5.0
@@ -43,10 +42,10 @@ async def create(client: httpx.AsyncClient, headers: dict[str, str], **fields: A
 
 
 async def test_a_retry_right_after_the_answer_is_a_replay(
-    service_process: ServiceProcesses, issuer: TokenIssuer
+    services: ServiceProcesses, accounts: Accounts
 ) -> None:
-    tasks = service_process("task-service")  # one worker: concurrency comes from asyncio
-    headers = issuer.headers("alice", RW)
+    tasks = services("task-service")  # one worker: concurrency comes from asyncio
+    headers = accounts.person("Alice").headers()
     async with httpx.AsyncClient(base_url=tasks.url, timeout=BOUND) as client:
         for i in range(30):
             keyed = {**headers, "Idempotency-Key": f"fast-{i}"}
@@ -60,14 +59,12 @@ async def test_a_retry_right_after_the_answer_is_a_replay(
 
 
 def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
-    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
+    services: ServiceProcesses, accounts: Accounts, redis_server: RedisServer
 ) -> None:
     common = {"IDEMPOTENCY_ABANDONED_AFTER_SECONDS": "4"}
-    game = service_process("gamification-service", **common)
-    crashing = service_process(
-        "task-service", DEEPIRI_FAILPOINTS="idempotency.before_finalise", **common
-    )
-    headers = issuer.headers("alice", f"{RW} gamification:read")
+    game = services("gamification-service", **common)
+    crashing = services("task-service", DEEPIRI_FAILPOINTS="idempotency.before_finalise", **common)
+    headers = accounts.person("Alice").headers()
     keyed = {**headers, "Idempotency-Key": "tap-once"}
     with crashing.client(headers, timeout=BOUND) as client:
         # Created without a key: the fail point only fires for keyed requests.
@@ -76,7 +73,7 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
         habit_id = habit.json()["id"]
     complete = f"/api/tasks/{habit_id}/complete"
     crash_after_commit(crashing, complete, {}, keyed)
-    restarted = service_process("task-service", **common)  # the same database
+    restarted = services("task-service", **common)  # the same database
     with restarted.client(timeout=BOUND) as client:
         retry_until_applied(client, complete, {}, keyed)
         versions = client.get(f"/api/tasks/{habit_id}/versions", headers=headers)
@@ -94,23 +91,24 @@ def test_a_crash_between_commit_and_finalisation_applies_a_key_once(
 
 
 def test_a_crash_after_a_keyed_spend_commits_never_spends_twice(
-    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
+    services: ServiceProcesses, accounts: Accounts, redis_server: RedisServer
 ) -> None:
     """gamification-service stamps its ledger entry: a retry after a crash between commit
     and finalisation is answered as applied, never run again (it used to run again and, the
     money being spent, answer a false "insufficient funds")."""
-    user = f"spender-{uuid.uuid4().hex[:8]}"
+    spender = accounts.person("Spender")
+    user = spender.id
     common = {"IDEMPOTENCY_ABANDONED_AFTER_SECONDS": "4"}
-    headers = issuer.headers(user, "gamification:read gamification:write")
+    headers = spender.headers()
     keyed = {**headers, "Idempotency-Key": "spend-once"}
-    crashing = service_process(
+    crashing = services(
         "gamification-service", DEEPIRI_FAILPOINTS="idempotency.before_finalise", **common
     )
     earned = earn(redis_server, crashing, headers, user)
     amount = earned // 2 + 1  # once is affordable, twice is not
     body = {"currency": "coins", "amount": amount, "reason": "hat"}
     crash_after_commit(crashing, "/api/gamification/wallet/spend", body, keyed)
-    restarted = service_process("gamification-service", **common)  # the same database
+    restarted = services("gamification-service", **common)  # the same database
     with restarted.client(timeout=BOUND) as client:
         retry_until_applied(client, "/api/gamification/wallet/spend", body, keyed)
         ledger = client.get("/api/gamification/wallet/ledger", headers=headers).json()
@@ -183,10 +181,10 @@ def earn(
 
 
 def test_paused_datastores_fail_fast_or_are_not_needed(
-    service_process: ServiceProcesses, own_servers: OwnServers, issuer: TokenIssuer
+    services: ServiceProcesses, own_servers: OwnServers, accounts: Accounts
 ) -> None:
     redis, mongo = own_servers.redis, own_servers.mongo
-    tasks = service_process(
+    tasks = services(
         "task-service",
         redis=redis,
         mongo=mongo,
@@ -197,7 +195,7 @@ def test_paused_datastores_fail_fast_or_are_not_needed(
         MONGO_CONNECT_TIMEOUT_SECONDS="1",
         REDIS_SOCKET_TIMEOUT_SECONDS="1.5",
     )
-    headers = issuer.headers("alice", RW)
+    headers = accounts.person("Alice").headers()
     with tasks.client(headers, timeout=BOUND) as client:
         todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
         with paused(redis):
@@ -219,11 +217,11 @@ def test_paused_datastores_fail_fast_or_are_not_needed(
 
 
 def test_a_stopped_ferretdb_is_a_503_with_retry_after_never_a_500(
-    service_process: ServiceProcesses, own_servers: OwnServers, issuer: TokenIssuer
+    services: ServiceProcesses, own_servers: OwnServers, accounts: Accounts
 ) -> None:
     mongo = own_servers.mongo
-    tasks = service_process("task-service", mongo=mongo, MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1")
-    headers = issuer.headers("alice", RW)
+    tasks = services("task-service", mongo=mongo, MONGO_SERVER_SELECTION_TIMEOUT_SECONDS="1")
+    headers = accounts.person("Alice").headers()
     with tasks.client(headers, timeout=BOUND) as client:
         todo = client.post("/api/tasks", json={"title": "before"}).json()["id"]
         mongo.stop()
@@ -240,7 +238,7 @@ def test_a_stopped_ferretdb_is_a_503_with_retry_after_never_a_500(
 
 
 def test_fifty_concurrent_completions_no_500_each_recorded_once(
-    service_process: ServiceProcesses, issuer: TokenIssuer
+    services: ServiceProcesses, accounts: Accounts
 ) -> None:
     """Two processes (as two pods) completing 50 tasks at once keep FerretDB's SQLite busy
     ("database is locked"): every answer is a success or a 503 to retry, never a 500, and
@@ -248,13 +246,12 @@ def test_fifty_concurrent_completions_no_500_each_recorded_once(
     # A key whose holder could not record its outcome (the store timed out on a busy
     # machine) is taken over after this; it bounds how long a retry may meet 409.
     abandoned = {"IDEMPOTENCY_ABANDONED_AFTER_SECONDS": "20"}
-    pods = [service_process("task-service", **abandoned) for _ in range(2)]  # one database
-    statuses = asyncio.run(_complete_fifty([p.url for p in pods], issuer))
+    pods = [services("task-service", **abandoned) for _ in range(2)]  # one database
+    statuses = asyncio.run(_complete_fifty([p.url for p in pods], accounts.person().headers()))
     assert 500 not in statuses, statuses
 
 
-async def _complete_fifty(urls: list[str], issuer: TokenIssuer) -> list[int]:
-    headers = issuer.headers("alice", RW)
+async def _complete_fifty(urls: list[str], headers: dict[str, str]) -> list[int]:
     limits = httpx.Limits(max_connections=64)
     clients = [httpx.AsyncClient(base_url=u, limits=limits, timeout=60) for u in urls]
     statuses: list[int] = []
