@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from deepiri_kit import load_settings
+from support.erasure import mongo_traces
 from support.tokens import TokenIssuer
 from support.users import PASSWORD, PREFIX, client_of, events, mailed_secret, register, sign_in
 from user_service.app import create_app
@@ -145,6 +146,13 @@ async def test_delete_erases_the_account_and_frees_the_address(
     assert (await client.get(f"{PREFIX}/{user_id}", headers=me)).status_code == 404
     assert await mongo["credentials"].count_documents({}) == 0
     assert (await mongo["users"].find_one({"_id": user_id}))["email"] == ""
+    # Nothing in the database still holds the address or the name: not the read model, not
+    # the account log's earlier links, not the address claim.
+    for found in (
+        await mongo_traces(mongo, "alice@example.com"),
+        await mongo_traces(mongo, "Alice"),
+    ):
+        assert found == {}, found
     # The browser session ended with the account; the password no longer signs in.
     page = await client.get(f"{PREFIX}/login")
     assert "Signed in as" not in page.text

@@ -301,6 +301,7 @@ class AccountService:
                 break
         else:
             raise Busy("the account is changing concurrently; retry")
+        await self.store.scrub_history(account_id)
         await self.store.forget_credentials(account_id)
         for revoke in self.revokers:
             await revoke(account_id)

@@ -23,7 +23,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from deepiri_kit.chain import Chain, link_key
+from deepiri_kit.chain import OUTBOX, Chain, link_id, link_key
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
 from user_service.domain.accounts import Account
@@ -129,6 +129,22 @@ class AccountStore:
         if link is None:
             return None
         return as_account(account_id, link["account"]), int(str(link["_id"])[-12:])
+
+    async def scrub_history(self, account_id: str) -> None:
+        """A deleted account's earlier links keep their place in the chain but no longer the
+        states they recorded (address, name, avatar): each takes the erased state of the
+        newest link, and drops its events once they are delivered (the compactor would,
+        later; an undelivered one still goes out first). Safe to repeat."""
+        found = await self.head(account_id)
+        if found is None or not found[0].deleted:
+            return
+        erased, seq = found
+        for n in range(1, seq):
+            link = link_id(account_id, n)
+            scrub: Document = {"$set": {"account": account_doc(erased)}}
+            if await self.log.delivered.find_one({"_id": link}, {"_id": 1}) is not None:
+                scrub["$unset"] = {OUTBOX: ""}
+            await self.log.links.update_one({"_id": link}, scrub)
 
     async def get(self, account_id: str) -> Account | None:
         doc = await self.users.find_one({"_id": account_id})
