@@ -151,3 +151,7 @@ def test_a_deleted_account_is_erased_everywhere(
     assert xp(game, olaf) == olaf_xp
     assert olaf.id in on_board(game, olaf)
     assert not traces(mongo_server, redis_server, dbs, erin.id)
+    # user-service keeps the id (references resolve to "deleted"), nothing else of hers.
+    users_db = f"{accounts.processes.db}_{module_of('user-service')}"
+    for detail in (erin.email, erin.name, f"{erin.name}'s task"):
+        assert not traces(mongo_server, redis_server, [users_db, *dbs], detail)
