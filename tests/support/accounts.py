@@ -28,7 +28,13 @@ PERSON_SCOPES = (
     "openid profile users:read users:write tasks:read tasks:write "
     "gamification:read gamification:write"
 )
+# What a service's own token (client credentials) may carry, admin routes included.
+SERVICE_SCOPES = (
+    "tasks:read tasks:write gamification:read gamification:write gamification:admin ratings:write"
+)
 WEB = "deepiri-web-tests"
+SERVICE = "deepiri-service-tests"
+SERVICE_SECRET = "service-client-secret-for-tests-only"
 CLIENTS = [
     {
         "client_id": WEB,
@@ -36,7 +42,14 @@ CLIENTS = [
         "redirect_uris": [REDIRECT],
         "scope": PERSON_SCOPES,
         "first_party": True,  # no consent page, as for Deepiri's own web app
-    }
+    },
+    {
+        "client_id": SERVICE,
+        "name": "A service",
+        "secret": SERVICE_SECRET,
+        "grant_types": ["client_credentials"],
+        "scope": SERVICE_SCOPES,
+    },
 ]
 # Tests outlast the default 10 minutes; a short answer floor keeps sign-ups quick
 # (tests/user checks the real one).
@@ -95,6 +108,17 @@ class Accounts:
             me = browser.get(f"{PREFIX}/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200, me.text
         return Person(id=me.json()["id"], email=email, name=name, token=token, accounts=self)
+
+    def service_token(self, scopes: str = SERVICE_SCOPES) -> str:
+        """A service's own access token (client credentials: its subject is its client id),
+        fetched by Authlib's client."""
+        with OAuth2Client(
+            client_id=SERVICE, client_secret=SERVICE_SECRET, scope=scopes, timeout=self.timeout
+        ) as oauth:
+            token: dict[str, Any] = oauth.fetch_token(
+                f"{self.base}/oauth/token", grant_type="client_credentials"
+            )
+        return str(token["access_token"])
 
     def _code_flow(self, browser: httpx.Client, scopes: str) -> str:
         """The authorization code flow with PKCE (S256), the code exchanged by Authlib."""

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
-from support.tokens import TokenIssuer
+from infra import RedisServer
+from support.accounts import Accounts
+from support.processes import ServiceProcesses
 
 pytestmark = [pytest.mark.system, pytest.mark.fuzz, pytest.mark.slow]
 
@@ -55,15 +55,14 @@ def test_schema_fuzzing_finds_no_failure(
     service: str,
     tmp_path: Path,
     own_redis: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
+    services: ServiceProcesses,
+    accounts: Accounts,
 ) -> None:
     prefix, scopes = TARGETS[service]
-    env = {**harness_env(own_redis, mongo_server, issuer, db_name), "CONSUMER_BLOCK_MS": "100"}
-    process = ServiceProcess(service, free_port(), env, tmp_path).start()
-    # A client-credentials token (subject = client id), so service-only routes are reached too.
-    token = issuer.token("fuzzer", scopes, client_id="fuzzer", lifetime=3600)
+    process = services(service, redis=own_redis)
+    # A client-credentials token from the real user-service (subject = client id), so
+    # service-only routes are reached too.
+    token = accounts.service_token(scopes)
     try:
         run = subprocess.run(
             [

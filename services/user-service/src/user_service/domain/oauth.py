@@ -35,8 +35,14 @@ SCOPES: dict[str, str] = {
     "integrations:write": "Connect and disconnect services",
     "analytics:read": "See your analytics",
     "admin": "Administer Deepiri (operators only)",
+    # What gamification-service asks of operators and services (its admin routes; match
+    # results, which only a service's own token may record).
+    "gamification:admin": "Rebuild leaderboards and reconcile wallets (operators only)",
+    "ratings:write": "Record match results (services only)",
 }
-ROLE_SCOPES = {"admin": "admin"}  # a scope only accounts with the role may be granted
+# Scope → the role a person needs to be granted it (a client may still hold it for its own
+# client-credentials tokens).
+ROLE_SCOPES = {"admin": "admin", "gamification:admin": "admin"}
 
 
 class InvalidClient(Invalid):
@@ -112,7 +118,7 @@ def check_client(client: Client) -> Client:
 
 def grantable(scope: str, roles: tuple[str, ...]) -> str:
     """The scopes a person may grant: role-bound scopes only with that role."""
-    bound = {s for r, s in ROLE_SCOPES.items() if r not in roles}
+    bound = {s for s, role in ROLE_SCOPES.items() if role not in roles}
     return " ".join(s for s in scope_list(scope) if s not in bound)
 
 
