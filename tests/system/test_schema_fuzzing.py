@@ -2,7 +2,8 @@
 harness's datastores, from its own OpenAPI document, with every check on — server errors,
 undocumented statuses and content types, responses that break their schema, schema-valid
 requests refused, invalid ones accepted, auth ignored, resources that vanish or outlive
-their deletion. The run must find nothing.
+their deletion. The run must find nothing. Its token is a service's own, from the real
+user-service (client credentials), so service-only and admin routes are reached too.
 
 The default run (``pytest``, CI) is bounded and seeded: the same cases every run, so CI
 cannot go red on an example nobody has seen, and a failure reproduces exactly (the output
