@@ -1,0 +1,1 @@
+"""Events: what websocket-service publishes (publish.py) and consumes (consume.py)."""
