@@ -8,6 +8,8 @@
 #   * checkov (policy scanner) in its own virtualenv beside the tool cache
 #   * the Python dev environment in .venv from hashed, pinned requirements, with the kit,
 #     the services and the `deepiri` CLI (clients/cli) installed editable
+#   * the JavaScript Socket.IO client of websocket-service's system tests (tests/websocket/js,
+#     `npm ci` from its package-lock.json; Node.js and npm from Debian if missing)
 # Re-running skips whatever is already there at the right version.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +37,8 @@ apt_packages() {
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
   if [ ${#missing[@]} -gt 0 ]; then
     say "apt-get install ${missing[*]}"
     local sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -113,6 +117,15 @@ checkov_env() {
 
 # skaffold renders skaffold.yaml offline in tests/chart (no cluster, no image builds). Its
 # go.mod has replace lines, so it is built inside its own module's source tree.
+js_clients() {
+  # Reinstalled from scratch when the lock file changed since the last install.
+  local dir=tests/websocket/js
+  cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json" 2>/dev/null && return
+  say "npm ci (tests/websocket/js: socket.io-client)"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error &&
+     cp package-lock.json node_modules/.installed-lock.json)
+}
+
 build_skaffold() {
   have_version skaffold "$SKAFFOLD_VERSION" && return
   say "building skaffold $SKAFFOLD_VERSION from the Go module proxy"
@@ -152,4 +165,5 @@ timed python_env
 timed checkov_env
 timed build_skaffold
 timed fetch_crds
+timed js_clients
 say "tools ready in $BIN"

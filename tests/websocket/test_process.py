@@ -1,4 +1,5 @@
-"""websocket-service as a real process, started as its image starts it: ready, and serving its API."""
+"""websocket-service as a real process, started as its image starts it: ready, serving its
+HTTP API, and refusing long-polling."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ def test_the_service_runs_as_a_process(
 ) -> None:
     service = service_process("websocket-service", workers=2)
     assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
-    headers = issuer.headers("alice", "websocket:read")
-    listed = httpx.get(f"{service.url}/socket.io/items", headers=headers, timeout=10)
+    headers = issuer.headers("alice", "users:read")
+    listed = httpx.get(
+        f"{service.url}/socket.io/presence", params={"user_id": "bob"}, headers=headers, timeout=10
+    )
     assert listed.status_code == 200, listed.text
-    assert listed.json() == []
+    assert listed.json() == [{"user_id": "bob", "online": False, "last_seen": None}]
+    polling = httpx.get(f"{service.url}/socket.io/", params={"EIO": "4", "transport": "polling"})
+    assert polling.status_code == 400
+    schema = httpx.get(f"{service.url}/socket.io/schema/openapi.json", timeout=10).json()
+    assert "/socket.io/presence" in schema["paths"]

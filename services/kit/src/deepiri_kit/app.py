@@ -5,6 +5,11 @@ edge layer (request id, RED metrics, access log), OpenTelemetry, bearer-token au
 scope guards, Idempotency-Key handling (services with MongoDB), ``/health``, ``/livez`` and
 ``/metrics`` at the root, the API and its OpenAPI document under the public prefix, and a
 lifespan that opens the clients, runs the service's own set-up and supervises its workers.
+
+Two hooks serve long-lived connections (websocket-service's Socket.IO): ``mounts`` hands
+exact paths to another ASGI app before routing (HTTP and WebSocket), and ``Wiring.drain``
+runs on SIGTERM *before* the server closes its connections, bounded by
+``Wiring.drain_seconds``, while readiness answers 503 ``draining``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +31,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler
 
 from deepiri_kit.auth import BearerAuthMiddleware
 from deepiri_kit.context import current_request_id
@@ -62,6 +69,10 @@ class Wiring:
     # Collections whose documents carry idempotency.stamp() (see idempotency.py): a retry
     # after a crash looks there before it would run a keyed request again.
     stamped: list[Any] = field(default_factory=list)
+    # Runs on SIGTERM before the server stops (long-lived connections told to go elsewhere);
+    # the server's own shutdown follows when it returns or after ``drain_seconds``.
+    drain: Callable[[], Awaitable[None]] | None = None
+    drain_seconds: float = 10.0
 
 
 Setup = Callable[[Platform], AbstractAsyncContextManager[Wiring]]
@@ -83,14 +94,21 @@ def from_state(name: str) -> Provide:
 
 
 class ServiceApp(Litestar):
-    """Litestar with the edge layer outside routing, so 404s are counted and carry ids too."""
+    """Litestar with the edge layer outside routing, so 404s are counted and carry ids too,
+    and ``mounts``: exact paths served by another ASGI app (HTTP and WebSocket)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, mounts: Mapping[str, ASGIApp] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._edge = Edge(functools.partial(Litestar.__call__, self), quiet_paths=OPS_PATHS)
+        self._mounts = dict(mounts or {})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        mounted = self._mounts.get(scope.get("path", "")) if self._mounts else None
+        if mounted is not None and scope["type"] in ("http", "websocket"):
+            await mounted(scope, receive, send)
+        elif scope["type"] == "http":
             await self._edge(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
@@ -99,6 +117,8 @@ class ServiceApp(Litestar):
 @get("/health", opt={"public": True}, include_in_schema=False)
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     platform: Platform = request.app.state.platform
+    if request.app.state.get("draining"):
+        return Response({"status": "draining"}, status_code=503)
     checks = [*platform.checks, *request.app.state.get("extra_checks", [])]
     ok, body = await readiness(checks, platform.settings.health_timeout_seconds)
     return Response(body, status_code=200 if ok else 503)
@@ -126,6 +146,7 @@ def create_app(
     setup: Setup = no_setup,
     dependencies: Mapping[str, Provide] | None = None,
     extra_routes: Sequence[ControllerRouterHandler] = (),
+    mounts: Mapping[str, ASGIApp] | None = None,
 ) -> Litestar:
     configure_logging(settings.service_name, settings.log_level)
     # Before any client exists: pymongo's instrumentation only sees clients created later.
@@ -191,6 +212,7 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # ours (JSON, with ids) is configured above; keep Litestar's off
         before_request=inbound,
+        mounts=mounts,
     )
     inbound.learn(app)
     document_responses(app)
@@ -238,9 +260,12 @@ async def _lifespan(
             app.state.extra_checks = [*wiring.checks, *worker_checks(workers)]
             stop = asyncio.Event()
             tasks = [asyncio.create_task(supervise(w, stop), name=w.name) for w in workers]
+            restore = _drain_on_sigterm(app, wiring) if wiring.drain is not None else None
             try:
                 yield
             finally:
+                if restore is not None:
+                    restore()
                 stop.set()
                 if tasks:
                     _, still_running = await asyncio.wait(tasks, timeout=10)
@@ -249,6 +274,56 @@ async def _lifespan(
     finally:
         await platform.close()
         log.info("stopped")
+
+
+def _drain_on_sigterm(app: Litestar, wiring: Wiring) -> Callable[[], None] | None:
+    """Put ``wiring.drain`` in front of the server's own SIGTERM handling (uvicorn's, which
+    closes every connection at once): the first SIGTERM starts the drain and hands the signal
+    on when it ends or after ``drain_seconds``; a second one is handed on at once. Returns
+    what restores the previous handler (None where signals cannot be caught: not the main
+    thread)."""
+    drain = wiring.drain
+    assert drain is not None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    loop = asyncio.get_running_loop()
+    previous = signal.getsignal(signal.SIGTERM)
+    running: set[asyncio.Task[None]] = set()
+
+    def hand_on(signum: int) -> None:
+        if callable(previous):
+            previous(signum, None)
+        else:  # nobody else handles it: the default is to exit
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    async def drain_then_hand_on(signum: int) -> None:
+        log.info("SIGTERM: draining for up to %.0fs", wiring.drain_seconds)
+        try:
+            async with asyncio.timeout(wiring.drain_seconds):
+                await drain()
+        except TimeoutError:
+            log.warning("drain not finished after %.0fs; stopping", wiring.drain_seconds)
+        except Exception:
+            log.exception("drain failed; stopping")
+        hand_on(signum)
+
+    def on_sigterm(signum: int, _frame: Any) -> None:
+        if app.state.get("draining"):
+            hand_on(signum)
+            return
+        app.state.draining = True
+        # Signal handlers run between bytecodes of the loop's thread: schedule, do not await.
+        loop.call_soon_threadsafe(
+            lambda: running.add(loop.create_task(drain_then_hand_on(signum), name="drain"))
+        )
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _housekeeping(app: Litestar) -> list[Worker]:

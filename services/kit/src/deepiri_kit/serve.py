@@ -12,7 +12,9 @@ import uvicorn
 from deepiri_kit.settings import ServiceSettings, SettingsError, load_settings
 
 
-def run(factory: str, settings_type: type[ServiceSettings]) -> None:
+def run(factory: str, settings_type: type[ServiceSettings], *, ws: str = "none") -> None:
+    """Serve ``factory``'s app with uvicorn. ``ws`` names uvicorn's WebSocket protocol
+    ("websockets-sansio" for a service that accepts WebSockets; "none" refuses them)."""
     try:
         # Validate the environment once, before forking workers, and fail with every reason.
         settings = load_settings(settings_type)
@@ -30,6 +32,7 @@ def run(factory: str, settings_type: type[ServiceSettings]) -> None:
         workers=settings.web_concurrency,
         loop="uvloop",
         http="deepiri_kit.http_protocol:ProblemHttpToolsProtocol",  # 400s as problems
+        ws=ws,
         lifespan="on",
         access_log=False,
         log_config=None,

@@ -1,5 +1,6 @@
-"""Without arguments, serves the API: the image's CMD and the system tests' start command
-are ``python -m websocket_service``. With arguments, runs an operator command (cli.py)."""
+"""Without arguments, serves the API and the sockets: the image's CMD and the system tests'
+start command are ``python -m websocket_service``. With arguments, runs an operator command
+(cli.py)."""
 
 import sys
 
@@ -11,4 +12,4 @@ if len(sys.argv) > 1:
 from deepiri_kit import run
 from websocket_service.settings import WebsocketSettings
 
-run("websocket_service.app:create_app", WebsocketSettings)
+run("websocket_service.app:create_app", WebsocketSettings, ws="websockets-sansio")

@@ -8,16 +8,20 @@ import asyncio
 import sys
 
 from deepiri_kit import Platform, load_settings
-from websocket_service.app import build
+from websocket_service.app import build, socket_server
 from websocket_service.settings import WebsocketSettings
 
 
 async def _run(args: argparse.Namespace) -> int:
-    platform = await Platform.open(load_settings(WebsocketSettings))
+    settings = load_settings(WebsocketSettings)
+    platform = await Platform.open(settings)
     try:
-        service = await build(platform)
-        if args.command == "count":
-            print(await service.count(args.user_id))
+        realtime, _ = build(platform, socket_server(settings))
+        if args.command == "presence":
+            for presence in await realtime.presence_of(args.user_ids):
+                seen = presence.last_seen.isoformat() if presence.last_seen else "never"
+                state = "online" if presence.online else "offline"
+                print(f"{presence.user_id}\t{state}\t{seen}")
         return 0
     finally:
         await platform.close()
@@ -26,8 +30,8 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m websocket_service")
     sub = parser.add_subparsers(dest="command", required=True)
-    count = sub.add_parser("count", help="how many items a user has (as consumed from events)")
-    count.add_argument("user_id")
+    presence = sub.add_parser("presence", help="whether users are online, and last seen")
+    presence.add_argument("user_ids", nargs="+")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

@@ -1,34 +1,19 @@
-"""Request and response bodies: strict models (unknown fields are a 400) and their shaping
-from domain objects."""
+"""Request and response bodies of the HTTP API (the Socket.IO payloads are in
+events/publish.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-import msgspec
-
-from deepiri_kit import Model, Out, ShortText
-from websocket_service.domain.items import MAX_QUANTITY, Item
-
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+from deepiri_kit import Out
+from websocket_service.domain.presence import Presence
 
 
-class ItemIn(Model):
-    name: ShortText
-    quantity: Quantity = 1
-
-
-class ItemOut(Out):
-    id: str
-    name: str
-    quantity: int
-    created_at: datetime
+class PresenceOut(Out):
+    user_id: str
+    online: bool
+    last_seen: datetime | None
 
     @classmethod
-    def of(cls, item: Item) -> ItemOut:
-        return cls(id=item.id, name=item.name, quantity=item.quantity, created_at=item.created_at)
-
-
-class CountOut(Out):
-    count: int
+    def of(cls, presence: Presence) -> PresenceOut:
+        return cls(user_id=presence.user_id, online=presence.online, last_seen=presence.last_seen)

@@ -1,8 +1,8 @@
-"""The HTTP API: one controller per resource. Handlers parse, authorize, call one use case
-and shape the response."""
+"""The HTTP API (presence) and the Socket.IO side (sockets.py): who may connect, rooms,
+token lifetimes, drain."""
 
-from websocket_service.api.items import ItemController
+from websocket_service.api.presence import PresenceController
 
-ROUTES = [ItemController]
+ROUTES = [PresenceController]
 
 __all__ = ["ROUTES"]

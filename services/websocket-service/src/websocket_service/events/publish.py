@@ -1,17 +1,44 @@
-"""What websocket-service publishes: its stream's contract is ``deepiri_kit.contracts.websocket``."""
+"""What websocket-service publishes: Socket.IO events to its clients (it writes to no
+stream). The payload of every platform event is :class:`ClientEvent`, emitted under the
+event's type as the Socket.IO event name (``task.completed``, ``gamification.level_up``…);
+the schema is documented in docs/services/websocket-service.md and must stay compatible."""
 
 from __future__ import annotations
 
-from deepiri_kit.contracts.websocket import STREAM, ItemCreated
-from deepiri_kit.events import Envelope, event_envelope
+from datetime import datetime
+from typing import Any
 
-SOURCE = "websocket-service"
+import msgspec
 
-__all__ = ["SOURCE", "STREAM", "item_created"]
+__all__ = [
+    "AUTH_EXPIRED",
+    "AUTH_REFRESH",
+    "SERVER_SHUTDOWN",
+    "AuthExpired",
+    "ClientEvent",
+    "ServerShutdown",
+]
+
+SERVER_SHUTDOWN = "server:shutdown"  # server → client: reconnect (elsewhere)
+AUTH_EXPIRED = "auth:expired"  # server → client: the access token expired, socket closed
+AUTH_REFRESH = "auth:refresh"  # client → server: a new access token for this socket
 
 
-def item_created(owner: str, event: ItemCreated) -> Envelope:
-    # The id follows from the item, so a retried publish is recognisably the same event.
-    return event_envelope(
-        event, source=SOURCE, user_id=owner, event_id=f"{event.TYPE}:{event.item_id}"
-    )
+class ClientEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A platform event as a client receives it."""
+
+    type: str  # the event type, also the Socket.IO event name
+    id: str  # the event id: the same event delivered twice has the same id
+    occurred_at: datetime  # when it happened (UTC, ISO 8601)
+    data: dict[str, Any]  # the event's data as its contract declares it
+    traceparent: str | None = None  # W3C trace context of the delivery (one trace per action)
+
+
+class ServerShutdown(msgspec.Struct, frozen=True, kw_only=True):
+    reconnect: bool = True
+    reason: str = "server shutting down"
+
+
+class AuthExpired(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str = "token_expired"
+    message: str = "the access token expired: connect again with a new one"

@@ -1,1 +1,1 @@
-"""Persistence only: documents in and out, no rules and no HTTP."""
+"""Persistence only: presence in Redis, no rules and no Socket.IO."""
