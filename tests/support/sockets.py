@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import queue
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,9 +119,9 @@ def js_installed() -> bool:
 
 class JsClient:
     """tests/websocket/js/client.mjs in Node.js: the official socket.io-client, driven by
-    JSON lines on stdin (commands) and stdout (what happened)."""
+    JSON lines on stdin (commands) and stdout (what happened, read by a thread)."""
 
-    def __init__(self, url: str, auth: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, url: str, auth: Mapping[str, Any] | None = None, **env: str) -> None:
         self.proc = subprocess.Popen(
             [node(), str(JS_DIR / "client.mjs"), url, json.dumps(dict(auth or {}))],
             stdin=subprocess.PIPE,
@@ -125,34 +129,34 @@ class JsClient:
             stderr=subprocess.PIPE,
             cwd=JS_DIR,
             text=True,
+            env={**os.environ, **env},
         )
         self.lines: list[dict[str, Any]] = []
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(json.loads(line))
+        self._queue.put(None)  # the client exited
 
     def next(self, kind: str, timeout: float = 30.0) -> dict[str, Any]:
         """The next line of ``kind`` ("connect", "connect_error", "event", "disconnect",
-        "ack"), skipping others (kept in ``lines``)."""
-        import select
-        import time
-
-        assert self.proc.stdout is not None
+        "ack"), skipping others (all are kept in ``lines``)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
-            if not ready:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                message = self._queue.get(timeout=left)
+            except queue.Empty:
                 break
-            message: dict[str, Any] = json.loads(line)
+            if message is None:
+                stderr = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"the JS client exited: {self.lines} {stderr}")
             self.lines.append(message)
             if message["kind"] == kind:
                 return message
-        stderr = ""
-        if self.proc.poll() is not None and self.proc.stderr is not None:
-            stderr = self.proc.stderr.read()
-        raise AssertionError(f"no {kind!r} from the JS client in {timeout}s: {self.lines} {stderr}")
+        raise AssertionError(f"no {kind!r} from the JS client in {timeout}s: {self.lines}")
 
     def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
