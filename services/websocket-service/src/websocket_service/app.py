@@ -45,10 +45,10 @@ def socket_server(settings: WebsocketSettings) -> Any:
 
 
 class Sockets:
-    """What the mounted gate needs once the lifespan has built it."""
+    """The ASGI app mounted at the Engine.IO path: the gate of the Socket.IO server the
+    running lifespan built (each lifespan builds its own)."""
 
-    def __init__(self, sio: Any) -> None:
-        self.sio = sio
+    def __init__(self) -> None:
         self.gate: SocketGate | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -77,12 +77,13 @@ def build(platform: Platform, sio: Any) -> tuple[Realtime, SocketGateway]:
 
 def create_app(settings: WebsocketSettings | None = None) -> Litestar:
     settings = settings or load_settings(WebsocketSettings)
-    sockets = Sockets(socket_server(settings))
+    sockets = Sockets()
 
     @asynccontextmanager
     async def setup(platform: Platform) -> AsyncIterator[Wiring]:
-        realtime, gateway = build(platform, sockets.sio)
-        sockets.gate = SocketGate(sockets.sio, gateway)
+        sio = socket_server(settings)
+        realtime, gateway = build(platform, sio)
+        sockets.gate = SocketGate(sio, gateway)
         drain_for = settings.drain_seconds
 
         async def drain() -> None:
@@ -90,14 +91,14 @@ def create_app(settings: WebsocketSettings | None = None) -> Litestar:
 
         try:
             yield Wiring(
-                state={"realtime": realtime, "gateway": gateway, "sio": sockets.sio},
+                state={"realtime": realtime, "gateway": gateway, "sio": sio},
                 workers=workers.background(platform, realtime, gateway, settings),
                 drain=drain,
                 drain_seconds=drain_for,
             )
         finally:
             sockets.gate = None
-            await sockets.sio.shutdown()
+            await sio.shutdown()
 
     return kit_app(
         settings,

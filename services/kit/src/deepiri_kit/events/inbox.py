@@ -8,11 +8,13 @@ the event id), because a crash between "handled" and "marked" redelivers the eve
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from pymongo import IndexModel
-from pymongo.asynchronous.collection import AsyncCollection
 from redis.asyncio import Redis
+
+if TYPE_CHECKING:  # a service without MongoDB (no pymongo installed) uses RedisInbox
+    from pymongo import IndexModel
+    from pymongo.asynchronous.collection import AsyncCollection
 
 
 class Inbox(Protocol):
@@ -24,7 +26,11 @@ class Inbox(Protocol):
 class MongoInbox:
     """Durable: lives next to the consumer's own data."""
 
-    INDEXES = [IndexModel([("at", 1)], name="processed_at")]
+    @staticmethod
+    def indexes() -> list[IndexModel]:
+        from pymongo import IndexModel
+
+        return [IndexModel([("at", 1)], name="processed_at")]
 
     def __init__(self, collection: AsyncCollection[dict[str, Any]], retention_days: int = 14):
         self.collection = collection

@@ -33,10 +33,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -45,6 +43,9 @@ from deepiri_kit.clock import utcnow
 from deepiri_kit.events.bus import EventBus
 from deepiri_kit.tracing import untraced
 from deepiri_kit.workers import Periodic
+
+if TYPE_CHECKING:  # only producers with MongoDB keep a journal; others never import pymongo
+    from pymongo.asynchronous.collection import AsyncCollection
 
 __all__ = ["EPOCH_KEY", "JOURNAL", "BusGuard", "Journal", "journalled", "position"]
 
@@ -180,6 +181,8 @@ class BusGuard:
             now = utcnow()
             if note is None:
                 # First sight of this stream: nothing is known to be missing yet.
+                from pymongo.errors import DuplicateKeyError
+
                 with contextlib.suppress(DuplicateKeyError):  # another replica was first
                     await self.checkpoints.insert_one(
                         {"_id": stream, "redis": identity, "confirmed": now, "checked_at": now}
