@@ -17,14 +17,13 @@ from support.sockets import JsClient, js_installed
 from support.tokens import TokenIssuer
 from support.waiting import wait_for
 
-pytestmark = [
-    pytest.mark.system,
-    pytest.mark.skipif(not js_installed(), reason="run tools/bootstrap.sh (npm ci)"),
-]
+pytestmark = pytest.mark.system
 
 
 @pytest.fixture
 def js_clients() -> Iterator[list[JsClient]]:
+    if not js_installed():
+        pytest.fail("socket.io-client is not installed: run make tools (npm ci)", pytrace=False)
     started: list[JsClient] = []
     yield started
     for client in started:
