@@ -39,6 +39,7 @@ TARGETS = {
         "/api/gamification",
         "gamification:read gamification:write gamification:admin ratings:write",
     ),
+    "websocket-service": ("/socket.io", "users:read"),  # its HTTP API (presence)
 }
 
 

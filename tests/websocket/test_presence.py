@@ -131,3 +131,29 @@ async def test_health_metrics_and_openapi(
         "deepiri_websocket_delivery_lag_seconds_bucket",
     ):
         assert name in text, name
+
+
+async def test_sockets_connect_while_redis_is_down_and_presence_catches_up(
+    settings: WebsocketSettings, issuer: TokenIssuer, own_servers: Any
+) -> None:
+    """Presence is best effort at connect: a Redis outage refuses nobody, and the heartbeat
+    records the socket once Redis is back."""
+    redis_server = own_servers.redis
+    quick = dataclasses.replace(
+        settings, redis_port=redis_server.port, presence_heartbeat_seconds=0.2
+    )
+    app = create_app(quick)
+    async with serving(app) as url, app_client(app) as http:
+        redis_server.stop()
+        socket = await connect(url, auth={"token": issuer.token("alice")})
+        assert socket.client.connected
+        redis_server.start()
+
+        async def recorded() -> bool:
+            response = await http.get(
+                PRESENCE, params={"user_id": "alice"}, headers=issuer.headers("me", "users:read")
+            )
+            return response.status_code == 200 and response.json()[0]["online"] is True
+
+        await eventually(recorded, timeout=20)
+        await socket.client.disconnect()

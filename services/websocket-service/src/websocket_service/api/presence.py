@@ -17,7 +17,14 @@ from websocket_service.service import Realtime
 Service = NamedDependency[Realtime]
 UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 UserIds = Annotated[
-    list[UserId], QueryParameter(name="user_id", min_items=1, max_items=MAX_USERS_PER_QUERY)
+    list[UserId],
+    QueryParameter(
+        name="user_id",
+        min_items=1,
+        max_items=MAX_USERS_PER_QUERY,
+        # Litestar leaves the items' own limits out of the document: state them.
+        schema_extra={"items": {"type": "string", "minLength": 1, "maxLength": 200}},
+    ),
 ]
 READ = [requires_scopes("users:read")]
 

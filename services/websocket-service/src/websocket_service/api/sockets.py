@@ -98,7 +98,10 @@ class SocketGateway:
         self._schedule_expiry(sid, session)
         LIVE.inc()
         CONNECTS.labels("accepted").inc()
-        await self.realtime.seen([(user_id, sid)])
+        try:
+            await self.realtime.seen([(user_id, sid)])
+        except Exception as exc:  # presence is best effort: the next heartbeat records it
+            log.warning("could not record %s coming online: %s", user_id, exc)
 
     async def disconnect(self, sid: str, reason: str | None = None) -> None:
         session = self.sessions.pop(sid, None)
