@@ -65,7 +65,7 @@ def test_dashboard_queries_pass_promtool(tmp_path: Path) -> None:
 
 
 def _exported_metrics() -> set[str]:
-    """Every metric family the kit registers (imported the way services import it)."""
+    """Every metric family the kit and the services register (imported the way they run)."""
     import prometheus_client
 
     import deepiri_kit.events.bus
@@ -73,6 +73,8 @@ def _exported_metrics() -> set[str]:
     import deepiri_kit.events.outbox
     import deepiri_kit.metrics
     import deepiri_kit.upstream  # noqa: F401
+    import websocket_service.api.sockets
+    import websocket_service.service  # noqa: F401
 
     names = set()
     for collector in list(prometheus_client.REGISTRY._collector_to_names):
@@ -108,6 +110,11 @@ def test_every_queried_metric_is_exported() -> None:
         "deepiri_events_pending",
         "deepiri_outbox_relayed_total",
         "deepiri_upstream_calls_total",
+        "deepiri_websocket_sockets",
+        "deepiri_websocket_connects_total",
+        "deepiri_websocket_disconnects_total",
+        "deepiri_websocket_emits_total",
+        "deepiri_websocket_delivery_lag_seconds_bucket",
     }
     dashboard_metrics = set().union(
         *(_metric_names(e) for p in DASHBOARDS for _, e in dashboard_exprs(p))
