@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import msgspec
+from socketio.exceptions import ConnectionRefusedError as Refuse
 
 from deepiri_kit import Principal, ServiceUnavailable, Unauthorized, metrics
 from websocket_service.domain.deliveries import room_of
@@ -84,8 +85,6 @@ class SocketGateway:
     # --- handlers -----------------------------------------------------------------------
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
-        from socketio.exceptions import ConnectionRefusedError as Refuse
-
         try:
             principal = await self._authenticate(auth, environ.get("HTTP_AUTHORIZATION"))
         except Refused as refused:
