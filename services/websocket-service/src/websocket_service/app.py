@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import socketio
 from litestar import Litestar
@@ -24,7 +25,8 @@ ENGINE_IO_PATH = "/socket.io/"
 
 
 def redis_url(settings: WebsocketSettings) -> str:
-    password = f":{settings.redis_password}@" if settings.redis_password else ""
+    """The Socket.IO manager's own connection, to the same Redis as the kit's client."""
+    password = f":{quote(settings.redis_password, safe='')}@" if settings.redis_password else ""
     return f"redis://{password}{settings.redis_host}:{settings.redis_port}/{settings.redis_db}"
 
 
