@@ -123,3 +123,15 @@ async def test_a_socket_ends_when_its_token_expires_unless_refreshed(
                 await asyncio.sleep(0.05)
         assert renewed.client.connected
         await renewed.client.disconnect()
+
+
+async def test_handshakes_are_refused_as_unavailable_while_the_keys_cannot_be_fetched(
+    app: Litestar, issuer: TokenIssuer
+) -> None:
+    issuer.mode = "fail"  # user-service's JWKS answers 503
+    try:
+        async with serving(app) as url:
+            refused = await refusal(url, auth={"token": issuer.token("alice")})
+            assert refused["data"]["reason"] == "auth_unavailable"
+    finally:
+        issuer.mode = "ok"
