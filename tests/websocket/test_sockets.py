@@ -5,6 +5,7 @@ token lifetimes, the WebSocket-only rule."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +19,8 @@ from deepiri_kit.contracts import tasks
 from deepiri_kit.events import Envelope, EventBus, event_envelope
 from support.sockets import connect, serving
 from support.tokens import TokenIssuer
+from websocket_service.app import create_app
+from websocket_service.settings import WebsocketSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -135,3 +138,16 @@ async def test_handshakes_are_refused_as_unavailable_while_the_keys_cannot_be_fe
             assert refused["data"]["reason"] == "auth_unavailable"
     finally:
         issuer.mode = "ok"
+
+
+async def test_an_address_that_keeps_failing_handshakes_is_limited(
+    settings: WebsocketSettings, issuer: TokenIssuer, redis: Any
+) -> None:
+    limited = dataclasses.replace(settings, rate_limit_per_minute=6, rate_limit_burst=2)
+    async with serving(create_app(limited)) as url:
+        reasons = [(await refusal(url, auth={"token": "junk"}))["data"]["reason"] for _ in range(4)]
+        assert reasons[0] == "invalid_token"
+        assert reasons[-1] == "rate_limited"
+        # A valid token is still accepted: only failures are counted.
+        ok = await connect(url, auth={"token": issuer.token("alice")})
+        await ok.client.disconnect()

@@ -74,7 +74,7 @@ def build(platform: Platform, sio: Any) -> tuple[Realtime, SocketGateway]:
         retention_days=settings.last_seen_retention_days,
     )
     realtime = Realtime(sio, presence)
-    return realtime, SocketGateway(sio, platform.tokens.verify, realtime)
+    return realtime, SocketGateway(sio, platform.tokens.verify, realtime, platform.limiter)
 
 
 def create_app(settings: WebsocketSettings | None = None) -> Litestar:

@@ -72,10 +72,13 @@ class SocketGateway:
     """The connect / disconnect / ``auth:refresh`` handlers of one Socket.IO server and the
     sockets it holds in this process."""
 
-    def __init__(self, sio: Any, verify: Verify, realtime: Realtime) -> None:
+    def __init__(self, sio: Any, verify: Verify, realtime: Realtime, limiter: Any = None) -> None:
         self.sio = sio
         self.verify = verify
         self.realtime = realtime
+        # The kit's rate limiter (None when limits are off): refused handshakes count against
+        # their address, as failed HTTP authentications do.
+        self.limiter = limiter
         self.sessions: dict[str, Session] = {}
         self.draining = False
         sio.on("connect", self.connect)
@@ -88,6 +91,7 @@ class SocketGateway:
         try:
             principal = await self._authenticate(auth, environ.get("HTTP_AUTHORIZATION"))
         except Refused as refused:
+            refused = await self._limited(environ) or refused
             CONNECTS.labels(refused.reason).inc()
             raise Refuse(refused.message, {"reason": refused.reason}) from None
         user_id = principal.subject
@@ -152,6 +156,19 @@ class SocketGateway:
         if seconds_left(float(principal.claims["exp"]), time.time()) <= 0:
             raise Refused("token_expired", "the access token expired")
         return principal
+
+    async def _limited(self, environ: dict[str, Any]) -> Refused | None:
+        """A refusal for an address over its limit of failed handshakes, else None."""
+        if self.limiter is None:
+            return None
+        scope = environ.get("asgi.scope") or {}
+        verdict = await self.limiter.check(f"ip:{(scope.get('client') or ('-',))[0]}")
+        if verdict is None or verdict.allowed:
+            return None
+        return Refused(
+            "rate_limited",
+            f"too many refused handshakes from this address; retry in {verdict.retry_after}s",
+        )
 
     def _schedule_expiry(self, sid: str, session: Session) -> None:
         if session.timer is not None:

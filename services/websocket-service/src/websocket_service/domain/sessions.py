@@ -13,6 +13,7 @@ Refusal = Literal[
     "not_a_user",  # a client-credentials (service) token
     "auth_unavailable",  # the authorization server's keys cannot be fetched: retry later
     "shutting_down",  # this pod is draining: connect again (another pod answers)
+    "rate_limited",  # too many refused handshakes from the address: wait
 ]
 REFUSALS: tuple[Refusal, ...] = (
     "missing_token",
@@ -21,6 +22,7 @@ REFUSALS: tuple[Refusal, ...] = (
     "not_a_user",
     "auth_unavailable",
     "shutting_down",
+    "rate_limited",
 )
 # How a socket ended, for metrics: the transport's reasons plus the server's own.
 Ending = Literal[
