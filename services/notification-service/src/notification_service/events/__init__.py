@@ -1,0 +1,1 @@
+"""Events: what notification-service publishes (publish.py) and consumes (consume.py)."""
