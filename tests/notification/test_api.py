@@ -1,87 +1,332 @@
-"""The service through its HTTP API, on real FerretDB and Redis: the example resource, its
-event and its consumer, bad input, scopes and the kit's endpoints."""
+"""notification-service through its HTTP API and its consumer, on real FerretDB and Redis:
+events become notifications once per event id, the inbox (unread count, cursor pages, read,
+all read, delete), preferences and quiet hours, the in-app emit on the Socket.IO manager's
+channel, bad input and scopes."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from support.streams import published
+from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.tasks import Streak, TaskCompleted
+from deepiri_kit.contracts.users import UserDeleted, UserRegistered
+from deepiri_kit.events import EventBus, event_envelope
+from support.rooms import listening
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-ITEMS = "/api/notifications/items"
-RW = "notification:read notification:write"
+INBOX = "/api/notifications/inbox"
+PREFS = "/api/notifications/preferences"
+RW = "notifications:read notifications:write"
 
 
-async def test_create_read_list_publish_and_consume(
-    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
-) -> None:
-    alice = issuer.headers("alice", RW)
-    created = await client.post(ITEMS, json={"name": "  A   thing ", "quantity": 3}, headers=alice)
-    assert created.status_code == 201, created.text
-    item = created.json()
-    assert (item["name"], item["quantity"]) == ("A thing", 3)
-    assert (await client.get(f"{ITEMS}/{item['id']}", headers=alice)).json() == item
-    assert (await client.get(ITEMS, headers=alice)).json() == [item]
-
-    [event] = await published(redis, "events.notification")
-    assert (event.type, event.user_id, event.data["item_id"]) == (
-        "item.created",
-        "alice",
-        item["id"],
+def credited(user: str, xp: int = 10) -> CurrencyCredited:
+    return CurrencyCredited(
+        user_id=user,
+        entry_key=uuid.uuid4().hex,
+        kind="task_completed",
+        reason="Completed a task",
+        amounts={"xp": xp, "coins": 2},
+        balances={"xp": xp, "coins": 2},
+        level=1,
     )
 
-    async def counted() -> bool:
-        response = await client.get(f"{ITEMS}/count", headers=alice)
-        return bool(response.json()["count"] == 1)
 
-    await eventually(counted)
+def badge(user: str) -> BadgeAwarded:
+    return BadgeAwarded(
+        user_id=user,
+        badge_id="first-step",
+        name="First step",
+        description="Your first completed task",
+        category="milestones",
+        rarity="common",
+    )
 
 
-async def test_another_users_item_is_not_found(
-    client: httpx.AsyncClient, issuer: TokenIssuer
+async def publish(
+    redis: Any, stream: str, event: Any, user: str, event_id: str | None = None
+) -> str:
+    envelope = event_envelope(
+        event, source="tests", user_id=user, event_id=event_id or uuid.uuid4().hex
+    )
+    await EventBus(redis).publish(stream, envelope)
+    return envelope.id
+
+
+async def inbox(
+    client: httpx.AsyncClient, headers: dict[str, str], **params: Any
+) -> dict[str, Any]:
+    response = await client.get(INBOX, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def unread(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    response = await client.get(f"{INBOX}/unread-count", headers=headers)
+    assert response.status_code == 200, response.text
+    return int(response.json()["unread"])
+
+
+async def until_count(client: httpx.AsyncClient, headers: dict[str, str], n: int) -> None:
+    async def arrived() -> bool:
+        return len((await inbox(client, headers))["items"]) >= n
+
+    await eventually(arrived)
+
+
+async def test_events_become_notifications_once_and_reach_the_users_room(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, socket_channel: str
 ) -> None:
-    alice, bob = issuer.headers("alice", RW), issuer.headers("bob", RW)
-    item = (await client.post(ITEMS, json={"name": "mine"}, headers=alice)).json()
-    response = await client.get(f"{ITEMS}/{item['id']}", headers=bob)
-    assert response.status_code == 404
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert (await client.get(ITEMS, headers=bob)).json() == []
+    alice = issuer.headers("alice", RW)
+    async with listening(redis, socket_channel) as emits:
+        credit_id = await publish(redis, "events.gamification", credited("alice"), "alice")
+        # The same event again (a redelivery, a replay): nothing new.
+        await publish(redis, "events.gamification", credited("alice"), "alice", event_id=credit_id)
+        await publish(redis, "events.gamification", badge("alice"), "alice")
+        level = LevelUp(user_id="alice", level=2, previous_level=1, xp=1000, xp_to_next_level=1000)
+        await publish(redis, "events.gamification", level, "alice")
+        await until_count(client, alice, 3)
+
+        async def emitted() -> bool:
+            return len(emits.to("user:alice", "notification.created")) == 3
+
+        await eventually(emitted)
+
+    page = await inbox(client, alice)
+    kinds = [n["kind"] for n in page["items"]]
+    assert sorted(kinds) == ["badge", "level_up", "reward"]
+    reward = next(n for n in page["items"] if n["kind"] == "reward")
+    assert reward["title"] == "You earned 2 coins, 10 xp"
+    assert reward["read_at"] is None
+    assert reward["event_type"] == "gamification.currency_credited"
+    assert await unread(client, alice) == 3
+
+    payloads = emits.to("user:alice", "notification.created")
+    assert {p["id"] for p in payloads} == {n["id"] for n in page["items"]}
+    first = payloads[0]
+    assert set(first) == {"type", "id", "occurred_at", "data", "traceparent"}
+    assert first["type"] == "notification.created"
+    assert first["data"]["notification_id"] == first["id"]
+    assert first["data"]["unread_count"] >= 1
+    assert emits.to("user:bob") == []
+    # Nobody else's inbox.
+    assert (await inbox(client, issuer.headers("bob", RW)))["items"] == []
+
+
+async def test_events_that_matter_and_those_that_do_not(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, socket_channel: str
+) -> None:
+    carol = issuer.headers("carol", RW)
+    now = datetime.now(UTC)
+    plain = TaskCompleted(task_id="t1", kind="todo", difficulty="easy", completed_at=now)
+    milestone = TaskCompleted(
+        task_id="t2",
+        kind="daily",
+        difficulty="easy",
+        completed_at=now,
+        streak=Streak(current=7, best=7),
+        title="Run",
+    )
+    await publish(redis, "events.tasks", plain, "carol")
+    await publish(redis, "events.gamification", credited("carol", xp=0), "carol")
+    await publish(redis, "events.tasks", milestone, "carol")
+    await until_count(client, carol, 2)
+    kinds = [n["kind"] for n in (await inbox(client, carol))["items"]]
+    assert sorted(kinds) == ["reward", "streak"]  # a plain completion is not a notification
+
+
+async def test_pages_read_all_read_and_delete(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    dave = issuer.headers("dave", RW)
+    for _ in range(5):
+        await publish(redis, "events.gamification", credited("dave"), "dave")
+    await until_count(client, dave, 5)
+
+    first = await inbox(client, dave, limit=2)
+    second = await inbox(client, dave, limit=2, cursor=first["next_cursor"])
+    third = await inbox(client, dave, limit=2, cursor=second["next_cursor"])
+    assert third["next_cursor"] is None
+    seen = [n["id"] for page in (first, second, third) for n in page["items"]]
+    assert len(seen) == len(set(seen)) == 5
+    created = [n["created_at"] for page in (first, second, third) for n in page["items"]]
+    assert created == sorted(created, reverse=True)
+
+    one = seen[0]
+    read = await client.post(f"{INBOX}/{one}/read", headers=dave)
+    assert read.status_code == 200, read.text
+    assert read.json()["read_at"] is not None
+    again = await client.post(f"{INBOX}/{one}/read", headers=dave)
+    assert again.json()["read_at"] == read.json()["read_at"]  # read once, unchanged after
+    assert await unread(client, dave) == 4
+    assert [n["id"] for n in (await inbox(client, dave, unread="true"))["items"]] == seen[1:]
+
+    deleted = await client.delete(f"{INBOX}/{seen[1]}", headers=dave)
+    assert deleted.status_code == 204
+    assert (await client.delete(f"{INBOX}/{seen[1]}", headers=dave)).status_code == 404
+    assert await unread(client, dave) == 3
+
+    marked = await client.post(f"{INBOX}/read-all", headers=dave)
+    assert marked.json() == {"marked": 3, "unread": 0}
+    assert (await client.post(f"{INBOX}/read-all", headers=dave)).json() == {
+        "marked": 0,
+        "unread": 0,
+    }
+    assert len((await inbox(client, dave))["items"]) == 4
+
+
+async def test_a_deleted_notification_stays_deleted_when_its_event_is_replayed(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
+) -> None:
+    erin = issuer.headers("erin", RW)
+    event_id = await publish(redis, "events.gamification", badge("erin"), "erin")
+    await until_count(client, erin, 1)
+    [n] = (await inbox(client, erin))["items"]
+    assert (await client.delete(f"{INBOX}/{n['id']}", headers=erin)).status_code == 204
+    # The consumer's own record of handled events forgotten (as after its retention): the
+    # replay still makes nothing, because the notification's tombstone remains.
+    await mongo["consumed_events"].delete_many({})
+    await publish(redis, "events.gamification", badge("erin"), "erin", event_id=event_id)
+    marker = await publish(redis, "events.gamification", credited("erin"), "erin")
+    await until_count(client, erin, 1)
+    [left] = (await inbox(client, erin))["items"]
+    assert left["event_type"] == "gamification.currency_credited"
+    assert marker
+
+
+async def test_another_users_notification_is_not_found(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    await publish(redis, "events.gamification", badge("frank"), "frank")
+    frank = issuer.headers("frank", RW)
+    await until_count(client, frank, 1)
+    [n] = (await inbox(client, frank))["items"]
+    grace = issuer.headers("grace", RW)
+    assert (await client.post(f"{INBOX}/{n['id']}/read", headers=grace)).status_code == 404
+    assert (await client.delete(f"{INBOX}/{n['id']}", headers=grace)).status_code == 404
+    assert (await inbox(client, frank))["items"][0]["read_at"] is None
+
+
+async def test_preferences_switch_channels_off(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, socket_channel: str
+) -> None:
+    henry = issuer.headers("henry", RW)
+    defaults = (await client.get(PREFS, headers=henry)).json()
+    assert defaults["channels"]["reward"] == ["in_app"]
+    assert defaults["quiet_hours"] is None
+    changed = await client.patch(
+        PREFS,
+        json={"channels": {"badge": []}, "quiet_hours": {"start": "22:00", "end": "07:00"}},
+        headers=henry,
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["channels"]["badge"] == []
+    assert changed.json()["channels"]["reward"] == ["in_app"]
+    assert changed.json()["quiet_hours"] == {"start": "22:00", "end": "07:00"}
+    assert (await client.get(PREFS, headers=henry)).json() == changed.json()
+
+    async with listening(redis, socket_channel) as emits:
+        await publish(redis, "events.gamification", badge("henry"), "henry")
+        await publish(redis, "events.gamification", credited("henry"), "henry")
+        await until_count(client, henry, 2)
+
+        async def emitted() -> bool:
+            return len(emits.to("user:henry")) == 1
+
+        await eventually(emitted)
+    # The badge is in the inbox, but was not emitted in-app: its channels are off.
+    [payload] = emits.to("user:henry")
+    assert payload["data"]["kind"] == "reward"
+
+
+async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
+) -> None:
+    ivy = issuer.headers("ivy", RW)
+    await publish(
+        redis, "events.users", UserRegistered(user_id="ivy", time_zone="Asia/Tokyo"), "ivy"
+    )
+
+    async def zoned() -> bool:
+        return (
+            await mongo["profiles"].find_one({"_id": "ivy", "time_zone": "Asia/Tokyo"}) is not None
+        )
+
+    await eventually(zoned)
+    await publish(redis, "events.gamification", badge("ivy"), "ivy")
+    await until_count(client, ivy, 1)
+    await publish(redis, "events.users", UserDeleted(user_id="ivy"), "ivy")
+
+    async def erased() -> bool:
+        return (
+            await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
+            and await mongo["profiles"].count_documents({"_id": "ivy"}) == 0
+        )
+
+    await eventually(erased)
 
 
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"name": "   "}, 422),  # well-formed, breaks a rule
-        ({"name": "x", "quantity": 0}, 400),
-        ({"name": "x", "owner": "bob"}, 400),  # unknown fields are refused
-        ({"name": "x", "$set": {"owner": "bob"}}, 400),
-        ({}, 400),
+        ({"channels": {"gossip": ["push"]}}, 422),  # unknown type
+        ({"channels": {"badge": ["pigeon"]}}, 422),  # unknown channel
+        ({"channels": {"account": []}}, 422),  # account mail cannot be switched off
+        ({"time_zone": "Mars/Olympus"}, 422),
+        ({"quiet_hours": {"start": "22:00", "end": "22:00"}}, 422),
+        ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, 400),
+        ({"quiet_hours": {"start": "22:00"}}, 400),
+        ({"channels": {"badge": "push"}}, 400),
+        ({"$set": {"channels": {}}}, 400),
+        ({"colour": "blue"}, 400),
     ],
 )
-async def test_bad_input_is_a_problem_and_writes_nothing(
-    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any, redis: Any, body: Any, status: int
+async def test_bad_preferences_are_problems_and_write_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any, body: Any, status: int
 ) -> None:
-    response = await client.post(ITEMS, json=body, headers=issuer.headers("alice", RW))
+    response = await client.patch(PREFS, json=body, headers=issuer.headers("jack", RW))
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert await mongo["items"].count_documents({}) == 0
-    assert await redis.xlen("events.notification") == 0
+    assert await mongo["preferences"].count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"{INBOX}/not-an-id/read"),
+        ("DELETE", f"{INBOX}/{'Z' * 32}"),
+        ("GET", f"{INBOX}?cursor=garbage"),
+        ("GET", f"{INBOX}?limit=0"),
+        ("GET", f"{INBOX}?colour=blue"),
+    ],
+)
+async def test_bad_requests_are_problems(
+    client: httpx.AsyncClient, issuer: TokenIssuer, method: str, path: str
+) -> None:
+    response = await client.request(method, path, headers=issuer.headers("kim", RW))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_scopes_are_required(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
-    assert (await client.get(ITEMS)).status_code == 401
-    read_only = issuer.headers("alice", "notification:read")
-    assert (await client.post(ITEMS, json={"name": "x"}, headers=read_only)).status_code == 403
+    assert (await client.get(INBOX)).status_code == 401
+    read_only = issuer.headers("alice", "notifications:read")
+    assert (await client.get(INBOX, headers=read_only)).status_code == 200
+    assert (await client.post(f"{INBOX}/read-all", headers=read_only)).status_code == 403
+    assert (await client.patch(PREFS, json={}, headers=read_only)).status_code == 403
 
 
 async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
-    assert (await client.get("/health")).status_code == 200
+    health = await client.get("/health")
+    assert health.status_code == 200, health.text
     assert (await client.get("/livez")).status_code == 200
     assert "http_server_requests_total" in (await client.get("/metrics")).text
     schema = (await client.get("/api/notifications/schema/openapi.json")).json()
-    assert "/api/notifications/items" in schema["paths"]
+    assert {"/api/notifications/inbox", "/api/notifications/preferences"} <= set(schema["paths"])

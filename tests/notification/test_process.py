@@ -16,7 +16,7 @@ def test_the_service_runs_as_a_process(
 ) -> None:
     service = service_process("notification-service", workers=2)
     assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
-    headers = issuer.headers("alice", "notification:read")
-    listed = httpx.get(f"{service.url}/api/notifications/items", headers=headers, timeout=10)
+    headers = issuer.headers("alice", "notifications:read")
+    listed = httpx.get(f"{service.url}/api/notifications/inbox", headers=headers, timeout=10)
     assert listed.status_code == 200, listed.text
-    assert listed.json() == []
+    assert listed.json() == {"items": [], "next_cursor": None}

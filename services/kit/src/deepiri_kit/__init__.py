@@ -44,6 +44,7 @@ from deepiri_kit.problems import (
     Unauthorized,
     domain_status,
 )
+from deepiri_kit.retry import backoff
 from deepiri_kit.serve import run
 from deepiri_kit.settings import (
     InfluxSettings,
@@ -117,6 +118,7 @@ __all__ = [
     "Upstream",
     "Wiring",
     "Worker",
+    "backoff",
     "create_app",
     "decode_cursor",
     "domain_status",

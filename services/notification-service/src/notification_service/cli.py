@@ -14,20 +14,24 @@ from notification_service.settings import NotificationSettings
 
 async def _run(args: argparse.Namespace) -> int:
     platform = await Platform.open(load_settings(NotificationSettings))
+    services = await build(platform)
     try:
-        service = await build(platform)
-        if args.command == "count":
-            print(await service.count(args.user_id))
+        if args.command == "unread":
+            print(await services.inbox.unread(args.user_id))
+        elif args.command == "deliver":
+            print(await services.deliveries.sweep())
         return 0
     finally:
+        await services.emitter.close()
         await platform.close()
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m notification_service")
     sub = parser.add_subparsers(dest="command", required=True)
-    count = sub.add_parser("count", help="how many items a user has (as consumed from events)")
-    count.add_argument("user_id")
+    unread = sub.add_parser("unread", help="how many unread notifications a user has")
+    unread.add_argument("user_id")
+    sub.add_parser("deliver", help="try every due delivery now (prints how many went out)")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

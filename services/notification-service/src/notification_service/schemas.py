@@ -3,32 +3,97 @@ from domain objects."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, time
+from typing import Annotated, Any
 
 import msgspec
 
-from deepiri_kit import Model, Out, ShortText
-from notification_service.domain.items import MAX_QUANTITY, Item
+from deepiri_kit import Model, Out
+from notification_service.domain.notifications import Notification
+from notification_service.domain.preferences import CHANNELS, KINDS, Preferences
 
-Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)]
+# A wall-clock time, 24-hour "HH:MM".
+Clock = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+ChannelList = Annotated[list[Name], msgspec.Meta(max_length=len(CHANNELS))]
 
 
-class ItemIn(Model):
-    name: ShortText
-    quantity: Quantity = 1
-
-
-class ItemOut(Out):
+class NotificationOut(Out):
     id: str
-    name: str
-    quantity: int
+    kind: str
+    title: str
+    body: str
+    data: dict[str, Any]
     created_at: datetime
+    read_at: datetime | None
+    event_type: str
 
     @classmethod
-    def of(cls, item: Item) -> ItemOut:
-        return cls(id=item.id, name=item.name, quantity=item.quantity, created_at=item.created_at)
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls(
+            id=n.id,
+            kind=n.kind,
+            title=n.title,
+            body=n.body,
+            data=n.data,
+            created_at=n.created_at,
+            read_at=n.read_at,
+            event_type=n.event_type,
+        )
 
 
-class CountOut(Out):
-    count: int
+class UnreadOut(Out):
+    unread: int
+
+
+class MarkedOut(Out):
+    marked: int
+    unread: int
+
+
+class QuietHoursBody(Model):
+    """Local wall-clock times in the user's zone; ``end`` before ``start`` runs over midnight."""
+
+    start: Clock
+    end: Clock
+
+    def times(self) -> tuple[time, time]:
+        return time.fromisoformat(self.start), time.fromisoformat(self.end)
+
+
+class PreferencesIn(Model):
+    """A change: only the members present are replaced. ``channels`` maps a notification type
+    to the channels it should use (types left out keep theirs); ``quiet_hours: null`` and
+    ``time_zone: null`` clear them."""
+
+    channels: Annotated[dict[Name, ChannelList], msgspec.Meta(max_length=len(KINDS))] | (
+        msgspec.UnsetType
+    ) = msgspec.UNSET
+    quiet_hours: QuietHoursBody | msgspec.UnsetType | None = msgspec.UNSET
+    time_zone: Name | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class QuietHoursOut(Out):
+    start: str
+    end: str
+
+
+class PreferencesOut(Out):
+    channels: dict[str, list[str]]
+    quiet_hours: QuietHoursOut | None
+    time_zone: str | None
+
+    @classmethod
+    def of(cls, prefs: Preferences) -> PreferencesOut:
+        quiet = prefs.quiet_hours
+        return cls(
+            channels={
+                kind: [c for c in CHANNELS if c in chs] for kind, chs in prefs.channels.items()
+            },
+            quiet_hours=None
+            if quiet is None
+            else QuietHoursOut(
+                start=quiet.start.isoformat("minutes"), end=quiet.end.isoformat("minutes")
+            ),
+            time_zone=prefs.time_zone,
+        )

@@ -1,52 +1,328 @@
-"""The use cases: everything a handler, a consumer or a CLI command would otherwise repeat.
-No HTTP here: rules raise the kit's domain errors (``Invalid``, ``NotFound``, …), which the
-app maps to problem documents; handlers only shape successful outcomes."""
+"""The use cases: the inbox and preferences (for the API), the reactions to platform events
+(for the consumer) and delivery (inline after an event, and the sweep that retries)."""
 
 from __future__ import annotations
 
-import uuid
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
 
-from deepiri_kit import NotFound, utcnow
-from deepiri_kit.contracts.notification import ItemCreated
-from deepiri_kit.events import outbox_entry
-from notification_service.domain import items as rules
-from notification_service.domain.items import Item
-from notification_service.events import publish
-from notification_service.store.items import ItemStore
+from deepiri_kit import NotFound, backoff, metrics, utcnow
+from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.tasks import TaskCompleted
+from deepiri_kit.contracts.users import (
+    PasswordResetRequested,
+    UserRegistered,
+    UserUpdated,
+    VerificationRequested,
+)
+from notification_service.domain import notifications as rules
+from notification_service.domain.deliveries import plan
+from notification_service.domain.notifications import Draft, Mail, Notification
+from notification_service.domain.preferences import (
+    Channel,
+    Preferences,
+    QuietHours,
+    with_changes,
+    zone,
+)
+from notification_service.events.publish import client_event
+from notification_service.store.channels import Rejected, RoomEmitter, SmtpRelay, Undelivered
+from notification_service.store.notifications import Document, NotificationStore
+
+log = logging.getLogger("notification.delivery")
+NOTIFIED = metrics.counter(
+    "deepiri_notifications_created_total", "Notifications stored, by type.", ("kind",)
+)
+ATTEMPTS = metrics.counter(
+    "deepiri_notification_delivery_attempts_total",
+    "Delivery attempts by channel and outcome (delivered, failed, rejected).",
+    ("channel", "outcome"),
+)
+# Channels this service delivers today (push: not yet, see the service's page).
+AVAILABLE: tuple[Channel, ...] = ("in_app", "email")
+# A delivery whose notification never appeared (its event was dead-lettered) is dropped.
+ORPHAN_AFTER = timedelta(days=1)
 
 
-class ItemService:
-    def __init__(self, store: ItemStore) -> None:
+class Inbox:
+    def __init__(self, store: NotificationStore) -> None:
         self.store = store
 
-    async def create(self, owner: str, name: str, quantity: int) -> Item:
-        """A new item owned by ``owner``; announces ``item.created``."""
-        item = rules.new_item(
-            item_id=uuid.uuid4().hex, owner=owner, name=name, quantity=quantity, now=utcnow()
+    async def page(
+        self, user_id: str, limit: int, cursor: str | None, unread_only: bool
+    ) -> tuple[list[Notification], str | None]:
+        return await self.store.page(user_id, limit, cursor, unread_only)
+
+    async def unread(self, user_id: str) -> int:
+        return await self.store.unread(user_id)
+
+    async def mark_read(self, user_id: str, notification_id: str) -> Notification:
+        if not await self.store.mark_read(user_id, notification_id, utcnow()):
+            raise NotFound(f"no notification {notification_id}")
+        found = await self.store.get(user_id, notification_id)
+        if found is None:  # deleted in between
+            raise NotFound(f"no notification {notification_id}")
+        return found
+
+    async def mark_all_read(self, user_id: str) -> int:
+        return await self.store.mark_all_read(user_id, utcnow())
+
+    async def delete(self, user_id: str, notification_id: str) -> None:
+        if not await self.store.delete(user_id, notification_id, utcnow()):
+            raise NotFound(f"no notification {notification_id}")
+
+    async def preferences(self, user_id: str) -> Preferences:
+        return await self.store.preferences_of(user_id)
+
+    async def change_preferences(
+        self,
+        user_id: str,
+        *,
+        channels: dict[str, list[str]] | None,
+        quiet_hours: tuple[time, time] | Literal["keep"] | None,
+        time_zone: str | Literal["keep"] | None,
+    ) -> Preferences:
+        current = await self.store.preferences_of(user_id)
+        hours = quiet_hours if quiet_hours in ("keep", None) else QuietHours(*quiet_hours)
+        changed = with_changes(current, channels=channels, quiet_hours=hours, time_zone=time_zone)
+        await self.store.save_preferences(user_id, changed)
+        return changed
+
+
+class Deliveries:
+    """Records notifications with their deliveries, and delivers them: at once when they
+    are due, later (the sweep) when held for quiet hours or when a transport failed."""
+
+    def __init__(
+        self,
+        store: NotificationStore,
+        emitter: RoomEmitter,
+        relay: SmtpRelay,
+        *,
+        retry_first: float = 2.0,
+        retry_limit: float = 300.0,
+        min_age: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.emitter = emitter
+        self.relay = relay
+        self.retry_first = retry_first
+        self.retry_limit = retry_limit
+        self.min_age = min_age
+
+    # --- from events ----------------------------------------------------------------------
+
+    async def notify(self, user_id: str, event_id: str, event_type: str, draft: Draft) -> None:
+        """Store ``draft`` for ``user_id`` once per event and deliver what is due now."""
+        now = utcnow()
+        nid = rules.notification_id(user_id, event_id)
+        if await self.store.exists(nid):
+            return
+        prefs = await self.store.preferences_of(user_id)
+        profile_zone = await self.store.profile_zone(user_id)
+        planned = plan(draft.kind, prefs, now=now, profile_zone=profile_zone, available=AVAILABLE)
+        notification = Notification(
+            id=nid,
+            user_id=user_id,
+            kind=draft.kind,
+            title=draft.title,
+            body=draft.body,
+            data=draft.data,
+            created_at=now,
+            read_at=None,
+            event_id=event_id,
+            event_type=event_type,
         )
-        event = publish.item_created(
-            owner, ItemCreated(item_id=item.id, name=item.name, quantity=item.quantity)
-        )
-        entry = outbox_entry(publish.STREAM.name, event)
-        # The event rides in the item's document (one atomic write); it is published now,
-        # or by the write path's sweep if this process dies or Redis is down first.
-        doc = await self.store.insert(item, [entry])
-        await self.store.log.deliver(doc)
-        return item
+        # Email for an ordinary notification needs an address, which only account mail
+        # carries: not offered yet (see the service's page).
+        jobs = [
+            self._job(rules.delivery_id(nid, p.channel), user_id, p.channel, p.not_before, now, nid)
+            for p in planned
+            if p.channel == "in_app"
+        ]
+        if await self.store.record(notification, jobs):
+            NOTIFIED.labels(draft.kind).inc()
+            await self._deliver_due(jobs, now)
 
-    async def get(self, owner: str, item_id: str) -> Item:
-        """``owner``'s item (NotFound for anyone else's, so ids do not leak)."""
-        item = await self.store.get(owner, item_id)
-        if item is None:
-            raise NotFound(f"no item {item_id}")
-        return item
+    async def mail(self, user_id: str, event_id: str, mail: Mail) -> None:
+        """Account mail, once per event; it waits while the relay is down."""
+        now = utcnow()
+        job = self._job(f"mail:{event_id}", user_id, "email", now, now, None)
+        job["mail"] = {"to": mail.to, "subject": mail.subject, "text": mail.text}
+        if await self.store.delivery(job["_id"]) is not None or await self._mailed(job["_id"]):
+            return
+        await self.store.record(None, [job])
+        await self._deliver_due([job], now)
 
-    async def newest(self, owner: str, limit: int) -> list[Item]:
-        return await self.store.newest(owner, limit)
+    async def _mailed(self, delivery_id: str) -> bool:
+        attempts = await self.store.attempts_of(delivery_id)
+        return any(a["outcome"] in ("delivered", "rejected") for a in attempts)
 
-    async def count(self, owner: str) -> int:
-        return await self.store.count(owner)
+    @staticmethod
+    def _job(
+        delivery_id: str,
+        user_id: str,
+        channel: Channel,
+        not_before: datetime,
+        now: datetime,
+        notification_id: str | None,
+    ) -> Document:
+        return {
+            "_id": delivery_id,
+            "user_id": user_id,
+            "channel": channel,
+            "notification_id": notification_id,
+            "created_at": now,
+            "not_before": not_before,
+            "next_at": not_before,
+            "failures": 0,
+        }
 
-    async def on_item_created(self, owner: str, event: ItemCreated) -> None:
-        """Consumed ``item.created``: counted once per item, however often it arrives."""
-        await self.store.tally(owner, event.item_id)
+    # --- delivering -----------------------------------------------------------------------
+
+    async def _deliver_due(self, jobs: Sequence[Document], now: datetime) -> None:
+        for job in jobs:
+            if job["next_at"] <= now:
+                await self.attempt(job)
+
+    async def sweep(self) -> int:
+        """Deliver what is due and not young (young ones belong to their consumer); returns
+        how many were delivered."""
+        now = utcnow()
+        young = now - timedelta(seconds=self.min_age)
+        delivered = 0
+        for job in await self.store.pending():
+            due = _aware(job["next_at"]) <= now
+            if due and (job["failures"] or _aware(job["created_at"]) <= young):
+                delivered += await self.attempt(job)
+        return delivered
+
+    async def attempt(self, job: Document) -> bool:
+        """One attempt at one delivery, recorded whatever happens."""
+        channel: Channel = job["channel"]
+        record: dict[str, Any] = {
+            "delivery_id": job["_id"],
+            "user_id": job["user_id"],
+            "channel": channel,
+            "attempt": job["failures"] + 1,
+            "at": utcnow(),
+        }
+        try:
+            delivered = await self._send(job)
+        except Rejected as exc:
+            record |= {"outcome": "rejected", "error": str(exc)[:500]}
+            await self.store.attempt(record)
+            await self.store.delivered(job["_id"])
+            ATTEMPTS.labels(channel, "rejected").inc()
+            log.error("delivery %s rejected for good: %s", job["_id"], exc)
+            return False
+        except Undelivered as exc:
+            failures = job["failures"] + 1
+            wait = backoff(failures, first=self.retry_first, limit=self.retry_limit)
+            if exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
+            next_at = utcnow() + timedelta(seconds=wait)
+            record |= {"outcome": "failed", "error": str(exc)[:500], "next_at": next_at}
+            await self.store.attempt(record)
+            await self.store.postpone(job["_id"], failures, next_at)
+            ATTEMPTS.labels(channel, "failed").inc()
+            log.warning(
+                "delivery %s failed (attempt %d), retry in %.0fs: %s",
+                job["_id"],
+                failures,
+                wait,
+                exc,
+            )
+            return False
+        if delivered is None:  # nothing to deliver any more (deleted, or orphaned)
+            await self.store.delivered(job["_id"])
+            return False
+        record["outcome"] = "delivered"
+        await self.store.attempt(record)
+        await self.store.delivered(job["_id"])
+        ATTEMPTS.labels(channel, "delivered").inc()
+        return True
+
+    async def _send(self, job: Document) -> bool | None:
+        if job["channel"] == "email" and "mail" in job:
+            await self.relay.send(Mail(**job["mail"]), job["_id"])
+            return True
+        notification = await self.store.by_id(job["notification_id"])
+        if notification is None:
+            if await self.store.exists(job["notification_id"]):
+                return None  # deleted by the user: nothing to say any more
+            if utcnow() - _aware(job["created_at"]) > ORPHAN_AFTER:
+                return None
+            raise Undelivered("its notification is not recorded yet")
+        if job["channel"] == "in_app":
+            unread = await self.store.unread(notification.user_id)
+            await self.emitter.emit(
+                notification.user_id,
+                client_event(
+                    notification.id, notification.created_at, in_app_data(notification, unread)
+                ),
+            )
+            return True
+        raise Undelivered(f"channel {job['channel']} is not available")
+
+
+def in_app_data(n: Notification, unread: int) -> dict[str, Any]:
+    return {
+        "notification_id": n.id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "created_at": n.created_at.isoformat().replace("+00:00", "Z"),
+        "read": n.read_at is not None,
+        "unread_count": unread,
+        "event_id": n.event_id,
+        "event_type": n.event_type,
+    }
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Reactions:
+    """What the consumer hands platform events to (events/consume.py)."""
+
+    def __init__(self, store: NotificationStore, deliveries: Deliveries) -> None:
+        self.store = store
+        self.deliveries = deliveries
+
+    async def on_credited(self, user_id: str, event_id: str, event: CurrencyCredited) -> None:
+        draft = rules.reward(event)
+        if draft is not None:
+            await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_level_up(self, user_id: str, event_id: str, event: LevelUp) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.level_up(event))
+
+    async def on_badge(self, user_id: str, event_id: str, event: BadgeAwarded) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.badge(event))
+
+    async def on_task_completed(self, user_id: str, event_id: str, event: TaskCompleted) -> None:
+        draft = rules.streak(event)
+        if draft is not None:
+            await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
+        if isinstance(event.time_zone, str):
+            try:
+                zone(event.time_zone)
+            except Exception:  # a zone this machine's tzdata lacks: keep the last good one
+                log.warning("user %s: unknown time zone %r ignored", user_id, event.time_zone)
+                return
+            await self.store.set_profile_zone(user_id, event.time_zone)
+
+    async def on_user_deleted(self, user_id: str) -> None:
+        await self.store.erase(user_id)
+
+    async def on_mail(
+        self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
+    ) -> None:
+        await self.deliveries.mail(user_id, event_id, rules.mail(event))

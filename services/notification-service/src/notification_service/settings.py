@@ -13,3 +13,23 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     service_name: str = "notification-service"
     port: int = 5005
     mongo_db: str = "deepiri_notification"
+    # The Redis pub/sub channel of the Socket.IO manager: websocket-service listens on the
+    # same one (its SOCKET_CHANNEL) and delivers what is emitted to the user's room.
+    socket_channel: str = "socketio"
+    # The SMTP relay for account mail. Empty host: mail waits (never dropped) until one is set.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    # Not a Secret: a relay inside the cluster may need no credentials at all.
+    smtp_password: str = ""
+    # "starttls" (submission, 587), "tls" (implicit TLS, 465) or "none" (a local relay).
+    smtp_security: str = "starttls"
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Deepiri <no-reply@deepiri.dev>"
+    # Deliveries that failed (or were held for quiet hours) are retried by a sweep every
+    # DELIVERY_INTERVAL_SECONDS; fresh ones are left to the consumer that made them for
+    # DELIVERY_MIN_AGE_SECONDS. Waits between failed attempts: 2 s doubling up to the limit.
+    delivery_interval_seconds: float = 2.0
+    delivery_min_age_seconds: float = 5.0
+    delivery_retry_first_seconds: float = 2.0
+    delivery_retry_limit_seconds: float = 300.0

@@ -1,17 +1,28 @@
-"""Background work that lives as long as the app: the event consumer and the write path's
-sweeper and compactor."""
+"""Background work that lives as long as the app: the event consumer, the delivery sweep
+(held and failed deliveries) and the inbox's pruning."""
 
 from __future__ import annotations
 
-from deepiri_kit import Platform, Worker
-from deepiri_kit.events import Consumer, RedisInbox
+from deepiri_kit import Periodic, Platform, Worker
+from deepiri_kit.events import Consumer, MongoInbox
 from notification_service.events import consume
-from notification_service.service import ItemService
+from notification_service.service import Deliveries, Reactions
+from notification_service.settings import NotificationSettings
 
 
-def background(platform: Platform, service: ItemService) -> list[Worker]:
-    redis = platform.require_redis()
+def background(
+    platform: Platform, reactions: Reactions, deliveries: Deliveries, inbox: MongoInbox
+) -> list[Worker]:
+    settings = platform.settings
+    assert isinstance(settings, NotificationSettings)
     consumer = Consumer(
-        redis, group=consume.GROUP, handlers=consume.handlers(service), inbox=RedisInbox(redis)
+        platform.require_redis(),
+        group=consume.GROUP,
+        handlers=consume.handlers(reactions),
+        inbox=inbox,
     )
-    return [consumer, *service.store.log.workers()]
+    return [
+        consumer,
+        Periodic("delivery-sweep", settings.delivery_interval_seconds, deliveries.sweep),
+        Periodic("inbox-prune", 3600.0, inbox.prune),
+    ]

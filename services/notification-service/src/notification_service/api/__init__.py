@@ -1,8 +1,9 @@
 """The HTTP API: one controller per resource. Handlers parse, authorize, call one use case
 and shape the response."""
 
-from notification_service.api.items import ItemController
+from notification_service.api.inbox import InboxController
+from notification_service.api.preferences import PreferencesController
 
-ROUTES = [ItemController]
+ROUTES = [InboxController, PreferencesController]
 
 __all__ = ["ROUTES"]

@@ -1,17 +1,43 @@
-"""What notification-service publishes: its stream's contract is ``deepiri_kit.contracts.notification``."""
+"""What notification-service publishes: a ``notification.created`` Socket.IO event to the
+user's room (``user:<sub>``), in websocket-service's client payload schema
+(``{type, id, occurred_at, data, traceparent}``; docs/services/websocket-service.md)."""
 
 from __future__ import annotations
 
-from deepiri_kit.contracts.notification import STREAM, ItemCreated
-from deepiri_kit.events import Envelope, event_envelope
+from datetime import datetime
+from typing import Any
 
-SOURCE = "notification-service"
+import msgspec
+from opentelemetry import propagate
 
-__all__ = ["SOURCE", "STREAM", "item_created"]
+__all__ = ["NOTIFICATION_CREATED", "ClientEvent", "client_event", "room"]
+
+NOTIFICATION_CREATED = "notification.created"
 
 
-def item_created(owner: str, event: ItemCreated) -> Envelope:
-    # The id follows from the item, so a retried publish is recognisably the same event.
-    return event_envelope(
-        event, source=SOURCE, user_id=owner, event_id=f"{event.TYPE}:{event.item_id}"
+class ClientEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """A Socket.IO event as the client receives it (websocket-service's ``ClientEvent``)."""
+
+    type: str
+    id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+    traceparent: str | None = None
+
+
+def room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def client_event(notification_id: str, occurred_at: datetime, data: dict[str, Any]) -> ClientEvent:
+    """The id is the notification's: a retried emit is recognisably the same one. The
+    current trace context rides along (Socket.IO carries none of its own)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return ClientEvent(
+        type=NOTIFICATION_CREATED,
+        id=notification_id,
+        occurred_at=occurred_at,
+        data=data,
+        traceparent=carrier.get("traceparent"),
     )

@@ -1,0 +1,248 @@
+"""Notifications, their pending deliveries, the attempt log, preferences and profiles in
+MongoDB.
+
+Exactly once without transactions: a notification's id follows from (user, event id), and
+its deliveries (``<id>:<channel>``) are inserted *before* it. So an existing notification
+means its deliveries were recorded; a crash in between leaves deliveries whose notification
+does not exist yet, which wait until the redelivered event inserts it (the same ids). A
+delivery is deleted when it succeeds, so a replayed event whose notification exists changes
+nothing. A deleted notification leaves a tombstone (its id, in ``deleted``), so a replay does
+not bring it back either. Notifications are updated only to set ``read_at`` (and deleted), never by
+delivery, so FerretDB's non-atomic updates cannot lose a field another writer set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, time
+from typing import Any
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from deepiri_kit import decode_cursor, keyset_filter, page_of
+from deepiri_kit.data.mongo import ensure_indexes
+from notification_service.domain.notifications import Notification
+from notification_service.domain.preferences import (
+    CHANNELS,
+    DEFAULT_CHANNELS,
+    Channel,
+    Kind,
+    Preferences,
+    QuietHours,
+)
+
+Document = dict[str, Any]
+SORT = "newest"
+NOTIFICATION_INDEXES = [
+    IndexModel([("user_id", 1), ("created_at", -1), ("_id", -1)], name="user_newest")
+]
+ATTEMPT_INDEXES = [IndexModel([("delivery_id", 1), ("at", 1)], name="delivery_at")]
+
+
+def as_notification(doc: Document) -> Notification:
+    return Notification(
+        id=doc["_id"],
+        user_id=doc["user_id"],
+        kind=doc["kind"],
+        title=doc["title"],
+        body=doc["body"],
+        data=doc.get("data") or {},
+        created_at=doc["created_at"],
+        read_at=doc.get("read_at"),
+        event_id=doc["event_id"],
+        event_type=doc["event_type"],
+    )
+
+
+def notification_doc(n: Notification) -> Document:
+    return {
+        "_id": n.id,
+        "user_id": n.user_id,
+        "kind": n.kind,
+        "title": n.title,
+        "body": n.body,
+        "data": n.data,
+        "created_at": n.created_at,
+        "read_at": n.read_at,
+        "event_id": n.event_id,
+        "event_type": n.event_type,
+    }
+
+
+def _clock(value: str) -> time:
+    return time.fromisoformat(value)
+
+
+def as_preferences(doc: Document | None) -> Preferences:
+    if doc is None:
+        return Preferences()
+    channels: dict[Kind, frozenset[Channel]] = dict(DEFAULT_CHANNELS)
+    for kind, wanted in (doc.get("channels") or {}).items():
+        if kind in channels:
+            channels[kind] = frozenset(c for c in CHANNELS if c in wanted)
+    quiet = doc.get("quiet_hours")
+    return Preferences(
+        channels=channels,
+        quiet_hours=None
+        if quiet is None
+        else QuietHours(_clock(quiet["start"]), _clock(quiet["end"])),
+        time_zone=doc.get("time_zone"),
+    )
+
+
+def preferences_doc(user_id: str, prefs: Preferences) -> Document:
+    quiet = prefs.quiet_hours
+    return {
+        "_id": user_id,
+        "channels": {kind: sorted(chs) for kind, chs in prefs.channels.items()},
+        "quiet_hours": None
+        if quiet is None
+        else {"start": quiet.start.isoformat("minutes"), "end": quiet.end.isoformat("minutes")},
+        "time_zone": prefs.time_zone,
+    }
+
+
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.notifications = db["notifications"]
+        self.deliveries = db["deliveries"]
+        self.attempts = db["delivery_attempts"]
+        self.preferences = db["preferences"]
+        self.profiles = db["profiles"]
+        self.tombstones = db["deleted"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_indexes(self.notifications, NOTIFICATION_INDEXES)
+        await ensure_indexes(self.attempts, ATTEMPT_INDEXES)
+
+    # --- recording ------------------------------------------------------------------------
+
+    async def exists(self, notification_id: str) -> bool:
+        for collection in (self.notifications, self.tombstones):
+            if await collection.find_one({"_id": notification_id}, {"_id": 1}) is not None:
+                return True
+        return False
+
+    async def record(self, notification: Notification | None, deliveries: list[Document]) -> bool:
+        """The deliveries, then the notification (see the module's docstring); False if the
+        notification existed already (nothing written)."""
+        if notification is not None and await self.exists(notification.id):
+            return False
+        for delivery in deliveries:
+            with contextlib.suppress(DuplicateKeyError):  # recorded before a crash
+                await self.deliveries.insert_one(delivery)
+        if notification is None:
+            return True
+        try:
+            await self.notifications.insert_one(notification_doc(notification))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    # --- the inbox ------------------------------------------------------------------------
+
+    async def page(
+        self, user_id: str, limit: int, cursor: str | None, unread_only: bool
+    ) -> tuple[list[Notification], str | None]:
+        query: Document = {"user_id": user_id}
+        if unread_only:
+            query["read_at"] = None
+        if cursor is not None:
+            value, after = decode_cursor(cursor, SORT)
+            query = {"$and": [query, keyset_filter("created_at", True, value, after)]}
+        found = (
+            await self.notifications.find(query)
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(limit + 1)
+            .to_list()
+        )
+        docs, next_cursor = page_of(found, limit, SORT, "created_at")
+        return [as_notification(d) for d in docs], next_cursor
+
+    async def unread(self, user_id: str) -> int:
+        return await self.notifications.count_documents({"user_id": user_id, "read_at": None})
+
+    async def get(self, user_id: str, notification_id: str) -> Notification | None:
+        doc = await self.notifications.find_one({"_id": notification_id, "user_id": user_id})
+        return None if doc is None else as_notification(doc)
+
+    async def by_id(self, notification_id: str) -> Notification | None:
+        doc = await self.notifications.find_one({"_id": notification_id})
+        return None if doc is None else as_notification(doc)
+
+    async def mark_read(self, user_id: str, notification_id: str, at: datetime) -> bool:
+        """True if it exists (read now or before)."""
+        result = await self.notifications.update_one(
+            {"_id": notification_id, "user_id": user_id, "read_at": None},
+            {"$set": {"read_at": at}},
+        )
+        return result.matched_count == 1 or await self.get(user_id, notification_id) is not None
+
+    async def mark_all_read(self, user_id: str, at: datetime) -> int:
+        result = await self.notifications.update_many(
+            {"user_id": user_id, "read_at": None}, {"$set": {"read_at": at}}
+        )
+        return result.modified_count
+
+    async def delete(self, user_id: str, notification_id: str, at: datetime) -> bool:
+        if await self.get(user_id, notification_id) is None:
+            return False
+        with contextlib.suppress(DuplicateKeyError):  # a concurrent delete
+            await self.tombstones.insert_one({"_id": notification_id, "user_id": user_id, "at": at})
+        await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
+        await self.deliveries.delete_many({"notification_id": notification_id})
+        return True
+
+    # --- deliveries -----------------------------------------------------------------------
+
+    async def pending(self) -> list[Document]:
+        """Every delivery not yet done (done ones are deleted, so this stays small)."""
+        return await self.deliveries.find({}).to_list()
+
+    async def delivery(self, delivery_id: str) -> Document | None:
+        return await self.deliveries.find_one({"_id": delivery_id})
+
+    async def delivered(self, delivery_id: str) -> None:
+        await self.deliveries.delete_one({"_id": delivery_id})
+
+    async def postpone(self, delivery_id: str, failures: int, next_at: datetime) -> None:
+        await self.deliveries.update_one(
+            {"_id": delivery_id}, {"$set": {"failures": failures, "next_at": next_at}}
+        )
+
+    async def attempt(self, record: Document) -> None:
+        """Every attempt, kept for support (never a secret: no mail link, no push token)."""
+        await self.attempts.insert_one(record)
+
+    async def attempts_of(self, delivery_id: str) -> list[Document]:
+        return await self.attempts.find({"delivery_id": delivery_id}).sort("at", 1).to_list()
+
+    # --- preferences and profiles ---------------------------------------------------------
+
+    async def preferences_of(self, user_id: str) -> Preferences:
+        return as_preferences(await self.preferences.find_one({"_id": user_id}))
+
+    async def save_preferences(self, user_id: str, prefs: Preferences) -> None:
+        await self.preferences.replace_one(
+            {"_id": user_id}, preferences_doc(user_id, prefs), upsert=True
+        )
+
+    async def profile_zone(self, user_id: str) -> str | None:
+        doc = await self.profiles.find_one({"_id": user_id})
+        return None if doc is None else doc.get("time_zone")
+
+    async def set_profile_zone(self, user_id: str, time_zone: str) -> None:
+        await self.profiles.replace_one(
+            {"_id": user_id}, {"_id": user_id, "time_zone": time_zone}, upsert=True
+        )
+
+    async def erase(self, user_id: str) -> None:
+        """Everything held about the user (``user.deleted``)."""
+        await self.deliveries.delete_many({"user_id": user_id})
+        await self.notifications.delete_many({"user_id": user_id})
+        await self.tombstones.delete_many({"user_id": user_id})
+        await self.attempts.delete_many({"user_id": user_id})
+        await self.preferences.delete_one({"_id": user_id})
+        await self.profiles.delete_one({"_id": user_id})
