@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
@@ -186,25 +187,29 @@ def test_which_events_become_notifications() -> None:
     assert draft is not None
     assert (draft.kind, draft.title) == ("reward", "You earned 5 coins, 10 xp")
     assert rules.reward(_credited({"xp": 0})) is None
+    from_badge = msgspec.structs.replace(_credited({"coins": 10}), ref={"badge_id": "b1"})
+    assert rules.reward(from_badge) is None  # the badge's notification says it
     up = rules.level_up(
         LevelUp(user_id="u", level=3, previous_level=2, xp=2000, xp_to_next_level=1000)
     )
     assert (up.kind, up.title, up.data["level"]) == ("level_up", "Level 3!", 3)
-    badge = rules.badge(
-        BadgeAwarded(
-            user_id="u",
-            badge_id="b1",
-            name="Early bird",
-            description="Done before 8",
-            category="time",
-            rarity="rare",
-        )
+    event = BadgeAwarded(
+        user_id="u",
+        badge_id="b1",
+        name="Early bird",
+        description="Done before 8",
+        category="time",
+        rarity="rare",
     )
+    badge = rules.badge(event)
     assert (badge.kind, badge.title, badge.body) == (
         "badge",
         "Badge earned: Early bird",
         "Done before 8",
     )
+    paid = rules.badge(msgspec.structs.replace(event, reward={"coins": 10}))
+    assert paid.body == "Done before 8 (+10 coins)"
+    assert paid.data["reward"] == {"coins": 10}
 
 
 @pytest.mark.parametrize(

@@ -49,3 +49,27 @@ async def listening(redis: Any, channel: str) -> AsyncIterator[RoomEmits]:
         await asyncio.gather(task, return_exceptions=True)
         await pubsub.unsubscribe(channel)
         await pubsub.aclose()
+
+
+class RoomListener:
+    """The same, for synchronous (system) tests: ``with RoomListener(redis, channel) as l:``
+    then ``l.poll()`` collects what arrived since the last call."""
+
+    def __init__(self, redis: Any, channel: str) -> None:
+        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self.channel = channel
+        self.emits = RoomEmits()
+
+    def __enter__(self) -> RoomListener:
+        self.pubsub.subscribe(self.channel)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pubsub.unsubscribe(self.channel)
+        self.pubsub.close()
+
+    def poll(self) -> RoomEmits:
+        while (message := self.pubsub.get_message(timeout=0.05)) is not None:
+            if message["type"] == "message":
+                self.emits.messages.append(json.loads(message["data"]))
+        return self.emits

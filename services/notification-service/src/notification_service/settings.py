@@ -16,6 +16,8 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     # The Redis pub/sub channel of the Socket.IO manager: websocket-service listens on the
     # same one (its SOCKET_CHANNEL) and delivers what is emitted to the user's room.
     socket_channel: str = "socketio"
+    # How long the consumer's read blocks for new events.
+    consumer_block_ms: int = 1000
     # The SMTP relay for account mail. Empty host: mail waits (never dropped) until one is set.
     smtp_host: str = ""
     smtp_port: int = 587

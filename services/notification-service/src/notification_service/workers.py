@@ -20,6 +20,7 @@ def background(
         group=consume.GROUP,
         handlers=consume.handlers(reactions),
         inbox=inbox,
+        block_ms=settings.consumer_block_ms,
     )
     return [
         consumer,

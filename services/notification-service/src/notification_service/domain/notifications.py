@@ -65,7 +65,8 @@ def _amounts(amounts: dict[str, int]) -> str:
 
 
 def reward(event: CurrencyCredited) -> Draft | None:
-    if not any(event.amounts.values()):
+    """A credit worth telling; a badge's own reward is said by the badge's notification."""
+    if not any(event.amounts.values()) or "badge_id" in event.ref:
         return None
     title = f"You earned {_amounts(event.amounts)}"
     body = event.reason or "Credited to your wallet."
@@ -87,11 +88,17 @@ def level_up(event: LevelUp) -> Draft:
 
 
 def badge(event: BadgeAwarded) -> Draft:
+    paid = _amounts(event.reward) if any(event.reward.values()) else ""
     return Draft(
         "badge",
         f"Badge earned: {event.name}",
-        event.description,
-        {"badge_id": event.badge_id, "rarity": event.rarity, "tier": event.tier},
+        f"{event.description} (+{paid})" if paid else event.description,
+        {
+            "badge_id": event.badge_id,
+            "rarity": event.rarity,
+            "tier": event.tier,
+            "reward": dict(event.reward),
+        },
     )
 
 

@@ -1,0 +1,112 @@
+"""The core loop reaches the user, every service a real process: a task completed over
+task-service's HTTP API is credited by gamification-service, notification-service stores the
+notification in the user's inbox and emits it to the user's Socket.IO room through the Redis
+manager (decoded from the manager's channel as every websocket-service pod would read it).
+Account mail from user-service's events goes out through a local SMTP relay."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from redis import Redis
+
+from deepiri_kit.contracts.users import VerificationRequested
+from deepiri_kit.events import event_envelope
+from infra import RedisServer
+from support.processes import ServiceProcesses
+from support.rooms import RoomListener
+from support.smtp import SmtpRelay
+from support.tokens import TokenIssuer
+from support.waiting import wait_for
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+
+def test_a_completed_task_reaches_the_inbox_and_the_users_room(
+    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
+) -> None:
+    channel = f"socketio-{uuid.uuid4().hex[:8]}"
+    user = f"user-{uuid.uuid4().hex[:8]}"  # the harness's Redis is shared with earlier tests
+    task_service = service_process("task-service")
+    service_process("gamification-service")
+    notifications = service_process("notification-service", workers=2, SOCKET_CHANNEL=channel)
+    tasks_h = issuer.headers(user, "tasks:read tasks:write")
+    inbox_h = issuer.headers(user, "notifications:read notifications:write")
+    with (
+        Redis(port=redis_server.port, decode_responses=True) as redis,
+        RoomListener(redis, channel) as room,
+        task_service.client(tasks_h) as tasks,
+        notifications.client(inbox_h) as inbox,
+    ):
+        created = tasks.post("/api/tasks", json={"title": "Write the report"})
+        assert created.status_code == 201, created.text
+        done = tasks.post(f"/api/tasks/{created.json()['id']}/complete", json={})
+        assert done.status_code == 200, done.text
+
+        def rewarded() -> dict[str, Any] | None:
+            items = inbox.get("/api/notifications/inbox").json()["items"]
+            return next((n for n in items if n["kind"] == "reward"), None)
+
+        reward = wait_for(rewarded, timeout=60, what="the reward notification")
+        assert reward["event_type"] == "gamification.currency_credited"
+        assert "xp" in reward["data"]["amounts"]
+        assert inbox.get("/api/notifications/inbox/unread-count").json()["unread"] >= 1
+
+        def emitted() -> list[dict[str, Any]]:
+            return room.poll().to(f"user:{user}", "notification.created")
+
+        payloads = wait_for(emitted, timeout=30, what="the emit to the user's room")
+        assert reward["id"] in {p["id"] for p in payloads}
+        payload = next(p for p in payloads if p["id"] == reward["id"])
+        assert payload["type"] == "notification.created"
+        assert payload["data"]["title"] == reward["title"]
+        assert payload["traceparent"].startswith("00-")
+
+        # The first completion also earns a badge: its notification carries the badge's
+        # reward (no second "you earned" for it).
+        def badged() -> dict[str, Any] | None:
+            items = inbox.get("/api/notifications/inbox").json()["items"]
+            return next((n for n in items if n["kind"] == "badge"), None)
+
+        badge = wait_for(badged, timeout=30, what="the badge notification")
+        assert badge["data"]["badge_id"] == "tasks-1"
+        # Completing again announces nothing: still one reward for this task.
+        tasks.post(f"/api/tasks/{created.json()['id']}/complete", json={})
+        read = inbox.post(f"/api/notifications/inbox/{reward['id']}/read")
+        assert read.status_code == 200, read.text
+        items = inbox.get("/api/notifications/inbox").json()["items"]
+        assert sorted(n["kind"] for n in items) == ["badge", "reward"]
+        assert inbox.get("/api/notifications/inbox/unread-count").json()["unread"] == 1
+
+
+def test_account_mail_waits_for_the_relay(
+    service_process: ServiceProcesses, redis_server: RedisServer
+) -> None:
+    relay = SmtpRelay()  # not started: the relay is down when the event arrives
+    service_process("notification-service", **relay.env())
+    address = f"{uuid.uuid4().hex[:8]}@example.org"
+    link = f"https://deepiri.example/verify?token={uuid.uuid4().hex}"
+    event = VerificationRequested(
+        user_id="u1",
+        email=address,
+        locale="en",
+        link=link,
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    envelope = event_envelope(event, source="user-service", user_id="u1")
+
+    with Redis(port=redis_server.port, decode_responses=True) as bus:
+        bus.xadd("events.users", {"envelope": envelope.encode()})  # as EventBus.publish does
+    time.sleep(2)  # a couple of failed attempts against the closed port
+    with relay:
+
+        def delivered() -> bool:
+            return any(m["To"] == address for m in relay.mailbox.received)
+
+        wait_for(delivered, timeout=60, what="the mail after the relay came back")
+    [mail] = [m for m in relay.mailbox.received if m["To"] == address]
+    assert link in mail.get_payload(decode=True).decode()
