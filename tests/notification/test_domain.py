@@ -253,3 +253,33 @@ def test_notification_ids_are_one_per_user_and_event() -> None:
     # Length-prefixed: ("u1", "0e") and ("u10", "e") stay apart.
     assert rules.notification_id("u1", "0e") != rules.notification_id("u10", "e")
     assert len(rules.notification_id("u", "e")) == 32
+
+
+def test_device_registrations_are_checked() -> None:
+    from notification_service.domain.devices import device_id, new_device
+
+    now = utc(2026, 1, 1)
+    apns = new_device(
+        user_id="u", provider="apns", platform="ios", token="AB" * 32, app_version="1.2.3", now=now
+    )
+    assert apns.token == "ab" * 32  # hex tokens compare lower-cased
+    assert apns.id == device_id("apns", "ab" * 32)
+    fcm_token = "fcm-token:" + "x" * 40
+    fcm = new_device(
+        user_id="u", provider="fcm", platform="android", token=fcm_token, app_version="2", now=now
+    )
+    assert fcm.id != apns.id
+    bad = [
+        {"provider": "pigeon"},
+        {"platform": "toaster"},
+        {"provider": "apns", "platform": "android", "token": "ab" * 32},
+        {"provider": "apns", "platform": "ios", "token": "zz" * 32},
+        {"provider": "apns", "platform": "ios", "token": "ab" * 8},
+        {"token": "short"},
+        {"token": "has spaces in it and is long enough"},
+        {"app_version": "1.0 beta"},
+    ]
+    for change in bad:
+        args = {"provider": "fcm", "platform": "android", "token": fcm_token, "app_version": "1"}
+        with pytest.raises(Invalid):
+            new_device(user_id="u", now=now, **(args | change))

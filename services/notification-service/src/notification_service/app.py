@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 from litestar import Litestar
 
 from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
@@ -14,10 +17,13 @@ from deepiri_kit import create_app as kit_app
 from deepiri_kit.events import MongoInbox
 from notification_service import workers
 from notification_service.api import ROUTES
-from notification_service.service import Deliveries, Inbox, Reactions
+from notification_service.domain.devices import Provider
+from notification_service.service import Deliveries, Inbox, Reactions, Sender
 from notification_service.settings import NotificationSettings
 from notification_service.store.channels import RoomEmitter, SmtpRelay
+from notification_service.store.devices import DeviceStore
 from notification_service.store.notifications import NotificationStore
+from notification_service.store.push import ApnsSender, FcmSender
 
 PREFIX = "/api/notifications"
 
@@ -33,6 +39,36 @@ class Services:
     deliveries: Deliveries
     reactions: Reactions
     emitter: RoomEmitter
+    push_http: list[httpx.AsyncClient]
+
+    async def close(self) -> None:
+        await self.emitter.close()
+        for client in self.push_http:
+            await client.aclose()
+
+
+def push_senders(
+    settings: NotificationSettings, fcm_http: httpx.AsyncClient, apns_http: httpx.AsyncClient
+) -> dict[Provider, Sender]:
+    """The providers whose settings are present (read once, at start)."""
+    senders: dict[Provider, Sender] = {}
+    if settings.fcm_project_id and settings.fcm_key_file:
+        senders["fcm"] = FcmSender(
+            fcm_http,
+            project_id=settings.fcm_project_id,
+            key=json.loads(Path(settings.fcm_key_file).read_text()),
+            endpoint=settings.fcm_endpoint,
+        )
+    if settings.apns_team_id and settings.apns_key_file:
+        senders["apns"] = ApnsSender(
+            apns_http,
+            team_id=settings.apns_team_id,
+            key_id=settings.apns_key_id,
+            key_pem=Path(settings.apns_key_file).read_text(),
+            topic=settings.apns_topic,
+            endpoint=settings.apns_endpoint,
+        )
+    return senders
 
 
 async def build(platform: Platform) -> Services:
@@ -40,7 +76,13 @@ async def build(platform: Platform) -> Services:
     settings = platform.settings
     assert isinstance(settings, NotificationSettings)
     store = NotificationStore(platform.require_mongo())
+    devices = DeviceStore(platform.require_mongo())
     await retry_startup(store.ensure_indexes, what="notification indexes")
+    await retry_startup(devices.ensure_indexes, what="device indexes")
+    timeout = httpx.Timeout(10.0, connect=5.0)
+    fcm_http = httpx.AsyncClient(http2=True, timeout=timeout)
+    # APNs speaks HTTP/2 only: a plain http:// endpoint (a local fake) gets prior knowledge.
+    apns_http = httpx.AsyncClient(http1=False, http2=True, timeout=timeout)
     emitter = RoomEmitter(redis_url(settings), settings.socket_channel)
     relay = SmtpRelay(
         host=settings.smtp_host,
@@ -55,11 +97,19 @@ async def build(platform: Platform) -> Services:
         store,
         emitter,
         relay,
+        devices=devices,
+        senders=push_senders(settings, fcm_http, apns_http),
         retry_first=settings.delivery_retry_first_seconds,
         retry_limit=settings.delivery_retry_limit_seconds,
         min_age=settings.delivery_min_age_seconds,
     )
-    return Services(Inbox(store), deliveries, Reactions(store, deliveries), emitter)
+    return Services(
+        Inbox(store, devices),
+        deliveries,
+        Reactions(store, deliveries),
+        emitter,
+        [fcm_http, apns_http],
+    )
 
 
 @asynccontextmanager
@@ -72,7 +122,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             workers=workers.background(platform, services.reactions, services.deliveries, inbox),
         )
     finally:
-        await services.emitter.close()
+        await services.close()
 
 
 def create_app(settings: NotificationSettings | None = None) -> Litestar:

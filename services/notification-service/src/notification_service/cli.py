@@ -22,7 +22,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(await services.deliveries.sweep())
         return 0
     finally:
-        await services.emitter.close()
+        await services.close()
         await platform.close()
 
 

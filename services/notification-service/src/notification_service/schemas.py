@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import msgspec
 
 from deepiri_kit import Model, Out
+from notification_service.domain.devices import Device
 from notification_service.domain.notifications import Notification
 from notification_service.domain.preferences import CHANNELS, KINDS, Preferences
 
@@ -96,4 +97,33 @@ class PreferencesOut(Out):
                 start=quiet.start.isoformat("minutes"), end=quiet.end.isoformat("minutes")
             ),
             time_zone=prefs.time_zone,
+        )
+
+
+class DeviceIn(Model):
+    """``provider`` ``fcm`` or ``apns``; ``platform`` ``android``, ``ios`` or ``web``."""
+
+    provider: Name
+    platform: Name
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    app_version: Name
+
+
+class DeviceOut(Out):
+    id: str
+    provider: str
+    platform: str
+    token_end: str
+    app_version: str
+    registered_at: datetime
+
+    @classmethod
+    def of(cls, device: Device) -> DeviceOut:
+        return cls(
+            id=device.id,
+            provider=device.provider,
+            platform=device.platform,
+            token_end=device.token[-6:],
+            app_version=device.app_version,
+            registered_at=device.registered_at,
         )

@@ -19,6 +19,7 @@ from deepiri_kit.contracts.users import (
 )
 from notification_service.domain import notifications as rules
 from notification_service.domain.deliveries import plan
+from notification_service.domain.devices import Device, Provider, new_device, push_of
 from notification_service.domain.notifications import Draft, Mail, Notification
 from notification_service.domain.preferences import (
     Channel,
@@ -29,7 +30,9 @@ from notification_service.domain.preferences import (
 )
 from notification_service.events.publish import client_event
 from notification_service.store.channels import Rejected, RoomEmitter, SmtpRelay, Undelivered
+from notification_service.store.devices import DeviceStore
 from notification_service.store.notifications import Document, NotificationStore
+from notification_service.store.push import ApnsSender, FcmSender
 
 log = logging.getLogger("notification.delivery")
 NOTIFIED = metrics.counter(
@@ -40,15 +43,20 @@ ATTEMPTS = metrics.counter(
     "Delivery attempts by channel and outcome (delivered, failed, rejected).",
     ("channel", "outcome"),
 )
-# Channels this service delivers today (push: not yet, see the service's page).
-AVAILABLE: tuple[Channel, ...] = ("in_app", "email")
+PUSHED = metrics.counter(
+    "deepiri_push_sends_total",
+    "Push sends by provider and result (delivered, invalid, retry).",
+    ("provider", "result"),
+)
+Sender = FcmSender | ApnsSender
 # A delivery whose notification never appeared (its event was dead-lettered) is dropped.
 ORPHAN_AFTER = timedelta(days=1)
 
 
 class Inbox:
-    def __init__(self, store: NotificationStore) -> None:
+    def __init__(self, store: NotificationStore, devices: DeviceStore) -> None:
         self.store = store
+        self.devices = devices
 
     async def page(
         self, user_id: str, limit: int, cursor: str | None, unread_only: bool
@@ -72,6 +80,27 @@ class Inbox:
     async def delete(self, user_id: str, notification_id: str) -> None:
         if not await self.store.delete(user_id, notification_id, utcnow()):
             raise NotFound(f"no notification {notification_id}")
+
+    async def register_device(
+        self, user_id: str, *, provider: str, platform: str, token: str, app_version: str
+    ) -> Device:
+        device = new_device(
+            user_id=user_id,
+            provider=provider,
+            platform=platform,
+            token=token,
+            app_version=app_version,
+            now=utcnow(),
+        )
+        await self.devices.register(device)
+        return device
+
+    async def devices_of(self, user_id: str) -> list[Device]:
+        return await self.devices.of(user_id)
+
+    async def remove_device(self, user_id: str, device: str) -> None:
+        if not await self.devices.remove(user_id, device):
+            raise NotFound(f"no device {device}")
 
     async def preferences(self, user_id: str) -> Preferences:
         return await self.store.preferences_of(user_id)
@@ -101,6 +130,8 @@ class Deliveries:
         emitter: RoomEmitter,
         relay: SmtpRelay,
         *,
+        devices: DeviceStore | None = None,
+        senders: dict[Provider, Sender] | None = None,
         retry_first: float = 2.0,
         retry_limit: float = 300.0,
         min_age: float = 5.0,
@@ -108,9 +139,19 @@ class Deliveries:
         self.store = store
         self.emitter = emitter
         self.relay = relay
+        self.devices = devices
+        self.senders = senders or {}
+        # Email for an ordinary notification needs an address, which only account mail
+        # carries: not offered yet (see the service's page). Push once a provider is set.
+        self.available: tuple[Channel, ...] = (
+            ("in_app", "push") if self.senders and devices is not None else ("in_app",)
+        )
         self.retry_first = retry_first
         self.retry_limit = retry_limit
         self.min_age = min_age
+        # Deliveries being attempted in this process: the sweep leaves them alone, however
+        # long a slow provider keeps the consumer's inline attempt.
+        self._in_flight: set[str] = set()
 
     # --- from events ----------------------------------------------------------------------
 
@@ -122,7 +163,9 @@ class Deliveries:
             return
         prefs = await self.store.preferences_of(user_id)
         profile_zone = await self.store.profile_zone(user_id)
-        planned = plan(draft.kind, prefs, now=now, profile_zone=profile_zone, available=AVAILABLE)
+        planned = plan(
+            draft.kind, prefs, now=now, profile_zone=profile_zone, available=self.available
+        )
         notification = Notification(
             id=nid,
             user_id=user_id,
@@ -135,12 +178,9 @@ class Deliveries:
             event_id=event_id,
             event_type=event_type,
         )
-        # Email for an ordinary notification needs an address, which only account mail
-        # carries: not offered yet (see the service's page).
         jobs = [
             self._job(rules.delivery_id(nid, p.channel), user_id, p.channel, p.not_before, now, nid)
             for p in planned
-            if p.channel == "in_app"
         ]
         if await self.store.record(notification, jobs):
             NOTIFIED.labels(draft.kind).inc()
@@ -201,6 +241,19 @@ class Deliveries:
 
     async def attempt(self, job: Document) -> bool:
         """One attempt at one delivery, recorded whatever happens."""
+        if job["_id"] in self._in_flight:
+            return False
+        self._in_flight.add(job["_id"])
+        try:
+            # The sweep's list may be stale: done (deleted) or postponed meanwhile.
+            current = await self.store.delivery(job["_id"])
+            if current is None or _aware(current["next_at"]) > utcnow():
+                return False
+            return await self._attempt(current)
+        finally:
+            self._in_flight.discard(job["_id"])
+
+    async def _attempt(self, job: Document) -> bool:
         channel: Channel = job["channel"]
         record: dict[str, Any] = {
             "delivery_id": job["_id"],
@@ -265,7 +318,51 @@ class Deliveries:
                 ),
             )
             return True
+        if job["channel"] == "push":
+            await self._push(job, notification)
+            return True
         raise Undelivered(f"channel {job['channel']} is not available")
+
+    async def _push(self, job: Document, notification: Notification) -> None:
+        """One message per device token; devices already reached by this delivery are
+        skipped on a retry, dead tokens deleted, and every send recorded (without the token)."""
+        if self.devices is None:
+            raise Undelivered("push is not configured")
+        reached = {
+            a.get("device_id")
+            for a in await self.store.attempts_of(job["_id"])
+            if a.get("outcome") == "delivered"
+        }
+        push = push_of(notification)
+        waits: list[float] = []
+        for device in await self.devices.of(notification.user_id):
+            sender = self.senders.get(device.provider)
+            if device.id in reached or sender is None:
+                continue
+            outcome = await sender.send(device, push)
+            PUSHED.labels(device.provider, outcome.result).inc()
+            await self.store.attempt(
+                {
+                    "delivery_id": job["_id"],
+                    "user_id": job["user_id"],
+                    "channel": "push",
+                    "device_id": device.id,
+                    "provider": device.provider,
+                    "attempt": job["failures"] + 1,
+                    "at": utcnow(),
+                    "outcome": outcome.result,
+                    "status": outcome.status,
+                    "error": outcome.reason,
+                }
+            )
+            if outcome.result == "invalid":
+                await self.devices.forget(device.id)
+            elif outcome.result == "retry":
+                waits.append(outcome.retry_after or 0.0)
+        if waits:
+            raise Undelivered(
+                f"push: {len(waits)} device(s) to try again", retry_after=max(waits) or None
+            )
 
 
 def in_app_data(n: Notification, unread: int) -> dict[str, Any]:
@@ -321,6 +418,8 @@ class Reactions:
 
     async def on_user_deleted(self, user_id: str) -> None:
         await self.store.erase(user_id)
+        if self.deliveries.devices is not None:
+            await self.deliveries.devices.erase(user_id)
 
     async def on_mail(
         self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested

@@ -28,6 +28,18 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     smtp_security: str = "starttls"
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Deepiri <no-reply@deepiri.dev>"
+    # Push through FCM HTTP v1: the Firebase project and a service-account key file (JSON);
+    # empty: no FCM. FCM_ENDPOINT is Google's unless a test points it at a local fake.
+    fcm_project_id: str = ""
+    fcm_key_file: str = ""
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    # Push through APNs: the team, the key's id and its .p8 file (ES256), the app's bundle id;
+    # empty: no APNs. Development devices use https://api.sandbox.push.apple.com.
+    apns_team_id: str = ""
+    apns_key_id: str = ""
+    apns_key_file: str = ""
+    apns_topic: str = ""
+    apns_endpoint: str = "https://api.push.apple.com"
     # Deliveries that failed (or were held for quiet hours) are retried by a sweep every
     # DELIVERY_INTERVAL_SECONDS; fresh ones are left to the consumer that made them for
     # DELIVERY_MIN_AGE_SECONDS. Waits between failed attempts: 2 s doubling up to the limit.

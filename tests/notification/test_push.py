@@ -1,0 +1,239 @@
+"""Push, on real FerretDB and Redis against the protocol-faithful local fakes of FCM HTTP v1
+(with its OAuth token endpoint) and APNs (HTTP/2): device registration, one message per
+token, the OAuth bearer and the ES256 provider token, dead tokens deleted, 429 retried
+after ``Retry-After`` without sending twice to a device already reached, every attempt
+recorded without the token."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from deepiri_kit import load_settings
+from deepiri_kit.contracts.gamification import BadgeAwarded
+from deepiri_kit.events import EventBus, event_envelope
+from notification_service.app import create_app
+from notification_service.settings import NotificationSettings
+from support.push import ApnsFake, FcmFake
+from support.tokens import TokenIssuer
+from support.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+DEVICES = "/api/notifications/devices"
+RW = "notifications:read notifications:write"
+IOS_TOKEN = "ab" * 32
+ANDROID_TOKEN = "fcm-registration-token:" + "x" * 60
+
+
+@pytest.fixture
+def fcm() -> Iterator[FcmFake]:
+    fake = FcmFake().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def apns() -> Iterator[ApnsFake]:
+    fake = ApnsFake().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def app(notification_env: dict[str, Any], fcm: FcmFake, apns: ApnsFake, tmp_path: Path) -> Litestar:
+    key_file = tmp_path / "fcm.json"
+    key_file.write_text(json.dumps(fcm.service_account()))
+    p8 = tmp_path / "apns.p8"
+    p8.write_text(apns.key_pem())
+    env = {
+        **notification_env,
+        "fcm_project_id": fcm.project_id,
+        "fcm_key_file": str(key_file),
+        "fcm_endpoint": fcm.url,
+        "apns_team_id": apns.team_id,
+        "apns_key_id": apns.key_id,
+        "apns_key_file": str(p8),
+        "apns_topic": apns.topic,
+        "apns_endpoint": apns.url,
+    }
+    return create_app(load_settings(NotificationSettings, {}, **env))
+
+
+async def register(
+    client: httpx.AsyncClient, headers: dict[str, str], provider: str, token: str
+) -> dict[str, Any]:
+    platform = "ios" if provider == "apns" else "android"
+    body = {"provider": provider, "platform": platform, "token": token, "app_version": "1.4.0"}
+    response = await client.post(DEVICES, json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def award(redis: Any, user: str) -> None:
+    event = BadgeAwarded(
+        user_id=user,
+        badge_id="first-step",
+        name="First step",
+        description="Your first completed task",
+        category="milestones",
+        rarity="common",
+    )
+    envelope = event_envelope(event, source="tests", user_id=user, event_id=uuid.uuid4().hex)
+    await EventBus(redis).publish("events.gamification", envelope)
+
+
+async def push_attempts(mongo: Any) -> list[dict[str, Any]]:
+    return await mongo["delivery_attempts"].find({"device_id": {"$exists": True}}).to_list()
+
+
+async def test_devices_are_registered_listed_and_removed(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    alice, bob = issuer.headers("alice", RW), issuer.headers("bob", RW)
+    ios = await register(client, alice, "apns", IOS_TOKEN.upper())
+    android = await register(client, alice, "fcm", ANDROID_TOKEN)
+    assert ios["token_end"] == IOS_TOKEN[-6:]  # lower-cased, and never shown whole
+    listed = (await client.get(DEVICES, headers=alice)).json()
+    assert [d["id"] for d in listed] == [ios["id"], android["id"]]
+    # The phone changes hands: the token is bob's now, and only bob's.
+    moved = await register(client, bob, "apns", IOS_TOKEN)
+    assert moved["id"] == ios["id"]
+    assert [d["id"] for d in (await client.get(DEVICES, headers=alice)).json()] == [android["id"]]
+    assert (await client.delete(f"{DEVICES}/{android['id']}", headers=bob)).status_code == 404
+    assert (await client.delete(f"{DEVICES}/{android['id']}", headers=alice)).status_code == 204
+    assert (await client.get(DEVICES, headers=alice)).json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"provider": "pigeon", "platform": "ios", "token": IOS_TOKEN, "app_version": "1"}, 422),
+        ({"provider": "apns", "platform": "ios", "token": "not-hex", "app_version": "1"}, 422),
+        ({"provider": "apns", "platform": "android", "token": IOS_TOKEN, "app_version": "1"}, 422),
+        ({"provider": "fcm", "platform": "android", "token": "x", "app_version": "1"}, 422),
+        ({"provider": "fcm", "platform": "android", "token": ANDROID_TOKEN}, 400),
+        ({"provider": "fcm", "platform": "android", "token": 5, "app_version": "1"}, 400),
+        (
+            {
+                "provider": "fcm",
+                "platform": "android",
+                "token": ANDROID_TOKEN,
+                "app_version": "1",
+                "user_id": "bob",
+            },
+            400,
+        ),
+    ],
+)
+async def test_bad_registrations_are_problems_and_write_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any, body: Any, status: int
+) -> None:
+    response = await client.post(DEVICES, json=body, headers=issuer.headers("carol", RW))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert await mongo["devices"].count_documents({}) == 0
+
+
+async def test_a_notification_is_pushed_once_to_every_device(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    mongo: Any,
+    fcm: FcmFake,
+    apns: ApnsFake,
+) -> None:
+    dave = issuer.headers("dave", RW)
+    await register(client, dave, "apns", IOS_TOKEN)
+    await register(client, dave, "fcm", ANDROID_TOKEN)
+    await award(redis, "dave")
+
+    async def pushed() -> bool:
+        return len(fcm.sent) == 1 and len(apns.sent) == 1
+
+    await eventually(pushed)
+    assert fcm.tokens_issued == 1  # an OAuth bearer from the service-account key
+    [android] = fcm.sent
+    assert android["token"] == ANDROID_TOKEN
+    assert android["notification"]["title"] == "Badge earned: First step"
+    assert android["data"]["kind"] == "badge"
+    [ios] = apns.sent
+    assert ios["token"] == IOS_TOKEN
+    assert ios["headers"]["apns-topic"] == apns.topic
+    assert ios["headers"]["apns-push-type"] == "alert"
+    assert ios["payload"]["aps"]["alert"]["title"] == "Badge earned: First step"
+    assert fcm.refused == apns.refused == []
+
+    log = await push_attempts(mongo)
+    assert sorted((a["provider"], a["outcome"]) for a in log) == [
+        ("apns", "delivered"),
+        ("fcm", "delivered"),
+    ]
+    assert IOS_TOKEN not in repr(log)
+    assert ANDROID_TOKEN not in repr(log)
+    assert await mongo["deliveries"].count_documents({}) == 0
+
+
+async def test_dead_tokens_are_deleted(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    mongo: Any,
+    fcm: FcmFake,
+    apns: ApnsFake,
+) -> None:
+    erin = issuer.headers("erin", RW)
+    await register(client, erin, "apns", IOS_TOKEN)
+    await register(client, erin, "fcm", ANDROID_TOKEN)
+    apns.gone.add(IOS_TOKEN)
+    fcm.unregistered.add(ANDROID_TOKEN)
+    await award(redis, "erin")
+
+    async def forgotten() -> bool:
+        return (await client.get(DEVICES, headers=erin)).json() == []
+
+    await eventually(forgotten)
+    assert apns.refused == [(410, "Unregistered")]
+    assert fcm.refused == [(404, "UNREGISTERED")]
+    assert sorted(a["outcome"] for a in await push_attempts(mongo)) == ["invalid", "invalid"]
+
+
+async def test_throttled_pushes_wait_for_retry_after_and_reach_each_device_once(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    mongo: Any,
+    fcm: FcmFake,
+    apns: ApnsFake,
+) -> None:
+    frank = issuer.headers("frank", RW)
+    await register(client, frank, "apns", IOS_TOKEN)
+    await register(client, frank, "fcm", ANDROID_TOKEN)
+    fcm.throttle, fcm.retry_after = 1, 2
+    await award(redis, "frank")
+
+    async def pushed() -> bool:
+        return len(fcm.sent) == 1
+
+    await eventually(pushed)
+    assert len(apns.sent) == 1  # reached on the first attempt, not pushed again
+    assert fcm.refused == [(429, "QUOTA_EXCEEDED")]
+    log = sorted(await push_attempts(mongo), key=lambda a: a["at"])
+    retry = next(a for a in log if a["outcome"] == "retry")
+    assert retry["status"] == 429
+    delivered = next(a for a in log if a["provider"] == "fcm" and a["outcome"] == "delivered")
+    # Retry-After: 2 beat the 0.2 s back-off of the test settings.
+    assert (delivered["at"] - retry["at"]).total_seconds() >= 1.9
+    job_log = await mongo["delivery_attempts"].find({"device_id": {"$exists": False}}).to_list()
+    push_jobs = [a for a in job_log if a["channel"] == "push"]
+    assert [a["outcome"] for a in sorted(push_jobs, key=lambda a: a["at"])] == [
+        "failed",
+        "delivered",
+    ]
