@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,36 @@ async def test_throttled_pushes_wait_for_retry_after_and_reach_each_device_once(
         "failed",
         "delivered",
     ]
+
+
+async def test_push_waits_for_the_end_of_quiet_hours(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    mongo: Any,
+    fcm: FcmFake,
+    apns: ApnsFake,
+) -> None:
+    gina = issuer.headers("gina", RW)
+    await register(client, gina, "fcm", ANDROID_TOKEN)
+    now = datetime.now(UTC)
+    window = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
+    }
+    changed = await client.patch(
+        "/api/notifications/preferences",
+        json={"quiet_hours": window, "time_zone": "UTC"},
+        headers=gina,
+    )
+    assert changed.status_code == 200, changed.text
+    await award(redis, "gina")
+
+    async def in_inbox() -> bool:
+        return await mongo["notifications"].count_documents({"user_id": "gina"}) == 1
+
+    await eventually(in_inbox)
+    [held] = await mongo["deliveries"].find({"channel": "push"}).to_list()
+    until = held["not_before"].replace(tzinfo=UTC)
+    assert until - now > timedelta(hours=1, minutes=58)
+    assert fcm.sent == []
