@@ -39,6 +39,7 @@ TARGETS = {
         "/api/gamification",
         "gamification:read gamification:write gamification:admin ratings:write",
     ),
+    "notification-service": ("/api/notifications", "notifications:read notifications:write"),
 }
 
 

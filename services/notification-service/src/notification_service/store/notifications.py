@@ -149,7 +149,7 @@ class NotificationStore:
         query: Document = {"user_id": user_id}
         if unread_only:
             query["read_at"] = None
-        if cursor is not None:
+        if cursor:  # empty: the first page
             value, after = decode_cursor(cursor, SORT)
             query = {"$and": [query, keyset_filter("created_at", True, value, after)]}
         found = (
