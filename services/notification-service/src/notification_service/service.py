@@ -40,7 +40,7 @@ NOTIFIED = metrics.counter(
 )
 ATTEMPTS = metrics.counter(
     "deepiri_notification_delivery_attempts_total",
-    "Delivery attempts by channel and outcome (delivered, failed, rejected).",
+    "Delivery attempts by channel and outcome (delivered, failed, rejected, capped).",
     ("channel", "outcome"),
 )
 PUSHED = metrics.counter(
@@ -51,6 +51,10 @@ PUSHED = metrics.counter(
 Sender = FcmSender | ApnsSender
 # A delivery whose notification never appeared (its event was dead-lettered) is dropped.
 ORPHAN_AFTER = timedelta(days=1)
+
+
+class Capped(Exception):
+    """The user's push cap is reached: this notification stays in the inbox, unpushed."""
 
 
 class Inbox:
@@ -135,6 +139,7 @@ class Deliveries:
         retry_first: float = 2.0,
         retry_limit: float = 300.0,
         min_age: float = 5.0,
+        push_per_hour: int = 20,
     ) -> None:
         self.store = store
         self.emitter = emitter
@@ -149,6 +154,7 @@ class Deliveries:
         self.retry_first = retry_first
         self.retry_limit = retry_limit
         self.min_age = min_age
+        self.push_per_hour = push_per_hour
         # Deliveries being attempted in this process: the sweep leaves them alone, however
         # long a slow provider keeps the consumer's inline attempt.
         self._in_flight: set[str] = set()
@@ -264,6 +270,12 @@ class Deliveries:
         }
         try:
             delivered = await self._send(job)
+        except Capped as exc:
+            record |= {"outcome": "capped", "error": str(exc)}
+            await self.store.attempt(record)
+            await self.store.delivered(job["_id"])
+            ATTEMPTS.labels(channel, "capped").inc()
+            return False
         except Rejected as exc:
             record |= {"outcome": "rejected", "error": str(exc)[:500]}
             await self.store.attempt(record)
@@ -319,9 +331,15 @@ class Deliveries:
             )
             return True
         if job["channel"] == "push":
+            if job["failures"] == 0 and await self._over_push_cap(notification.user_id):
+                raise Capped(f"more than {self.push_per_hour} pushes this hour")
             await self._push(job, notification)
             return True
         raise Undelivered(f"channel {job['channel']} is not available")
+
+    async def _over_push_cap(self, user_id: str) -> bool:
+        since = utcnow() - timedelta(hours=1)
+        return await self.store.pushes_since(user_id, since) >= self.push_per_hour
 
     async def _push(self, job: Document, notification: Notification) -> None:
         """One message per device token; devices already reached by this delivery are
