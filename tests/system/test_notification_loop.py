@@ -2,7 +2,8 @@
 task-service's HTTP API is credited by gamification-service, notification-service stores the
 notification in the user's inbox and emits it to the user's Socket.IO room through the Redis
 manager (decoded from the manager's channel as every websocket-service pod would read it).
-Account mail from user-service's events goes out through a local SMTP relay."""
+Account mail from user-service's events goes out through a local SMTP relay. The emit carries
+the trace the HTTP request started, across the three services."""
 
 from __future__ import annotations
 
@@ -44,7 +45,13 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
     ):
         created = tasks.post("/api/tasks", json={"title": "Write the report"})
         assert created.status_code == 201, created.text
-        done = tasks.post(f"/api/tasks/{created.json()['id']}/complete", json={})
+        # The user's action starts a trace; the emit must continue it across three services.
+        trace_id = uuid.uuid4().hex
+        done = tasks.post(
+            f"/api/tasks/{created.json()['id']}/complete",
+            json={},
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        )
         assert done.status_code == 200, done.text
 
         def rewarded() -> dict[str, Any] | None:
@@ -64,7 +71,7 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
         payload = next(p for p in payloads if p["id"] == reward["id"])
         assert payload["type"] == "notification.created"
         assert payload["data"]["title"] == reward["title"]
-        assert payload["traceparent"].startswith("00-")
+        assert payload["traceparent"].split("-")[1] == trace_id
 
         # The first completion also earns a badge: its notification carries the badge's
         # reward (no second "you earned" for it).
