@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from deepiri_kit import NotFound, backoff, metrics, utcnow
+from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import (
@@ -424,6 +425,9 @@ class Reactions:
         draft = rules.streak(event)
         if draft is not None:
             await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_challenge(self, user_id: str, event_id: str, event: ChallengeCompleted) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.challenge(event))
 
     async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
         if isinstance(event.time_zone, str):
