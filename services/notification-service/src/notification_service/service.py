@@ -29,7 +29,7 @@ from notification_service.domain.preferences import (
     with_changes,
     zone,
 )
-from notification_service.events.publish import client_event
+from notification_service.events.publish import client_event, current_traceparent
 from notification_service.store.channels import Rejected, RoomEmitter, SmtpRelay, Undelivered
 from notification_service.store.devices import DeviceStore
 from notification_service.store.notifications import Document, NotificationStore
@@ -225,6 +225,8 @@ class Deliveries:
             "not_before": not_before,
             "next_at": not_before,
             "failures": 0,
+            # The trace that made it: a retry from the sweep still belongs to the user's action.
+            "traceparent": current_traceparent(),
         }
 
     # --- delivering -----------------------------------------------------------------------
@@ -327,7 +329,10 @@ class Deliveries:
             await self.emitter.emit(
                 notification.user_id,
                 client_event(
-                    notification.id, notification.created_at, in_app_data(notification, unread)
+                    notification.id,
+                    notification.created_at,
+                    in_app_data(notification, unread),
+                    job.get("traceparent") or current_traceparent(),
                 ),
             )
             return True
