@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from deepiri_kit.contracts.users import UserDeleted, UserRegistered
@@ -137,9 +138,12 @@ async def test_events_that_matter_and_those_that_do_not(
     await publish(redis, "events.tasks", plain, "carol")
     await publish(redis, "events.gamification", credited("carol", xp=0), "carol")
     await publish(redis, "events.tasks", milestone, "carol")
-    await until_count(client, carol, 2)
+    won = ChallengeCompleted(challenge_id="c1", difficulty="hard", points=500)
+    await publish(redis, "events.challenges", won, "carol")
+    await until_count(client, carol, 3)
     kinds = [n["kind"] for n in (await inbox(client, carol))["items"]]
-    assert sorted(kinds) == ["reward", "streak"]  # a plain completion is not a notification
+    # A plain completion is not a notification.
+    assert sorted(kinds) == ["challenge", "reward", "streak"]
 
 
 async def test_pages_read_all_read_and_delete(

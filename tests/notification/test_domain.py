@@ -283,3 +283,16 @@ def test_device_registrations_are_checked() -> None:
         args = {"provider": "fcm", "platform": "android", "token": fcm_token, "app_version": "1"}
         with pytest.raises(Invalid):
             new_device(user_id="u", now=now, **(args | change))
+
+
+def test_challenge_results_notify() -> None:
+    from deepiri_kit.contracts.challenges import ChallengeCompleted
+
+    won = rules.challenge(
+        ChallengeCompleted(challenge_id="c1", difficulty="very_hard", points=1000)
+    )
+    assert (won.kind, won.title) == ("challenge", "Challenge complete!")
+    assert won.body == "You beat a very hard challenge for 1000 points."
+    lost = rules.challenge(ChallengeCompleted(challenge_id="c2", difficulty="easy", passed=False))
+    assert lost.title == "Challenge not passed"
+    assert lost.data == {"challenge_id": "c2", "passed": False, "points": 0}

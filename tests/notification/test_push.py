@@ -63,6 +63,7 @@ def app(notification_env: dict[str, Any], fcm: FcmFake, apns: ApnsFake, tmp_path
         "apns_key_file": str(p8),
         "apns_topic": apns.topic,
         "apns_endpoint": apns.url,
+        "push_per_user_per_hour": 3,
     }
     return create_app(load_settings(NotificationSettings, {}, **env))
 
@@ -78,10 +79,10 @@ async def register(
     return result
 
 
-async def award(redis: Any, user: str) -> None:
+async def award(redis: Any, user: str, badge: str = "first-step") -> None:
     event = BadgeAwarded(
         user_id=user,
-        badge_id="first-step",
+        badge_id=badge,
         name="First step",
         description="Your first completed task",
         category="milestones",
@@ -271,3 +272,30 @@ async def test_push_waits_for_the_end_of_quiet_hours(
     until = held["not_before"].replace(tzinfo=UTC)
     assert until - now > timedelta(hours=1, minutes=58)
     assert fcm.sent == []
+
+
+async def test_pushes_per_user_are_capped_and_the_rest_stay_in_the_inbox(
+    client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    mongo: Any,
+    fcm: FcmFake,
+) -> None:
+    hana = issuer.headers("hana", RW)
+    await register(client, hana, "fcm", ANDROID_TOKEN)
+    for i in range(3):  # the cap (3 an hour in these settings)
+        await award(redis, "hana", f"badge-{i}")
+
+        async def pushed(n: int = i + 1) -> bool:
+            return len(fcm.sent) == n
+
+        await eventually(pushed)
+    await award(redis, "hana", "badge-3")
+
+    async def capped() -> bool:
+        return await mongo["delivery_attempts"].count_documents({"outcome": "capped"}) == 1
+
+    await eventually(capped)
+    assert len(fcm.sent) == 3
+    assert await mongo["notifications"].count_documents({"user_id": "hana"}) == 4
+    assert await mongo["deliveries"].count_documents({}) == 0

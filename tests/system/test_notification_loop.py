@@ -2,7 +2,8 @@
 task-service's HTTP API is credited by gamification-service, notification-service stores the
 notification in the user's inbox and emits it to the user's Socket.IO room through the Redis
 manager (decoded from the manager's channel as every websocket-service pod would read it).
-Account mail from user-service's events goes out through a local SMTP relay."""
+Account mail from user-service's events goes out through a local SMTP relay. The emit carries
+the trace of the event that made the notification."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 from redis import Redis
 
 from deepiri_kit.contracts.users import VerificationRequested
-from deepiri_kit.events import event_envelope
+from deepiri_kit.events import Envelope, event_envelope
 from infra import RedisServer
 from support.processes import ServiceProcesses
 from support.rooms import RoomListener
@@ -44,7 +45,13 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
     ):
         created = tasks.post("/api/tasks", json={"title": "Write the report"})
         assert created.status_code == 201, created.text
-        done = tasks.post(f"/api/tasks/{created.json()['id']}/complete", json={})
+        # The user's action starts a trace (carried by the events that follow it).
+        trace_id = uuid.uuid4().hex
+        done = tasks.post(
+            f"/api/tasks/{created.json()['id']}/complete",
+            json={},
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+        )
         assert done.status_code == 200, done.text
 
         def rewarded() -> dict[str, Any] | None:
@@ -64,7 +71,17 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
         payload = next(p for p in payloads if p["id"] == reward["id"])
         assert payload["type"] == "notification.created"
         assert payload["data"]["title"] == reward["title"]
-        assert payload["traceparent"].startswith("00-")
+        # The emit continues the trace of the event that made the notification (the credit,
+        # itself in the trace of the user's request unless gamification-service repaired it
+        # later in a trace of its own).
+        credited = [
+            Envelope.decode(fields["envelope"])
+            for _, fields in redis.xrange("events.gamification")
+            if fields["envelope"].find(reward["data"]["ref"].get("completion_id", "-")) >= 0
+        ]
+        assert credited, "the credit's event is on the stream"
+        credit_trace = (credited[0].traceparent or "").split("-")[1]
+        assert payload["traceparent"].split("-")[1] == credit_trace
 
         # The first completion also earns a badge: its notification carries the badge's
         # reward (no second "you earned" for it).

@@ -102,6 +102,7 @@ async def build(platform: Platform) -> Services:
         retry_first=settings.delivery_retry_first_seconds,
         retry_limit=settings.delivery_retry_limit_seconds,
         min_age=settings.delivery_min_age_seconds,
+        push_per_hour=settings.push_per_user_per_hour,
     )
     return Services(
         Inbox(store, devices),

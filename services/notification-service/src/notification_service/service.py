@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 
 from deepiri_kit import NotFound, backoff, metrics, utcnow
+from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import (
@@ -28,7 +29,7 @@ from notification_service.domain.preferences import (
     with_changes,
     zone,
 )
-from notification_service.events.publish import client_event
+from notification_service.events.publish import client_event, current_traceparent
 from notification_service.store.channels import Rejected, RoomEmitter, SmtpRelay, Undelivered
 from notification_service.store.devices import DeviceStore
 from notification_service.store.notifications import Document, NotificationStore
@@ -40,7 +41,7 @@ NOTIFIED = metrics.counter(
 )
 ATTEMPTS = metrics.counter(
     "deepiri_notification_delivery_attempts_total",
-    "Delivery attempts by channel and outcome (delivered, failed, rejected).",
+    "Delivery attempts by channel and outcome (delivered, failed, rejected, capped).",
     ("channel", "outcome"),
 )
 PUSHED = metrics.counter(
@@ -51,6 +52,10 @@ PUSHED = metrics.counter(
 Sender = FcmSender | ApnsSender
 # A delivery whose notification never appeared (its event was dead-lettered) is dropped.
 ORPHAN_AFTER = timedelta(days=1)
+
+
+class Capped(Exception):
+    """The user's push cap is reached: this notification stays in the inbox, unpushed."""
 
 
 class Inbox:
@@ -135,6 +140,7 @@ class Deliveries:
         retry_first: float = 2.0,
         retry_limit: float = 300.0,
         min_age: float = 5.0,
+        push_per_hour: int = 20,
     ) -> None:
         self.store = store
         self.emitter = emitter
@@ -149,6 +155,7 @@ class Deliveries:
         self.retry_first = retry_first
         self.retry_limit = retry_limit
         self.min_age = min_age
+        self.push_per_hour = push_per_hour
         # Deliveries being attempted in this process: the sweep leaves them alone, however
         # long a slow provider keeps the consumer's inline attempt.
         self._in_flight: set[str] = set()
@@ -218,6 +225,8 @@ class Deliveries:
             "not_before": not_before,
             "next_at": not_before,
             "failures": 0,
+            # The trace that made it: a retry from the sweep still belongs to the user's action.
+            "traceparent": current_traceparent(),
         }
 
     # --- delivering -----------------------------------------------------------------------
@@ -264,6 +273,12 @@ class Deliveries:
         }
         try:
             delivered = await self._send(job)
+        except Capped as exc:
+            record |= {"outcome": "capped", "error": str(exc)}
+            await self.store.attempt(record)
+            await self.store.delivered(job["_id"])
+            ATTEMPTS.labels(channel, "capped").inc()
+            return False
         except Rejected as exc:
             record |= {"outcome": "rejected", "error": str(exc)[:500]}
             await self.store.attempt(record)
@@ -314,14 +329,23 @@ class Deliveries:
             await self.emitter.emit(
                 notification.user_id,
                 client_event(
-                    notification.id, notification.created_at, in_app_data(notification, unread)
+                    notification.id,
+                    notification.created_at,
+                    in_app_data(notification, unread),
+                    job.get("traceparent") or current_traceparent(),
                 ),
             )
             return True
         if job["channel"] == "push":
+            if job["failures"] == 0 and await self._over_push_cap(notification.user_id):
+                raise Capped(f"more than {self.push_per_hour} pushes this hour")
             await self._push(job, notification)
             return True
         raise Undelivered(f"channel {job['channel']} is not available")
+
+    async def _over_push_cap(self, user_id: str) -> bool:
+        since = utcnow() - timedelta(hours=1)
+        return await self.store.pushes_since(user_id, since) >= self.push_per_hour
 
     async def _push(self, job: Document, notification: Notification) -> None:
         """One message per device token; devices already reached by this delivery are
@@ -406,6 +430,9 @@ class Reactions:
         draft = rules.streak(event)
         if draft is not None:
             await self.deliveries.notify(user_id, event_id, event.TYPE, draft)
+
+    async def on_challenge(self, user_id: str, event_id: str, event: ChallengeCompleted) -> None:
+        await self.deliveries.notify(user_id, event_id, event.TYPE, rules.challenge(event))
 
     async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
         if isinstance(event.time_zone, str):

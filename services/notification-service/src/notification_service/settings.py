@@ -40,6 +40,9 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     apns_key_file: str = ""
     apns_topic: str = ""
     apns_endpoint: str = "https://api.push.apple.com"
+    # At most this many push notifications per user per rolling hour; the rest stay in the
+    # inbox (and in-app) without buzzing the phone again.
+    push_per_user_per_hour: int = 20
     # Deliveries that failed (or were held for quiet hours) are retried by a sweep every
     # DELIVERY_INTERVAL_SECONDS; fresh ones are left to the consumer that made them for
     # DELIVERY_MIN_AGE_SECONDS. Waits between failed attempts: 2 s doubling up to the limit.

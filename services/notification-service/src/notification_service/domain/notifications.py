@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import PasswordResetRequested, VerificationRequested
@@ -112,6 +113,24 @@ def streak(event: TaskCompleted) -> Draft | None:
         f"{days} in a row!",
         f"You kept your streak on {what} going for {days} times in a row.",
         {"task_id": event.task_id, "streak": days},
+    )
+
+
+def challenge(event: ChallengeCompleted) -> Draft:
+    level = event.difficulty.replace("_", " ")
+    if event.passed:
+        title = "Challenge complete!"
+        body = f"You beat a {level} challenge" + (
+            f" for {event.points} points." if event.points else "."
+        )
+    else:
+        title = "Challenge not passed"
+        body = f"This {level} challenge got away. Try another one?"
+    return Draft(
+        "challenge",
+        title,
+        body,
+        {"challenge_id": event.challenge_id, "passed": event.passed, "points": event.points},
     )
 
 

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from deepiri_kit.errors import Invalid
 
 Channel = Literal["in_app", "push", "email"]
-Kind = Literal["reward", "level_up", "badge", "streak", "account"]
+Kind = Literal["reward", "level_up", "badge", "streak", "challenge", "account"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 KINDS: tuple[Kind, ...] = get_args(Kind)
 # Types a user may switch; "account" mail (verification, password reset) always goes out.
-CONFIGURABLE: tuple[Kind, ...] = ("reward", "level_up", "badge", "streak")
+CONFIGURABLE: tuple[Kind, ...] = ("reward", "level_up", "badge", "streak", "challenge")
 
 # Every credit would buzz a phone many times a day: rewards stay in the app by default.
 DEFAULT_CHANNELS: Mapping[Kind, frozenset[Channel]] = {
@@ -24,6 +24,7 @@ DEFAULT_CHANNELS: Mapping[Kind, frozenset[Channel]] = {
     "level_up": frozenset({"in_app", "push"}),
     "badge": frozenset({"in_app", "push"}),
     "streak": frozenset({"in_app", "push"}),
+    "challenge": frozenset({"in_app", "push"}),
     "account": frozenset({"email"}),
 }
 

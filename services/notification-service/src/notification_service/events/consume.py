@@ -1,4 +1,5 @@
-"""What the service consumes: ``events.tasks``, ``events.gamification`` and ``events.users``,
+"""What the service consumes: ``events.tasks``, ``events.gamification``, ``events.challenges``
+and ``events.users``,
 each event decoded into its contract (``deepiri_kit.contracts``) and handed on as it is.
 Types that make no notification are acknowledged and ignored."""
 
@@ -6,7 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from deepiri_kit.contracts import gamification, tasks, users
+from deepiri_kit.contracts import challenges, gamification, tasks, users
+from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import (
@@ -27,6 +29,9 @@ class Reactions(Protocol):
     async def on_badge(self, user_id: str, event_id: str, event: BadgeAwarded) -> None: ...
     async def on_task_completed(
         self, user_id: str, event_id: str, event: TaskCompleted
+    ) -> None: ...
+    async def on_challenge(
+        self, user_id: str, event_id: str, event: ChallengeCompleted
     ) -> None: ...
     async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None: ...
     async def on_user_deleted(self, user_id: str) -> None: ...
@@ -55,6 +60,11 @@ def handlers(reactions: Reactions) -> dict[str, Handler]:
         elif isinstance(event, BadgeAwarded):
             await reactions.on_badge(event.user_id, envelope.id, event)
 
+    async def on_challenges(envelope: Envelope) -> None:
+        user = envelope.user_id
+        if user is not None and envelope.type == ChallengeCompleted.TYPE:
+            await reactions.on_challenge(user, envelope.id, ChallengeCompleted.decode(envelope))
+
     async def on_users(envelope: Envelope) -> None:
         if not users.STREAM.declares(envelope.type):
             return
@@ -71,5 +81,6 @@ def handlers(reactions: Reactions) -> dict[str, Handler]:
     return {
         tasks.STREAM.name: on_tasks,
         gamification.STREAM.name: on_gamification,
+        challenges.STREAM.name: on_challenges,
         users.STREAM.name: on_users,
     }

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from opentelemetry import propagate
 
-__all__ = ["NOTIFICATION_CREATED", "ClientEvent", "client_event", "room"]
+__all__ = ["NOTIFICATION_CREATED", "ClientEvent", "client_event", "current_traceparent", "room"]
 
 NOTIFICATION_CREATED = "notification.created"
 
@@ -29,15 +29,23 @@ def room(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-def client_event(notification_id: str, occurred_at: datetime, data: dict[str, Any]) -> ClientEvent:
-    """The id is the notification's: a retried emit is recognisably the same one. The
-    current trace context rides along (Socket.IO carries none of its own)."""
+def current_traceparent() -> str | None:
+    """The current trace context (W3C), to keep with work done later."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def client_event(
+    notification_id: str, occurred_at: datetime, data: dict[str, Any], traceparent: str | None
+) -> ClientEvent:
+    """The id is the notification's: a retried emit is recognisably the same one. The trace
+    of the event that made the notification rides along (Socket.IO carries none of its own),
+    even when a later retry emits it."""
     return ClientEvent(
         type=NOTIFICATION_CREATED,
         id=notification_id,
         occurred_at=occurred_at,
         data=data,
-        traceparent=carrier.get("traceparent"),
+        traceparent=traceparent,
     )

@@ -216,6 +216,18 @@ class NotificationStore:
         """Every attempt, kept for support (never a secret: no mail link, no push token)."""
         await self.attempts.insert_one(record)
 
+    async def pushes_since(self, user_id: str, since: datetime) -> int:
+        """Push deliveries that reached the user's devices since ``since``."""
+        return await self.attempts.count_documents(
+            {
+                "user_id": user_id,
+                "channel": "push",
+                "device_id": {"$exists": False},
+                "outcome": "delivered",
+                "at": {"$gte": since},
+            }
+        )
+
     async def attempts_of(self, delivery_id: str) -> list[Document]:
         return await self.attempts.find({"delivery_id": delivery_id}).sort("at", 1).to_list()
 
