@@ -16,6 +16,7 @@ from deepiri_kit.contracts import (
     challenges,
     gamification,
     skills,
+    social,
     tasks,
     users,
 )
@@ -143,8 +144,18 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "points": 0,
         "unlocked": 2,
     },
+    social.FriendAdded: {"user_id": "u1", "friend_id": "u2"},
+    social.FriendRemoved: {"user_id": "u1", "friend_id": "u2", "reason": "blocked"},
+    social.Blocked: {"user_id": "u1", "blocked_id": "u2"},
 }
-STREAMS = [tasks.STREAM, gamification.STREAM, challenges.STREAM, users.STREAM, skills.STREAM]
+STREAMS = [
+    tasks.STREAM,
+    gamification.STREAM,
+    challenges.STREAM,
+    users.STREAM,
+    skills.STREAM,
+    social.STREAM,
+]
 CASES = [(s, contract) for s in STREAMS for contract in s.types.values()]
 
 
@@ -164,6 +175,7 @@ def test_stream_names_and_literals() -> None:
         "events.challenges",
         "events.users",
         "events.skills",
+        "events.social",
     ]
     assert tasks.TaskCompleted.TYPE == tasks.TASK_COMPLETED == "task.completed"
     assert gamification.RatingChanged.TYPE == "gamification.rating_changed"
@@ -190,6 +202,8 @@ def test_unknown_fields_are_tolerated_and_missing_names_stay_unset() -> None:
 def test_literals_are_enforced() -> None:
     with pytest.raises(ContractError, match="kind"):
         tasks.TaskCompleted.from_data({**WIRE[tasks.TaskCompleted], "kind": "chore"})
+    with pytest.raises(ContractError, match="reason"):
+        social.FriendRemoved.from_data({"user_id": "u1", "friend_id": "u2", "reason": "bored"})
     with pytest.raises(ContractError, match="points"):
         challenges.ChallengeCompleted.from_data(
             {"challenge_id": "c", "difficulty": "easy", "points": -1}

@@ -10,12 +10,13 @@ holds the stream (``STREAM``, with its name), the event type literals and the st
 * :mod:`.challenges` — ``events.challenges`` (challenge-service)
 * :mod:`.users` — ``events.users`` (user-service)
 * :mod:`.skills` — ``events.skills`` (user-service's skill trees)
+* :mod:`.social` — ``events.social`` (user-service's social graph)
 
 A new stream is a new module here, with a contract test in ``tests/kit/test_contracts.py``
 (``make new-service`` writes both for its example stream).
 """
 
-from deepiri_kit.contracts import challenges, gamification, skills, tasks, users
+from deepiri_kit.contracts import challenges, gamification, skills, social, tasks, users
 from deepiri_kit.contracts.base import Carried, ContractError, Event, Stream, UtcTime
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "challenges",
     "gamification",
     "skills",
+    "social",
     "tasks",
     "users",
 ]
