@@ -42,6 +42,7 @@ def services_of(app: Litestar) -> Services:
         sessions=app.state.sessions,
         provider=app.state.provider,
         skills=app.state.skills,
+        social=app.state.social,
     )
 
 

@@ -23,6 +23,7 @@ from user_service.service.passwords import Passwords
 from user_service.service.provider import Provider, metadata
 from user_service.service.sessions import Sessions
 from user_service.service.skills import SkillTrees, load_tree
+from user_service.service.social import SocialGraph
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
@@ -30,6 +31,7 @@ from user_service.store.mailbox import StreamReader
 from user_service.store.oauth import OAuthStore
 from user_service.store.sessions import SessionStore
 from user_service.store.skills import SkillStore
+from user_service.store.social import SocialStore
 from user_service.store.throttle import Throttle
 
 PREFIX = "/api/users"
@@ -92,7 +94,13 @@ async def build(platform: Platform) -> Services:
     await retry_startup(skill_store.ensure_indexes, what="skill indexes")
     skills = SkillTrees(load_tree(settings.skill_tree_file), skill_store)
     accounts.erasers.append(skills.erase)
-    return Services(accounts=accounts, sessions=sessions, provider=provider, skills=skills)
+    social_store = SocialStore(db, bus)
+    await retry_startup(social_store.ensure_indexes, what="social indexes")
+    social = SocialGraph(social_store)
+    accounts.erasers.append(social.erase)
+    return Services(
+        accounts=accounts, sessions=sessions, provider=provider, skills=skills, social=social
+    )
 
 
 @asynccontextmanager
@@ -112,6 +120,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "sessions": services.sessions,
             "provider": services.provider,
             "skills": services.skills,
+            "social": services.social,
             "web": web,
             # Our own tokens are verified in process (the kit's verifier on our key ring,
             # then the JWKS), and a revoked grant stops working here at once.
@@ -120,8 +129,8 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             ),
         },
         workers=workers.background(platform, services),
-        # A keyed unlock stamps the skill-log link that commits it (deepiri_kit.idempotency).
-        stamped=[services.skills.store.links],
+        # A keyed unlock or social change stamps the log link that commits it (deepiri_kit.idempotency).
+        stamped=[services.skills.store.links, services.social.store.links],
     )
 
 
@@ -146,13 +155,14 @@ def create_app(settings: UserSettings | None = None) -> Litestar:
         settings,
         prefix=PREFIX,
         title="Deepiri user-service",
-        description="Accounts, the OAuth 2.0 / OpenID Connect provider and skill trees.",
+        description="Accounts, the OAuth 2.0 / OpenID Connect provider, skill trees and the social graph.",
         route_handlers=[*ROUTES, *dev],
         dependencies={
             "accounts": from_state("accounts"),
             "sessions": from_state("sessions"),
             "provider": from_state("provider"),
             "skills": from_state("skills"),
+            "social": from_state("social"),
             "web": from_state("web"),
         },
         setup=setup,

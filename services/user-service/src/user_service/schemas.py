@@ -172,3 +172,39 @@ class SkillTreeOut(Out):
 class UnlockedOut(Out):
     skill: SkillOut
     points: int  # left to spend
+
+
+class RelationOut(Out):
+    """What the caller and ``user_id`` are to each other now, as the caller sees it:
+    ``none``, ``outgoing`` (the caller's request is pending), ``incoming``, ``friends`` or
+    ``blocked`` (by the caller; never whether the other blocked the caller)."""
+
+    user_id: str
+    relation: str
+
+
+class FriendsOut(Out):
+    friends: list[str]
+
+
+class RequestsOut(Out):
+    incoming: list[str]  # requests to the caller, pending
+    outgoing: list[str]  # the caller's requests, pending
+
+
+class BlocksOut(Out):
+    blocked: list[str]
+
+
+class MutualOut(Out):
+    user_id: str
+    mutual: list[str]
+
+
+class SuggestionOut(Out):
+    user_id: str
+    mutual: int  # friends shared with the caller
+
+
+class SuggestionsOut(Out):
+    suggestions: list[SuggestionOut]

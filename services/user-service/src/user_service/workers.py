@@ -32,5 +32,6 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         consumer,
         *services.accounts.store.log.workers(),
         *services.skills.store.workers(),
+        *services.social.store.workers(),
         Periodic("signing-keys", KEY_RELOAD_SECONDS, services.provider.keys.load),
     ]

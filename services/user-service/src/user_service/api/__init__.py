@@ -5,6 +5,7 @@ from user_service.api.accounts import AccountController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
+from user_service.api.social import BlockController, FriendController
 
 ROUTES = [
     PageController,
@@ -12,6 +13,8 @@ ROUTES = [
     DeviceController,
     DiscoveryController,
     SkillController,
+    FriendController,
+    BlockController,
     AccountController,
 ]
 

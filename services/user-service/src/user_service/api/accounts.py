@@ -20,9 +20,11 @@ from user_service.schemas import (
     ResetIn,
     TokenIn,
 )
-from user_service.service.accounts import AccountService
+from user_service.service.accounts import AccountGone, AccountService
+from user_service.service.social import SocialGraph
 
 Accounts = NamedDependency[AccountService]
+Social = NamedDependency[SocialGraph]
 Caller = Request[Principal, Any, Any]
 PUBLIC = {"public": True}
 READ = [requires_scopes("users:read")]
@@ -107,9 +109,16 @@ class AccountController(Controller):
         await accounts.delete(person(request))
 
     @get("/{user_id:str}", guards=READ)
-    async def profile(self, user_id: FromPath[str], accounts: Accounts) -> PublicProfileOut:
-        """Anyone's public profile: display name, avatar, level — never email or tokens."""
-        return PublicProfileOut.of(await accounts.get(user_id))
+    async def profile(
+        self, user_id: FromPath[str], request: Caller, accounts: Accounts, social: Social
+    ) -> PublicProfileOut:
+        """Anyone's public profile: display name, avatar, level — never email or tokens. Two
+        people either of whom blocked the other are absent to each other (the same 404)."""
+        account = await accounts.get(user_id)
+        caller = request.user
+        if not caller.is_service and await social.hidden(caller.subject, user_id):
+            raise AccountGone("the account does not exist")
+        return PublicProfileOut.of(account)
 
 
 __all__ = ["AccountController"]

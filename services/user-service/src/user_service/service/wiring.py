@@ -8,6 +8,7 @@ from user_service.service.accounts import AccountService
 from user_service.service.provider import Provider
 from user_service.service.sessions import Sessions
 from user_service.service.skills import SkillTrees
+from user_service.service.social import SocialGraph
 
 
 @dataclass
@@ -16,3 +17,4 @@ class Services:
     sessions: Sessions
     provider: Provider
     skills: SkillTrees
+    social: SocialGraph

@@ -1,0 +1,322 @@
+"""The social graph through the HTTP API, on real FerretDB and Redis: friend requests and their
+answers, two people asking each other at once through two app instances (friends, once),
+accept racing decline (one outcome), blocks hiding each from the other (profile, mutual
+friends, suggestions, requests) without telling the blocked, suggestions ranked by mutual
+friends, Idempotency-Key replays, bad ids as 422 problems, and the events on
+``events.social``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from deepiri_kit.contracts import social as social_events
+from support.streams import published
+from support.tokens import TokenIssuer
+from support.users import PREFIX, client_of, register
+from support.waiting import eventually
+from user_service.app import create_app
+from user_service.settings import UserSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+FRIENDS = f"{PREFIX}/friends"
+BLOCKS = f"{PREFIX}/blocks"
+RW = "users:read users:write"
+
+
+@pytest.fixture
+async def other_client(user_settings: UserSettings, app: Litestar) -> AsyncIterator[Any]:
+    """A second replica of the app (its own clients and head cache), on the same servers."""
+    second = create_app(user_settings)
+    async with second.lifespan(), client_of(second) as c:
+        yield c
+
+
+class Person:
+    def __init__(self, client: httpx.AsyncClient, issuer: TokenIssuer, user_id: str) -> None:
+        self.id = user_id
+        self.client = client
+        self.headers = issuer.headers(user_id, RW)
+
+    def via(self, client: httpx.AsyncClient) -> Person:
+        twin = Person.__new__(Person)
+        twin.id, twin.client, twin.headers = self.id, client, self.headers
+        return twin
+
+    async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {**self.headers, **kw.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kw)
+
+    async def ask(self, other: Person) -> httpx.Response:
+        return await self.call("POST", f"{FRIENDS}/requests/{other.id}")
+
+    async def accept(self, other: Person) -> httpx.Response:
+        return await self.call("POST", f"{FRIENDS}/requests/{other.id}/accept")
+
+    async def decline(self, other: Person) -> httpx.Response:
+        return await self.call("POST", f"{FRIENDS}/requests/{other.id}/decline")
+
+    async def friends(self) -> list[str]:
+        got = await self.call("GET", f"{FRIENDS}/")
+        assert got.status_code == 200, got.text
+        found: list[str] = got.json()["friends"]
+        return found
+
+    async def requests(self) -> dict[str, list[str]]:
+        got = await self.call("GET", f"{FRIENDS}/requests")
+        assert got.status_code == 200, got.text
+        found: dict[str, list[str]] = got.json()
+        return found
+
+    async def suggested(self) -> list[tuple[str, int]]:
+        got = await self.call("GET", f"{FRIENDS}/suggestions")
+        assert got.status_code == 200, got.text
+        return [(s["user_id"], s["mutual"]) for s in got.json()["suggestions"]]
+
+
+async def befriend(one: Person, other: Person) -> None:
+    assert (await one.ask(other)).json()["relation"] == "outgoing"
+    assert (await other.accept(one)).json()["relation"] == "friends"
+
+
+async def social_events_of(redis: Any, event_type: str) -> list[Any]:
+    events = await published(redis, social_events.STREAM.name, event_type)
+    for event in events:
+        social_events.STREAM.decode(event)  # every event matches its contract
+    return events
+
+
+def people(client: httpx.AsyncClient, issuer: TokenIssuer, *names: str) -> list[Person]:
+    return [Person(client, issuer, n) for n in names]
+
+
+async def test_request_accept_unfriend(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann, bob = people(client, issuer, "ann", "bob")
+    sent = await ann.ask(bob)
+    assert sent.status_code == 200, sent.text
+    assert sent.json() == {"user_id": "bob", "relation": "outgoing"}
+    assert (await ann.ask(bob)).json()["relation"] == "outgoing"  # again: nothing new
+    assert await ann.requests() == {"incoming": [], "outgoing": ["bob"]}
+    assert await bob.requests() == {"incoming": ["ann"], "outgoing": []}
+    assert (await ann.accept(bob)).status_code == 404  # only bob can
+    accepted = await bob.accept(ann)
+    assert accepted.json() == {"user_id": "ann", "relation": "friends"}
+    assert (await bob.accept(ann)).json()["relation"] == "friends"  # again: nothing new
+    assert (await ann.friends(), await bob.friends()) == (["bob"], ["ann"])
+    assert await bob.requests() == {"incoming": [], "outgoing": []}
+    gone = await bob.call("DELETE", f"{FRIENDS}/ann")
+    assert gone.status_code == 204
+    assert (await ann.friends(), await bob.friends()) == ([], [])
+    missing = await bob.call("DELETE", f"{FRIENDS}/ann")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    added = await social_events_of(redis, social_events.FRIEND_ADDED)
+    assert [(e.user_id, e.data["friend_id"]) for e in added] == [("bob", "ann")]
+    await eventually(lambda: _count(redis, social_events.FRIEND_REMOVED, 1))
+    removed = await social_events_of(redis, social_events.FRIEND_REMOVED)
+    assert [(e.data["user_id"], e.data["reason"]) for e in removed] == [("bob", "unfriended")]
+
+
+async def _count(redis: Any, event_type: str, n: int) -> bool:
+    return len(await social_events_of(redis, event_type)) >= n
+
+
+async def test_decline_and_cancel(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
+    ann, bob, cat = people(client, issuer, "ann", "bob", "cat")
+    await ann.ask(bob)
+    assert (await bob.decline(ann)).status_code == 204
+    assert (await bob.decline(ann)).status_code == 404
+    assert await bob.requests() == {"incoming": [], "outgoing": []}
+    await ann.ask(cat)
+    assert (await cat.call("DELETE", f"{FRIENDS}/requests/ann")).status_code == 404
+    assert (await ann.call("DELETE", f"{FRIENDS}/requests/cat")).status_code == 204
+    assert await cat.requests() == {"incoming": [], "outgoing": []}
+
+
+async def test_bad_ids_are_422_problems_and_write_nothing(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    (ann,) = people(client, issuer, "ann")
+    for bad in ("ann", "x" * 201, "a%0Ab"):
+        got = await ann.call("POST", f"{FRIENDS}/requests/{bad}")
+        assert got.status_code == 422, got.text
+        assert got.headers["content-type"].startswith("application/problem+json")
+    assert await app.state.social.store.links.count_documents({}) == 0
+
+
+async def test_crossing_requests_through_two_replicas_make_friends_once(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    """Each pair asks each other at the same moment, one through each app instance."""
+    pairs = [
+        (Person(client, issuer, f"a{n}"), Person(other_client, issuer, f"b{n}")) for n in range(12)
+    ]
+    answers = await asyncio.gather(*(p.ask(q) for a, b in pairs for p, q in ((a, b), (b, a))))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    for n, (a, b) in enumerate(pairs):
+        relations = {answers[2 * n].json()["relation"], answers[2 * n + 1].json()["relation"]}
+        # Whoever was second accepted the first; the first may have seen either.
+        assert "friends" in relations
+        assert await a.friends() == [b.id]
+        assert await b.via(client).friends() == [a.id]
+        assert await a.requests() == {"incoming": [], "outgoing": []}
+    await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, len(pairs)))
+    added = await social_events_of(redis, social_events.FRIEND_ADDED)
+    assert len(added) == len(pairs)  # once per pair
+    assert len({e.id for e in added}) == len(pairs)
+
+
+async def test_accept_racing_decline_has_one_outcome(
+    client: httpx.AsyncClient, other_client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    rounds = 12
+    accepted = 0
+    for n in range(rounds):
+        asker, answerer = Person(client, issuer, f"s{n}"), Person(client, issuer, f"r{n}")
+        await asker.ask(answerer)
+        yes, no = await asyncio.gather(
+            answerer.accept(asker), answerer.via(other_client).decline(asker)
+        )
+        friends = await asker.friends() == [answerer.id]
+        if yes.status_code == 200:
+            assert friends
+            assert no.status_code == 409, no.text  # the accept came first
+            accepted += 1
+        else:
+            assert not friends
+            assert (yes.status_code, no.status_code) == (404, 204), (yes.text, no.text)
+        assert await answerer.requests() == {"incoming": [], "outgoing": []}
+    await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, accepted))
+    assert len(await social_events_of(redis, social_events.FRIEND_ADDED)) == accepted
+
+
+async def test_suggestions_rank_friends_of_friends_by_mutual_count(
+    client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    me, f1, f2, f3, x, y, z, p = people(client, issuer, "me", "f1", "f2", "f3", "x", "y", "z", "p")
+    for friend in (f1, f2, f3):
+        await befriend(me, friend)
+    for friend, theirs in ((f1, (x, y, z, p)), (f2, (x, y, p)), (f3, (x,))):
+        for other in theirs:
+            await befriend(friend, other)
+    await me.ask(p)  # pending: not suggested
+    assert await me.suggested() == [("x", 3), ("y", 2), ("z", 1)]
+    limited = await me.call("GET", f"{FRIENDS}/suggestions", params={"limit": 1})
+    assert [s["user_id"] for s in limited.json()["suggestions"]] == ["x"]
+    too_many = await me.call("GET", f"{FRIENDS}/suggestions", params={"limit": 1000})
+    assert too_many.status_code == 400
+    mutual = await me.call("GET", f"{FRIENDS}/x/mutual")
+    assert mutual.json() == {"user_id": "x", "mutual": ["f1", "f2", "f3"]}
+
+
+async def test_a_block_hides_each_from_the_other_and_the_blocked_is_not_told(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann_id = await register(client, redis, "ann@example.com", display_name="Ann")
+    bob_id = await register(client, redis, "bob@example.com", display_name="Bob")
+    ann, bob = Person(client, issuer, ann_id), Person(client, issuer, bob_id)
+    pal, fan = people(client, issuer, "pal", "fan")
+    await befriend(ann, bob)
+    for person in (ann, bob):
+        await befriend(person, pal)
+    await befriend(pal, fan)
+    assert await fan.suggested() == [(min(ann_id, bob_id), 1), (max(ann_id, bob_id), 1)]
+    assert (await bob.call("GET", f"{PREFIX}/{ann_id}")).status_code == 200
+
+    blocked = await ann.call("PUT", f"{BLOCKS}/{bob_id}")
+    assert blocked.status_code == 204
+    assert await ann.friends() == ["pal"]
+    assert await bob.friends() == ["pal"]
+    assert (await ann.call("GET", f"{BLOCKS}/")).json() == {"blocked": [bob_id]}
+    assert (await bob.call("GET", f"{BLOCKS}/")).json() == {"blocked": []}
+
+    # Each is absent to the other, exactly as a missing account is.
+    absent = await bob.call("GET", f"{PREFIX}/no-such-account")
+    for viewer, seen in ((bob, ann_id), (ann, bob_id)):
+        got = await viewer.call("GET", f"{PREFIX}/{seen}")
+        assert got.status_code == 404
+        assert _same_problem(got.json(), absent.json())
+        assert (await viewer.call("GET", f"{FRIENDS}/{seen}/mutual")).status_code == 404
+    # pal still sees both; a third party's view is unchanged.
+    assert (await pal.call("GET", f"{PREFIX}/{ann_id}")).status_code == 200
+    # Not suggested to each other even with a friend in common.
+    assert await ann.suggested() == [("fan", 1)]
+    assert await bob.suggested() == [("fan", 1)]
+
+    # bob's request answers as any new one does, and never reaches ann.
+    fresh = await bob.ask(fan)
+    shadow = await bob.ask(ann)
+    assert shadow.status_code == fresh.status_code == 200
+    assert shadow.json()["relation"] == fresh.json()["relation"] == "outgoing"
+    assert ann_id in (await bob.requests())["outgoing"]
+    assert await ann.requests() == {"incoming": [], "outgoing": []}
+    assert (await ann.accept(bob)).status_code == 404
+    # ann knows she blocked bob: her own request is refused until she unblocks.
+    refused = await ann.ask(bob)
+    assert refused.status_code == 409
+    assert "unblock" in refused.json()["detail"]
+
+    assert (await ann.call("DELETE", f"{BLOCKS}/{bob_id}")).status_code == 204
+    assert await ann.requests() == {"incoming": [], "outgoing": []}  # the shadow is gone
+    assert (await bob.call("GET", f"{PREFIX}/{ann_id}")).status_code == 200
+    await eventually(lambda: _count(redis, social_events.BLOCKED, 1))
+    [event] = await social_events_of(redis, social_events.BLOCKED)
+    assert (event.user_id, event.data["blocked_id"]) == (ann_id, bob_id)
+    removed = await social_events_of(redis, social_events.FRIEND_REMOVED)
+    assert [e.data["reason"] for e in removed] == ["blocked"]
+
+
+def _same_problem(one: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Equal but for what differs between any two requests."""
+    own = {"instance", "request_id"}
+    return {k: v for k, v in one.items() if k not in own} == {
+        k: v for k, v in other.items() if k not in own
+    }
+
+
+async def test_an_idempotency_key_replays_a_request(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    ann, bob = people(client, issuer, "ann", "bob")
+    await bob.ask(ann)
+    key = {"Idempotency-Key": "accept-bob-1"}
+    first = await ann.call("POST", f"{FRIENDS}/requests/bob/accept", headers=key)
+    second = await ann.call("POST", f"{FRIENDS}/requests/bob/accept", headers=key)
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    assert second.headers.get("idempotent-replayed") == "true"
+    assert second.json() == first.json()
+    stamped = await app.state.social.store.links.count_documents(
+        {"rule": "accept", "idempotency_key": {"$exists": True}}
+    )
+    assert stamped == 1
+
+
+async def test_deleting_an_account_takes_it_out_of_the_graph(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    ann, bob = people(client, issuer, "ann", "bob")
+    await befriend(ann, bob)
+    await app.state.social.erase("ann")
+    assert await bob.friends() == []
+    assert await app.state.social.store.links.count_documents({"users": "ann"}) == 0
+    await befriend(ann, bob)  # a fresh start, not a stale cached head
+    assert await bob.friends() == ["ann"]
+
+
+async def test_openapi_declares_the_routes_and_their_problems(client: httpx.AsyncClient) -> None:
+    paths = (await client.get(f"{PREFIX}/schema/openapi.json")).json()["paths"]
+    send = paths[f"{FRIENDS}/requests/{{user_id}}"]["post"]
+    assert {"200", "401", "403", "409", "422"} <= set(send["responses"])
+    assert "application/problem+json" in send["responses"]["409"]["content"]
+    assert {"204", "404", "409"} <= set(
+        paths[f"{FRIENDS}/requests/{{user_id}}/decline"]["post"]["responses"]
+    )
+    assert "204" in paths[f"{BLOCKS}/{{user_id}}"]["put"]["responses"]
+    assert "200" in paths[f"{FRIENDS}/suggestions"]["get"]["responses"]
