@@ -281,6 +281,38 @@ def _same_problem(one: dict[str, Any], other: dict[str, Any]) -> bool:
     }
 
 
+async def test_search_by_name_prefix_is_literal_and_hides_blocks(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ids = {}
+    for n, name in enumerate(["Ada Lovelace", "adam", "Bob", "a.b", "axb", "(a+)+x"]):
+        ids[name] = await register(client, redis, f"p{n}@example.com", display_name=name)
+    me = Person(client, issuer, ids["Bob"])
+
+    async def search(q: str, who: Person = me) -> list[str]:
+        got = await who.call("GET", f"{PREFIX}/search", params={"q": q})
+        assert got.status_code == 200, got.text
+        return [u["display_name"] for u in got.json()["users"]]
+
+    assert await search("ad") == ["Ada Lovelace", "adam"]  # case-insensitive, by name
+    assert await search("ADA L") == ["Ada Lovelace"]
+    assert await search("a.b") == ["a.b"]  # the dot is a dot
+    assert await search(".*") == []
+    assert await search("(a+)+") == ["(a+)+x"]  # a catastrophic pattern is just text
+    assert await search("(a+)+$") == []
+    assert await search("[a-z]") == []
+    assert await search("\\") == []
+    for bad in ("", "x" * 101):
+        assert (await me.call("GET", f"{PREFIX}/search", params={"q": bad})).status_code == 400
+    control = await me.call("GET", f"{PREFIX}/search", params={"q": "a\x00"})
+    assert control.status_code == 422
+    assert control.headers["content-type"].startswith("application/problem+json")
+
+    assert (await me.call("PUT", f"{BLOCKS}/{ids['adam']}")).status_code == 204
+    assert await search("ad") == ["Ada Lovelace"]
+    assert await search("B", Person(client, issuer, ids["adam"])) == []  # either way
+
+
 async def test_an_idempotency_key_replays_a_request(
     app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

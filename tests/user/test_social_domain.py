@@ -1,14 +1,17 @@
 """The social graph's rules (user_service.domain.social), pure: requests, their races as the
 rules see them (whoever is second finds the first's change), blocks and what each side sees,
-and the ranking of friends-of-friends suggestions."""
+the ranking of friends-of-friends suggestions, and name searches as literal prefixes."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
 from deepiri_kit.errors import Conflict, Invalid, NotFound
 from user_service.domain import social
+from user_service.domain.accounts import name_prefix_pattern
 from user_service.domain.social import Pair, rank_suggestions, relation
 
 pytestmark = pytest.mark.unit
@@ -161,3 +164,26 @@ def test_suggestions_exclude_self_friends_and_the_excluded() -> None:
 def test_suggestion_ties_are_broken_by_id() -> None:
     graph = {"f": ["me", "d", "b", "c", "a"]}
     assert [c for c, _ in rank_suggestions("me", ["f"], graph, limit=3)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("query", "matches", "misses"),
+    [
+        ("Ada", "Ada Lovelace", "Bada"),
+        (".*", ".*x", "anything"),
+        ("(a+)+$", "(a+)+$", "aaaa"),
+        ("a.b", "a.b c", "axb"),
+        ("  Ada   L ", "Ada Lovelace", "AdaL"),
+        ("[^x]", "[^x]", "y"),
+    ],
+)
+def test_a_name_search_is_a_literal_prefix(query: str, matches: str, misses: str) -> None:
+    pattern = name_prefix_pattern(query)
+    assert re.match(pattern, matches)
+    assert not re.match(pattern, misses)
+
+
+def test_a_name_search_is_checked() -> None:
+    for bad in ("", "   ", "x" * 101, "a\x00"):
+        with pytest.raises(Invalid):
+            name_prefix_pattern(bad)

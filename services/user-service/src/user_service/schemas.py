@@ -208,3 +208,7 @@ class SuggestionOut(Out):
 
 class SuggestionsOut(Out):
     suggestions: list[SuggestionOut]
+
+
+class SearchOut(Out):
+    users: list[PublicProfileOut]

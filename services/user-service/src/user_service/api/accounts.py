@@ -3,11 +3,11 @@ the JSON side of email verification and password reset."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, Parameter
 
 from deepiri_kit import Forbidden, Principal, requires_scopes
 from user_service.schemas import (
@@ -18,6 +18,7 @@ from user_service.schemas import (
     PublicProfileOut,
     RegisterIn,
     ResetIn,
+    SearchOut,
     TokenIn,
 )
 from user_service.service.accounts import AccountGone, AccountService
@@ -107,6 +108,22 @@ class AccountController(Controller):
         """Delete the caller's account; ``user.deleted`` tells every service to erase or
         anonymise what it holds of them."""
         await accounts.delete(person(request))
+
+    @get("/search", guards=READ)
+    async def search(
+        self,
+        request: Caller,
+        accounts: Accounts,
+        social: Social,
+        q: Annotated[str, Parameter(min_length=1, max_length=100)],
+        limit: Annotated[int, Parameter(ge=1, le=50)] = 20,
+    ) -> SearchOut:
+        """Public profiles whose display name starts with ``q`` (case-insensitive; ``q`` is
+        text, never a pattern), by name. Anyone blocked either way is left out."""
+        caller = request.user
+        hidden = set() if caller.is_service else await social.hidden_from(caller.subject)
+        found = await accounts.search(q, limit, exclude=hidden)
+        return SearchOut(users=[PublicProfileOut.of(a) for a in found])
 
     @get("/{user_id:str}", guards=READ)
     async def profile(

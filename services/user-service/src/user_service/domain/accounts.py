@@ -65,6 +65,23 @@ def clean_display_name(raw: str) -> str:
     return name
 
 
+# Every ASCII punctuation character: each is literal when escaped, in MongoDB's PCRE and in
+# the RE2 syntax FerretDB uses alike (``re.escape`` also escapes spaces, which RE2 refuses).
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def name_prefix_pattern(raw: str) -> str:
+    """The regex matching display names that start with ``raw`` (normalised as names are),
+    every character of it literal: a search can never be a pattern of its own (``.*``, a
+    catastrophic ``(a+)+$``)."""
+    prefix = " ".join(unicodedata.normalize("NFKC", raw).split())
+    if not prefix or len(prefix) > MAX_DISPLAY_NAME:
+        raise InvalidAccount(f"a search is 1 to {MAX_DISPLAY_NAME} characters of a name")
+    if any(unicodedata.category(c)[0] == "C" for c in prefix):
+        raise InvalidAccount("a search contains control characters")
+    return "^" + _PUNCTUATION.sub(r"\\\1", prefix)
+
+
 @cache
 def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +20,7 @@ from user_service.domain.accounts import (
     Account,
     InvalidAccount,
     erased,
+    name_prefix_pattern,
     new_account,
     normalise_email,
     updated,
@@ -242,6 +243,11 @@ class AccountService:
         if account is None or account.deleted:
             raise AccountGone("the account does not exist")
         return account
+
+    async def search(self, prefix: str, limit: int, exclude: Iterable[str] = ()) -> list[Account]:
+        """Accounts whose display name starts with ``prefix`` (case-insensitive, literal:
+        never a pattern), none of ``exclude``."""
+        return await self.store.search(name_prefix_pattern(prefix), limit, exclude)
 
     async def update(self, account_id: str, **changes: Any) -> Account:
         async def change(account: Account) -> Account:

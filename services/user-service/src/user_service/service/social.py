@@ -105,6 +105,10 @@ class SocialGraph:
         pair, _ = await self.store.pair(user, other)
         return pair.blocked
 
+    async def hidden_from(self, user: str) -> set[str]:
+        """Everyone ``user`` blocked or was blocked by: absent to ``user`` everywhere."""
+        return {p.other(user) for p in await self.store.edges_of(user) if p.blocked}
+
     async def friends(self, user: str) -> list[str]:
         return sorted(p.other(user) for p in await self.store.edges_of(user) if p.friends)
 

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -149,6 +149,18 @@ class AccountStore:
     async def get(self, account_id: str) -> Account | None:
         doc = await self.users.find_one({"_id": account_id})
         return None if doc is None else as_account(account_id, doc)
+
+    async def search(self, pattern: str, limit: int, exclude: Iterable[str] = ()) -> list[Account]:
+        """Live accounts whose display name matches ``pattern`` (case-insensitive; the
+        caller escapes it), by name then id, none of ``exclude``."""
+        query: Document = {
+            "display_name": {"$regex": pattern, "$options": "i"},
+            "deleted": {"$ne": True},
+        }
+        if excluded := list(exclude):
+            query["_id"] = {"$nin": excluded}
+        found = self.users.find(query, sort=[("display_name", 1), ("_id", 1)], limit=limit)
+        return [as_account(doc["_id"], doc) async for doc in found]
 
     # --- credentials ---------------------------------------------------------------------
 
