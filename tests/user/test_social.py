@@ -313,6 +313,33 @@ async def test_search_by_name_prefix_is_literal_and_hides_blocks(
     assert await search("B", Person(client, issuer, ids["adam"])) == []  # either way
 
 
+async def test_follow_and_unfollow(client: httpx.AsyncClient, issuer: TokenIssuer) -> None:
+    ann, bob, me, f = people(client, issuer, "ann", "bob", "me", "f")
+    assert (await ann.call("PUT", f"{PREFIX}/follows/bob")).status_code == 204
+    assert (await ann.call("PUT", f"{PREFIX}/follows/bob")).status_code == 204  # again
+    assert (await ann.call("GET", f"{PREFIX}/follows/")).json() == {
+        "following": ["bob"],
+        "followers": [],
+    }
+    assert (await bob.call("GET", f"{PREFIX}/follows/")).json() == {
+        "following": [],
+        "followers": ["ann"],
+    }
+    assert await bob.friends() == []  # following is not friendship
+    # A follow does not keep a friend of a friend out of the suggestions.
+    await befriend(me, f)
+    await befriend(f, bob)
+    await me.call("PUT", f"{PREFIX}/follows/bob")
+    assert await me.suggested() == [("bob", 1)]
+    # A block ends it; bob's follow of a blocker is never shown to them.
+    assert (await bob.call("PUT", f"{BLOCKS}/ann")).status_code == 204
+    assert (await ann.call("PUT", f"{PREFIX}/follows/bob")).status_code == 204
+    assert (await bob.call("GET", f"{PREFIX}/follows/")).json()["followers"] == ["me"]
+    assert (await bob.call("PUT", f"{PREFIX}/follows/ann")).status_code == 409
+    assert (await ann.call("DELETE", f"{PREFIX}/follows/bob")).status_code == 204
+    assert (await ann.call("GET", f"{PREFIX}/follows/")).json()["following"] == []
+
+
 async def test_an_idempotency_key_replays_a_request(
     app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
 ) -> None:

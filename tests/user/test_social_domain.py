@@ -187,3 +187,23 @@ def test_a_name_search_is_checked() -> None:
     for bad in ("", "   ", "x" * 101, "a\x00"):
         with pytest.raises(Invalid):
             name_prefix_pattern(bad)
+
+
+def test_following_is_one_way_and_ends_with_a_block() -> None:
+    followed = social.follow(fresh(), A).pair
+    assert followed.following == (A,)
+    assert social.follows(followed, A)
+    assert not social.follows(followed, B)
+    assert social.follow(followed, A).pair is followed  # again: nothing
+    both = social.follow(followed, B).pair
+    assert both.following == (A, B)
+    assert not both.friends  # following is not friendship
+    blocked = social.block(both, B).pair
+    assert blocked.following == ()
+    with pytest.raises(Conflict, match="unblock"):
+        social.follow(blocked, B)
+    shadow = social.follow(blocked, A).pair  # A is not told
+    assert A in shadow.following
+    assert not social.follows(shadow, A)  # B never sees it
+    assert social.unblock(shadow, B).pair.following == ()
+    assert social.unfollow(social.unfollow(followed, A).pair, A).pair.following == ()

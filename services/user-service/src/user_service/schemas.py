@@ -212,3 +212,8 @@ class SuggestionsOut(Out):
 
 class SearchOut(Out):
     users: list[PublicProfileOut]
+
+
+class FollowsOut(Out):
+    following: list[str]  # whom the caller follows
+    followers: list[str]  # who follows the caller

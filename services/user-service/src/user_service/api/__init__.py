@@ -5,7 +5,7 @@ from user_service.api.accounts import AccountController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
-from user_service.api.social import BlockController, FriendController
+from user_service.api.social import BlockController, FollowController, FriendController
 
 ROUTES = [
     PageController,
@@ -15,6 +15,7 @@ ROUTES = [
     SkillController,
     FriendController,
     BlockController,
+    FollowController,
     AccountController,
 ]
 

@@ -17,6 +17,7 @@ from litestar.params import FromPath, Parameter
 from user_service.api.accounts import READ, WRITE, Caller, person
 from user_service.schemas import (
     BlocksOut,
+    FollowsOut,
     FriendsOut,
     MutualOut,
     RelationOut,
@@ -110,3 +111,25 @@ class BlockController(Controller):
     async def unblock(self, user_id: UserId, request: Caller, social: Social) -> None:
         """Lift the caller's block (their block, if any, stands)."""
         await social.unblock(person(request), user_id)
+
+
+class FollowController(Controller):
+    path = "/follows"
+    tags = ["social"]
+
+    @get("/", guards=READ)
+    async def follows(self, request: Caller, social: Social) -> FollowsOut:
+        """Whom the caller follows, and who follows the caller."""
+        following, followers = await social.follows(person(request))
+        return FollowsOut(following=following, followers=followers)
+
+    @put("/{user_id:str}", guards=WRITE, status_code=204)
+    async def follow(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Follow ``user_id`` (one-way, no consent; again: nothing). 409 if the caller
+        blocked them."""
+        await social.follow(person(request), user_id)
+
+    @delete("/{user_id:str}", guards=WRITE, status_code=204)
+    async def unfollow(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Stop following ``user_id`` (not following: nothing)."""
+        await social.unfollow(person(request), user_id)

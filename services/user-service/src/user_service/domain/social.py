@@ -13,6 +13,9 @@ is never told: their request answers ``pending`` like any other and stays pendin
 only to them (a *shadow* request, which the blocker never sees and an unblock discards).
 The blocker knows, so their own request is refused (409: unblock first).
 
+Following is one-way and needs no consent (:func:`follow`); a block ends it both ways, and a
+follow of a blocker is a shadow too (the blocker's followers never show it).
+
 Friends-of-friends suggestions are ranked by :func:`rank_suggestions`.
 """
 
@@ -37,11 +40,14 @@ __all__ = [
     "cancel",
     "check_id",
     "decline",
+    "follow",
+    "follows",
     "pair_key",
     "rank_suggestions",
     "relation",
     "send",
     "unblock",
+    "unfollow",
     "unfriend",
 ]
 
@@ -58,6 +64,7 @@ class Pair(msgspec.Struct, frozen=True, kw_only=True):
     friends: bool = False
     requested_by: UserId | None = None  # a pending friend request's sender
     blocked_by: tuple[UserId, ...] = ()
+    following: tuple[UserId, ...] = ()  # who follows the other (one-way, no consent)
 
     @classmethod
     def of(cls, one: str, other: str) -> Pair:
@@ -186,22 +193,49 @@ def block(pair: Pair, actor: str) -> Change:
         pair,
         friends=False,
         requested_by=None,
+        following=(),
         blocked_by=tuple(sorted({*pair.blocked_by, actor})),
     )
     return _changed(after, actor, *events)
 
 
 def unblock(pair: Pair, actor: str) -> Change:
-    """Lift the actor's block (a shadow request sent meanwhile is discarded, not delivered).
-    The other's block, if any, stands."""
+    """Lift the actor's block (a shadow request or follow made meanwhile is discarded, not
+    delivered). The other's block, if any, stands."""
     if actor not in pair.blocked_by:
         return _same(pair, actor)
     after = msgspec.structs.replace(
         pair,
         requested_by=None,
+        following=(),
         blocked_by=tuple(u for u in pair.blocked_by if u != actor),
     )
     return _changed(after, actor)
+
+
+def follows(pair: Pair, follower: str) -> bool:
+    """Whether ``follower`` follows the other, as the *followed* may see it (not a shadow)."""
+    return follower in pair.following and not pair.blocked
+
+
+def follow(pair: Pair, actor: str) -> Change:
+    """Follow the other (again: nothing). To a blocker it is a shadow follow."""
+    _refuse_blocker(pair, actor)
+    if actor in pair.following:
+        return _same(pair, actor)
+    return _changed(
+        msgspec.structs.replace(pair, following=tuple(sorted({*pair.following, actor}))), actor
+    )
+
+
+def unfollow(pair: Pair, actor: str) -> Change:
+    """Stop following (not following: nothing)."""
+    if actor not in pair.following:
+        return _same(pair, actor)
+    return _changed(
+        msgspec.structs.replace(pair, following=tuple(u for u in pair.following if u != actor)),
+        actor,
+    )
 
 
 def rank_suggestions(

@@ -62,6 +62,20 @@ class SocialGraph:
     async def unblock(self, user: str, other: str) -> Relation:
         return await self._change(user, other, rules.unblock)
 
+    async def follow(self, user: str, other: str) -> Relation:
+        return await self._change(user, other, rules.follow)
+
+    async def unfollow(self, user: str, other: str) -> Relation:
+        return await self._change(user, other, rules.unfollow)
+
+    async def follows(self, user: str) -> tuple[list[str], list[str]]:
+        """Whom ``user`` follows (shadow follows included: only they see them) and who
+        follows ``user`` (never across a block)."""
+        pairs = await self.store.edges_of(user)
+        following = sorted(p.other(user) for p in pairs if user in p.following)
+        followers = sorted(p.other(user) for p in pairs if rules.follows(p, p.other(user)))
+        return following, followers
+
     async def _change(self, user: str, other: str, rule: Rule) -> Relation:
         rules.check_id(other)
         if user == other:
@@ -142,6 +156,6 @@ class SocialGraph:
         or anyone blocked either way."""
         edges = await self.store.edges_of(user)
         friends = [p.other(user) for p in edges if p.friends]
-        excluded = [p.other(user) for p in edges if not p.friends]
+        excluded = [p.other(user) for p in edges if p.requested_by or p.blocked]
         friends_of = await self.store.friends_of_each(friends) if friends else {}
         return rules.rank_suggestions(user, friends, friends_of, excluded, limit=limit)

@@ -126,4 +126,9 @@ def _pair(doc: Document) -> Pair:
 
 
 def _holds(doc: Document) -> bool:
-    return bool(doc.get("friends") or doc.get("requested_by") or doc.get("blocked_by"))
+    return bool(
+        doc.get("friends")
+        or doc.get("requested_by")
+        or doc.get("blocked_by")
+        or doc.get("following")
+    )
