@@ -53,7 +53,13 @@ CLIENTS = [
 ]
 # Tests outlast the default 10 minutes; a short answer floor keeps sign-ups quick
 # (tests/user checks the real one).
-ENV = {"ACCESS_TOKEN_SECONDS": "7200", "ANSWER_FLOOR_MS": "20"}
+ENV = {
+    "ACCESS_TOKEN_SECONDS": "7200",
+    "ANSWER_FLOOR_MS": "20",
+    # It shares the bus with the user-service each test starts (and tests/user's app): in
+    # the default group it would take their task.completed events, and their skill XP.
+    "CONSUMER_GROUP": "user-service-sign-in",
+}
 
 
 @dataclass

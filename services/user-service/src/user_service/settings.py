@@ -84,5 +84,10 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     skill_tree_file: str = ""
     # The event consumer blocks this long waiting for new events (task.completed → skill XP).
     consumer_block_ms: int = 1000
+    # The consumer group this process reads events.tasks in; empty = the deployment's own
+    # (``user-service``), which every replica shares. A second deployment on the same bus (a
+    # canary, the test harness's session-wide sign-in service) names a group of its own, so
+    # it never takes the first one's events.
+    consumer_group: str = ""
     # The initial access token for RFC 7591 registration (besides an admin's access token).
     registration_token: Secret = "development-registration-token"  # noqa: S105 - dev only

@@ -23,7 +23,7 @@ def background(platform: Platform, services: Services) -> list[Worker]:
     # makes XP exactly-once.
     consumer = Consumer(
         redis,
-        group=consume.GROUP,
+        group=settings.consumer_group or consume.GROUP,
         handlers=consume.Handlers(services.skills).streams(),
         inbox=RedisInbox(redis, retention_days=INBOX_RETENTION_DAYS),
         block_ms=settings.consumer_block_ms,
