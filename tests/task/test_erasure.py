@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from deepiri_kit import utcnow
+from deepiri_kit.data.mongo import Tombstones
 from support.erasure import mongo_traces, publish_deletion, someone
 from support.streams import drained
 from support.tasks import RW, create
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 from task_service.events.consume import GROUP
-from task_service.store.erasures import Erasures
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -168,7 +168,7 @@ async def test_a_write_that_raced_the_erasure_is_undone(
     headers = issuer.headers(alice, RW)
     ids = [(await create(client, headers, title=t))["id"] for t in ("one", "two")]
     bobs_task = await create(client, issuer.headers(bob, RW))
-    await Erasures(mongo).bury(alice, utcnow())  # what the erasure writes first
+    await Tombstones(mongo).bury(alice, utcnow())  # what the erasure writes first
 
     answer = await write(client, headers, ids)
 

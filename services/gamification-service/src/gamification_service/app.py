@@ -10,6 +10,7 @@ from litestar import Litestar
 
 from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
 from deepiri_kit import create_app as kit_app
+from deepiri_kit.data.mongo import Tombstones
 from gamification_service import workers
 from gamification_service.api import ROUTES
 from gamification_service.domain.catalog import BADGES
@@ -25,7 +26,6 @@ from gamification_service.service import (
 )
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import Boards
-from gamification_service.store.erasures import Erasures
 from gamification_service.store.ledger import Ledger
 from gamification_service.store.meta import Meta
 from gamification_service.store.profiles import Profiles
@@ -49,7 +49,7 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         RatingStore(db, boards, bus),
     )
     profiles = Profiles(db, boards)
-    erasure = Erasure(Erasures(db), ledger, snapshots, ratings, profiles, boards)
+    erasure = Erasure(Tombstones(db), ledger, snapshots, ratings, profiles, boards)
     if prepare:
         await retry_startup(ledger.ensure_indexes, what="ledger indexes")
         await retry_startup(snapshots.ensure_indexes, what="wallet indexes")

@@ -9,11 +9,11 @@ from litestar import Litestar
 
 from deepiri_kit import Platform, Wiring, from_state, load_settings, retry_startup
 from deepiri_kit import create_app as kit_app
+from deepiri_kit.data.mongo import Tombstones
 from task_service.api import ROUTES
 from task_service.service import TaskService
 from task_service.settings import TaskSettings
 from task_service.store.edges import EdgeStore
-from task_service.store.erasures import Erasures
 from task_service.store.tasks import TaskStore
 from task_service.workers import background, bus_guard
 
@@ -22,7 +22,7 @@ PREFIX = "/api/tasks"
 
 def task_service(platform: Platform) -> TaskService:
     db = platform.require_mongo()
-    return TaskService(TaskStore(db, platform.require_bus()), EdgeStore(db), Erasures(db))
+    return TaskService(TaskStore(db, platform.require_bus()), EdgeStore(db), Tombstones(db))
 
 
 @asynccontextmanager

@@ -15,13 +15,13 @@ from typing import Any
 
 from deepiri_kit import Conflict, Forbidden, Invalid, NotFound, metrics, utcnow
 from deepiri_kit.contracts import tasks as contract
+from deepiri_kit.data.mongo import Tombstones
 from deepiri_kit.events import Envelope
 from task_service.domain import graph
 from task_service.domain import tasks as rules
 from task_service.domain.diff import changed_fields, diff
 from task_service.events import publish
 from task_service.store.edges import EdgeStore
-from task_service.store.erasures import Erasures
 from task_service.store.tasks import (
     Decision,
     Document,
@@ -118,7 +118,7 @@ def updated(
 
 
 class TaskService:
-    def __init__(self, store: TaskStore, edges: EdgeStore, erasures: Erasures) -> None:
+    def __init__(self, store: TaskStore, edges: EdgeStore, erasures: Tombstones) -> None:
         self.store = store
         self.edges = edges
         self.erasures = erasures

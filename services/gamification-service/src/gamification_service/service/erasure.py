@@ -10,7 +10,7 @@ with others is a match: the other players' rating changes came from it, so it st
 stand-in id (``deleted-<random>``, different per erasure, linked to nothing) where the
 deleted player was.
 
-A tombstone (``store/erasures.py``) is written first and stays. Every write path checks it:
+A tombstone (the kit's ``Tombstones``, collection ``erased_users``) is written first and stays. Every write path checks it:
 a late ``task.completed`` for the account is dropped, a request with a token issued before
 the deletion is refused (403), a match naming the account is refused (422), and a write
 that raced the erasure (past its check when the deletes ran) is erased again once it
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from deepiri_kit import metrics
+from deepiri_kit.data.mongo import Tombstones
 from gamification_service.store.boards import Boards
-from gamification_service.store.erasures import Erasures
 from gamification_service.store.ledger import Ledger
 from gamification_service.store.profiles import Profiles
 from gamification_service.store.ratings import RatingStore
@@ -54,7 +54,7 @@ class Erased:
 class Erasure:
     def __init__(
         self,
-        tombstones: Erasures,
+        tombstones: Tombstones,
         ledger: Ledger,
         snapshots: Snapshots,
         ratings: RatingStore,

@@ -81,6 +81,7 @@ class Tombstones:
     request with a token issued before the deletion, a write that raced the erasure)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
         self.collection = db["erased_users"]
 
     async def bury(self, user_id: str, deleted_at: datetime) -> None:
@@ -100,6 +101,11 @@ class Tombstones:
         return {
             str(d["_id"]) async for d in self.collection.find({"_id": {"$in": ids}}, {"_id": 1})
         }
+
+    async def forget_requests(self, user_id: str) -> int:
+        """Erase the user's Idempotency-Key records (their stored responses hold the user's
+        data) from this service's database: how many went."""
+        return await forget_idempotency_keys(self.db, user_id)
 
 
 __all__ = [

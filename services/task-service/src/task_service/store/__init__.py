@@ -1,3 +1,3 @@
 """Persistence only: tasks and their version log (:mod:`.tasks`), dependency edges
-(:mod:`.edges`), erased accounts' tombstones (:mod:`.erasures`). Documents in, documents
-out; refusals are the kit's domain errors."""
+(:mod:`.edges`); erased accounts' tombstones are the kit's ``Tombstones``. Documents in,
+documents out; refusals are the kit's domain errors."""
