@@ -86,6 +86,34 @@ def trusting(user_service: ServiceProcess) -> dict[str, str]:
     }
 
 
+def through_the_login_page(
+    browser: httpx.Client, authorization_url: str, email: str, password: str
+) -> str:
+    """What a person does with a first-party client's authorization URL: open it, sign in on
+    the login page it leads to (CSRF and ``next`` fields as served), and land back on the
+    client's redirect URI, which is returned (no consent page for first-party clients)."""
+    to_login = browser.get(authorization_url)
+    assert to_login.status_code == 303, to_login.text
+    page = browser.get(to_login.headers["location"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    next_ = re.search(r'name="next" value="([^"]+)"', page.text)
+    assert csrf, "no CSRF field on the login page"
+    assert next_, "no next field on the login page"
+    signed = browser.post(
+        f"{PREFIX}/login",
+        data={
+            "csrf": csrf.group(1),
+            "next": next_.group(1).replace("&amp;", "&"),
+            "email": email,
+            "password": password,
+        },
+    )
+    assert signed.status_code == 303, signed.text
+    back = browser.get(signed.headers["location"])
+    assert back.status_code == 302, back.text
+    return str(back.headers["location"])
+
+
 def client_of(app: Litestar, address: str = "192.0.2.10") -> httpx.AsyncClient:
     """A caller of ``app`` from ``address`` (as uvicorn would have resolved it)."""
     transport = httpx.ASGITransport(app=app, client=(address, 50000))

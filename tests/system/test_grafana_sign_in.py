@@ -8,11 +8,9 @@ the conversation it would have."""
 from __future__ import annotations
 
 import base64
-import re
+import json
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +20,9 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
 
-from infra import FerretDBServer, RedisServer, free_port
 from support.charts import by_name, helm_template, load_docs
-from support.processes import ROOT, ServiceProcess, harness_env
-from support.tokens import TokenIssuer
+from support.processes import ROOT, ServiceProcess, ServiceProcesses
+from support.users import start_user_service, through_the_login_page
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 PASSWORD = "a passphrase for looking at dashboards"
@@ -59,25 +56,9 @@ def grafana_env(chart: tuple[dict[str, str], str]) -> dict[str, str]:
 
 @pytest.fixture
 def user_service(
-    chart: tuple[dict[str, str], str],
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
-    port = free_port()
-    own = f"http://127.0.0.1:{port}/api/users"
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, f"{db_name}_users"),
-        "JWT_ISSUER": own,
-        "JWKS_URL": f"{own}/oauth/jwks",
-        "OAUTH_CLIENTS": chart[1],
-    }
-    service = ServiceProcess("user-service", port, env, tmp_path)
-    service.start()
-    yield service
-    service.stop()
+    chart: tuple[dict[str, str], str], service_process: ServiceProcesses
+) -> ServiceProcess:
+    return start_user_service(service_process, json.loads(chart[1]))
 
 
 def here(url: str, service: ServiceProcess) -> str:
@@ -102,27 +83,7 @@ def grafana_signs_in(env: dict[str, str], service: ServiceProcess, email: str) -
         here(env["GF_AUTH_GENERIC_OAUTH_AUTH_URL"], service), code_verifier=verifier
     )
     with httpx.Client(base_url=service.url, timeout=30) as browser:
-        to_login = browser.get(url)
-        assert to_login.status_code == 303, to_login.text
-        page = browser.get(to_login.headers["location"])
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        next_ = re.search(r'name="next" value="([^"]+)"', page.text)
-        assert csrf
-        assert next_
-        signed = browser.post(
-            "/api/users/login",
-            data={
-                "csrf": csrf.group(1),
-                "next": next_.group(1).replace("&amp;", "&"),
-                "email": email,
-                "password": PASSWORD,
-            },
-        )
-        assert signed.status_code == 303, signed.text
-        # A first-party client: no consent page, straight back to Grafana's callback.
-        back = browser.get(signed.headers["location"])
-        assert back.status_code == 302, back.text
-        callback = back.headers["location"]
+        callback = through_the_login_page(browser, url, email, PASSWORD)
     assert callback.startswith(redirect + "?"), callback
     token = grafana.fetch_token(
         here(env["GF_AUTH_GENERIC_OAUTH_TOKEN_URL"], service),

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +15,9 @@ from authlib.common.security import generate_token
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 
-from infra import FerretDBServer, RedisServer, free_port
-from support.processes import ServiceProcess, harness_env
-from support.tokens import TokenIssuer
+from infra import RedisServer
+from support.processes import ServiceProcess, ServiceProcesses
+from support.users import start_user_service, through_the_login_page, trusting
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 REDIRECT = "http://127.0.0.1:8765/callback"
@@ -45,48 +43,14 @@ CLIENTS = [
 
 
 @pytest.fixture
-def user_service(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
-    port = free_port()
-    own = f"http://127.0.0.1:{port}/api/users"
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, f"{db_name}_users"),
-        "JWT_ISSUER": own,
-        "JWKS_URL": f"{own}/oauth/jwks",
-        "OAUTH_CLIENTS": json.dumps(CLIENTS),
-        "WEB_CONCURRENCY": "2",
-        "LOG_LEVEL": "DEBUG",
-    }
-    service = ServiceProcess("user-service", port, env, tmp_path)
-    service.start()
-    yield service
-    service.stop()
+def user_service(service_process: ServiceProcesses) -> ServiceProcess:
+    return start_user_service(service_process, CLIENTS, WEB_CONCURRENCY="2", LOG_LEVEL="DEBUG")
 
 
 @pytest.fixture
-def task_service(
-    user_service: ServiceProcess,
-    tmp_path: Path,
-    redis_server: RedisServer,
-    mongo_server: FerretDBServer,
-    issuer: TokenIssuer,
-    db_name: str,
-) -> Iterator[ServiceProcess]:
+def task_service(user_service: ServiceProcess, service_process: ServiceProcesses) -> ServiceProcess:
     """task-service trusting user-service: its JWKS and issuer, nothing else."""
-    env = {
-        **harness_env(redis_server, mongo_server, issuer, f"{db_name}_tasks"),
-        "JWT_ISSUER": f"{user_service.url}/api/users",
-        "JWKS_URL": f"{user_service.url}/api/users/oauth/jwks",
-    }
-    service = ServiceProcess("task-service", free_port(), env, tmp_path)
-    service.start()
-    yield service
-    service.stop()
+    return service_process("task-service", **trusting(user_service))
 
 
 def register_and_sign_in(base: str, browser: httpx.Client) -> None:
@@ -96,26 +60,7 @@ def register_and_sign_in(base: str, browser: httpx.Client) -> None:
 
 def through_the_browser(browser: httpx.Client, authorization_url: str) -> str:
     """What a person does: open the URL, sign in on the page, land on the redirect URI."""
-    response = browser.get(authorization_url)
-    assert response.status_code == 303
-    login = browser.get(response.headers["location"])
-    csrf = re.search(r'name="csrf" value="([^"]+)"', login.text)
-    next_ = re.search(r'name="next" value="([^"]+)"', login.text)
-    assert csrf
-    assert next_
-    signed = browser.post(
-        "/api/users/login",
-        data={
-            "csrf": csrf.group(1),
-            "next": next_.group(1).replace("&amp;", "&"),
-            "email": "dana@example.com",
-            "password": PASSWORD,
-        },
-    )
-    assert signed.status_code == 303, signed.text
-    landed = browser.get(signed.headers["location"])
-    assert landed.status_code == 302
-    location = landed.headers["location"]
+    location = through_the_login_page(browser, authorization_url, "dana@example.com", PASSWORD)
     assert location.startswith(REDIRECT + "?")
     return location
 
