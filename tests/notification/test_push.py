@@ -79,6 +79,22 @@ async def register(
     return result
 
 
+async def register_both(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """An iPhone (APNs) and an Android phone (FCM) for the caller."""
+    await register(client, headers, "apns", IOS_TOKEN)
+    await register(client, headers, "fcm", ANDROID_TOKEN)
+
+
+async def all_delivered(mongo: Any) -> None:
+    """Wait until the service has retired every delivery: the providers (the fakes) answer
+    before the service records the attempt and retires it."""
+
+    async def settled() -> bool:
+        return await mongo["deliveries"].count_documents({}) == 0
+
+    await eventually(settled)
+
+
 async def award(redis: Any, user: str, badge: str = "first-step") -> None:
     event = BadgeAwarded(
         user_id=user,
@@ -153,8 +169,7 @@ async def test_a_notification_is_pushed_once_to_every_device(
     apns: ApnsFake,
 ) -> None:
     dave = issuer.headers("dave", RW)
-    await register(client, dave, "apns", IOS_TOKEN)
-    await register(client, dave, "fcm", ANDROID_TOKEN)
+    await register_both(client, dave)
     await award(redis, "dave")
 
     async def pushed() -> bool:
@@ -162,12 +177,7 @@ async def test_a_notification_is_pushed_once_to_every_device(
 
     await eventually(pushed)
 
-    async def settled() -> bool:
-        # The providers answer before the service records the attempt and retires the
-        # delivery: wait for the service, not just the fakes.
-        return await mongo["deliveries"].count_documents({}) == 0
-
-    await eventually(settled)
+    await all_delivered(mongo)
     assert fcm.tokens_issued == 1  # an OAuth bearer from the service-account key
     [android] = fcm.sent
     assert android["token"] == ANDROID_TOKEN
@@ -198,8 +208,7 @@ async def test_dead_tokens_are_deleted(
     apns: ApnsFake,
 ) -> None:
     erin = issuer.headers("erin", RW)
-    await register(client, erin, "apns", IOS_TOKEN)
-    await register(client, erin, "fcm", ANDROID_TOKEN)
+    await register_both(client, erin)
     apns.gone.add(IOS_TOKEN)
     fcm.unregistered.add(ANDROID_TOKEN)
     await award(redis, "erin")
@@ -222,8 +231,7 @@ async def test_throttled_pushes_wait_for_retry_after_and_reach_each_device_once(
     apns: ApnsFake,
 ) -> None:
     frank = issuer.headers("frank", RW)
-    await register(client, frank, "apns", IOS_TOKEN)
-    await register(client, frank, "fcm", ANDROID_TOKEN)
+    await register_both(client, frank)
     fcm.throttle, fcm.retry_after = 1, 2
     await award(redis, "frank")
 
@@ -305,7 +313,4 @@ async def test_pushes_per_user_are_capped_and_the_rest_stay_in_the_inbox(
     assert len(fcm.sent) == 3
     assert await mongo["notifications"].count_documents({"user_id": "hana"}) == 4
 
-    async def settled() -> bool:  # the capped push is retired after its attempt is recorded
-        return await mongo["deliveries"].count_documents({}) == 0
-
-    await eventually(settled)
+    await all_delivered(mongo)
