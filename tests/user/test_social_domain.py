@@ -207,3 +207,122 @@ def test_following_is_one_way_and_ends_with_a_block() -> None:
     assert not social.follows(shadow, A)  # B never sees it
     assert social.unblock(shadow, B).pair.following == ()
     assert social.unfollow(social.unfollow(followed, A).pair, A).pair.following == ()
+
+
+def test_teammates_are_a_bond_of_their_own_with_the_request_rules() -> None:
+    invited = social.invite(fresh(), A)
+    assert (invited.relation, social.team_relation(invited.pair, B)) == ("outgoing", "incoming")
+    assert relation(invited.pair, B) == "none"  # not a friend request
+    assert social.invite(invited.pair, A).pair is invited.pair  # again: nothing
+    with pytest.raises(NotFound, match="team invitation"):
+        social.accept_invite(invited.pair, A)  # only B can
+    with pytest.raises(NotFound):
+        social.accept(invited.pair, B)  # nor is it a friend request
+    joined = social.accept_invite(invited.pair, B)
+    assert (joined.relation, joined.events) == ("teammates", ())
+    assert joined.pair.teammates
+    assert not joined.pair.friends
+    assert social.accept_invite(joined.pair, B).pair is joined.pair
+    with pytest.raises(Conflict, match="leave the team"):
+        social.decline_invite(joined.pair, B)  # the accept won
+    with pytest.raises(Conflict):
+        social.cancel_invite(joined.pair, A)
+    left = social.leave(joined.pair, A).pair
+    assert left == fresh()
+    with pytest.raises(NotFound):
+        social.leave(left, B)
+    # Crossing invitations join at once; decline and cancel clear an invitation.
+    crossed = social.invite(invited.pair, B)
+    assert crossed.pair.teammates
+    assert crossed.relation == "teammates"
+    assert social.decline_invite(invited.pair, B).pair == fresh()
+    assert social.cancel_invite(invited.pair, A).pair == fresh()
+    with pytest.raises(NotFound):
+        social.decline_invite(fresh(), B)
+    # Friends and teammates at once, independently.
+    both = social.accept_invite(social.invite(friends(), A).pair, B).pair
+    assert both.friends
+    assert both.teammates
+    assert social.unfriend(both, A).pair.teammates
+
+
+def test_rivalry_is_declared_one_way_and_mutual_when_both_declare() -> None:
+    declared = social.rival(fresh(), A)
+    assert declared.events == ()
+    assert social.rivals(declared.pair, A)
+    assert not social.rivals(declared.pair, B)
+    assert social.rival(declared.pair, A).pair is declared.pair  # again: nothing
+    mutual = social.rival(declared.pair, B).pair
+    assert mutual.rivals == (A, B)
+    assert social.unrival(mutual, A).pair.rivals == (B,)
+    assert social.unrival(fresh(), A).pair == fresh()
+
+
+def everything_between() -> Pair:
+    pair = social.accept_invite(social.invite(friends(), A).pair, B).pair
+    for rule in (social.follow, social.rival):
+        pair = rule(rule(pair, A).pair, B).pair
+    return pair
+
+
+def test_a_block_ends_every_tie_both_ways_and_refuses_new_ones_silently() -> None:
+    tied = everything_between()
+    assert (tied.friends, tied.teammates, tied.following, tied.rivals) == (
+        True,
+        True,
+        (A, B),
+        (A, B),
+    )
+    blocked = social.block(tied, B).pair
+    assert blocked == Pair(users=(A, B), blocked_by=(B,))
+    # Pending on both bonds too.
+    pending = social.invite(social.send(fresh(), A).pair, B).pair
+    assert social.block(pending, A).pair == Pair(users=(A, B), blocked_by=(A,))
+    # The blocker is refused everything; the blocked is answered as anyone would be, but
+    # nothing reaches the blocker, and an unblock discards every shadow.
+    for rule in (social.send, social.invite, social.follow, social.rival):
+        with pytest.raises(Conflict, match="unblock"):
+            rule(blocked, B)
+    shadows = blocked
+    for rule, fresh_answer in (
+        (social.send, "outgoing"),
+        (social.invite, "outgoing"),
+        (social.follow, "none"),
+        (social.rival, "none"),
+    ):
+        change = rule(shadows, A)
+        assert change.relation == rule(fresh(), A).relation == fresh_answer
+        assert change.events == ()
+        shadows = change.pair
+    assert (relation(shadows, B), social.team_relation(shadows, B)) == ("blocked", "blocked")
+    assert not social.follows(shadows, A)
+    assert not social.rivals(shadows, A)
+    with pytest.raises(NotFound):
+        social.accept_invite(shadows, B)
+    assert social.unblock(shadows, B).pair == fresh()
+
+
+@pytest.mark.parametrize(
+    ("visibility", "friends", "blocked", "seen"),
+    [
+        ("public", False, False, True),
+        ("public", True, True, False),
+        ("friends", False, False, False),
+        ("friends", True, False, True),
+        ("private", True, False, False),
+        ("private", False, False, False),
+    ],
+)
+def test_who_may_see_whom(
+    visibility: social.Visibility, friends: bool, blocked: bool, seen: bool
+) -> None:
+    assert social.may_see(A, B, visibility, friends=friends, blocked=blocked) is seen
+    assert social.may_see(B, B, visibility, friends=friends, blocked=blocked)  # oneself
+
+
+def test_suggestions_exclude_what_the_caller_may_not_see() -> None:
+    graph = {"f1": ["me", "pub", "hidden"], "f2": ["me", "hidden", "pub", "other"]}
+    assert rank_suggestions("me", ["f1", "f2"], graph, excluded={"hidden"}) == [
+        ("pub", 2),
+        ("other", 1),
+    ]

@@ -10,7 +10,7 @@ import msgspec
 
 from deepiri_kit import Model, Out
 from user_service.domain import skills
-from user_service.domain.accounts import Account
+from user_service.domain.accounts import Account, Visibility
 from user_service.domain.skills import Progress, SkillDef, Tree
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
@@ -51,6 +51,8 @@ class ProfilePatch(Model):
     time_zone: Zone | None = None
     locale: Locale | None = None
     avatar_url: Url | None = None
+    # Who may see the caller: everyone, their friends, or no one but themselves.
+    visibility: Visibility | None = None
 
 
 class AcceptedOut(Out):
@@ -68,6 +70,7 @@ class MeOut(Out):
     avatar_url: str | None
     level: int
     created_at: datetime
+    visibility: Visibility
 
     @classmethod
     def of(cls, account: Account) -> MeOut:
@@ -81,6 +84,7 @@ class MeOut(Out):
             avatar_url=account.avatar_url,
             level=account.level,
             created_at=account.created_at,
+            visibility=account.visibility,
         )
 
 
@@ -175,9 +179,10 @@ class UnlockedOut(Out):
 
 
 class RelationOut(Out):
-    """What the caller and ``user_id`` are to each other now, as the caller sees it:
-    ``none``, ``outgoing`` (the caller's request is pending), ``incoming``, ``friends`` or
-    ``blocked`` (by the caller; never whether the other blocked the caller)."""
+    """What the caller and ``user_id`` are to each other now, as the caller sees it (for the
+    friendship, or the team bond on team routes): ``none``, ``outgoing`` (the caller's request
+    or invitation is pending), ``incoming``, ``friends`` / ``teammates`` or ``blocked`` (by
+    the caller; never whether the other blocked the caller)."""
 
     user_id: str
     relation: str
@@ -212,6 +217,20 @@ class SuggestionsOut(Out):
 
 class SearchOut(Out):
     users: list[PublicProfileOut]
+
+
+class TeammatesOut(Out):
+    teammates: list[str]
+
+
+class InvitationsOut(Out):
+    incoming: list[str]  # team invitations to the caller, pending
+    outgoing: list[str]  # the caller's invitations, pending
+
+
+class RivalsOut(Out):
+    rivals: list[str]  # whom the caller declared a rival
+    rivaled_by: list[str]  # who declared the caller theirs (both ways: a mutual rivalry)
 
 
 class FollowsOut(Out):

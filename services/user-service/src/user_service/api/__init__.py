@@ -5,7 +5,13 @@ from user_service.api.accounts import AccountController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
-from user_service.api.social import BlockController, FollowController, FriendController
+from user_service.api.social import (
+    BlockController,
+    FollowController,
+    FriendController,
+    RivalController,
+    TeamController,
+)
 
 ROUTES = [
     PageController,
@@ -16,6 +22,8 @@ ROUTES = [
     FriendController,
     BlockController,
     FollowController,
+    TeamController,
+    RivalController,
     AccountController,
 ]
 

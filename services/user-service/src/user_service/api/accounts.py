@@ -93,13 +93,16 @@ class AccountController(Controller):
     async def update_me(
         self, data: JSONBody[ProfilePatch], request: Caller, accounts: Accounts
     ) -> MeOut:
-        """Change display name, time zone, locale or avatar (publishes ``user.updated``)."""
+        """Change display name, time zone, locale, avatar or visibility — who may see the
+        caller: ``public`` (everyone), ``friends`` or ``private`` (no one else) — (publishes
+        ``user.updated``)."""
         account = await accounts.update(
             person(request),
             display_name=data.display_name,
             time_zone=data.time_zone,
             locale=data.locale,
             avatar_url=data.avatar_url,
+            visibility=data.visibility,
         )
         return MeOut.of(account)
 
@@ -119,21 +122,29 @@ class AccountController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=50)] = 20,
     ) -> SearchOut:
         """Public profiles whose display name starts with ``q`` (case-insensitive; ``q`` is
-        text, never a pattern), by name. Anyone blocked either way is left out."""
+        text, never a pattern), by name: only those the caller may see (their visibility;
+        anyone blocked either way is left out)."""
         caller = request.user
-        hidden = set() if caller.is_service else await social.hidden_from(caller.subject)
-        found = await accounts.search(q, limit, exclude=hidden)
+        if caller.is_service:  # a service is no viewer (it shows no profiles to people)
+            found = await accounts.search(q, limit)
+        else:
+            friends, hidden = await social.audience(caller.subject)
+            found = await accounts.search(
+                q, limit, exclude=hidden, viewer=caller.subject, friends=friends
+            )
         return SearchOut(users=[PublicProfileOut.of(a) for a in found])
 
     @get("/{user_id:str}", guards=READ)
     async def profile(
         self, user_id: FromPath[str], request: Caller, accounts: Accounts, social: Social
     ) -> PublicProfileOut:
-        """Anyone's public profile: display name, avatar, level — never email or tokens. Two
-        people either of whom blocked the other are absent to each other (the same 404)."""
+        """A profile: display name, avatar, level — never email or tokens. Absent (the same
+        404 as an id nobody owns) to anyone its visibility hides it from (``friends``: all
+        but friends; ``private``: everyone else) and between two people either of whom
+        blocked the other."""
         account = await accounts.get(user_id)
         caller = request.user
-        if not caller.is_service and await social.hidden(caller.subject, user_id):
+        if not caller.is_service and not await social.may_see(caller.subject, account):
             raise AccountGone("the account does not exist")
         return PublicProfileOut.of(account)
 

@@ -1,5 +1,7 @@
-"""``/api/users/friends`` and ``/api/users/blocks``: friend requests (send, accept, decline,
-cancel), friends and unfriending, mutual friends, friends-of-friends suggestions, blocks.
+"""``/api/users/friends``, ``/teammates``, ``/rivals``, ``/follows`` and ``/blocks``: friend
+requests (send, accept, decline, cancel), friends and unfriending, team invitations (the same
+rules) and teammates, rivals and follows (declared one way), mutual friends,
+friends-of-friends suggestions, blocks. Every list shows only whom the caller may see.
 
 Writes may carry an ``Idempotency-Key`` (the kit replays the answer); without one, repeating
 a request, an accept or a block is harmless anyway. A request to someone who blocked the
@@ -19,11 +21,14 @@ from user_service.schemas import (
     BlocksOut,
     FollowsOut,
     FriendsOut,
+    InvitationsOut,
     MutualOut,
     RelationOut,
     RequestsOut,
+    RivalsOut,
     SuggestionOut,
     SuggestionsOut,
+    TeammatesOut,
 )
 from user_service.service.social import SocialGraph
 
@@ -38,7 +43,7 @@ class FriendController(Controller):
 
     @get("/", guards=READ)
     async def friends(self, request: Caller, social: Social) -> FriendsOut:
-        """The caller's friends (ids)."""
+        """The caller's friends (ids; not those whose visibility is ``private``)."""
         return FriendsOut(friends=await social.friends(person(request)))
 
     @get("/requests", guards=READ)
@@ -91,6 +96,76 @@ class FriendController(Controller):
         return SuggestionsOut(suggestions=[SuggestionOut(user_id=u, mutual=n) for u, n in ranked])
 
 
+class TeamController(Controller):
+    """Teammates: the friend request's rules for a bond of its own (independent of
+    friendship): one invites, the other accepts; crossing invitations join at once."""
+
+    path = "/teammates"
+    tags = ["social"]
+
+    @get("/", guards=READ)
+    async def teammates(self, request: Caller, social: Social) -> TeammatesOut:
+        """The caller's teammates (ids; not those whose visibility is ``private``)."""
+        return TeammatesOut(teammates=await social.teammates(person(request)))
+
+    @get("/invitations", guards=READ)
+    async def invitations(self, request: Caller, social: Social) -> InvitationsOut:
+        """Pending team invitations to and from the caller."""
+        found = await social.invitations(person(request))
+        return InvitationsOut(incoming=found.incoming, outgoing=found.outgoing)
+
+    @post("/invitations/{user_id:str}", guards=WRITE, status_code=200)
+    async def invite(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
+        """Invite ``user_id`` to be teammates: ``outgoing`` (pending; again: nothing new) or
+        ``teammates`` when they had invited the caller. 409 when the caller blocked them."""
+        relation = await social.invite(person(request), user_id)
+        return RelationOut(user_id=user_id, relation=relation)
+
+    @delete("/invitations/{user_id:str}", guards=WRITE, status_code=204)
+    async def cancel(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Withdraw the caller's invitation (404 if none; 409 if it was accepted)."""
+        await social.cancel_invite(person(request), user_id)
+
+    @post("/invitations/{user_id:str}/accept", guards=WRITE, status_code=200)
+    async def accept(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
+        """Accept ``user_id``'s invitation (404 if none; again: nothing new)."""
+        relation = await social.accept_invite(person(request), user_id)
+        return RelationOut(user_id=user_id, relation=relation)
+
+    @post("/invitations/{user_id:str}/decline", guards=WRITE, status_code=204)
+    async def decline(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Decline ``user_id``'s invitation (404 if none; 409 if an accept came first)."""
+        await social.decline_invite(person(request), user_id)
+
+    @delete("/{user_id:str}", guards=WRITE, status_code=204)
+    async def leave(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Stop being teammates (404 if not teammates)."""
+        await social.leave(person(request), user_id)
+
+
+class RivalController(Controller):
+    """Rivals: declared one way, no consent (like a follow); declared both ways, mutual."""
+
+    path = "/rivals"
+    tags = ["social"]
+
+    @get("/", guards=READ)
+    async def rivals(self, request: Caller, social: Social) -> RivalsOut:
+        """Whom the caller declared a rival, and who declared the caller theirs."""
+        declared, named_by = await social.rivals(person(request))
+        return RivalsOut(rivals=declared, rivaled_by=named_by)
+
+    @put("/{user_id:str}", guards=WRITE, status_code=204)
+    async def rival(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Declare ``user_id`` a rival (again: nothing). 409 if the caller blocked them."""
+        await social.rival(person(request), user_id)
+
+    @delete("/{user_id:str}", guards=WRITE, status_code=204)
+    async def unrival(self, user_id: UserId, request: Caller, social: Social) -> None:
+        """Withdraw the declaration (none: nothing)."""
+        await social.unrival(person(request), user_id)
+
+
 class BlockController(Controller):
     path = "/blocks"
     tags = ["social"]
@@ -102,9 +177,10 @@ class BlockController(Controller):
 
     @put("/{user_id:str}", guards=WRITE, status_code=204)
     async def block(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Block ``user_id``: ends a friendship and any request, hides each from the other
-        (profile, mutual friends, suggestions) and refuses requests either way. They are not
-        told. Blocking again changes nothing."""
+        """Block ``user_id``: ends every tie between the two either way (friendship, team,
+        requests, invitations, follows, rivalries), hides each from the other everywhere
+        (profile, search, lists, mutual friends, suggestions) and refuses new ties from
+        either. They are not told. Blocking again changes nothing."""
         await social.block(person(request), user_id)
 
     @delete("/{user_id:str}", guards=WRITE, status_code=204)

@@ -8,6 +8,7 @@ import zoneinfo
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
+from typing import Literal
 
 from deepiri_kit.errors import Invalid
 
@@ -15,6 +16,12 @@ MAX_EMAIL = 254  # RFC 5321's path limit, less the angle brackets
 MAX_DISPLAY_NAME = 100
 # BCP 47 as people use it: language, optional script, optional region (en, pt-BR, zh-Hant-TW).
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?$")
+
+
+# Who may see a person (profile, search, suggestions, lists): everyone, their friends, or no
+# one but themselves (domain/social.may_see).
+Visibility = Literal["public", "friends", "private"]
+VISIBILITIES: tuple[Visibility, ...] = ("public", "friends", "private")
 
 
 class InvalidAccount(Invalid):
@@ -34,6 +41,7 @@ class Account:
     level: int = 1
     roles: tuple[str, ...] = ()
     deleted: bool = False
+    visibility: Visibility = "public"
 
 
 def normalise_email(raw: str) -> str:
@@ -130,6 +138,7 @@ def updated(
     time_zone: str | None = None,
     locale: str | None = None,
     avatar_url: str | None = None,
+    visibility: str | None = None,
 ) -> Account:
     """``account`` with the fields given changed (``None`` = unchanged)."""
     changes: dict[str, object] = {}
@@ -143,6 +152,10 @@ def updated(
         if not avatar_url.startswith("https://") or len(avatar_url) > 2048:
             raise InvalidAccount("avatar_url must be an https URL of at most 2048 characters")
         changes["avatar_url"] = avatar_url
+    if visibility is not None:
+        if visibility not in VISIBILITIES:
+            raise InvalidAccount(f"visibility is one of {', '.join(VISIBILITIES)}")
+        changes["visibility"] = visibility
     return replace(account, **changes)  # type: ignore[arg-type]
 
 

@@ -244,10 +244,20 @@ class AccountService:
             raise AccountGone("the account does not exist")
         return account
 
-    async def search(self, prefix: str, limit: int, exclude: Iterable[str] = ()) -> list[Account]:
+    async def search(
+        self,
+        prefix: str,
+        limit: int,
+        exclude: Iterable[str] = (),
+        *,
+        viewer: str | None = None,
+        friends: Iterable[str] = (),
+    ) -> list[Account]:
         """Accounts whose display name starts with ``prefix`` (case-insensitive, literal:
-        never a pattern), none of ``exclude``."""
-        return await self.store.search(name_prefix_pattern(prefix), limit, exclude)
+        never a pattern), none of ``exclude``, and for a ``viewer`` (with these ``friends``)
+        only those whose visibility lets them see them."""
+        pattern = name_prefix_pattern(prefix)
+        return await self.store.search(pattern, limit, exclude, viewer=viewer, friends=friends)
 
     async def update(self, account_id: str, **changes: Any) -> Account:
         async def change(account: Account) -> Account:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -26,9 +27,12 @@ from pymongo.errors import DuplicateKeyError
 from deepiri_kit.chain import OUTBOX, Chain, link_id, link_key
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
-from user_service.domain.accounts import Account
+from user_service.domain.accounts import Account, Visibility
 
 Document = dict[str, Any]
+FEW = 64  # up to this many ids are looked up one by one (see AccountStore.visibilities)
+NOT_PUBLIC = {"visibility": {"$in": ["friends", "private"]}}
+VISIBILITY = {"visibility": 1}
 
 
 def _aware(value: datetime) -> datetime:
@@ -47,6 +51,7 @@ def account_doc(account: Account) -> Document:
         "level": account.level,
         "roles": list(account.roles),
         "deleted": account.deleted,
+        "visibility": account.visibility,
     }
 
 
@@ -63,6 +68,7 @@ def as_account(account_id: str, doc: Mapping[str, Any]) -> Account:
         level=int(doc.get("level", 1)),
         roles=tuple(doc.get("roles", ())),
         deleted=bool(doc.get("deleted")),
+        visibility=doc.get("visibility", "public"),
     )
 
 
@@ -150,15 +156,45 @@ class AccountStore:
         doc = await self.users.find_one({"_id": account_id})
         return None if doc is None else as_account(account_id, doc)
 
-    async def search(self, pattern: str, limit: int, exclude: Iterable[str] = ()) -> list[Account]:
+    async def visibilities(self, account_ids: Iterable[str]) -> dict[str, Visibility]:
+        """The visibility of each account among ``account_ids`` that is not public (an id
+        without an account is nobody to hide)."""
+        ids = list(set(account_ids))
+        found: Sequence[Document | None]
+        if len(ids) <= FEW:
+            # FerretDB pushes down ``_id`` equality only (an ``$in`` scans the collection).
+            found = await asyncio.gather(
+                *(self.users.find_one({"_id": i, **NOT_PUBLIC}, VISIBILITY) for i in ids)
+            )
+        else:
+            found = await self.users.find({"_id": {"$in": ids}, **NOT_PUBLIC}, VISIBILITY).to_list()
+        return {doc["_id"]: doc["visibility"] for doc in found if doc is not None}
+
+    async def search(
+        self,
+        pattern: str,
+        limit: int,
+        exclude: Iterable[str] = (),
+        *,
+        viewer: str | None = None,
+        friends: Iterable[str] = (),
+    ) -> list[Account]:
         """Live accounts whose display name matches ``pattern`` (case-insensitive; the
-        caller escapes it), by name then id, none of ``exclude``."""
+        caller escapes it), by name then id, none of ``exclude``; for a ``viewer``, only
+        those they may see: public ones, friends-only ones among their ``friends``, and
+        themselves."""
         query: Document = {
             "display_name": {"$regex": pattern, "$options": "i"},
             "deleted": {"$ne": True},
         }
         if excluded := list(exclude):
             query["_id"] = {"$nin": excluded}
+        if viewer is not None:
+            query["$or"] = [
+                {"visibility": {"$nin": ["friends", "private"]}},
+                {"visibility": "friends", "_id": {"$in": list(friends)}},
+                {"_id": viewer},
+            ]
         found = self.users.find(query, sort=[("display_name", 1), ("_id", 1)], limit=limit)
         return [as_account(doc["_id"], doc) async for doc in found]
 

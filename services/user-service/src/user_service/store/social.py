@@ -28,6 +28,8 @@ from deepiri_kit.events import EventBus
 from user_service.domain.social import Pair, pair_key
 
 Document = dict[str, Any]
+# Every field of a pair that holds a tie (an emptied pair holds none: lists skip it).
+TIES = ("friends", "requested_by", "teammates", "invited_by", "blocked_by", "following", "rivals")
 EDGE_INDEXES = [IndexModel([("users", 1)], name="users")]
 
 
@@ -126,9 +128,4 @@ def _pair(doc: Document) -> Pair:
 
 
 def _holds(doc: Document) -> bool:
-    return bool(
-        doc.get("friends")
-        or doc.get("requested_by")
-        or doc.get("blocked_by")
-        or doc.get("following")
-    )
+    return any(doc.get(tie) for tie in TIES)
