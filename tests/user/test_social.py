@@ -1,9 +1,9 @@
-"""The social graph through the HTTP API, on real FerretDB and Redis: friend requests and their
-answers, two people asking each other at once through two app instances (friends, once),
-accept racing decline (one outcome), blocks hiding each from the other (profile, mutual
-friends, suggestions, requests) without telling the blocked, suggestions ranked by mutual
-friends, Idempotency-Key replays, bad ids as 422 problems, and the events on
-``events.social``."""
+"""The social graph through the HTTP API, on real FerretDB and Redis: friend requests and team
+invitations and their answers, two people asking each other at once through two app
+instances (friends or teammates, once), accept racing decline (one outcome), blocks ending
+every tie and hiding each from the other on every surface without telling the blocked,
+profile visibility honoured on every surface, suggestions ranked by mutual friends,
+Idempotency-Key replays, bad ids as 422 problems, and the events on ``events.social``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,11 @@ from user_service.settings import UserSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 FRIENDS = f"{PREFIX}/friends"
+TEAM = f"{PREFIX}/teammates"
 BLOCKS = f"{PREFIX}/blocks"
+# A consented bond: where it is asked for, and where its members are listed.
+ASK = {"friends": f"{FRIENDS}/requests", "teammates": f"{TEAM}/invitations"}
+MEMBERS = {"friends": f"{FRIENDS}/", "teammates": f"{TEAM}/"}
 RW = "users:read users:write"
 
 
@@ -52,25 +56,26 @@ class Person:
         headers = {**self.headers, **kw.pop("headers", {})}
         return await self.client.request(method, path, headers=headers, **kw)
 
-    async def ask(self, other: Person) -> httpx.Response:
-        return await self.call("POST", f"{FRIENDS}/requests/{other.id}")
+    async def ask(self, other: Person, bond: str = "friends") -> httpx.Response:
+        return await self.call("POST", f"{ASK[bond]}/{other.id}")
 
-    async def accept(self, other: Person) -> httpx.Response:
-        return await self.call("POST", f"{FRIENDS}/requests/{other.id}/accept")
+    async def accept(self, other: Person, bond: str = "friends") -> httpx.Response:
+        return await self.call("POST", f"{ASK[bond]}/{other.id}/accept")
 
-    async def decline(self, other: Person) -> httpx.Response:
-        return await self.call("POST", f"{FRIENDS}/requests/{other.id}/decline")
+    async def decline(self, other: Person, bond: str = "friends") -> httpx.Response:
+        return await self.call("POST", f"{ASK[bond]}/{other.id}/decline")
 
-    async def friends(self) -> list[str]:
-        got = await self.call("GET", f"{FRIENDS}/")
+    async def got(self, path: str, **kw: Any) -> Any:
+        got = await self.call("GET", path, **kw)
         assert got.status_code == 200, got.text
-        found: list[str] = got.json()["friends"]
+        return got.json()
+
+    async def friends(self, bond: str = "friends") -> list[str]:
+        found: list[str] = (await self.got(MEMBERS[bond]))[bond]
         return found
 
-    async def requests(self) -> dict[str, list[str]]:
-        got = await self.call("GET", f"{FRIENDS}/requests")
-        assert got.status_code == 200, got.text
-        found: dict[str, list[str]] = got.json()
+    async def requests(self, bond: str = "friends") -> dict[str, list[str]]:
+        found: dict[str, list[str]] = await self.got(ASK[bond])
         return found
 
     async def suggested(self) -> list[tuple[str, int]]:
@@ -79,9 +84,9 @@ class Person:
         return [(s["user_id"], s["mutual"]) for s in got.json()["suggestions"]]
 
 
-async def befriend(one: Person, other: Person) -> None:
-    assert (await one.ask(other)).json()["relation"] == "outgoing"
-    assert (await other.accept(one)).json()["relation"] == "friends"
+async def befriend(one: Person, other: Person, bond: str = "friends") -> None:
+    assert (await one.ask(other, bond)).json()["relation"] == "outgoing"
+    assert (await other.accept(one, bond)).json()["relation"] == bond
 
 
 async def social_events_of(redis: Any, event_type: str) -> list[Any]:
@@ -151,50 +156,65 @@ async def test_bad_ids_are_422_problems_and_write_nothing(
     assert await app.state.social.store.links.count_documents({}) == 0
 
 
-async def test_crossing_requests_through_two_replicas_make_friends_once(
-    client: httpx.AsyncClient, other_client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+@pytest.mark.parametrize("bond", ["friends", "teammates"])
+async def test_crossing_requests_through_two_replicas_join_once(
+    client: httpx.AsyncClient,
+    other_client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    app: Litestar,
+    bond: str,
 ) -> None:
     """Each pair asks each other at the same moment, one through each app instance."""
     pairs = [
         (Person(client, issuer, f"a{n}"), Person(other_client, issuer, f"b{n}")) for n in range(12)
     ]
-    answers = await asyncio.gather(*(p.ask(q) for a, b in pairs for p, q in ((a, b), (b, a))))
+    answers = await asyncio.gather(*(p.ask(q, bond) for a, b in pairs for p, q in ((a, b), (b, a))))
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
     for n, (a, b) in enumerate(pairs):
         relations = {answers[2 * n].json()["relation"], answers[2 * n + 1].json()["relation"]}
         # Whoever was second accepted the first; the first may have seen either.
-        assert "friends" in relations
-        assert await a.friends() == [b.id]
-        assert await b.via(client).friends() == [a.id]
-        assert await a.requests() == {"incoming": [], "outgoing": []}
-    await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, len(pairs)))
-    added = await social_events_of(redis, social_events.FRIEND_ADDED)
-    assert len(added) == len(pairs)  # once per pair
-    assert len({e.id for e in added}) == len(pairs)
+        assert bond in relations
+        assert await a.friends(bond) == [b.id]
+        assert await b.via(client).friends(bond) == [a.id]
+        assert await a.requests(bond) == {"incoming": [], "outgoing": []}
+    # Two changes per pair, never more: the request, then the crossing one joining them.
+    assert await app.state.social.store.links.count_documents({}) == 2 * len(pairs)
+    if bond == "friends":
+        await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, len(pairs)))
+        added = await social_events_of(redis, social_events.FRIEND_ADDED)
+        assert len(added) == len(pairs)  # once per pair
+        assert len({e.id for e in added}) == len(pairs)
 
 
+@pytest.mark.parametrize("bond", ["friends", "teammates"])
 async def test_accept_racing_decline_has_one_outcome(
-    client: httpx.AsyncClient, other_client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+    client: httpx.AsyncClient,
+    other_client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+    bond: str,
 ) -> None:
     rounds = 12
     accepted = 0
     for n in range(rounds):
         asker, answerer = Person(client, issuer, f"s{n}"), Person(client, issuer, f"r{n}")
-        await asker.ask(answerer)
+        await asker.ask(answerer, bond)
         yes, no = await asyncio.gather(
-            answerer.accept(asker), answerer.via(other_client).decline(asker)
+            answerer.accept(asker, bond), answerer.via(other_client).decline(asker, bond)
         )
-        friends = await asker.friends() == [answerer.id]
+        joined = await asker.friends(bond) == [answerer.id]
         if yes.status_code == 200:
-            assert friends
+            assert joined
             assert no.status_code == 409, no.text  # the accept came first
             accepted += 1
         else:
-            assert not friends
+            assert not joined
             assert (yes.status_code, no.status_code) == (404, 204), (yes.text, no.text)
-        assert await answerer.requests() == {"incoming": [], "outgoing": []}
-    await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, accepted))
-    assert len(await social_events_of(redis, social_events.FRIEND_ADDED)) == accepted
+        assert await answerer.requests(bond) == {"incoming": [], "outgoing": []}
+    if bond == "friends":
+        await eventually(lambda: _count(redis, social_events.FRIEND_ADDED, accepted))
+        assert len(await social_events_of(redis, social_events.FRIEND_ADDED)) == accepted
 
 
 async def test_suggestions_rank_friends_of_friends_by_mutual_count(
@@ -379,3 +399,135 @@ async def test_openapi_declares_the_routes_and_their_problems(client: httpx.Asyn
     )
     assert "204" in paths[f"{BLOCKS}/{{user_id}}"]["put"]["responses"]
     assert "200" in paths[f"{FRIENDS}/suggestions"]["get"]["responses"]
+
+
+async def surfaces(viewer: Person, subject: str, name: str) -> dict[str, bool]:
+    """Where ``viewer`` sees ``subject`` (display name ``name``), surface by surface."""
+    profile = await viewer.call("GET", f"{PREFIX}/{subject}")
+    mutual = await viewer.call("GET", f"{FRIENDS}/{subject}/mutual")
+    found = await viewer.got(f"{PREFIX}/search", params={"q": name})
+    follows = await viewer.got(f"{PREFIX}/follows/")
+    rivals = await viewer.got(f"{PREFIX}/rivals/")
+    return {
+        "profile": profile.status_code == 200,
+        "search": subject in [u["id"] for u in found["users"]],
+        "mutual friends": mutual.status_code == 200,
+        "suggestions": subject in [u for u, _ in await viewer.suggested()],
+        "friends": subject in await viewer.friends(),
+        "teammates": subject in await viewer.friends("teammates"),
+        "friend requests": subject in (await viewer.requests())["incoming"],
+        "team invitations": subject in (await viewer.requests("teammates"))["incoming"],
+        "followers": subject in follows["followers"],
+        "following": subject in follows["following"],
+        "rivaled by": subject in rivals["rivaled_by"],
+        "rivals": subject in rivals["rivals"],
+    }
+
+
+async def test_a_block_ends_every_tie_and_hides_each_from_the_other_everywhere(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann_id = await register(client, redis, "ann@example.com", display_name="Ann Blocker")
+    bob_id = await register(client, redis, "bob@example.com", display_name="Bob Blocked")
+    ann, bob = Person(client, issuer, ann_id), Person(client, issuer, bob_id)
+    pal, cat = people(client, issuer, "pal", "cat")
+    await befriend(ann, bob)
+    await befriend(bob, ann, "teammates")
+    for one, other in ((ann, bob), (bob, ann)):
+        for tie in ("follows", "rivals"):
+            assert (await one.call("PUT", f"{PREFIX}/{tie}/{other.id}")).status_code == 204
+        for friend in (pal, cat):
+            if one is ann:
+                await befriend(friend, one)
+            else:
+                await befriend(one, friend)
+    names = {ann_id: "Ann B", bob_id: "Bob B"}
+    everywhere_but = {  # friends are never suggested, and no request is pending yet
+        k: k not in ("suggestions", "friend requests", "team invitations")
+        for k in await surfaces(ann, bob_id, "Bob")
+    }
+    for viewer, seen in ((ann, bob_id), (bob, ann_id)):
+        assert await surfaces(viewer, seen, names[seen]) == everywhere_but
+
+    assert (await ann.call("PUT", f"{BLOCKS}/{bob_id}")).status_code == 204
+    nowhere = dict.fromkeys(everywhere_but, False)
+    for viewer, seen in ((ann, bob_id), (bob, ann_id)):
+        # Sharing pal and cat and no longer friends, each would be suggested to the other.
+        assert await surfaces(viewer, seen, names[seen]) == nowhere
+        assert seen not in (await viewer.got(f"{FRIENDS}/pal/mutual"))["mutual"]
+    # pal still sees both.
+    assert (await surfaces(pal, bob_id, "Bob"))["profile"]
+
+    # Everything bob asks or declares answers as it would to anyone, and reaches no one.
+    stranger = Person(client, issuer, "stranger")
+    for method, path in (
+        ("POST", f"{ASK['friends']}/{{}}"),
+        ("POST", f"{ASK['teammates']}/{{}}"),
+        ("PUT", f"{PREFIX}/follows/{{}}"),
+        ("PUT", f"{PREFIX}/rivals/{{}}"),
+    ):
+        to_ann = await bob.call(method, path.format(ann_id))
+        to_anyone = await bob.call(method, path.format(stranger.id))
+        assert (to_ann.status_code, to_ann.content) == (
+            to_anyone.status_code,
+            to_anyone.content.replace(b"stranger", ann_id.encode()),
+        )
+        refused = await ann.call(method, path.format(bob_id))  # ann knows she blocked bob
+        assert refused.status_code == 409, refused.text
+    assert await surfaces(ann, bob_id, "Bob") == nowhere
+    assert (await bob.got(f"{BLOCKS}/"))["blocked"] == []  # bob is never told
+
+
+async def test_visibility_is_honoured_on_every_surface(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    """Sam's friend Fay, a stranger Ned (Fay's friend: Sam is suggested to him) and Rae, to
+    whom Sam sent a request, look at Sam under each visibility."""
+    sam_id = await register(client, redis, "sam@example.com", display_name="Sam Seen")
+    sam = Person(client, issuer, sam_id)
+    fay, ned, gus, rae = people(client, issuer, "fay", "ned", "gus", "rae")
+    await befriend(sam, fay)
+    await befriend(sam, gus)
+    await befriend(fay, gus)
+    await befriend(fay, ned)
+    for other in (fay, ned):
+        await befriend(sam, other, "teammates")
+        for tie in ("follows", "rivals"):
+            assert (await sam.call("PUT", f"{PREFIX}/{tie}/{other.id}")).status_code == 204
+    await sam.ask(rae)
+
+    bad = await sam.call("PATCH", f"{PREFIX}/me", json={"visibility": "everyone"})
+    assert bad.status_code == 400
+    assert (await sam.got(f"{PREFIX}/me"))["visibility"] == "public"
+    for visibility, to_friends, to_others in (
+        ("public", True, True),
+        ("friends", True, False),
+        ("private", False, False),
+    ):
+        changed = await sam.call("PATCH", f"{PREFIX}/me", json={"visibility": visibility})
+        assert changed.json()["visibility"] == visibility
+        by_fay = await surfaces(fay, sam_id, "Sam")
+        assert by_fay == {
+            **dict.fromkeys(by_fay, to_friends),
+            "suggestions": False,  # a friend
+            "friend requests": False,
+            "team invitations": False,
+            "following": False,
+            "rivals": False,
+        }, visibility
+        sam_in_common = sam_id in (await fay.got(f"{FRIENDS}/gus/mutual"))["mutual"]
+        assert sam_in_common is to_friends
+        by_ned = await surfaces(ned, sam_id, "Sam")
+        assert by_ned == {
+            **dict.fromkeys(by_ned, to_others),
+            "friends": False,
+            "friend requests": False,
+            "team invitations": False,
+            "following": False,
+            "rivals": False,
+        }, visibility
+        # A request to Rae shows Rae who asks, whatever Sam's visibility: she can answer it.
+        assert (await surfaces(rae, sam_id, "Sam"))["friend requests"]
+        # Sam always sees Sam.
+        assert (await surfaces(sam, sam_id, "Sam"))["profile"]
+        assert (await surfaces(sam, sam_id, "Sam"))["search"]
