@@ -21,6 +21,7 @@ from support.tokens import TokenIssuer
 from support.users import PREFIX, client_of, register
 from support.waiting import eventually
 from user_service.app import create_app
+from user_service.domain.social import pair_key
 from user_service.settings import UserSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -531,3 +532,42 @@ async def test_visibility_is_honoured_on_every_surface(
         # Sam always sees Sam.
         assert (await surfaces(sam, sam_id, "Sam"))["profile"]
         assert (await surfaces(sam, sam_id, "Sam"))["search"]
+
+
+async def test_the_index_is_rebuilt_from_the_database_when_redis_lost_it(
+    app: Litestar,
+    client: httpx.AsyncClient,
+    other_client: httpx.AsyncClient,
+    issuer: TokenIssuer,
+    redis: Any,
+) -> None:
+    ann, bob, cat = people(client, issuer, "ann", "bob", "cat")
+    await befriend(ann, bob)
+    await befriend(bob, cat)
+    await befriend(ann, cat, "teammates")
+    assert (await cat.call("PUT", f"{PREFIX}/rivals/ann")).status_code == 204
+
+    async def views() -> list[Any]:
+        return [
+            await ann.friends(),
+            await ann.suggested(),
+            await ann.friends("teammates"),
+            await ann.got(f"{PREFIX}/rivals/"),
+            await cat.got(f"{PREFIX}/rivals/"),
+        ]
+
+    before = await views()
+    assert before[:2] == [["bob"], [("cat", 1)]]
+    await redis.flushdb()
+    # Two replicas read at once: one rebuilds, the other waits for it.
+    first, second = await asyncio.gather(ann.friends(), ann.via(other_client).friends())
+    assert first == second == ["bob"]
+    assert await views() == before
+    # The index never goes backwards: an older version of a pair changes nothing.
+    stale = {"users": ["ann", "bob"], "friends": False, "version": 1}
+    assert not await app.state.social.store.index.project(pair_key("ann", "bob"), stale, True)
+    assert await ann.friends() == ["bob"]
+    # The operator's repair (python -m user_service reindex-social) drops and rebuilds it.
+    await redis.hset("social:pairs:ann", "ghost", '{"users": ["ann", "ghost"], "friends": true}')
+    await app.state.social.store.rebuild_index()
+    assert await views() == before

@@ -94,7 +94,7 @@ async def build(platform: Platform) -> Services:
     await retry_startup(skill_store.ensure_indexes, what="skill indexes")
     skills = SkillTrees(load_tree(settings.skill_tree_file), skill_store)
     accounts.erasers.append(skills.erase)
-    social_store = SocialStore(db, bus)
+    social_store = SocialStore(db, bus, redis)
     await retry_startup(social_store.ensure_indexes, what="social indexes")
     social = SocialGraph(social_store, store.visibilities)
     accounts.erasers.append(social.erase)

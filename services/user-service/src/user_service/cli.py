@@ -30,6 +30,9 @@ async def _run(args: argparse.Namespace) -> int:
             kid = await keys.rotate()
             new = next(k for k in keys.keys if k.kid == kid)
             print(f"published {kid}; it signs from {new.active_from.isoformat()}")
+        elif args.command == "reindex-social":
+            await services.social.store.rebuild_index()
+            print("the social index is rebuilt from social_edges")
         elif args.command == "prune-keys":
             print(f"dropped {await services.provider.keys.prune()} retired key(s)")
         return 0
@@ -52,6 +55,9 @@ def main(argv: list[str]) -> int:
         "current one stays published until the tokens it signed have expired",
     )
     sub.add_parser("prune-keys", help="drop signing keys no longer published")
+    sub.add_parser(
+        "reindex-social", help="rebuild the social graph's Redis index from social_edges"
+    )
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

@@ -101,6 +101,7 @@ class SocialGraph:
             before, seq = await self.store.pair(user, other)
             change = rule(before, user)
             if change.pair == before:
+                await self.store.reindex(user, other)
                 return change.relation
             change_id = link_id(rules.pair_key(user, other), seq + 1)
             link = await self.store.record(

@@ -8,24 +8,28 @@ FerretDB's non-atomic conditional updates cannot give. ``social_log_heads`` poin
 chain's head.
 
 ``social_edges``: the read model, one document per pair (``users`` both ids), projected
-from the chain and never backwards, for the lists (friends, requests, blocks,
-suggestions). Decisions about a pair read its chain, never this view.
+from the chain and never backwards: the durable copy of the graph. The lists (friends,
+requests, blocks, suggestions) read its projection in Redis, :mod:`.social_index`, which is
+projected right after it and rebuilt from it when Redis has lost it. Decisions about a pair
+read its chain, never these views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from redis.asyncio import Redis
 
 from deepiri_kit import Periodic, utcnow
 from deepiri_kit.chain import Chain, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
 from user_service.domain.social import Pair, pair_key
+from user_service.store.social_index import SocialIndex
 
 Document = dict[str, Any]
 # Every field of a pair that holds a tie (an emptied pair holds none: lists skip it).
@@ -38,9 +42,10 @@ def _render(link: Document) -> Document:
 
 
 class SocialStore:
-    def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
+    def __init__(self, db: AsyncDatabase[Document], bus: EventBus, redis: Redis) -> None:
         self.heads = db["social_log_heads"]
         self.edges = db["social_edges"]
+        self.index = SocialIndex(redis)
         # The sweep projects a link its writer left before delivering its events.
         self.log = Chain(
             db["social_log"], bus, cache=10_000, pointers=self.heads, repair=self._project
@@ -85,6 +90,19 @@ class SocialStore:
 
     async def _project(self, key: str, link: Document) -> None:
         await self.log.project(self.edges, key, link, _render)
+        # The index follows the chain too: version-guarded, so whoever projects last, the
+        # newest link wins (a newer one is projected by its own writer).
+        edge = _render(link)
+        await self.index.project(key, edge, _holds(edge))
+
+    async def reindex(self, one: str, other: str) -> None:
+        """Put the pair's newest change in the index again (idempotent): a retried request
+        heals an index its first attempt could not reach (Redis unreachable)."""
+        key = pair_key(one, other)
+        link = await self.log.head(key)
+        if link is not None:
+            edge = _render(link)
+            await self.index.project(key, edge, _holds(edge))
 
     async def deliver(self, link: Document) -> bool:
         return await self.log.deliver(link)
@@ -92,22 +110,23 @@ class SocialStore:
     # --- the read model ---------------------------------------------------------------------
 
     async def edges_of(self, user: str) -> list[Pair]:
-        """Every pair ``user`` is part of that holds something (not emptied ones)."""
-        found = await self.edges.find({"users": user}).to_list()
-        return [_pair(doc) for doc in found if _holds(doc)]
+        """Every pair ``user`` is part of that holds something (emptied ones are dropped)."""
+        await self.index.ready(self._every_edge)
+        return [_pair(doc) for doc in await self.index.pairs_of(user)]
 
     async def friends_of_each(self, users: Iterable[str]) -> dict[str, set[str]]:
-        """Each of ``users``' friends (one query for them all)."""
-        wanted = set(users)
-        found = await self.edges.find({"users": {"$in": list(wanted)}, "friends": True}).to_list()
-        friends: dict[str, set[str]] = {u: set() for u in wanted}
-        for doc in found:
-            a, b = doc["users"]
-            if a in wanted:
-                friends[a].add(b)
-            if b in wanted:
-                friends[b].add(a)
-        return friends
+        """Each of ``users``' friends (one pipeline for them all)."""
+        await self.index.ready(self._every_edge)
+        return await self.index.friends_of_each(users)
+
+    async def rebuild_index(self) -> None:
+        """Drop the index and build it again from ``social_edges`` (an operator's repair)."""
+        await self.index.clear()
+        await self.index.ready(self._every_edge)
+
+    async def _every_edge(self) -> AsyncIterator[tuple[str, Document, bool]]:
+        async for doc in self.edges.find({}):
+            yield str(doc["_id"]), doc, _holds(doc)
 
     async def erase(self, user: str) -> None:
         """Forget every pair of a deleted account (their friends lose a friend silently)."""
@@ -115,9 +134,14 @@ class SocialStore:
         keys = {str(i).rsplit(":", 1)[0] for i in gone}
         for key in keys:
             self.log.forget(key)
+        # Also whom the index pairs them with: a repeated erasure finds the links gone.
+        indexed = [doc["users"] for doc in await self.index.pairs_of(user)]
+        others = {_other(key, user): key for key in keys}
+        others |= {u: pair_key(*users) for users in indexed for u in users if u != user}
         await self.heads.delete_many({"_id": {"$in": list(keys)}})
         await self.links.delete_many({"users": user})
         await self.edges.delete_many({"users": user})
+        await self.index.erase(user, others)  # last: a rebuild meanwhile cannot bring them back
 
     def workers(self) -> list[Periodic]:
         return self.log.workers()
@@ -129,3 +153,10 @@ def _pair(doc: Document) -> Pair:
 
 def _holds(doc: Document) -> bool:
     return any(doc.get(tie) for tie in TIES)
+
+
+def _other(key: str, user: str) -> str:
+    """The person paired with ``user`` under the pair key ``key`` (see ``pair_key``)."""
+    length, ids = key.split(":", 1)
+    a, b = ids[: int(length)], ids[int(length) + 1 :]
+    return b if a == user else a
