@@ -162,13 +162,18 @@ class AccountStore:
         ids = list(set(account_ids))
         found: Sequence[Document | None]
         if len(ids) <= FEW:
-            # FerretDB pushes down ``_id`` equality only (an ``$in`` scans the collection).
+            # FerretDB pushes down a filter that is ``_id`` equality alone, nothing else (an
+            # ``$in``, or one more condition, scans the collection).
             found = await asyncio.gather(
-                *(self.users.find_one({"_id": i, **NOT_PUBLIC}, VISIBILITY) for i in ids)
+                *(self.users.find_one({"_id": i}, VISIBILITY) for i in ids)
             )
         else:
             found = await self.users.find({"_id": {"$in": ids}, **NOT_PUBLIC}, VISIBILITY).to_list()
-        return {doc["_id"]: doc["visibility"] for doc in found if doc is not None}
+        return {
+            doc["_id"]: doc["visibility"]
+            for doc in found
+            if doc is not None and doc.get("visibility", "public") != "public"
+        }
 
     async def search(
         self,

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
+import pymongo
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
@@ -34,6 +35,7 @@ from user_service.store.social_index import SocialIndex
 Document = dict[str, Any]
 # Every field of a pair that holds a tie (an emptied pair holds none: lists skip it).
 TIES = ("friends", "requested_by", "teammates", "invited_by", "blocked_by", "following", "rivals")
+REBUILD_SECONDS = 900
 EDGE_INDEXES = [IndexModel([("users", 1)], name="users")]
 
 
@@ -111,21 +113,29 @@ class SocialStore:
 
     async def edges_of(self, user: str) -> list[Pair]:
         """Every pair ``user`` is part of that holds something (emptied ones are dropped)."""
-        await self.index.ready(self._every_edge)
+        await self._ready()
         return [_pair(doc) for doc in await self.index.pairs_of(user)]
 
     async def friends_of_each(self, users: Iterable[str]) -> dict[str, set[str]]:
         """Each of ``users``' friends (one pipeline for them all)."""
-        await self.index.ready(self._every_edge)
+        await self._ready()
         return await self.index.friends_of_each(users)
+
+    async def _ready(self) -> None:
+        # FerretDB answers a scan's first batch only once it has read the whole collection
+        # (minutes at millions of pairs): the rebuild's reads get their own deadline.
+        with pymongo.timeout(REBUILD_SECONDS):
+            await self.index.ready(self._every_edge)
 
     async def rebuild_index(self) -> None:
         """Drop the index and build it again from ``social_edges`` (an operator's repair)."""
         await self.index.clear()
-        await self.index.ready(self._every_edge)
+        await self._ready()
 
     async def _every_edge(self) -> AsyncIterator[tuple[str, Document, bool]]:
-        async for doc in self.edges.find({}):
+        # Small batches: FerretDB reads a few thousand documents a second, and one reply must
+        # come within the driver's socket timeout.
+        async for doc in self.edges.find({}, batch_size=1000):
             yield str(doc["_id"]), doc, _holds(doc)
 
     async def erase(self, user: str) -> None:
