@@ -120,6 +120,7 @@ class Bond:
     pending: Literal["requested_by", "invited_by"]
     request: str  # what asking is called, for refusals
     leave: str  # how to end it, for refusals
+    requested: Callable[[str, str], Event] | None = None  # announces a request (not a shadow)
     added: Callable[[str, str], Event] | None = None
     removed: Callable[[str, str, Literal["unfriended", "blocked"]], Event] | None = None
 
@@ -204,7 +205,9 @@ def _ask(bond: Bond, pair: Pair, actor: str) -> Change:
     if pending == other:  # crossing requests: the second accepts the first
         after = bond.set(pair, joined=True, pending=None)
         return _changed(after, actor, *_added(bond, actor, other), bond=bond)
-    return _changed(bond.set(pair, joined=False, pending=actor), actor, bond=bond)
+    # A shadow request (the other blocked ``actor``) must not reach the blocker.
+    told = () if bond.requested is None or pair.blocked else (bond.requested(actor, other),)
+    return _changed(bond.set(pair, joined=False, pending=actor), actor, *told, bond=bond)
 
 
 def _accept(bond: Bond, pair: Pair, actor: str) -> Change:

@@ -70,7 +70,7 @@ class SocialIndex:
 
     def _call(self, key: str, edge: Mapping[str, Any], holds: bool) -> tuple[list[str], list[Any]]:
         a, b = edge["users"]
-        body = {k: v for k, v in edge.items() if k not in ("_id", "version")}
+        body = {k: v for k, v in edge.items() if k != "_id"}
         keys = [VERSIONS, pairs_key(a), pairs_key(b), friends_key(a), friends_key(b)]
         data = json.dumps(body, separators=(",", ":")) if holds else ""
         return keys, [key, int(edge["version"]), a, b, data, "1" if edge.get("friends") else "0"]
