@@ -400,6 +400,17 @@ async def test_openapi_declares_the_routes_and_their_problems(client: httpx.Asyn
     )
     assert "204" in paths[f"{BLOCKS}/{{user_id}}"]["put"]["responses"]
     assert "200" in paths[f"{FRIENDS}/suggestions"]["get"]["responses"]
+    invite = paths[f"{TEAM}/invitations/{{user_id}}"]["post"]
+    assert {"200", "401", "403", "409", "422"} <= set(invite["responses"])
+    assert {"204", "404", "409"} <= set(
+        paths[f"{TEAM}/invitations/{{user_id}}/decline"]["post"]["responses"]
+    )
+    assert {"204", "404"} <= set(paths[f"{TEAM}/{{user_id}}"]["delete"]["responses"])
+    assert {"204", "409", "422"} <= set(paths[f"{PREFIX}/rivals/{{user_id}}"]["put"]["responses"])
+    rivals = paths[f"{PREFIX}/rivals"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert rivals["schema"]
+    patch = paths[f"{PREFIX}/me"]["patch"]["requestBody"]["content"]["application/json"]
+    assert patch["schema"]
 
 
 async def surfaces(viewer: Person, subject: str, name: str) -> dict[str, bool]:
