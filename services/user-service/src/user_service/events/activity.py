@@ -98,7 +98,7 @@ class ActivityRecorder:
                     await self.ensure_groups()
                     ready = True
                 await self.step()
-            except (RedisError, OSError) as exc:
+            except RedisError as exc:
                 ready = False  # Redis may have come back empty: recreate the groups
                 log.warning("activity recorder cannot read the bus, retrying: %s", exc)
                 await pause(stop, 1.0)
