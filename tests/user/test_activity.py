@@ -318,6 +318,22 @@ async def test_no_input_changes_the_flux_query(
     ]
 
 
+async def test_a_deleted_accounts_activity_goes_with_it(
+    app: Litestar, client: httpx.AsyncClient, redis: Any, issuer: TokenIssuer
+) -> None:
+    store = app.state.activity.store
+    now = datetime.now(UTC)
+    leaving = await register(client, redis, email=f"{someone()}@example.com")
+    staying = someone()
+    for user in (leaving, staying):
+        await store.write([ActivityPoint(user, "task.completed", point_time_ns(now, user))])
+    deleted = await client.delete(f"{PREFIX}/me", headers=issuer.headers(leaving, "users:write"))
+    assert deleted.status_code == 204, deleted.text
+    span = (now - timedelta(days=1), now + timedelta(days=1))
+    assert await store.quarter_hours(leaving, *span) == []
+    assert len(await store.quarter_hours(staying, *span)) == 1
+
+
 async def test_the_bucket_keeps_points_as_long_as_the_setting_says(
     app: Litestar, influx_server: InfluxServer
 ) -> None:

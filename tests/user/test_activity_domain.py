@@ -139,3 +139,10 @@ def test_a_streak_across_dst_counts_local_days() -> None:
     assert all(n == 1 for _, n in daily)
     streak = activity.streaks((d for d, n in daily if n), last)
     assert (streak.current, streak.best, streak.last_active) == (7, 7, last)
+
+
+def test_an_erasure_predicate_holds_only_safe_ids() -> None:
+    assert activity.erase_predicate("0f3a9c") == '_measurement="activity" AND "user"="0f3a9c"'
+    for hostile in ['a" OR user="b', "a\\", "", "x" * 201, "a b"]:
+        with pytest.raises(ValueError, match="not an id"):
+            activity.erase_predicate(hostile)

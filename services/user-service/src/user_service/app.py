@@ -112,6 +112,7 @@ async def build(platform: Platform) -> Services:
         # Forever-kept points: look three years back for the best streak.
         streak_days=settings.activity_retention_days or 3 * 366,
     )
+    accounts.erasers.append(activity.erase)
     return Services(
         accounts=accounts,
         sessions=sessions,

@@ -14,6 +14,7 @@ its local day, so a day across a DST change is 23 or 25 hours long, as it is to 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -49,6 +50,20 @@ CALENDAR_DAYS: Final = 371  # 53 weeks: the heatmap's full grid
 EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2262, 1, 1, tzinfo=UTC)
 _NS: Final = 1_000_000_000
+
+
+# What an erasure's predicate may hold: InfluxDB's delete API takes a predicate *text*, not
+# parameters, so an id with anything that could end its quoted string is refused.
+_PREDICATE_SAFE = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
+
+
+def erase_predicate(user_id: str) -> str:
+    """The delete predicate for every activity point of ``user_id`` (ValueError if the id
+    could break out of its quotes)."""
+    if not _PREDICATE_SAFE.fullmatch(user_id):
+        raise ValueError(f"not an id this predicate may hold: {user_id!r}")
+    # ``user`` is a keyword of the predicate language: the tag key is quoted.
+    return f'_measurement="{MEASUREMENT}" AND "user"="{user_id}"'
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,11 @@ class ActivityLog:
         await self.store.write(points)
         return len(points)
 
+    async def erase(self, user_id: str) -> None:
+        """A deleted account's activity goes with it (raises while InfluxDB is away: the
+        deletion answers 503 and its repetition erases again)."""
+        await self.store.erase(user_id)
+
     # --- reading -------------------------------------------------------------------------
 
     async def zone(self, user_id: str, requested: str | None) -> ZoneInfo:

@@ -23,7 +23,14 @@ from influxdb_client.domain.post_bucket_request import PostBucketRequest
 from influxdb_client.service.buckets_service import BucketsService
 from influxdb_client.service.organizations_service import OrganizationsService
 
-from user_service.domain.activity import FIELD, MEASUREMENT, ActivityPoint
+from user_service.domain.activity import (
+    EPOCH,
+    FIELD,
+    LATEST,
+    MEASUREMENT,
+    ActivityPoint,
+    erase_predicate,
+)
 
 log = logging.getLogger("user_service.activity")
 # influxdb-client's generated API and models are untyped.
@@ -47,6 +54,20 @@ from(bucket: _bucket)
 """
 
 
+def quarter_hour_params(
+    bucket: str, user_id: str, start: datetime, stop: datetime
+) -> dict[str, Any]:
+    """:data:`QUARTER_HOURS`'s parameters."""
+    return {
+        "_bucket": bucket,
+        "_measurement": MEASUREMENT,
+        "_field": FIELD,
+        "_user": user_id,
+        "_start": start,
+        "_stop": stop,
+    }
+
+
 class ActivityStore:
     def __init__(self, client: InfluxDBClientAsync, *, org: str, bucket: str) -> None:
         self.client = client
@@ -68,26 +89,25 @@ class ActivityStore:
         ]
         await self.client.write_api().write(bucket=self.bucket, org=self.org, record=records)
 
-    def params(self, user_id: str, start: datetime, stop: datetime) -> dict[str, Any]:
-        return {
-            "_bucket": self.bucket,
-            "_measurement": MEASUREMENT,
-            "_field": FIELD,
-            "_user": user_id,
-            "_start": start,
-            "_stop": stop,
-        }
-
     async def quarter_hours(
         self, user_id: str, start: datetime, stop: datetime
     ) -> list[tuple[datetime, int]]:
         """(UTC quarter-hour start, points in it) for ``user_id`` in [start, stop), only the
         quarters with activity."""
         tables = await self.client.query_api().query(
-            QUARTER_HOURS, org=self.org, params=self.params(user_id, start, stop)
+            QUARTER_HOURS,
+            org=self.org,
+            params=quarter_hour_params(self.bucket, user_id, start, stop),
         )
         records: list[Any] = [record for table in tables for record in table.records]
         return [(record.get_time(), int(record.get_value())) for record in records]
+
+    async def erase(self, user_id: str) -> None:
+        """Delete every activity point of ``user_id`` (the delete API takes a predicate text:
+        the domain refuses ids that could break out of its quotes)."""
+        await self.client.delete_api().delete(
+            EPOCH, LATEST, erase_predicate(user_id), bucket=self.bucket, org=self.org
+        )
 
     async def ensure_retention(self, seconds: int) -> None:
         """The bucket exists and keeps points ``seconds`` long (0 = forever): created or
