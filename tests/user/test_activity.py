@@ -402,3 +402,16 @@ async def test_an_influxdb_outage_loses_and_doubles_nothing(
         body = await calendar(client, issuer, user)
         assert body["total"] == 3
         assert count_on(body, datetime.now(UTC).date()) == 3
+
+
+async def test_openapi_declares_the_activity_routes_and_their_problems(
+    client: httpx.AsyncClient,
+) -> None:
+    paths = (await client.get(f"{PREFIX}/schema/openapi.json")).json()["paths"]
+    for route in ("calendar", "series", "streak"):
+        responses = paths[f"{ACTIVITY}/{route}"]["get"]["responses"]
+        assert {"200", "400", "401", "403", "422", "503"} <= set(responses), route
+        assert "application/problem+json" in responses["422"]["content"]
+    series = {p["name"]: p for p in paths[f"{ACTIVITY}/series"]["get"]["parameters"]}
+    assert series["start"]["required"]
+    assert series["interval"]["schema"]["enum"] == ["day", "week"]
