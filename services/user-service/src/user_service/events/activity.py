@@ -120,14 +120,24 @@ class ActivityRecorder:
         if not entries:
             return 0
         events: list[tuple[Envelope, Event]] = []
+        broken: list[tuple[str, str, dict[str, str], str]] = []
         done: dict[str, list[str]] = {}
         for stream, entry_id, fields in entries:
-            decoded = await self._decode(stream, entry_id, fields)
+            done.setdefault(stream, []).append(entry_id)
+            if not fields:  # trimmed from the stream while pending
+                continue
+            try:
+                decoded = self._decode(stream, fields)
+            except (KeyError, msgspec.DecodeError, msgspec.ValidationError, ContractError) as exc:
+                broken.append((stream, entry_id, fields, f"{type(exc).__name__}: {exc}"[:500]))
+                continue
             if decoded is not None:
                 events.append(decoded)
-            done.setdefault(stream, []).append(entry_id)
         if events:
             await self.sink.record(events)  # raises while the store is away: nothing acked
+        # Only once the batch is stored, so a batch written again dead-letters nothing twice.
+        for stream, entry_id, fields, error in broken:
+            await self._dead_letter(stream, entry_id, fields, error)
         for stream, ids in done.items():
             await self.redis.xack(stream, self.group, *ids)
         self.failures = 0
@@ -160,31 +170,28 @@ class ActivityRecorder:
             claimed += [(stream, i, f) for i, f in entries]
         return claimed
 
-    async def _decode(
-        self, stream: str, entry_id: str, fields: dict[str, str] | None
-    ) -> tuple[Envelope, Event] | None:
-        """The entry's envelope and contract; None if it has none we know (dead-lettered if
-        it breaks its contract)."""
-        if not fields:  # trimmed from the stream while pending
-            return None
+    def _decode(self, stream: str, fields: dict[str, str]) -> tuple[Envelope, Event] | None:
+        """The entry's envelope and contract; None for a type newer than our contracts (not
+        activity we know of). Raises if it breaks its contract: it could never succeed."""
         contract = self.streams[stream]
-        try:
-            envelope = Envelope.decode(fields["envelope"])
-            if not contract.declares(envelope.type):
-                return None  # a type newer than our contracts: not activity we know of
-            return envelope, contract.decode(envelope)
-        except (KeyError, msgspec.DecodeError, msgspec.ValidationError, ContractError) as exc:
-            await self.redis.xadd(
-                self.dead_letters,
-                {
-                    "envelope": fields.get("envelope", ""),
-                    "stream": stream,
-                    "entry_id": entry_id,
-                    "group": self.group,
-                    "attempts": 1,
-                    "error": f"{type(exc).__name__}: {exc}"[:500],
-                },
-            )
-            RECORDED.labels("dead_lettered").inc()
-            log.error("activity event dead-lettered: %s", exc, extra={"entry_id": entry_id})
+        envelope = Envelope.decode(fields["envelope"])
+        if not contract.declares(envelope.type):
             return None
+        return envelope, contract.decode(envelope)
+
+    async def _dead_letter(
+        self, stream: str, entry_id: str, fields: dict[str, str], error: str
+    ) -> None:
+        await self.redis.xadd(
+            self.dead_letters,
+            {
+                "envelope": fields.get("envelope", ""),
+                "stream": stream,
+                "entry_id": entry_id,
+                "group": self.group,
+                "attempts": 1,
+                "error": error,
+            },
+        )
+        RECORDED.labels("dead_lettered").inc()
+        log.error("activity event dead-lettered: %s", error, extra={"entry_id": entry_id})
