@@ -2,6 +2,7 @@
 and shape the response."""
 
 from user_service.api.accounts import AccountController
+from user_service.api.activity import ActivityController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
@@ -19,6 +20,7 @@ ROUTES = [
     DeviceController,
     DiscoveryController,
     SkillController,
+    ActivityController,
     FriendController,
     BlockController,
     FollowController,
