@@ -217,3 +217,13 @@ class SearchOut(Out):
 class FollowsOut(Out):
     following: list[str]  # whom the caller follows
     followers: list[str]  # who follows the caller
+
+
+class FriendshipOut(Out):
+    user_id: str
+    version: int  # the number of the pair's newest change (its events carry it in their id)
+
+
+class FriendshipsOut(Out):
+    user_id: str
+    friends: list[FriendshipOut]

@@ -5,7 +5,12 @@ from user_service.api.accounts import AccountController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
-from user_service.api.social import BlockController, FollowController, FriendController
+from user_service.api.social import (
+    BlockController,
+    FollowController,
+    FriendController,
+    ServiceFriendController,
+)
 
 ROUTES = [
     PageController,
@@ -14,6 +19,7 @@ ROUTES = [
     DiscoveryController,
     SkillController,
     FriendController,
+    ServiceFriendController,
     BlockController,
     FollowController,
     AccountController,

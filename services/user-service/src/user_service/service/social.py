@@ -126,6 +126,11 @@ class SocialGraph:
     async def friends(self, user: str) -> list[str]:
         return sorted(p.other(user) for p in await self.store.edges_of(user) if p.friends)
 
+    async def friendships(self, user: str) -> dict[str, int]:
+        """``user``'s friends → the number of their pair's newest change (which numbers the
+        pair's events too): what another service rebuilds its copy from."""
+        return await self.store.friendships_of(user)
+
     async def requests(self, user: str) -> Requests:
         """Requests to and from ``user`` (a shadow request shows to its sender only)."""
         incoming, outgoing = [], []
