@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepiri_kit import MongoSettings, RedisSettings, ServiceSettings
-from deepiri_kit.settings import Secret
+from deepiri_kit import MongoSettings, RedisSettings, Secret, ServiceSettings
 
 
 @dataclass(frozen=True, kw_only=True)

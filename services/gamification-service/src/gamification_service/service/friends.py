@@ -13,8 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from deepiri_kit import metrics
-from deepiri_kit.problems import ServiceUnavailable
+from deepiri_kit import ServiceUnavailable, metrics
 from gamification_service.domain.boards import check_metric, rank
 from gamification_service.domain.periods import Period
 from gamification_service.service.erasure import Erasure

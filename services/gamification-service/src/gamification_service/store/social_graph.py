@@ -18,8 +18,7 @@ import msgspec
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from deepiri_kit.problems import ServiceUnavailable
-from deepiri_kit.upstream import Upstream
+from deepiri_kit import ServiceUnavailable, Upstream
 
 SCOPE = "social:read"
 
