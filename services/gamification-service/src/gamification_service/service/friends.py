@@ -54,12 +54,7 @@ class FriendBoards:
         of them on it, ranked (higher first, equal values by user id); ``me`` is the caller's
         standing (None when not on the board)."""
         members = sorted({user_id, *await self.friendships.of(user_id)})
-        key_ = board_key(check_metric(metric), period, key)
-        scores = await self.boards.redis.zmscore(key_, members)
-        # Scores are stored negated (see store/boards.py).
-        values = {
-            m: -float(s) or 0.0 for m, s in zip(members, scores, strict=True) if s is not None
-        }
+        values = await self.boards.values(board_key(check_metric(metric), period, key), members)
         entries = [Standing(r, u, v) for r, u, v in rank(values)]
         me = next((s for s in entries if s.user_id == user_id), None)
         names = await safe_names(self.profiles, [s.user_id for s in entries])
