@@ -148,12 +148,14 @@ def test_every_dashboard_panel_shows_live_data(
         jobs = set(prometheus.api("label/job/values", **{"match[]": "http_server_requests_total"}))
         assert set(SERVICES) <= jobs, f"the job variable lacks {set(SERVICES) - jobs}"
         empty, partial, evaluated = [], [], 0
+        window = prometheus.rate_interval()
         for dashboard in DASHBOARDS:
             for title, ref, expr in panel_queries(dashboard):
-                series = finite(prometheus.query(substitute(expr)))
+                promql = substitute(expr, window)
+                series = finite(prometheus.query(promql))
                 evaluated += 1
                 if not series:
-                    empty.append(f"{dashboard.name}: {title} [{ref}]: {substitute(expr)}")
+                    empty.append(f"{dashboard.name}: {title} [{ref}]: {promql}")
                 elif "http_server_" in expr and "by (job" in expr:
                     shown = {s["metric"].get("job") for s in series}
                     if missing := set(SERVICES) - shown:
