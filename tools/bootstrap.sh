@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install or build everything the tests and the local stack need, idempotently:
-#   * Debian packages: redis-server, promtool (prometheus), pkg-config, wrk, chromium (the
+#   * Debian packages: redis-server, prometheus (the server the dashboards are proven against
+#     on live data, and promtool), pkg-config, wrk, chromium (the
 #     browser Playwright drives in the system tests; never a downloaded browser build)
 #   * from the Go module proxy, into $DEEPIRI_TOOLS (default ~/.cache/deepiri-tools/bin):
 #       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
@@ -33,7 +34,7 @@ timed() { local start=$SECONDS; "$@"; say "$1 took $((SECONDS - start))s"; }
 apt_packages() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
-  command -v promtool >/dev/null || missing+=(prometheus)
+  { command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)
   command -v pkg-config >/dev/null || missing+=(pkg-config)
   command -v wrk >/dev/null || missing+=(wrk)
   command -v chromium >/dev/null || missing+=(chromium)

@@ -102,12 +102,35 @@ def test_without_grafana_only_the_configured_clients_are_seeded() -> None:
     docs = load_docs(helm_template().stdout)
     assert not by_name(docs, "Deployment").get("deepiri-grafana")
     clients = seeded(docs)
-    assert list(clients) == ["deepiri-cli"]
+    assert list(clients) == ["deepiri-cli", "gamification-service"]
     assert "urn:ietf:params:oauth:grant-type:device_code" in clients["deepiri-cli"]["grant_types"]
     # The default issuer is the in-cluster address.
     config = by_name(docs, "ConfigMap")["task-service-config"]["data"]
     assert config["JWT_ISSUER"] == "http://user-service:5001/api/users"
     assert config["JWKS_URL"] == "http://user-service:5001/api/users/oauth/jwks"
+
+
+def test_gamification_service_gets_its_own_client_for_the_social_graph() -> None:
+    """Friends' boards are rebuilt from user-service with gamification-service's own token:
+    the client user-service seeds and the secret gamification-service presents are one."""
+    docs = load_docs(helm_template().stdout)
+    client = seeded(docs)["gamification-service"]
+    assert client["grant_types"] == ["client_credentials"]
+    assert client["scope"] == "social:read"
+    assert client["secret"] == identity_data(docs)["gamification-client-secret"]
+    assert len(client["secret"]) >= 32
+    game = by_name(docs, "Deployment")["gamification-service"]["spec"]["template"]["spec"]
+    assert env_of(game["containers"][0])["USER_SERVICE_CLIENT_SECRET"] == {
+        "secretKeyRef": {"name": SECRET, "key": "gamification-client-secret"}
+    }
+    from user_service.domain.oauth import secret_digest
+    from user_service.service.clients import parse_clients
+
+    parsed = {c.client_id: c for c in parse_clients(identity_data(docs)["oauth-clients"])}
+    assert parsed["gamification-service"].secret_digest == secret_digest(client["secret"])
+    # Without gamification-service there is no such client.
+    without = load_docs(helm_template(sets=["gamification-service.enabled=false"]).stdout)
+    assert "gamification-service" not in seeded(without)
 
 
 def test_grafana_with_user_service_needs_the_public_issuer() -> None:

@@ -73,6 +73,15 @@ def _exported_metrics() -> set[str]:
     import deepiri_kit.events.outbox
     import deepiri_kit.metrics
     import deepiri_kit.upstream  # noqa: F401
+    import gamification_service.service.erasure
+    import gamification_service.service.friends
+    import gamification_service.service.wallets  # noqa: F401
+    import notification_service.service  # noqa: F401
+    import task_service.service
+    import task_service.store.tasks  # noqa: F401
+    import user_service.service.passwords
+    import user_service.service.skills
+    import user_service.service.social  # noqa: F401
     import websocket_service.api.sockets
     import websocket_service.service  # noqa: F401
 
@@ -115,6 +124,18 @@ def test_every_queried_metric_is_exported() -> None:
         "deepiri_websocket_disconnects_total",
         "deepiri_websocket_emits_total",
         "deepiri_websocket_delivery_lag_seconds_bucket",
+        # Each service's own key metrics.
+        "deepiri_tasks_created_total",
+        "deepiri_tasks_completed_total",
+        "deepiri_currency_credited_total",
+        "deepiri_badges_awarded_total",
+        "deepiri_gamification_friendship_changes_total",
+        "deepiri_password_hashes_total",
+        "deepiri_social_changes_total",
+        "deepiri_skill_xp_total",
+        "deepiri_notifications_created_total",
+        "deepiri_notification_delivery_attempts_total",
+        "deepiri_push_sends_total",
     }
     dashboard_metrics = set().union(
         *(_metric_names(e) for p in DASHBOARDS for _, e in dashboard_exprs(p))

@@ -26,11 +26,13 @@ from support.users import PASSWORD, PREFIX, REDIRECT, start_user_service, trusti
 # What a person's token may carry: every user-facing scope of the services under test.
 PERSON_SCOPES = (
     "openid profile users:read users:write tasks:read tasks:write "
-    "gamification:read gamification:write"
+    "gamification:read gamification:write notifications:read notifications:write"
 )
-# What a service's own token (client credentials) may carry, admin routes included.
+# What a service's own token (client credentials) may carry, admin routes included, and
+# user-service's social graph (what gamification-service rebuilds friends' boards from).
 SERVICE_SCOPES = (
     "tasks:read tasks:write gamification:read gamification:write gamification:admin ratings:write"
+    " social:read"
 )
 WEB = "deepiri-web-tests"
 SERVICE = "deepiri-service-tests"
@@ -114,6 +116,11 @@ class Accounts:
             me = browser.get(f"{PREFIX}/me", headers={"Authorization": f"Bearer {token}"})
             assert me.status_code == 200, me.text
         return Person(id=me.json()["id"], email=email, name=name, token=token, accounts=self)
+
+    def service_client(self) -> dict[str, str]:
+        """The environment that makes a service use the test service client's credentials
+        (gamification-service asks user-service's social graph with them)."""
+        return {"USER_SERVICE_CLIENT_ID": SERVICE, "USER_SERVICE_CLIENT_SECRET": SERVICE_SECRET}
 
     def service_token(self, scopes: str = SERVICE_SCOPES) -> str:
         """A service's own access token (client credentials: its subject is its client id),

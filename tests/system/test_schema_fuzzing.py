@@ -62,7 +62,9 @@ def test_schema_fuzzing_finds_no_failure(
     accounts: Accounts,
 ) -> None:
     prefix, scopes = TARGETS[service]
-    process = services(service, redis=own_redis)
+    # gamification-service rebuilds friendships from user-service with its own client.
+    env = accounts.service_client() if service == "gamification-service" else {}
+    process = services(service, redis=own_redis, **env)
     # A client-credentials token from the real user-service (subject = client id), so
     # service-only routes are reached too.
     token = accounts.service_token(scopes)

@@ -17,6 +17,7 @@ from gamification_service.domain.catalog import BADGES
 from gamification_service.domain.currencies import parse_rates
 from gamification_service.service import (
     Erasure,
+    FriendBoards,
     Gamification,
     Leaderboards,
     Ratings,
@@ -26,30 +27,37 @@ from gamification_service.service import (
 )
 from gamification_service.settings import GamificationSettings
 from gamification_service.store.boards import Boards
+from gamification_service.store.friends import Friendships
 from gamification_service.store.ledger import Ledger
 from gamification_service.store.meta import Meta
 from gamification_service.store.profiles import Profiles
 from gamification_service.store.ratings import RatingStore
 from gamification_service.store.snapshots import Snapshots
+from gamification_service.store.social_graph import SocialGraph
 
 PREFIX = "/api/gamification"
-USE_CASES = ("wallets", "ratings", "leaderboards")
+USE_CASES = ("wallets", "ratings", "leaderboards", "friends")
 
 
-async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
+async def build(
+    platform: Platform, *, prepare: bool = True, graph: SocialGraph | None = None
+) -> Gamification:
     """The use cases on this platform's clients; the app, the CLI and the tests start here.
-    ``prepare``: create the indexes first (retrying until MongoDB answers)."""
+    ``prepare``: create the indexes first (retrying until MongoDB answers). ``graph``:
+    user-service's social graph, for rebuilding friendships (without it they are kept from
+    events only)."""
     settings = platform.settings
     assert isinstance(settings, GamificationSettings)
     db, bus = platform.require_mongo(), platform.require_bus()
     boards = Boards(platform.require_redis())
+    friendships = Friendships(platform.require_redis())
     ledger, snapshots, ratings = (
         Ledger(db),
         Snapshots(db, boards, bus),
         RatingStore(db, boards, bus),
     )
     profiles = Profiles(db, boards)
-    erasure = Erasure(Tombstones(db), ledger, snapshots, ratings, profiles, boards)
+    erasure = Erasure(Tombstones(db), ledger, snapshots, ratings, profiles, boards, friendships)
     if prepare:
         await retry_startup(ledger.ensure_indexes, what="ledger indexes")
         await retry_startup(snapshots.ensure_indexes, what="wallet indexes")
@@ -63,13 +71,15 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         rates=parse_rates(settings.conversion_rates),
         erasure=erasure,
     )
+    friends = FriendBoards(boards, friendships, profiles, ledger, erasure, graph)
     return Gamification(
         wallets=wallets,
         ratings=Ratings(ratings, wallets, boards, profiles),
         leaderboards=Leaderboards(
             boards, profiles, Rebuild(boards, profiles, ledger, snapshots, ratings)
         ),
-        reactions=Reactions(wallets, profiles, erasure),
+        friends=friends,
+        reactions=Reactions(wallets, profiles, erasure, friends),
     )
 
 
@@ -77,12 +87,25 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
 async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     settings = platform.settings
     assert isinstance(settings, GamificationSettings)
-    game = await build(platform)
-    yield Wiring(
-        state={name: getattr(game, name) for name in USE_CASES},
-        workers=workers.background(platform, game, settings),
-        # Keyed writes stamp the document that commits them (see deepiri_kit.idempotency).
-        stamped=[game.wallets.ledger.entries, game.ratings.store.matches],
+    graph = social_graph(settings)
+    try:
+        game = await build(platform, graph=graph)
+        yield Wiring(
+            state={name: getattr(game, name) for name in USE_CASES},
+            workers=workers.background(platform, game, settings),
+            # Keyed writes stamp the document that commits them (see deepiri_kit.idempotency).
+            stamped=[game.wallets.ledger.entries, game.ratings.store.matches],
+        )
+    finally:
+        await graph.close()
+
+
+def social_graph(settings: GamificationSettings) -> SocialGraph:
+    """user-service's social graph, asked with this service's own client credentials."""
+    return SocialGraph(
+        settings.user_service_url,
+        settings.user_service_client_id,
+        settings.user_service_client_secret,
     )
 
 

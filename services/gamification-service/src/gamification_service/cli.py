@@ -9,14 +9,20 @@ import json
 import sys
 
 from deepiri_kit import Platform, load_settings, utcnow
-from gamification_service.app import build
+from gamification_service.app import build, social_graph
 from gamification_service.settings import GamificationSettings
 
 
 async def _run(args: argparse.Namespace) -> int:
-    platform = await Platform.open(load_settings(GamificationSettings))
+    settings = load_settings(GamificationSettings)
+    platform = await Platform.open(settings)
+    graph = social_graph(settings)
     try:
-        game = await build(platform)
+        game = await build(platform, graph=graph)
+        if args.command == "rebuild-friends":
+            friends = await game.friends.rebuild(args.user_ids or None)
+            print(json.dumps({"friends": friends}, indent=2))
+            return 0
         if args.command == "rebuild-leaderboards":
             counts = await game.leaderboards.rebuild(utcnow())
             print(json.dumps({"boards": counts}, indent=2))
@@ -40,6 +46,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(json.dumps({**report.__dict__, "balanced": report.balanced}, default=str))
         return 1 if bad else 0
     finally:
+        await graph.close()
         await platform.close()
 
 
@@ -47,6 +54,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m gamification_service")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("rebuild-leaderboards", help="rebuild every leaderboard from MongoDB")
+    friends = sub.add_parser(
+        "rebuild-friends", help="take friendships (of USERs, or everyone) from user-service"
+    )
+    friends.add_argument("user_ids", nargs="*")
     reconcile = sub.add_parser("reconcile", help="replay ledgers and repair wallets")
     reconcile.add_argument("user_ids", nargs="*")
     sub.add_parser("backfill-badges", help="award badges from recorded stats")

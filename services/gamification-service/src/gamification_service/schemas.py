@@ -384,11 +384,39 @@ class AroundOut(Out):
         )
 
 
+class FriendsBoardOut(Out):
+    metric: str
+    period: str
+    period_key: str
+    total: int  # the caller and friends on the board
+    me: StandingOut | None
+    entries: list[StandingOut]
+
+    @classmethod
+    def of(cls, board: Board) -> FriendsBoardOut:
+        return cls(
+            metric=board.metric,
+            period=board.period,
+            period_key=board.period_key,
+            total=board.total,
+            me=StandingOut.of(board.me, board.names) if board.me else None,
+            entries=[StandingOut.of(s, board.names) for s in board.entries],
+        )
+
+
 # --- admin ------------------------------------------------------------------------------------
 
 
 class ReconcileIn(Model):
     user_ids: Annotated[list[UserId], msgspec.Meta(max_length=1000)] | None = None
+
+
+class FriendsRebuildIn(Model):
+    user_ids: Annotated[list[UserId], msgspec.Meta(max_length=1000)] | None = None
+
+
+class FriendsRebuildOut(Out):
+    friends: dict[str, int]  # user id → friends kept now
 
 
 class ReconcileReportOut(Out):

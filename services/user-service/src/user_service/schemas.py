@@ -275,3 +275,13 @@ class RivalsOut(Out):
 class FollowsOut(Out):
     following: list[str]  # whom the caller follows
     followers: list[str]  # who follows the caller
+
+
+class FriendshipOut(Out):
+    user_id: str
+    version: int  # the number of the pair's newest change (its events carry it in their id)
+
+
+class FriendshipsOut(Out):
+    user_id: str
+    friends: list[FriendshipOut]

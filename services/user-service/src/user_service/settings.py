@@ -42,6 +42,15 @@ DEV_CLIENTS = json.dumps(
             "scope": "openid profile email",
             "first_party": True,
         },
+        {
+            # gamification-service's own token: it rebuilds friends' boards from the graph.
+            "client_id": "gamification-service",
+            "name": "gamification-service",
+            "secret": "gamification-development-secret",
+            "grant_types": ["client_credentials"],
+            "scope": "social:read",
+            "first_party": True,
+        },
     ]
 )
 

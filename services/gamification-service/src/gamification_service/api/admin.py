@@ -10,15 +10,18 @@ from deepiri_kit import utcnow
 from gamification_service.api.params import ADMIN
 from gamification_service.schemas import (
     BackfillOut,
+    FriendsRebuildIn,
+    FriendsRebuildOut,
     RebuildOut,
     ReconcileIn,
     ReconcileOut,
     ReconcileReportOut,
 )
-from gamification_service.service import Leaderboards, Wallets
+from gamification_service.service import FriendBoards, Leaderboards, Wallets
 
 WalletsDep = NamedDependency[Wallets]
 LeaderboardsDep = NamedDependency[Leaderboards]
+FriendsDep = NamedDependency[FriendBoards]
 
 
 class AdminController(Controller):
@@ -30,6 +33,15 @@ class AdminController(Controller):
     async def rebuild(self, leaderboards: LeaderboardsDep) -> RebuildOut:
         """Rebuild every leaderboard (current periods and all time) from MongoDB."""
         return RebuildOut(boards=await leaderboards.rebuild(utcnow()))
+
+    @post("/friends/rebuild", status_code=200)
+    async def rebuild_friends(
+        self, data: JSONBody[FriendsRebuildIn], friends: FriendsDep
+    ) -> FriendsRebuildOut:
+        """Take the given users' friends (everyone's without ``user_ids``) from user-service
+        and keep exactly those for the friends' boards. 503 when user-service cannot be
+        asked."""
+        return FriendsRebuildOut(friends=await friends.rebuild(data.user_ids))
 
     @post("/reconcile", status_code=200)
     async def reconcile(self, data: JSONBody[ReconcileIn], wallets: WalletsDep) -> ReconcileOut:

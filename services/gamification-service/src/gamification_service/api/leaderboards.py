@@ -1,4 +1,5 @@
-"""``/leaderboards``: top N and the caller's neighbourhood, per metric and period."""
+"""``/leaderboards``: top N, the caller's neighbourhood and the caller's friends' board, per
+metric and period."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from litestar.params import FromPath, QueryParameter
 
 from gamification_service.api.params import READ, Caller, PeriodKey, period_key_of
 from gamification_service.domain.periods import PERIODS, Period
-from gamification_service.schemas import AroundOut, BoardOut
-from gamification_service.service import Leaderboards
+from gamification_service.schemas import AroundOut, BoardOut, FriendsBoardOut
+from gamification_service.service import FriendBoards, Leaderboards
 
 LeaderboardsDep = NamedDependency[Leaderboards]
+FriendsDep = NamedDependency[FriendBoards]
 PeriodQuery = Annotated[Period, QueryParameter(description=f"one of {', '.join(PERIODS)}")]
 
 
@@ -51,3 +53,19 @@ class LeaderboardController(Controller):
         key = period_key_of(period, period_key)
         board = await leaderboards.around(metric, period, key, request.user.subject, window)
         return AroundOut.of(board)
+
+    @get("/{metric:str}/friends", guards=READ)
+    async def friends(
+        self,
+        metric: FromPath[str],
+        request: Caller,
+        friends: FriendsDep,
+        period: PeriodQuery = "all",
+        period_key: PeriodKey = None,
+    ) -> FriendsBoardOut:
+        """The caller and their friends on this board, ranked among themselves (higher first;
+        equal values by user id ascending). Only those with a value in the period are listed;
+        ``me`` is null when the caller has none. Nobody blocked either way is a friend."""
+        key = period_key_of(period, period_key)
+        board = await friends.board(metric, period, key, request.user.subject)
+        return FriendsBoardOut.of(board)

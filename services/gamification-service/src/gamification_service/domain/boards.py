@@ -1,7 +1,8 @@
-"""Which leaderboards exist and which period a request names."""
+"""Which leaderboards exist, which period a request names, and how a friends' board ranks."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Final
 
@@ -26,3 +27,11 @@ def resolve_period_key(period: Period, key: str | None, now: datetime) -> str:
     resolved = key or period_key(period, now)
     period_range(period, resolved)
     return resolved
+
+
+def rank(values: Mapping[str, float]) -> list[tuple[int, str, float]]:
+    """``(rank, user_id, value)`` for every member, in board order: higher value first, equal
+    values by user id ascending (the order of the Redis boards, which store scores negated);
+    ranks are positions, 1-based, never shared."""
+    ordered = sorted(values.items(), key=lambda item: (-item[1], item[0]))
+    return [(i, user_id, value) for i, (user_id, value) in enumerate(ordered, 1)]

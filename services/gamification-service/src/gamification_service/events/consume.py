@@ -9,7 +9,11 @@ decoded into its kit contract (``deepiri_kit.contracts``) and handed to the use 
   challenge (ledger key ``challenge:<user>:<challenge_id>``), whatever the event id;
 * ``events.users`` ``user.registered`` / ``user.updated``: only the display name (or the
   username) is kept, for leaderboards; ``user.deleted``: everything of the account is
-  erased and stays erased (``service/erasure.py``).
+  erased and stays erased (``service/erasure.py``);
+* ``events.social`` ``social.friend_added`` / ``social.friend_removed`` / ``social.blocked``
+  (user-service): who is on whose friends' board. user-service numbers each pair's changes
+  and derives the event id from the change (``<pair key>:<change number>:<n>``); the change
+  number orders a pair's events whatever order they arrive in (``store/friends.py``).
 
 Other event types on these streams are ignored. An event that breaks its contract raises
 (``ContractError``), is retried and ends in the dead-letter stream
@@ -23,17 +27,21 @@ from typing import Final, Protocol
 
 import msgspec
 
+from deepiri_kit.contracts import ContractError
 from deepiri_kit.contracts import challenges as challenge_events
+from deepiri_kit.contracts import social as social_events
 from deepiri_kit.contracts import tasks as task_events
 from deepiri_kit.contracts import users as user_events
 from deepiri_kit.events import Envelope, Handler
 
 GROUP: Final = "gamification-service"
-TASKS, CHALLENGES, USERS = (
+TASKS, CHALLENGES, USERS, SOCIAL = (
     task_events.STREAM.name,
     challenge_events.STREAM.name,
     user_events.STREAM.name,
+    social_events.STREAM.name,
 )
+SocialEvent = social_events.FriendAdded | social_events.FriendRemoved | social_events.Blocked
 
 
 class Reactions(Protocol):
@@ -51,11 +59,22 @@ class Reactions(Protocol):
 
     async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> object: ...
 
+    async def on_social(self, change: int, event: SocialEvent) -> None: ...
+
 
 def _user(envelope: Envelope) -> str:
     if not envelope.user_id:
         raise ValueError(f"{envelope.type} {envelope.id} has no user_id")
     return envelope.user_id
+
+
+def change_number(envelope: Envelope) -> int:
+    """The number of the pair's change a social event announces (its id is ``<pair key>:
+    <change number>:<n>``, the pair key being length-prefixed ids that may hold colons)."""
+    parts = envelope.id.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        raise ContractError(f"{envelope.type} {envelope.id}: not <pair>:<change>:<n>")
+    return int(parts[1])
 
 
 class Handlers:
@@ -65,7 +84,12 @@ class Handlers:
         self.reactions = reactions
 
     def streams(self) -> dict[str, Handler]:
-        return {TASKS: self.tasks, CHALLENGES: self.challenges, USERS: self.users}
+        return {
+            TASKS: self.tasks,
+            CHALLENGES: self.challenges,
+            USERS: self.users,
+            SOCIAL: self.social,
+        }
 
     async def tasks(self, envelope: Envelope) -> None:
         if envelope.type == task_events.TASK_COMPLETED:
@@ -91,3 +115,9 @@ class Handlers:
             # A display name left out changes nothing; null (or empty) clears it.
             if name is not None or profile.display_name is not msgspec.UNSET:
                 await self.reactions.on_profile(user_id, name, envelope.occurred_at)
+
+    async def social(self, envelope: Envelope) -> None:
+        if envelope.type in social_events.STREAM.types:
+            event = social_events.STREAM.decode(envelope)
+            assert isinstance(event, SocialEvent)
+            await self.reactions.on_social(change_number(envelope), event)

@@ -10,6 +10,8 @@ One module per job:
 * ``ratings`` — :class:`Ratings`: record a match once and award the badges it unlocks;
 * ``leaderboards`` — :class:`Leaderboards`: read the boards; ``rebuild`` rebuilds them from
   MongoDB;
+* ``friends`` — :class:`FriendBoards`: the boards among a user and their friends, the
+  friendships kept from ``events.social`` and rebuilt from user-service;
 * ``reactions`` — :class:`Reactions`: what consumed events do (``events/consume.py`` decodes
   them);
 * ``erasure`` — :class:`Erasure`: erase a deleted account and keep it erased;
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gamification_service.service.erasure import Erased, Erasure
+from gamification_service.service.friends import FriendBoards
 from gamification_service.service.leaderboards import Board, Leaderboards
 from gamification_service.service.ratings import Opponents, Ratings, RatingStanding
 from gamification_service.service.reactions import Reactions
@@ -41,6 +44,7 @@ __all__ = [
     "CreditCheck",
     "Erased",
     "Erasure",
+    "FriendBoards",
     "Gamification",
     "Leaderboards",
     "LedgerPage",
@@ -63,4 +67,5 @@ class Gamification:
     wallets: Wallets
     ratings: Ratings
     leaderboards: Leaderboards
+    friends: FriendBoards
     reactions: Reactions

@@ -1,8 +1,8 @@
 """Erasing a deleted account (``user.deleted``), and keeping it erased.
 
 Everything gamification-service holds of one person is erased, not anonymised: their ledger,
-wallet snapshots, ratings and rating history, display name, Idempotency-Key records, and
-their places on every leaderboard. A ledger is one person's own chain — balances, levels,
+wallet snapshots, ratings and rating history, display name, Idempotency-Key records,
+their places on every leaderboard and their friendships (they leave their friends' boards). A ledger is one person's own chain — balances, levels,
 badges and board values are folds of that person's entries alone, there are no transfers
 between people and no platform-wide sums kept from them — so removing it leaves every
 other wallet and board consistent, and a rebuild from MongoDB agrees. The one record shared
@@ -28,6 +28,7 @@ from datetime import datetime
 from deepiri_kit import metrics
 from deepiri_kit.data.mongo import Tombstones
 from gamification_service.store.boards import Boards
+from gamification_service.store.friends import Friendships
 from gamification_service.store.ledger import Ledger
 from gamification_service.store.profiles import Profiles
 from gamification_service.store.ratings import RatingStore
@@ -60,6 +61,7 @@ class Erasure:
         ratings: RatingStore,
         profiles: Profiles,
         boards: Boards,
+        friendships: Friendships,
     ) -> None:
         self.tombstones = tombstones
         self.ledger = ledger
@@ -67,6 +69,7 @@ class Erasure:
         self.ratings = ratings
         self.profiles = profiles
         self.boards = boards
+        self.friendships = friendships
 
     async def erase(self, user_id: str, deleted_at: datetime) -> Erased:
         """The account was deleted: tombstone first, then everything else."""
@@ -89,6 +92,7 @@ class Erasure:
 
     async def _forget_profile_and_boards(self, user_id: str) -> int:
         await self.profiles.erase(user_id)
+        await self.friendships.erase(user_id)
         return await self.boards.erase(user_id)
 
     async def buried(self, user_id: str) -> bool:

@@ -7,24 +7,30 @@ import logging
 from datetime import datetime
 
 from deepiri_kit.contracts.challenges import ChallengeCompleted
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
 from deepiri_kit.contracts.tasks import TaskCompleted
 from gamification_service.domain import AccountDeleted, rewards
 from gamification_service.domain import wallet as fold
 from gamification_service.domain.wallet import Draft
 from gamification_service.service.erasure import Erased, Erasure
+from gamification_service.service.friends import FriendBoards
 from gamification_service.service.wallets import Wallets
 from gamification_service.store.profiles import Profiles
 
 log = logging.getLogger("gamification.reactions")
+SocialEvent = FriendAdded | FriendRemoved | Blocked
 
 
 class Reactions:
     """The use cases of consumed events (``events/consume.py`` decodes and hands them on)."""
 
-    def __init__(self, wallets: Wallets, profiles: Profiles, erasure: Erasure) -> None:
+    def __init__(
+        self, wallets: Wallets, profiles: Profiles, erasure: Erasure, friends: FriendBoards
+    ) -> None:
         self.wallets = wallets
         self.profiles = profiles
         self.erasure = erasure
+        self.friends = friends
 
     async def on_task_completed(self, event_id: str, user_id: str, event: TaskCompleted) -> None:
         """Pay a completed task's reward once (its ledger key says what "once" means)."""
@@ -73,6 +79,16 @@ class Reactions:
     async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> Erased:
         """Erase everything of the account and keep it erased (``service/erasure.py``)."""
         return await self.erasure.erase(user_id, deleted_at)
+
+    async def on_social(self, change: int, event: SocialEvent) -> None:
+        """A friendship began or ended (a block ends it too): change ``change`` of the pair
+        in user-service's social log, applied unless a newer one was."""
+        if isinstance(event, FriendAdded):
+            await self.friends.befriend(event.user_id, event.friend_id, change)
+        elif isinstance(event, FriendRemoved):
+            await self.friends.part(event.user_id, event.friend_id, change)
+        else:
+            await self.friends.part(event.user_id, event.blocked_id, change)
 
     async def _pay(self, user_id: str, draft: Draft, state: fold.WalletState | None = None) -> None:
         try:

@@ -137,6 +137,13 @@ class Boards:
         me = next((s for s in standings if s.user_id == user_id), None)
         return me, standings, int(total)
 
+    async def values(self, key: str, user_ids: Sequence[str]) -> dict[str, float]:
+        """The values of those of ``user_ids`` on board ``key`` (one ZMSCORE)."""
+        if not user_ids:
+            return {}
+        scores: list[float | None] = await self.redis.zmscore(key, list(user_ids))
+        return {u: _value(s) for u, s in zip(user_ids, scores, strict=True) if s is not None}
+
     async def names(self, user_ids: Sequence[str]) -> dict[str, str | None]:
         if not user_ids:
             return {}

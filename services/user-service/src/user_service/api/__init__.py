@@ -11,6 +11,7 @@ from user_service.api.social import (
     FollowController,
     FriendController,
     RivalController,
+    ServiceFriendController,
     TeamController,
 )
 
@@ -22,6 +23,7 @@ ROUTES = [
     SkillController,
     ActivityController,
     FriendController,
+    ServiceFriendController,
     BlockController,
     FollowController,
     TeamController,

@@ -16,10 +16,13 @@ from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
+from deepiri_kit import Forbidden, requires_scopes
 from user_service.api.accounts import READ, WRITE, Caller, person
 from user_service.schemas import (
     BlocksOut,
     FollowsOut,
+    FriendshipOut,
+    FriendshipsOut,
     FriendsOut,
     InvitationsOut,
     MutualOut,
@@ -209,3 +212,20 @@ class FollowController(Controller):
     async def unfollow(self, user_id: UserId, request: Caller, social: Social) -> None:
         """Stop following ``user_id`` (not following: nothing)."""
         await social.unfollow(person(request), user_id)
+
+
+class ServiceFriendController(Controller):
+    """For other services (gamification-service rebuilds its friends' boards from it)."""
+
+    path = "/friends/of"
+    tags = ["social"]
+
+    @get("/{user_id:str}", guards=[requires_scopes("social:read")])
+    async def friends_of(self, user_id: UserId, request: Caller, social: Social) -> FriendshipsOut:
+        """``user_id``'s friends, each with the number of their pair's newest change. A
+        service's own token only (client credentials with ``social:read``)."""
+        if not request.user.is_service:
+            raise Forbidden("this route answers services only")
+        found = await social.friendships(user_id)
+        friends = [FriendshipOut(user_id=u, version=v) for u, v in sorted(found.items())]
+        return FriendshipsOut(user_id=user_id, friends=friends)

@@ -39,6 +39,7 @@ SCOPES: dict[str, str] = {
     # results, which only a service's own token may record).
     "gamification:admin": "Rebuild leaderboards and reconcile wallets (operators only)",
     "ratings:write": "Record match results (services only)",
+    "social:read": "See anyone's friends (services only)",
 }
 # Scope → the role a person needs to be granted it (a client may still hold it for its own
 # client-credentials tokens).

@@ -177,6 +177,11 @@ class SocialGraph:
         pairs, by_other = await self._view(user)
         return await self._seen(user, (p.other(user) for p in pairs if p.teammates), by_other)
 
+    async def friendships(self, user: str) -> dict[str, int]:
+        """``user``'s friends → the number of their pair's newest change (which numbers the
+        pair's events too): what another service rebuilds its copy from."""
+        return await self.store.friendships_of(user)
+
     async def requests(self, user: str) -> Requests:
         """Friend requests to and from ``user`` (a shadow request shows to its sender only)."""
         return self._pending(user, await self.store.edges_of(user), rules.relation)

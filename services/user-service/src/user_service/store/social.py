@@ -116,6 +116,11 @@ class SocialStore:
         await self._ready()
         return [_pair(doc) for doc in await self.index.pairs_of(user)]
 
+    async def friendships_of(self, user: str) -> dict[str, int]:
+        """``user``'s friends, each with the number of their pair's newest change."""
+        found = await self.edges.find({"users": user, "friends": True}).to_list()
+        return {_pair(doc).other(user): int(doc["version"]) for doc in found}
+
     async def friends_of_each(self, users: Iterable[str]) -> dict[str, set[str]]:
         """Each of ``users``' friends (one pipeline for them all)."""
         await self._ready()
