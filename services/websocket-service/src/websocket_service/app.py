@@ -18,6 +18,7 @@ from websocket_service.api import ROUTES
 from websocket_service.api.sockets import SocketGate, SocketGateway
 from websocket_service.service import Realtime
 from websocket_service.settings import WebsocketSettings
+from websocket_service.store.friends import FriendStore
 from websocket_service.store.manager import TracedRedisManager
 from websocket_service.store.presence import PresenceStore
 
@@ -72,7 +73,7 @@ def build(platform: Platform, sio: Any) -> tuple[Realtime, SocketGateway]:
         ttl_seconds=settings.presence_ttl_seconds,
         retention_days=settings.last_seen_retention_days,
     )
-    realtime = Realtime(sio, presence)
+    realtime = Realtime(sio, presence, FriendStore(platform.require_redis()))
     return realtime, SocketGateway(sio, platform.tokens.verify, realtime, platform.limiter)
 
 
