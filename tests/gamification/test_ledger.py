@@ -11,11 +11,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from deepiri_kit import Platform
 from deepiri_kit.contracts import ContractError
 from deepiri_kit.contracts import gamification as announced
 from deepiri_kit.events import Consumer, Envelope, EventBus, RedisInbox, new_event
+from deepiri_kit.tracing import tracer
 from gamification_service.app import build
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain.catalog import RAW
@@ -503,3 +505,43 @@ async def test_pruned_snapshots_keep_their_id_so_a_stale_writer_cannot_fork_the_
     assert results == {}
     assert state.seq == head.seq
     assert (await game.wallets.reconcile("rex")).consistent
+
+
+async def test_a_credit_applied_by_another_writer_stays_in_the_trace_that_earned_it(
+    game: Gamification, redis: Any, spans: InMemorySpanExporter
+) -> None:
+    """Two completions of one user handled side by side (two consumers, or a consumer and the
+    maintenance worker): the one that applies the other's ledger entry announces its credit
+    in the trace of the other's action, not its own."""
+    actions = tracer("tests")
+    # Completion A's consumer appends its entry, then stalls (or dies) before applying it.
+    with actions.start_as_current_span("completion A") as first:
+        await game.wallets.ledger.append(
+            "gus", Draft(key="grant:gus:a", kind="grant", amounts={"coins": 7})
+        )
+    # Completion B's consumer applies everything up to its own entry: A's first.
+    with actions.start_as_current_span("completion B") as second:
+        await handlers(game).tasks(task_event("gus", difficulty="easy"))
+    credited = {
+        e.data["entry_key"]: e for e in await published(redis, "gamification.currency_credited")
+    }
+    trace_a, trace_b = (format(s.get_span_context().trace_id, "032x") for s in (first, second))
+    assert (credited.pop("grant:gus:a").traceparent or "").split("-")[1] == trace_a
+    # B's own credit and the badges it earned are B's.
+    assert credited
+    assert {(e.traceparent or "").split("-")[1] for e in credited.values()} == {trace_b}
+
+    # The maintenance worker finishing a crashed write announces in the write's trace too.
+    with actions.start_as_current_span("completion C") as third:
+        await game.wallets.ledger.append(
+            "gus", Draft(key="grant:gus:c", kind="grant", amounts={"coins": 3})
+        )
+    await Maintenance(game).once(min_age=0)
+    [late] = [
+        e
+        for e in await published(redis, "gamification.currency_credited")
+        if e.data["entry_key"] == "grant:gus:c"
+    ]
+    assert (late.traceparent or "").split("-")[1] == format(
+        third.get_span_context().trace_id, "032x"
+    )

@@ -158,6 +158,19 @@ class JsClient:
                 return message
         raise AssertionError(f"no {kind!r} from the JS client in {timeout}s: {self.lines}")
 
+    def received(self, event: str) -> list[Any]:
+        """The data of every ``event`` received so far (taking in what is waiting)."""
+        while True:
+            try:
+                message = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if message is None:
+                self._queue.put(None)  # keep the exit for next()
+                break
+            self.lines.append(message)
+        return [m["data"] for m in self.lines if m["kind"] == "event" and m["event"] == event]
+
     def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(command) + "\n")

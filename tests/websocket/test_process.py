@@ -19,10 +19,19 @@ def test_the_service_runs_as_a_process(
     assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
     headers = issuer.headers("alice", "users:read")
     listed = httpx.get(
-        f"{service.url}/socket.io/presence", params={"user_id": "bob"}, headers=headers, timeout=10
+        f"{service.url}/socket.io/presence",
+        params={"user_id": "alice"},
+        headers=headers,
+        timeout=10,
     )
     assert listed.status_code == 200, listed.text
-    assert listed.json() == [{"user_id": "bob", "online": False, "last_seen": None}]
+    assert listed.json() == [{"user_id": "alice", "online": False, "last_seen": None}]
+    friends = httpx.get(f"{service.url}/socket.io/presence/friends", headers=headers, timeout=10)
+    assert friends.json() == []
+    stranger = httpx.get(
+        f"{service.url}/socket.io/presence", params={"user_id": "bob"}, headers=headers, timeout=10
+    )
+    assert stranger.status_code == 403, stranger.text
     polling = httpx.get(f"{service.url}/socket.io/", params={"EIO": "4", "transport": "polling"})
     assert polling.status_code == 400
     schema = httpx.get(f"{service.url}/socket.io/schema/openapi.json", timeout=10).json()

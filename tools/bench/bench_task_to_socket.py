@@ -1,18 +1,29 @@
 #!/usr/bin/env python3
-"""From a task completed over HTTP to the event at the user's socket: latency at a sustained
-completion rate, against the HTTP completion alone in the same run.
+"""The core loop's latency: from a task completed over HTTP to the official JavaScript client
+receiving the events, at sustained completion rates, against the same run's ceilings.
 
-    .venv/bin/python tools/bench/bench_task_to_socket.py [--rates 5,10] [--seconds 10] [--users 50]
+    .venv/bin/python tools/bench/bench_task_to_socket.py [--rates 2,5,10,20] [--seconds 10]
+        [--users 50]
 
-``--users`` sockets (raw Engine.IO 4 / Socket.IO 5 clients, one per user, each with its own
-token) hold connections to websocket-service; each user's tasks are created first, then
-completed at each ``--rates`` value (completions per second, spread over the users) for
-``--seconds``. For every completion: the HTTP response time of ``POST
-/api/tasks/{id}/complete`` (the ceiling: nothing can arrive before the write is done), and the
-time from sending that request to the ``task.completed`` event at the user's socket (task-service
-→ ``events.tasks`` → websocket-service's consumer → Redis manager → socket). Task-service and
-websocket-service run as real processes (one uvicorn worker each) on their own Redis and
-FerretDB; load generator and servers share the machine's cores.
+task-service, gamification-service, notification-service and websocket-service run as real
+processes (one uvicorn worker each) on their own Redis and FerretDB. ``--users`` sockets of
+the official ``socket.io-client`` (one Node.js process, tools/bench/js_arrivals.mjs, one
+socket and token per user) hold connections to websocket-service. Each user's tasks are
+created first; then tasks are completed at each ``--rates`` value (completions per second,
+spread over the users) for ``--seconds``. For every completion, from sending ``POST
+/api/tasks/{id}/complete``:
+
+* the HTTP response (the write: nothing can reach a socket before it is done);
+* ``task.completed`` at the JS client (task-service → ``events.tasks`` → websocket-service →
+  Redis manager → socket);
+* ``gamification.currency_credited`` at the JS client (→ gamification-service's credit →
+  ``events.gamification`` → websocket-service → socket): the core loop;
+* ``notification.created`` for that credit (→ notification-service stores it and emits it →
+  websocket-service's manager → socket).
+
+The ceilings, same run: the datastore commands a completion costs, sent raw — one FerretDB
+insert (pymongo, one connection, serial) and one Redis ``XADD`` — and how many of each one
+completion makes across the services (tools/bench/profile_completion.py counts them).
 """
 
 from __future__ import annotations
@@ -21,55 +32,58 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
-import tempfile
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "tests"), str(ROOT / "tools" / "bench")]
 
 import httpx  # noqa: E402
-from benchlib import percentile  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
+from benchlib import Stack, percentile  # noqa: E402
 
-from infra import FerretDBServer, RedisServer, free_port  # noqa: E402
-from support.processes import ServiceProcess, harness_env  # noqa: E402
-from support.tokens import TokenIssuer  # noqa: E402
+from support.sockets import node  # noqa: E402
+
+EVENTS = ("task.completed", "gamification.currency_credited", "notification.created")
 
 
 class Arrivals:
-    """Raw clients that note when each task's ``task.completed`` arrives."""
+    """The official JS client holding one socket per token; notes when each task's events
+    arrive (epoch seconds, the machine's clock on both sides)."""
 
-    def __init__(self) -> None:
-        self.at: dict[str, float] = {}
-        self.tasks: list[asyncio.Task[None]] = []
+    def __init__(self, url: str, tokens: list[str]) -> None:
+        self.at: dict[tuple[str, str], float] = {}
+        self.proc = subprocess.Popen(
+            [node(), str(ROOT / "tools" / "bench" / "js_arrivals.mjs"), url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write("\n".join(tokens) + "\n")
+        self.proc.stdin.close()
+        ready = json.loads(self.proc.stdout.readline() or "{}")
+        if ready.get("kind") != "ready":
+            raise SystemExit(f"the JS client did not connect: {ready}")
+        self.sockets = int(ready["sockets"])
 
-    async def hold(self, url: str, token: str, ready: asyncio.Event) -> None:
-        async with connect(url, compression=None, open_timeout=60) as ws:
-            await ws.recv()
-            await ws.send("40" + json.dumps({"token": token}))
-            answer = str(await ws.recv())
-            if not answer.startswith('40{"sid"'):
-                raise SystemExit(f"refused: {answer}")
-            ready.set()
-            async for message in ws:
-                if message == "2":
-                    await ws.send("3")
-                elif str(message).startswith('42["task.completed"'):
-                    _, payload = json.loads(str(message)[2:])
-                    self.at[payload["data"]["task_id"]] = time.perf_counter()
+    async def follow(self) -> None:
+        assert self.proc.stdout is not None
+        while line := await asyncio.to_thread(self.proc.stdout.readline):
+            event = json.loads(line)
+            if event["event"] == "notification.created" and event.get("type") != (
+                "gamification.currency_credited"
+            ):
+                continue
+            self.at.setdefault((event["event"], event["task_id"]), event["at"] / 1000)
 
-    async def open(self, url: str, tokens: list[str]) -> None:
-        for token in tokens:
-            ready = asyncio.Event()
-            self.tasks.append(asyncio.create_task(self.hold(url, token, ready)))
-            await asyncio.wait_for(ready.wait(), 60)
-
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
 
 
 async def run_rate(
@@ -81,11 +95,11 @@ async def run_rate(
     sent: dict[str, float] = {}
     responded: dict[str, float] = {}
     retries: list[str] = []
-    start = time.perf_counter()
+    start = time.time()
 
     async def complete(i: int, headers: dict[str, str], task_id: str) -> None:
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
-        sent[task_id] = time.perf_counter()
+        await asyncio.sleep(max(0.0, start + i / rate - time.time()))
+        sent[task_id] = time.time()
         while True:
             response = await http.post(
                 f"/api/tasks/{task_id}/complete", json={"actual_minutes": 5}, headers=headers
@@ -95,34 +109,68 @@ async def run_rate(
             # FerretDB's SQLite is busy: retry as a client would (Retry-After), and count it.
             retries.append(task_id)
             await asyncio.sleep(float(response.headers.get("retry-after", "0.2")))
-        responded[task_id] = time.perf_counter()
+        responded[task_id] = time.time()
         if response.status_code != 200:
             raise SystemExit(f"complete: {response.status_code} {response.text}")
 
     await asyncio.gather(*(complete(i, h, t) for i, (h, t) in enumerate(queue)))
-    deadline = time.monotonic() + 60
-    while any(t not in arrivals.at for t in sent) and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    missing = [t for t in sent if t not in arrivals.at]
-    if missing:
-        raise SystemExit(f"{len(missing)} events never arrived")
-    http_s = [responded[t] - sent[t] for t in sent]
-    socket_s = [arrivals.at[t] - sent[t] for t in sent]
     elapsed = max(responded.values()) - start
-    return {
+    deadline = time.monotonic() + 120
+    wanted = [(e, t) for e in EVENTS for t in sent]
+    while any(w not in arrivals.at for w in wanted) and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    figures = {
         "rate": rate,
         "achieved": len(sent) / elapsed,
         "retried": len(retries),
-        "http_p50": percentile(http_s, 50),
-        "http_p99": percentile(http_s, 99),
-        "socket_p50": percentile(socket_s, 50),
-        "socket_p99": percentile(socket_s, 99),
+        "http_p50": percentile([responded[t] - sent[t] for t in sent], 50),
+        "http_p99": percentile([responded[t] - sent[t] for t in sent], 99),
     }
+    for event in EVENTS:
+        got = [arrivals.at[(event, t)] - sent[t] for t in sent if (event, t) in arrivals.at]
+        if len(got) < len(sent):
+            raise SystemExit(f"{len(sent) - len(got)} {event} events never arrived")
+        figures[f"{event} p50"] = percentile(got, 50)
+        figures[f"{event} p99"] = percentile(got, 99)
+    return figures
+
+
+async def ceilings(stack: Stack) -> dict[str, float]:
+    """The raw datastore round trips a completion is made of, serial, on the same servers."""
+    from pymongo import AsyncMongoClient
+    from redis.asyncio import Redis
+
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(stack.mongo.uri)
+    redis = Redis(port=stack.redis.port)
+    figures: dict[str, float] = {}
+    try:
+        collection = mongo["bench_raw"]["docs"]
+        latencies = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < 3:
+            t = time.perf_counter()
+            await collection.insert_one({"_id": uuid.uuid4().hex, "state": {"title": "x" * 200}})
+            latencies.append(time.perf_counter() - t)
+        figures["insert/s"] = len(latencies) / (time.perf_counter() - began)
+        figures["insert p50"] = percentile(latencies, 50)
+        figures["insert p99"] = percentile(latencies, 99)
+        latencies = []
+        began = time.perf_counter()
+        while time.perf_counter() - began < 2:
+            t = time.perf_counter()
+            await redis.xadd("bench.raw", {"envelope": "x" * 600}, maxlen=10_000, approximate=True)
+            latencies.append(time.perf_counter() - t)
+        figures["xadd/s"] = len(latencies) / (time.perf_counter() - began)
+        figures["xadd p50"] = percentile(latencies, 50)
+    finally:
+        await mongo.close()
+        await redis.aclose()
+    return figures
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="5,10")
+    parser.add_argument("--rates", default="2,5,10,20")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--users", type=int, default=50)
     args = parser.parse_args()
@@ -131,35 +179,26 @@ async def main() -> None:
     print(
         f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} cores)"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        redis, mongo = RedisServer(root), FerretDBServer(root)
-        redis.start()
-        mongo.start()
-        issuer = TokenIssuer()
-        env = {
-            **harness_env(redis, mongo, issuer, "bench_tasks"),
-            "CONSUMER_BLOCK_MS": "100",
-            "LOG_LEVEL": "WARNING",
-            "WEB_CONCURRENCY": "1",
-        }
-        tasks = ServiceProcess("task-service", free_port(), env, root).start()
-        sockets = ServiceProcess("websocket-service", free_port(), env, root).start()
-        arrivals = Arrivals()
-        try:
-            users = [f"bench-{i}" for i in range(args.users)]
-            headers = {
-                u: {
-                    "Authorization": f"Bearer {issuer.token(u, 'tasks:read tasks:write', lifetime=3600)}"
-                }
-                for u in users
+    with Stack("core_loop") as stack:
+        quick = {"CONSUMER_BLOCK_MS": "100"}
+        tasks = stack.service("task-service", "bench_tasks", quick)
+        stack.service("gamification-service", "bench_game", quick)
+        stack.service("notification-service", "bench_notes", quick)
+        sockets = stack.service("websocket-service", "bench_sockets", quick)
+        raw = await ceilings(stack)
+        users = [f"bench-{i}" for i in range(args.users)]
+        issuer = stack.issuer
+        headers = {
+            u: {
+                "Authorization": f"Bearer {issuer.token(u, 'tasks:read tasks:write', lifetime=7200)}"
             }
-            await arrivals.open(
-                f"ws://127.0.0.1:{sockets.port}/socket.io/?EIO=4&transport=websocket",
-                [issuer.token(u, lifetime=3600) for u in users],
-            )
-            results = []
-            async with httpx.AsyncClient(base_url=tasks.url, timeout=60) as http:
+            for u in users
+        }
+        arrivals = Arrivals(sockets.url, [issuer.token(u, lifetime=7200) for u in users])
+        follower = asyncio.create_task(arrivals.follow())
+        results = []
+        try:
+            async with httpx.AsyncClient(base_url=tasks.url, timeout=120) as http:
                 for rate in rates:
                     count = int(rate * args.seconds)
                     queue: list[tuple[dict[str, str], str]] = []
@@ -171,25 +210,30 @@ async def main() -> None:
                             headers=headers[user],
                         )
                         queue.append((headers[user], created.json()["id"]))
-                    await asyncio.sleep(2)  # the creations' events are delivered first
+                    await asyncio.sleep(3)  # the creations' events are delivered first
                     results.append(await run_rate(http, arrivals, queue, rate))
         finally:
-            await arrivals.close()
-            sockets.stop()
-            tasks.stop()
-            issuer.close()
-            mongo.stop()
-            redis.stop()
-    print(f"{args.users} users with one socket each, {args.seconds:g} s per rate")
+            follower.cancel()
+            arrivals.close()
     print(
-        "  rate/s  achieved/s  503 retries  HTTP complete p50/p99 ms  completion→socket p50/p99 ms"
+        f"{args.users} users, one socket each (official socket.io-client, one Node process),"
+        f" {args.seconds:g} s per rate; ms from sending the completion"
+    )
+    print(
+        "  rate/s  achieved/s  503s  HTTP p50/p99  task.completed p50/p99"
+        "  credited p50/p99  notification p50/p99"
     )
     for r in results:
+        cells = [f"{r['http_p50']:6.1f} / {r['http_p99']:7.1f}"]
+        cells += [f"{r[f'{e} p50']:7.1f} / {r[f'{e} p99']:7.1f}" for e in EVENTS]
         print(
-            f"  {r['rate']:6.0f}  {r['achieved']:10.1f}  {r['retried']:11.0f}"
-            f"  {r['http_p50']:10.1f} / {r['http_p99']:7.1f}"
-            f"     {r['socket_p50']:10.1f} / {r['socket_p99']:7.1f}"
+            f"  {r['rate']:6.0f}  {r['achieved']:10.1f}  {r['retried']:4.0f}  " + "  ".join(cells)
         )
+    print(
+        f"ceilings, same servers: FerretDB insert {raw['insert/s']:.0f}/s serial"
+        f" (p50 {raw['insert p50']:.1f} ms, p99 {raw['insert p99']:.1f} ms);"
+        f" Redis XADD {raw['xadd/s']:.0f}/s (p50 {raw['xadd p50']:.2f} ms)"
+    )
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

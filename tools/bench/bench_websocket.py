@@ -79,7 +79,9 @@ class Clients:
             async for message in ws:
                 if message == "2":
                     await ws.send("3")
-                elif str(message).startswith("42"):
+                elif str(message).startswith("42") and not str(message).startswith(
+                    '42["presence:'  # the friends' presence sent on connect
+                ):
                     self.received += 1
                     self.last_at = time.perf_counter()
 

@@ -21,6 +21,12 @@ A link carries the change's events (``_outbox``, entries from
 a transactional outbox without transactions. Read models (the task document, a player's
 current rating) are :meth:`Chain.project`-ed from the chain and never go backwards.
 
+A link also keeps the trace context of the action that claimed it (``_trace``). Whoever
+finishes the link's work later — the sweep delivering it, another writer applying it (a
+wallet folding a ledger entry another consumer appended) — does it inside that context
+(:meth:`Chain.resumed`), so the events it publishes and announces stay in the trace of the
+user's action instead of starting one of their own.
+
 Delivery and its bound
 ----------------------
 After the insert the writer publishes the link's events at once (:meth:`Chain.deliver`)
@@ -58,6 +64,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -69,12 +76,13 @@ from redis.exceptions import RedisError
 from deepiri_kit.clock import utcnow
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events.bus import EventBus
-from deepiri_kit.events.outbox import OUTBOX, RELAYED, publish_entries
-from deepiri_kit.tracing import untraced
+from deepiri_kit.events.outbox import OUTBOX, RELAYED, entry_origin, publish_entries
+from deepiri_kit.tracing import origin_fields, resumed, untraced
 from deepiri_kit.workers import Periodic
 
 __all__ = [
     "OUTBOX",
+    "TRACE",
     "AlreadyRecorded",
     "Chain",
     "Sweeper",
@@ -89,6 +97,7 @@ Document = dict[str, Any]
 Hook = Callable[[str, Document], Awaitable[None]]
 
 SEQ_DIGITS = 12
+TRACE = "_trace"  # the claiming action's trace context (traceparent, tracestate)
 WITHOUT_OUTBOX = {OUTBOX: 0}
 OUTBOX_INDEX = IndexModel([(OUTBOX, 1)], name="outbox_pending", sparse=True)
 
@@ -229,6 +238,16 @@ class Chain:
             self.forget(key)
         return result.deleted_count
 
+    @staticmethod
+    def resumed(link: Mapping[str, Any]) -> AbstractContextManager[None]:
+        """Work on ``link`` (deliver it, apply it, announce what it changes) in the trace of
+        the action that claimed it: its ``_trace``, else (links claimed before links kept
+        it) the trace its first event carries."""
+        origin = link.get(TRACE)
+        if not origin and link.get(OUTBOX):
+            origin = entry_origin(link[OUTBOX][0])
+        return resumed(origin)
+
     # --- writing ----------------------------------------------------------------------------
 
     async def claim(
@@ -248,6 +267,8 @@ class Chain:
         link: Document = {"_id": link_id(key, seq), **fields, **(extra or {})}
         if outbox:
             link[OUTBOX] = list(outbox)
+        if TRACE not in link and (trace := origin_fields()):
+            link[TRACE] = trace
         try:
             await self.links.insert_one(link)
         except DuplicateKeyError:
@@ -340,10 +361,11 @@ class Chain:
         many events were published."""
         published = 0
         for link in await self.undelivered(min_age):
-            if self.repair is not None:
-                await self.repair(link_key(link), link)
-            if await self.deliver(link, path="sweep"):
-                published += len(link[OUTBOX])
+            with self.resumed(link):  # in the trace of the write that left it
+                if self.repair is not None:
+                    await self.repair(link_key(link), link)
+                if await self.deliver(link, path="sweep"):
+                    published += len(link[OUTBOX])
         if published:
             log.info("sweep of %s published %d pending event(s)", self.links.name, published)
         return published

@@ -10,10 +10,11 @@ that only sees clients created after it).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -83,6 +84,33 @@ def inject_traceparent() -> dict[str, str]:
 
 def context_from(carrier: Mapping[str, str | None]) -> Any:
     return propagate.extract({k: v for k, v in carrier.items() if v})
+
+
+def origin_fields() -> dict[str, str]:
+    """The current trace context, to store with a record whose consequences are decided or
+    published later, by whichever process gets to them (``{}`` outside any trace)."""
+    carrier = inject_traceparent()
+    return {k: carrier[k] for k in ("traceparent", "tracestate") if carrier.get(k)}
+
+
+@contextmanager
+def resumed(carrier: Mapping[str, Any] | None) -> Iterator[None]:
+    """Make the trace context stored in ``carrier`` (``traceparent``/``tracestate``, e.g.
+    :func:`origin_fields` kept on a record) the current one: whatever is done and announced
+    inside belongs to the action that caused the record, not to whoever finishes it (another
+    writer's consumer, a sweep, a replay). Without a stored context, nothing changes."""
+    if not carrier or not carrier.get("traceparent"):
+        yield
+        return
+    token = otel_context.attach(
+        context_from(
+            {"traceparent": carrier.get("traceparent"), "tracestate": carrier.get("tracestate")}
+        )
+    )
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
 
 
 def untraced() -> AbstractContextManager[None]:

@@ -231,7 +231,8 @@ class TaskService:
                 ],
             )
 
-        seen = await self._mutate(caller, task_id, decide, now, expected)
+        # The task just read is where the change starts (a stale one only costs a retry).
+        seen = await self._mutate(caller, task_id, decide, now, expected, current=current)
         if seen.changed:
             TASKS_COMPLETED.labels(seen.task["kind"]).inc()
         return seen
@@ -277,6 +278,7 @@ class TaskService:
         expected: int | None,
         *,
         allow_deleted: bool = False,
+        current: Document | None = None,
     ) -> Seen:
         outcome = await self.store.mutate(
             caller.owner,
@@ -285,6 +287,7 @@ class TaskService:
             author=caller.author,
             expected_version=expected,
             allow_deleted=allow_deleted,
+            current=current,
         )
         if outcome.changed:
             await self._undo_if_erased(caller.owner)

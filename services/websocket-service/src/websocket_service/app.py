@@ -18,6 +18,8 @@ from websocket_service.api import ROUTES
 from websocket_service.api.sockets import SocketGate, SocketGateway
 from websocket_service.service import Realtime
 from websocket_service.settings import WebsocketSettings
+from websocket_service.store.friends import FriendStore
+from websocket_service.store.manager import TracedRedisManager
 from websocket_service.store.presence import PresenceStore
 
 PREFIX = "/socket.io"
@@ -35,9 +37,7 @@ def socket_server(settings: WebsocketSettings) -> Any:
     origins = [o.strip() for o in settings.socket_allowed_origins.split(",") if o.strip()]
     return socketio.AsyncServer(
         async_mode="asgi",
-        client_manager=socketio.AsyncRedisManager(
-            redis_url(settings), channel=settings.socket_channel
-        ),
+        client_manager=TracedRedisManager(redis_url(settings), channel=settings.socket_channel),
         transports=["websocket"],
         cors_allowed_origins=origins or None,
         ping_interval=settings.socket_ping_interval_seconds,
@@ -73,7 +73,7 @@ def build(platform: Platform, sio: Any) -> tuple[Realtime, SocketGateway]:
         ttl_seconds=settings.presence_ttl_seconds,
         retention_days=settings.last_seen_retention_days,
     )
-    realtime = Realtime(sio, presence)
+    realtime = Realtime(sio, presence, FriendStore(platform.require_redis()))
     return realtime, SocketGateway(sio, platform.tokens.verify, realtime, platform.limiter)
 
 

@@ -26,6 +26,9 @@ class WebsocketSettings(ServiceSettings, RedisSettings):
     # pod's users go offline by themselves within it.
     presence_ttl_seconds: float = 60.0
     presence_heartbeat_seconds: float = 20.0
+    # How often each pod looks for users whose sockets all expired (their pod died) to tell
+    # their friends they went offline.
+    presence_reap_seconds: float = 10.0
     last_seen_retention_days: int = 30
     # SIGTERM: clients are told to reconnect elsewhere and closed within this many seconds
     # (below the pod's terminationGracePeriodSeconds, which also covers the server's stop).

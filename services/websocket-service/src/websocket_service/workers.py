@@ -1,5 +1,5 @@
 """Background work that lives as long as the app: the event consumer (unless this process
-only holds sockets) and the presence heartbeat."""
+only holds sockets), the presence heartbeat and the reaper of users whose pod died."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def background(
     heartbeat = Periodic(
         "presence-heartbeat", settings.presence_heartbeat_seconds, gateway.heartbeat
     )
+    reaper = Periodic("presence-reaper", settings.presence_reap_seconds, realtime.reap)
     if not settings.consume_events:
-        return [heartbeat]
+        return [heartbeat, reaper]
     consumer = Consumer(
         redis,
         group=consume.GROUP,
@@ -30,4 +31,4 @@ def background(
         inbox=RedisInbox(redis, retention_days=INBOX_RETENTION_DAYS),
         block_ms=settings.consumer_block_ms,
     )
-    return [consumer, heartbeat]
+    return [consumer, heartbeat, reaper]

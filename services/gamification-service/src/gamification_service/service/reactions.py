@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from deepiri_kit import tracer
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
 from deepiri_kit.contracts.tasks import TaskCompleted
@@ -19,6 +20,7 @@ from gamification_service.store.profiles import Profiles
 
 log = logging.getLogger("gamification.reactions")
 SocialEvent = FriendAdded | FriendRemoved | Blocked
+_tracer = tracer("gamification_service")
 
 
 class Reactions:
@@ -92,7 +94,11 @@ class Reactions:
 
     async def _pay(self, user_id: str, draft: Draft, state: fold.WalletState | None = None) -> None:
         try:
-            await self.wallets.record(user_id, draft, state=state)
+            with _tracer.start_as_current_span(
+                "gamification credit",
+                attributes={"deepiri.credit.kind": draft.kind, "deepiri.credit.key": draft.key},
+            ):
+                await self.wallets.record(user_id, draft, state=state)
         except AccountDeleted:
             # A late event for an erased account: dropped, so it cannot bring the user back.
             log.info("event for a deleted account dropped", extra={"kind": draft.kind})

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pymongo.errors import PyMongoError
 
 from deepiri_kit import InsufficientFunds, idempotency_stamp, metrics, scoped_key, utcnow
+from deepiri_kit.chain import Chain
 from gamification_service.domain import AccountDeleted, KeyReused, Rejected, rewards
 from gamification_service.domain import badges as badge_rules
 from gamification_service.domain import currencies as money
@@ -294,10 +295,13 @@ class Wallets:
                 break
             applied = fold.apply(state, to_entry(doc))
             badge = self.by_id.get(doc["badge"]) if doc.get("badge") else None
-            outbox = publish.outbox(user_id, wallet_events(user_id, doc, applied, badge))
-            link = await self.snapshots.claim(
-                user_id, applied.state, applied.outcome, applied.reason, outbox
-            )
+            # What applying an entry announces belongs to the action that appended it, even
+            # when another writer (a concurrent consumer, the maintenance worker) applies it.
+            with Chain.resumed(doc):
+                outbox = publish.outbox(user_id, wallet_events(user_id, doc, applied, badge))
+                link = await self.snapshots.claim(
+                    user_id, applied.state, applied.outcome, applied.reason, outbox
+                )
             if link is None:  # another writer applied it first: go on from there
                 state = await self.snapshots.state(user_id)
                 continue
@@ -306,8 +310,9 @@ class Wallets:
             state = applied.state
             written.append(link)
         for link in written:
-            if not await self.snapshots.deliver(link):
-                break  # the rest waits for the sweep too
+            with Chain.resumed(link):
+                if not await self.snapshots.deliver(link):
+                    break  # the rest waits for the sweep too
         return state, results
 
     # --- badges ----------------------------------------------------------------------------

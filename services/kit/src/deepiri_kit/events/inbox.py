@@ -7,6 +7,7 @@ the event id), because a crash between "handled" and "marked" redelivers the eve
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,11 +43,15 @@ class MongoInbox:
         )
 
     async def mark(self, group: str, event_id: str) -> None:
-        await self.collection.update_one(
-            {"_id": f"{group}:{event_id}"},
-            {"$setOnInsert": {"at": datetime.now(UTC)}},
-            upsert=True,
-        )
+        # An insert, not an upsert: atomic on any MongoDB-wire server, and one primary-key
+        # write where FerretDB runs every update as a scan of the collection.
+        from pymongo.errors import DuplicateKeyError
+
+        # Marked before (a redelivery): the first time stands.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.collection.insert_one(
+                {"_id": f"{group}:{event_id}", "at": datetime.now(UTC)}
+            )
 
     async def prune(self) -> int:
         # No TTL indexes on a plain single node / FerretDB: prune by hand.

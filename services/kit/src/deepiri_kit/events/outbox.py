@@ -9,9 +9,11 @@ the publish step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import msgspec
 
 from deepiri_kit import metrics
 from deepiri_kit.events.bus import EventBus
@@ -30,16 +32,41 @@ Document = dict[str, Any]
 
 def outbox_entry(stream: str, event: Envelope) -> Document:
     # Stored encoded: what is published later is byte-for-byte what was decided now.
-    return {
+    entry: Document = {
         "id": event.id,
         "stream": stream,
         "type": event.type,
         "at": datetime.now(UTC),
         "payload": event.encode().decode(),
     }
+    # Beside the payload too, so publishing needs no decoding to join the event's trace.
+    if event.traceparent:
+        entry["traceparent"] = event.traceparent
+    if event.tracestate:
+        entry["tracestate"] = event.tracestate
+    return entry
+
+
+class _Origin(msgspec.Struct):
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
+def entry_origin(entry: Mapping[str, Any]) -> dict[str, str | None]:
+    """The trace context an outbox entry's event carries (entries stored before it was kept
+    beside the payload: read from the payload)."""
+    if "traceparent" in entry:
+        return {"traceparent": entry["traceparent"], "tracestate": entry.get("tracestate")}
+    try:
+        found = msgspec.json.decode(entry["payload"], type=_Origin)
+    except (KeyError, msgspec.DecodeError, msgspec.ValidationError):
+        return {}
+    return {"traceparent": found.traceparent, "tracestate": found.tracestate}
 
 
 async def publish_entries(bus: EventBus, entries: Sequence[Document]) -> None:
-    """Publish outbox entries as stored."""
+    """Publish outbox entries as stored, each in the trace its event carries."""
     for entry in entries:
-        await bus.publish_raw(entry["stream"], entry["payload"], entry["type"])
+        await bus.publish_raw(
+            entry["stream"], entry["payload"], entry["type"], entry_origin(entry), entry.get("id")
+        )

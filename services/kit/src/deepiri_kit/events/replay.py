@@ -41,6 +41,7 @@ from redis.exceptions import ResponseError
 from deepiri_kit import metrics
 from deepiri_kit.clock import utcnow
 from deepiri_kit.events.bus import EventBus
+from deepiri_kit.events.outbox import entry_origin
 from deepiri_kit.tracing import untraced
 from deepiri_kit.workers import Periodic
 
@@ -138,7 +139,11 @@ class BusGuard:
                     for entry in doc.get(JOURNAL) or []:
                         if entry["stream"] in wanted:
                             await self.bus.publish_raw(
-                                entry["stream"], entry["payload"], entry["type"]
+                                entry["stream"],
+                                entry["payload"],
+                                entry["type"],
+                                entry_origin(entry),
+                                entry.get("id"),
                             )
                             REPLAYED.labels(entry["stream"], reason).inc()
                             published += 1

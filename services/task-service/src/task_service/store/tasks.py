@@ -193,14 +193,18 @@ class TaskStore:
         expected_version: int | None = None,
         allow_deleted: bool = False,
         extra: Mapping[str, Any] | None = None,
+        current: Document | None = None,
     ) -> Outcome:
         """Apply ``decide`` to the task's newest state as one logged version.
 
         ``expected_version`` (from If-Match) must be the current version, checked against
         the log itself: a change that lost its slot to another writer is never applied.
+        ``current``: the owner's task as the caller just read it (saves reading it again; if
+        it is stale, its version's slot is taken and the newer state is read then).
         """
         oid = object_id(task_id)
-        current = await self._load(owner, oid)
+        if current is None or oid is None or current.get("_id") != oid:
+            current = await self._load(owner, oid)
         for _ in range(MAX_ATTEMPTS):
             if expected_version is not None and current["version"] != expected_version:
                 raise VersionMismatch(current["version"])

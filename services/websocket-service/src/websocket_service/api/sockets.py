@@ -39,11 +39,13 @@ from websocket_service.domain.sessions import (
 from websocket_service.events.publish import (
     AUTH_EXPIRED,
     AUTH_REFRESH,
+    PRESENCE_FRIENDS,
     SERVER_SHUTDOWN,
     AuthExpired,
+    FriendsPresence,
     ServerShutdown,
 )
-from websocket_service.service import Realtime
+from websocket_service.service import Realtime, friend_presence
 
 log = logging.getLogger("websocket.sockets")
 Verify = Callable[[str], Awaitable[Principal]]
@@ -103,8 +105,15 @@ class SocketGateway:
         CONNECTS.labels("accepted").inc()
         try:
             await self.realtime.seen([(user_id, sid)])
+            friends = await self.realtime.friends_presence(user_id)
         except Exception as exc:  # presence is best effort: the next heartbeat records it
             log.warning("could not record %s coming online: %s", user_id, exc)
+            return
+        snapshot = FriendsPresence(friends=[friend_presence(f) for f in friends])
+        # Only this process holds the socket: no need to go through Redis.
+        await self.sio.emit(
+            PRESENCE_FRIENDS, msgspec.to_builtins(snapshot), to=sid, ignore_queue=True
+        )
 
     async def disconnect(self, sid: str, reason: str | None = None) -> None:
         session = self.sessions.pop(sid, None)

@@ -30,3 +30,9 @@ def expiry_ms(now_ms: int, ttl_seconds: float) -> int:
 def unique_ids(user_ids: list[str]) -> list[str]:
     """The ids asked for, once each, in the order given."""
     return list(dict.fromkeys(user_ids))
+
+
+def hidden_from(viewer: str, asked: list[str], friends: set[str]) -> list[str]:
+    """Which of ``asked`` the ``viewer`` may not see: presence is shown to friends only (and
+    to oneself)."""
+    return [user_id for user_id in asked if user_id != viewer and user_id not in friends]

@@ -13,15 +13,21 @@ import msgspec
 __all__ = [
     "AUTH_EXPIRED",
     "AUTH_REFRESH",
+    "PRESENCE_CHANGED",
+    "PRESENCE_FRIENDS",
     "SERVER_SHUTDOWN",
     "AuthExpired",
     "ClientEvent",
+    "FriendPresence",
+    "FriendsPresence",
     "ServerShutdown",
 ]
 
 SERVER_SHUTDOWN = "server:shutdown"  # server → client: reconnect (elsewhere)
 AUTH_EXPIRED = "auth:expired"  # server → client: the access token expired, socket closed
 AUTH_REFRESH = "auth:refresh"  # client → server: a new access token for this socket
+PRESENCE_FRIENDS = "presence:friends"  # server → client, on connect: every friend's presence
+PRESENCE_CHANGED = "presence:changed"  # server → client: a friend came online / went offline
 
 
 class ClientEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,3 +48,15 @@ class ServerShutdown(msgspec.Struct, frozen=True, kw_only=True):
 class AuthExpired(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = "token_expired"
     message: str = "the access token expired: connect again with a new one"
+
+
+class FriendPresence(msgspec.Struct, frozen=True, kw_only=True):
+    """A friend's presence (``presence:changed``, and each item of ``presence:friends``)."""
+
+    user_id: str
+    online: bool
+    last_seen: datetime | None  # None: never seen
+
+
+class FriendsPresence(msgspec.Struct, frozen=True, kw_only=True):
+    friends: list[FriendPresence]
