@@ -108,7 +108,7 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "completed_at": "2026-05-01T10:00:00Z",
     },
     users.UserRegistered: {"user_id": "u1", "display_name": "Ada", "username": "ada"},
-    users.UserUpdated: {"user_id": "u1", "display_name": None},
+    users.UserUpdated: {"user_id": "u1", "display_name": None, "email": "ada@example.com"},
     users.UserDeleted: {"user_id": "u1"},
     users.UserLoggedIn: {"user_id": "u1", "client_id": "deepiri-web"},
     users.VerificationRequested: {
