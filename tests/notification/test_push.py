@@ -68,7 +68,7 @@ def app(
     p8.write_text(apns.key_pem())
     env = {
         **notification_env,
-        "fcm_project_id": fcm.project_id,
+        # No FCM_PROJECT_ID: the service-account key names the project (as in the chart).
         "fcm_key_file": str(key_file),
         "fcm_endpoint": fcm.url,
         "apns_team_id": apns.team_id,

@@ -55,11 +55,13 @@ def push_senders(
 ) -> dict[Provider, Sender]:
     """The providers whose settings are present (read once, at start)."""
     senders: dict[Provider, Sender] = {}
-    if settings.fcm_project_id and settings.fcm_key_file:
+    if settings.fcm_key_file:
+        key = json.loads(Path(settings.fcm_key_file).read_text())
         senders["fcm"] = FcmSender(
             fcm_http,
-            project_id=settings.fcm_project_id,
-            key=json.loads(Path(settings.fcm_key_file).read_text()),
+            # The service-account key names its project; FCM_PROJECT_ID may name another.
+            project_id=settings.fcm_project_id or str(key["project_id"]),
+            key=key,
             endpoint=settings.fcm_endpoint,
         )
     if settings.apns_team_id and settings.apns_key_file:

@@ -60,6 +60,10 @@ ORPHAN_AFTER = timedelta(days=1)
 # many devices, each with a 10 s timeout); a claim older than this belongs to a dead process.
 LEASE = timedelta(minutes=5)
 Clock = Callable[[], datetime]
+# Channels whose attempts are claimed across replicas: a second mail or push reaches a
+# person. A repeated in-app emit carries the same id (the client shows it once), and the core
+# loop's latency is spared the claim's round trips.
+CLAIMED: frozenset[Channel] = frozenset({"email", "push"})
 
 
 class Capped(Exception):
@@ -284,17 +288,25 @@ class Deliveries:
             now = self.clock()
             if current is None or _aware(current["next_at"]) > now:
                 return False
-            # One process per attempt, across replicas: the attempt's number is claimed by a
-            # unique insert. A claim left by a dead process (older than LEASE) turns into a
-            # failed attempt, so the next one has a number of its own.
-            held_since = await self.store.claim_attempt(current["_id"], current["failures"], now)
-            if held_since is not None:
-                if now - _aware(held_since) > LEASE:
-                    await self.store.postpone(current["_id"], current["failures"] + 1, now)
+            if current["channel"] in CLAIMED and not await self._claim(current, now):
                 return False
             return await self._attempt(current)
         finally:
             self._in_flight.discard(job["_id"])
+
+    async def _claim(self, job: Document, now: datetime) -> bool:
+        """One process per attempt, across replicas: the attempt's number is claimed by a
+        unique insert. A claim left by a dead process (older than LEASE) turns into a failed
+        attempt, so the next one has a number of its own."""
+        held_since = await self.store.claim_attempt(job["_id"], job["failures"], now)
+        if held_since is None:
+            return True
+        if now - _aware(held_since) > LEASE:
+            await self.store.postpone(job["_id"], job["failures"] + 1, now)
+        return False
+
+    async def _done(self, job: Document) -> None:
+        await self.store.delivered(job["_id"], claimed=job["channel"] in CLAIMED)
 
     async def _attempt(self, job: Document) -> bool:
         channel: Channel = job["channel"]
@@ -310,13 +322,13 @@ class Deliveries:
         except Capped as exc:
             record |= {"outcome": "capped", "error": str(exc)}
             await self.store.attempt(record)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             ATTEMPTS.labels(channel, "capped").inc()
             return False
         except Rejected as exc:
             record |= {"outcome": "rejected", "error": str(exc)[:500]}
             await self.store.attempt(record)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             ATTEMPTS.labels(channel, "rejected").inc()
             log.error("delivery %s rejected for good: %s", job["_id"], exc)
             return False
@@ -339,11 +351,11 @@ class Deliveries:
             )
             return False
         if delivered is None:  # nothing to deliver any more (deleted, or orphaned)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             return False
         record["outcome"] = "delivered"
         await self.store.attempt(record)
-        await self.store.delivered(job["_id"])
+        await self._done(job)
         ATTEMPTS.labels(channel, "delivered").inc()
         return True
 

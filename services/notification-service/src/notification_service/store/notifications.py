@@ -228,9 +228,11 @@ class NotificationStore:
     async def delivery(self, delivery_id: str) -> Document | None:
         return await self.deliveries.find_one({"_id": delivery_id})
 
-    async def delivered(self, delivery_id: str) -> None:
+    async def delivered(self, delivery_id: str, *, claimed: bool = True) -> None:
+        """Done: the delivery goes, with its attempts' claims (if its channel makes any)."""
         await self.deliveries.delete_one({"_id": delivery_id})
-        await self.claims.delete_many({"delivery_id": delivery_id})
+        if claimed:
+            await self.claims.delete_many({"delivery_id": delivery_id})
 
     async def claim_attempt(self, delivery_id: str, attempt: int, at: datetime) -> datetime | None:
         """Claim attempt ``attempt`` of a delivery (a unique insert): None if this caller
