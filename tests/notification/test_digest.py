@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from deepiri_kit import Periodic
 from notification_service import service
@@ -47,6 +48,11 @@ class Clock:
 
 def tokyo(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 12, day, hour, minute, tzinfo=TOKYO).astimezone(UTC)
+
+
+def digests_counted(outcome: str) -> float:
+    sample = REGISTRY.get_sample_value("deepiri_notification_digests_total", {"outcome": outcome})
+    return sample or 0.0
 
 
 @pytest.fixture
@@ -99,6 +105,7 @@ async def test_one_digest_per_user_and_local_day_from_two_replicas(
 ) -> None:
     clock = Clock(tokyo(1, 7, 59))
     one, two = replica(clock), replica(clock)
+    queued, empty = digests_counted("queued"), digests_counted("empty")
     await subscribe(store, "pia", hour=8)
     await subscribe(store, "quin", hour=8)  # nothing unread: no mail
     for title in ("Early bird", "Night owl", "Streak keeper"):
@@ -117,6 +124,7 @@ async def test_one_digest_per_user_and_local_day_from_two_replicas(
         await eventually(sent)
         await asyncio.sleep(0.3)  # both replicas keep running: still one
     [mail] = smtp.mailbox.received
+    assert (digests_counted("queued"), digests_counted("empty")) == (queued + 1, empty + 1)
     assert mail["To"] == "pia@example.org"
     assert mail["Subject"] == "Your Deepiri digest for 2026-12-01: 2 unread"
     text = mail.get_payload(decode=True).decode()

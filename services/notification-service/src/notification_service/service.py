@@ -53,6 +53,11 @@ PUSHED = metrics.counter(
     "Push sends by provider and result (delivered, invalid, retry).",
     ("provider", "result"),
 )
+DIGESTS = metrics.counter(
+    "deepiri_notification_digests_total",
+    "Daily digests claimed, by outcome (queued, recovered, empty, no_address).",
+    ("outcome",),
+)
 Sender = FcmSender | ApnsSender
 # A delivery whose notification never appeared (its event was dead-lettered) is dropped.
 ORPHAN_AFTER = timedelta(days=1)
@@ -553,13 +558,15 @@ class Digests:
             since = now - timedelta(days=1)
             total = await self.store.count_unread_since(user_id, since)
             if not total or profile.email is None:  # nothing to say, or nowhere to say it
-                await self.store.claim_digest(key, user_id, now, None)
+                if await self.store.claim_digest(key, user_id, now, None):
+                    DIGESTS.labels("empty" if not total else "no_address").inc()
                 continue
             unread = await self.store.unread_since(user_id, since, limit=20)
             mail = digest_mail(profile.email, day, unread, total)
             if await self.store.claim_digest(key, user_id, now, mail):
                 await self.deliveries.queue_mail(key, user_id, mail)
                 await self.store.digest_queued(key)
+                DIGESTS.labels("queued").inc()
                 queued += 1
         await self.store.prune_digests(now - timedelta(days=3))
         return queued
@@ -570,5 +577,6 @@ class Digests:
             mail = Mail(**claim["mail"])
             await self.deliveries.queue_mail(claim["_id"], claim["user_id"], mail)
             await self.store.digest_queued(claim["_id"])
+            DIGESTS.labels("recovered").inc()
             recovered += 1
         return recovered
