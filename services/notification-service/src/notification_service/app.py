@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import certifi
 import httpx
 from litestar import Litestar
 
@@ -76,9 +75,9 @@ def push_senders(
     return senders
 
 
-def trust(ca_file: str) -> ssl.SSLContext:
-    """The public CAs (httpx's own, certifi), or only those in ``ca_file`` (a PEM bundle)."""
-    return ssl.create_default_context(cafile=ca_file or certifi.where())
+def trust(ca_file: str) -> ssl.SSLContext | bool:
+    """Only the CAs in ``ca_file`` (a PEM bundle), or httpx's default: the public CAs."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
 
 
 async def build(platform: Platform) -> Services:
