@@ -40,6 +40,9 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     apns_key_file: str = ""
     apns_topic: str = ""
     apns_endpoint: str = "https://api.push.apple.com"
+    # A PEM bundle of the CAs to trust for APNs instead of the system's (empty: the system
+    # store, which trusts Apple's real endpoints); tests point it at their own CA.
+    apns_ca_file: str = ""
     # At most this many push notifications per user per rolling hour; the rest stay in the
     # inbox (and in-app) without buzzing the phone again.
     push_per_user_per_hour: int = 20
@@ -50,3 +53,5 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     delivery_min_age_seconds: float = 5.0
     delivery_retry_first_seconds: float = 2.0
     delivery_retry_limit_seconds: float = 300.0
+    # How often each replica looks for daily digests that are due (each is sent once).
+    digest_interval_seconds: float = 60.0

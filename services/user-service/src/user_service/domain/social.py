@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from deepiri_kit.contracts import Event
-from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved, FriendRequested
 from deepiri_kit.errors import Conflict, Invalid, NotFound
 from user_service.domain.accounts import VISIBILITIES, Visibility
 
@@ -140,6 +140,7 @@ FRIENDS = Bond(
     "unfriend",
     added=lambda user, other: FriendAdded(user_id=user, friend_id=other),
     removed=lambda user, other, why: FriendRemoved(user_id=user, friend_id=other, reason=why),
+    requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),
 )
 TEAM = Bond("teammates", "invited_by", "team invitation", "leave the team")
 
