@@ -116,10 +116,14 @@ class ModelEndpoint:
         assert self.client is not None
         common: dict[str, Any] = {
             "model": model,
-            "messages": messages,
-            "response_format": response_format,
+            "messages": [],
             "temperature": 0.4,
             "max_tokens": self.max_tokens,
+            # The messages and the schema are sent as they are (extra_body replaces the
+            # typed parameters): the SDK would otherwise walk both through its typed-parameter
+            # transform, a string character by character, on every call — measured at most of
+            # the platform's overhead per answer (tools/bench/bench_agent.py).
+            "extra_body": {"messages": messages, "response_format": response_format},
         }
         if not self.stream:
             completion = await self.client.chat.completions.create(**common)
