@@ -353,3 +353,19 @@ async def test_a_model_naming_skills_the_user_lacks_is_refused(
     response = await client.post(UNDERSTAND_PATH, json=body, headers=service_headers(issuer))
     assert response.json()["answered_by"] == "fallback"
     assert "not the user's" in json.dumps(openai_fake.requests[1].messages[-1])
+
+
+async def test_each_model_answer_is_a_span_with_its_usage_and_cost(
+    client: httpx.AsyncClient, issuer: TokenIssuer, openai_fake: OpenAIFake, spans: Any
+) -> None:
+    openai_fake.queue(Reply(content="{}", usage=(300, 20)))  # refused, then repaired
+    openai_fake.answer(challenge_draft(), usage=(700, 180))
+    await generate(client, issuer, level=9)
+    [span] = [s for s in spans.get_finished_spans() if s.name == "chat fake-model"]
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.request.model"] == "fake-model"
+    assert attributes["gen_ai.usage.input_tokens"] == 1000  # both rounds
+    assert attributes["gen_ai.usage.output_tokens"] == 200
+    assert attributes["deepiri.agent.cost_usd"] == pytest.approx((1000 * 2 + 200 * 8) / 1e6)
+    assert attributes["deepiri.agent.prompt_version"] == "challenge-v1"
+    assert "deepiri.agent.failure" not in attributes
