@@ -1,2 +1,1 @@
-"""The service's rules. Pure: no I/O and no framework (the import contracts refuse
-litestar, pymongo, redis, httpx, influxdb_client and the kit's I/O here)."""
+"""Pure rules: challenges (lifecycle, progress, results) and what an event counts for. No I/O."""
