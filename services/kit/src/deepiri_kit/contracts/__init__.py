@@ -12,11 +12,15 @@ holds the stream (``STREAM``, with its name), the event type literals and the st
 * :mod:`.skills` — ``events.skills`` (user-service's skill trees)
 * :mod:`.social` — ``events.social`` (user-service's social graph)
 
+and one request/response API that is not a stream:
+
+* :mod:`.agent` — ai-service's ``/api/agent`` (challenge generation, task understanding)
+
 A new stream is a new module here, with a contract test in ``tests/kit/test_contracts.py``
 (``make new-service`` writes both for its example stream).
 """
 
-from deepiri_kit.contracts import challenges, gamification, skills, social, tasks, users
+from deepiri_kit.contracts import agent, challenges, gamification, skills, social, tasks, users
 from deepiri_kit.contracts.base import Carried, ContractError, Event, Stream, UtcTime
 
 __all__ = [
@@ -25,6 +29,7 @@ __all__ = [
     "Event",
     "Stream",
     "UtcTime",
+    "agent",
     "challenges",
     "gamification",
     "skills",
