@@ -15,10 +15,13 @@ from deepiri_kit import Platform, load_settings
 async def _run(args: argparse.Namespace) -> int:
     platform = await Platform.open(load_settings(ChallengeSettings))
     try:
-        service = await build(platform)
-        if args.command == "count":
-            print(await service.count(args.user_id))
-        return 0
+        built = await build(platform)
+        try:
+            if args.command == "settle-due":
+                print(await built.challenges.settle_due())
+            return 0
+        finally:
+            await built.http.aclose()
     finally:
         await platform.close()
 
@@ -26,8 +29,7 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m challenge_service")
     sub = parser.add_subparsers(dest="command", required=True)
-    count = sub.add_parser("count", help="how many items a user has (as consumed from events)")
-    count.add_argument("user_id")
+    sub.add_parser("settle-due", help="end every challenge whose deadline or offer has passed")
     return asyncio.run(_run(parser.parse_args(argv)))
 
 

@@ -1,8 +1,5 @@
-"""The HTTP API: one controller per resource. Handlers parse, authorize, call one use case
-and shape the response."""
+"""The service's controllers."""
 
-from challenge_service.api.items import ItemController
+from challenge_service.api.challenges import ChallengeController
 
-ROUTES = [ItemController]
-
-__all__ = ["ROUTES"]
+ROUTES = [ChallengeController]

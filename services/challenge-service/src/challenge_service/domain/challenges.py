@@ -15,6 +15,8 @@ Kinds:
   at the deadline; ranking: reached the goal earlier, then further ahead; abandoning ranks
   last.
 
+The rules of what a challenge may be (metrics per kind, targets, reward ranges) are ai-service's
+contract's (``deepiri_kit.contracts.agent``): one source for the generator and the game.
 Everything here is pure: the store keeps each state as an immutable link of the challenge's
 chain (``deepiri_kit.chain``) and the service applies these transitions.
 """
@@ -26,33 +28,22 @@ from typing import Final, Literal
 
 import msgspec
 
+from deepiri_kit.contracts.agent import (
+    GOAL_TARGETS,
+    KIND_METRICS,
+    REWARD_RANGE,
+    Category,
+    Difficulty,
+    Metric,
+)
+from deepiri_kit.contracts.agent import ChallengeKind as Kind
 from deepiri_kit.errors import Conflict, Forbidden, Invalid, NotFound
 
-Kind = Literal["solo", "streak", "duel", "group"]
-Metric = Literal["tasks_completed", "tasks_tagged", "streak_days", "skill_xp"]
-Difficulty = Literal["easy", "medium", "hard", "very_hard"]
-Category = Literal["overall", "coding", "creative", "study", "productivity", "social"]
 Status = Literal["available", "active", "completed", "expired", "declined", "abandoned"]
 Membership = Literal["invited", "accepted", "declined", "abandoned"]
 Outcome = Literal["win", "loss", "draw"]
 
 KINDS: Final[tuple[Kind, ...]] = ("solo", "streak", "duel", "group")
-# The seed's points per difficulty, ×0.7 for short and ×1.5 for long efforts: a challenge's
-# reward must lie in its difficulty's range (what ai-service promises too).
-BASE_POINTS: Final = {"easy": 100, "medium": 250, "hard": 500, "very_hard": 1000}
-REWARD_RANGE: Final = {d: (round(p * 0.7), round(p * 1.5)) for d, p in BASE_POINTS.items()}
-KIND_METRICS: Final[dict[Kind, tuple[Metric, ...]]] = {
-    "solo": ("tasks_completed", "tasks_tagged", "skill_xp"),
-    "streak": ("streak_days",),
-    "duel": ("tasks_completed", "tasks_tagged", "skill_xp"),
-    "group": ("tasks_completed", "tasks_tagged", "skill_xp"),
-}
-GOAL_TARGETS: Final[dict[Metric, tuple[int, int]]] = {
-    "tasks_completed": (1, 100),
-    "tasks_tagged": (1, 100),
-    "streak_days": (2, 60),
-    "skill_xp": (50, 20_000),
-}
 MAX_HOURS: Final = 24 * 60
 MAX_PLAYERS: Final = 64
 # An offer not accepted within this long lapses (the deadline worker expires it).
@@ -201,8 +192,9 @@ def invitees_for(kind: Kind, owner: str, invite: list[str], friends: set[str]) -
 
 
 def offered_players(owner: str, invitees: list[str]) -> tuple[Player, ...]:
-    return (Player(user_id=owner, state="invited"),) + tuple(
-        Player(user_id=u, state="invited") for u in invitees
+    return (
+        Player(user_id=owner, state="invited"),
+        *tuple(Player(user_id=u, state="invited") for u in invitees),
     )
 
 
@@ -301,7 +293,8 @@ def counts(challenge: Challenge, user_id: str, activity: Activity) -> bool:
     if challenge.status != "active" or player is None or player.state != "accepted":
         return False
     start = player.accepted_at if challenge.kind in ("solo", "streak") else challenge.started_at
-    assert start is not None and challenge.deadline is not None
+    assert start is not None
+    assert challenge.deadline is not None
     if not start <= activity.at < challenge.deadline:
         return False
     goal = challenge.goal
@@ -365,7 +358,11 @@ def due(challenge: Challenge, now: datetime) -> bool:
     """Whether the deadline worker must end it now."""
     if challenge.status == "available":
         return now >= challenge.offer_expires_at
-    return challenge.status == "active" and challenge.deadline is not None and now >= challenge.deadline
+    return (
+        challenge.status == "active"
+        and challenge.deadline is not None
+        and now >= challenge.deadline
+    )
 
 
 def finished(challenge: Challenge, progress: dict[str, Progress], now: datetime) -> bool:

@@ -111,9 +111,7 @@ class ChallengeStore:
         """The challenges ``user_id`` plays now, earliest accepted first (the read model may
         lag a just-accepted challenge by one projection; its head is re-read)."""
         found = [
-            c
-            for c in await self.of_member(user_id, ["active"], 200)
-            if user_id in c.playing()
+            c for c in await self.of_member(user_id, ["active"], 200) if user_id in c.playing()
         ]
         return sorted(found, key=lambda c: (c.player(user_id).accepted_at or c.created_at, c.id))  # type: ignore[union-attr]
 
@@ -181,9 +179,7 @@ class ChallengeStore:
         pair = self._pair(a, b)
         doc = {"friends": friends, "at": at}
         with contextlib.suppress(DuplicateKeyError):  # a newer state is stored already
-            await self.friendships.replace_one(
-                {"_id": pair, "at": {"$lt": at}}, doc, upsert=True
-            )
+            await self.friendships.replace_one({"_id": pair, "at": {"$lt": at}}, doc, upsert=True)
 
     async def friends_among(self, user_id: str, others: list[str]) -> set[str]:
         pairs = {self._pair(user_id, o): o for o in others}
