@@ -232,7 +232,8 @@ def test_challenge_results_of_duels_and_groups_are_optional_additions() -> None:
         ],
     }
     event = challenges.ChallengeCompleted.from_data(group)
-    assert event.ranking is not None and [s.rank for s in event.ranking] == [1, 1, 3]
+    assert event.ranking is not None
+    assert [s.rank for s in event.ranking] == [1, 1, 3]
     assert_contract(challenges.STREAM, challenges.ChallengeCompleted, group)
     with pytest.raises(ContractError, match="outcome"):
         challenges.ChallengeCompleted.from_data(

@@ -213,8 +213,10 @@ class Challenges:
                         await self.store.progress(challenge_id, player.user_id)
                     )[0]
             ended = rules.conclude(challenge, progress, now)
-            events = publish.completed(ended, now) if ended.result is not None else []
-            entries = [outbox_entry(publish.STREAM.name, e) for e in events]
+            entries = [
+                outbox_entry(publish.STREAM.name, publish.completed(user_id, event))
+                for user_id, event in rules.announcements(ended)
+            ]
             if await self.store.write(ended, seq + 1, entries):
                 ENDED.labels(ended.kind, ended.status).inc()
                 return ended

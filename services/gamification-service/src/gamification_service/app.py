@@ -63,13 +63,14 @@ async def build(platform: Platform, *, prepare: bool = True) -> Gamification:
         rates=parse_rates(settings.conversion_rates),
         erasure=erasure,
     )
+    rated = Ratings(ratings, wallets, boards, profiles)
     return Gamification(
         wallets=wallets,
-        ratings=Ratings(ratings, wallets, boards, profiles),
+        ratings=rated,
         leaderboards=Leaderboards(
             boards, profiles, Rebuild(boards, profiles, ledger, snapshots, ratings)
         ),
-        reactions=Reactions(wallets, profiles, erasure),
+        reactions=Reactions(wallets, profiles, erasure, rated),
     )
 
 

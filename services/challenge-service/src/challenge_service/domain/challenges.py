@@ -28,6 +28,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from deepiri_kit.contracts import challenges as contract
 from deepiri_kit.contracts.agent import (
     GOAL_TARGETS,
     KIND_METRICS,
@@ -427,3 +428,35 @@ def check_kind(name: str) -> Kind:
         if name == kind:
             return kind
     raise Invalid(f"no challenge kind {name!r}; known: {', '.join(KINDS)}")
+
+
+def announcements(challenge: Challenge) -> list[tuple[str, contract.ChallengeCompleted]]:
+    """An ended challenge's result as ``challenge.completed`` per player: the reward only to
+    those who passed; a duel names the opponent and the outcome, a group the whole ranking."""
+    if challenge.result is None:
+        return []
+    ranking = [
+        contract.Standing(user_id=s.user_id, rank=s.rank, progress=s.progress)
+        for s in challenge.result
+    ]
+    found = []
+    for standing in challenge.result:
+        opponent = None
+        if challenge.kind == "duel" and standing.outcome is not None:
+            other = next(s.user_id for s in challenge.result if s.user_id != standing.user_id)
+            opponent = contract.Opponent(user_id=other, outcome=standing.outcome)
+        event = contract.ChallengeCompleted(
+            challenge_id=challenge.id,
+            difficulty=challenge.difficulty,
+            points=challenge.reward_points if standing.passed else 0,
+            passed=standing.passed,
+            category=challenge.category,
+            completed_at=challenge.ended_at,
+            kind=challenge.kind,
+            opponent=opponent,
+            ranking=ranking if challenge.kind == "group" else None,
+            progress=standing.progress,
+            target=challenge.goal.target,
+        )
+        found.append((standing.user_id, event))
+    return found
