@@ -158,6 +158,7 @@ service = obj(
         "global": glob,
         "port": {"type": "integer", "minimum": 1, "maximum": 65535},
         "prefix": {"type": "string", "pattern": "^(/[A-Za-z0-9._~-]+)*$"},
+        "routed": B,
         "publicPath": S,
         "datastores": arr({"enum": ["mongo", "redis", "influx"]}),
         "upstreams": arr({"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"}),
@@ -336,6 +337,15 @@ umb = obj(
                             "first_party": B,
                         },
                         ["client_id"],
+                    )
+                ),
+                "serviceClients": arr(
+                    obj(
+                        {
+                            "client_id": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,62}$"},
+                            "scope": {"type": "string", "minLength": 1},
+                        },
+                        ["client_id", "scope"],
                     )
                 ),
             }

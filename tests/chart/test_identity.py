@@ -102,7 +102,7 @@ def test_without_grafana_only_the_configured_clients_are_seeded() -> None:
     docs = load_docs(helm_template().stdout)
     assert not by_name(docs, "Deployment").get("deepiri-grafana")
     clients = seeded(docs)
-    assert list(clients) == ["deepiri-cli"]
+    assert list(clients) == ["deepiri-cli", "challenge-service"]  # + identity.serviceClients
     assert "urn:ietf:params:oauth:grant-type:device_code" in clients["deepiri-cli"]["grant_types"]
     # The default issuer is the in-cluster address.
     config = by_name(docs, "ConfigMap")["task-service-config"]["data"]
@@ -131,3 +131,24 @@ def test_issuer_values_are_checked() -> None:
     bad = helm_template(sets=["global.auth.issuer=http://example.com/"], check=False)
     assert bad.returncode != 0
     assert "issuer" in bad.stderr
+
+
+def test_service_clients_get_a_generated_secret_and_only_their_scope() -> None:
+    """identity.serviceClients (challenge-service → ai-service with agent:invoke): a
+    confidential client-credentials client each, its secret generated into the Secret under
+    `<client_id>-client-secret`, seeded into user-service as exactly that."""
+    from user_service.domain.oauth import CLIENT_CREDENTIALS, secret_digest
+    from user_service.service.clients import parse_clients
+
+    docs = kind_render()
+    data = identity_data(docs)
+    client = seeded(docs)["challenge-service"]
+    assert client["grant_types"] == [CLIENT_CREDENTIALS]
+    assert client["scope"] == "agent:invoke"
+    assert client["secret"] == data["challenge-service-client-secret"]
+    assert len(client["secret"]) >= 32
+    [parsed] = [
+        c for c in parse_clients(data["oauth-clients"]) if c.client_id == "challenge-service"
+    ]
+    assert parsed.secret_digest == secret_digest(client["secret"])
+    assert not parsed.first_party

@@ -147,7 +147,10 @@ def test_every_public_prefix_is_routed_to_an_existing_service_port(name: str) ->
     )
     for svc in deployed:
         prefix = values[svc]["prefix"]
-        assert prefix in routes, f"{prefix} ({svc}) is not routed"
+        if values[svc].get("routed", True):
+            assert prefix in routes, f"{prefix} ({svc}) is not routed"
+        else:
+            assert prefix not in routes, f"{prefix} ({svc}) is internal but routed"
     for prefix, (svc, port) in routes.items():
         assert svc in services, f"{prefix} → missing Service {svc}"
         assert port in [p["port"] for p in services[svc]["spec"]["ports"]], (
@@ -316,7 +319,8 @@ def test_ingress_controller_monitoring_dns_and_collector_are_allowed() -> None:
     for svc in service_names():
         port = values[svc]["port"]
         pod = pod_of(docs, svc)
-        assert allowed(policies, traefik, pod, port)[0], f"Ingress controller → {svc}"
+        routed = values[svc].get("routed", True)
+        assert allowed(policies, traefik, pod, port)[0] == routed, f"Ingress controller → {svc}"
         assert allowed(policies, prometheus, pod, port)[0], f"Prometheus → {svc}"
         assert allowed(policies, pod, collector, 4318)[0], f"{svc} → collector"
         assert allowed(policies, pod, dns, 53)[0], f"{svc} → DNS"
@@ -328,6 +332,25 @@ def test_ingress_controller_monitoring_dns_and_collector_are_allowed() -> None:
         health = PodRef(by_name(docs, "Pod")[f"{svc}-test-health"]["metadata"]["labels"])
         assert allowed(policies, health, pod_of(docs, svc), values[svc]["port"])[0], svc
     assert allowed(policies, tests, traefik, 8000)[0]
+
+
+def test_ai_service_is_reached_only_by_its_callers() -> None:
+    """Only other services call ai-service: no route, and its NetworkPolicy admits
+    challenge-service (which lists it as an upstream), metrics scrapers and the helm test
+    pod, not the Ingress controller nor any other service."""
+    docs = render("all-services")
+    assert not chart_values()["ai-service"]["routed"]
+    policies = of_kind(docs, "NetworkPolicy")
+    agent = pod_of(docs, "ai-service")
+    callers = {
+        svc for svc in service_names() if allowed(policies, pod_of(docs, svc), agent, 8000)[0]
+    }
+    assert callers == {"challenge-service"}
+    traefik = PodRef({"app.kubernetes.io/name": "traefik"}, namespace="traefik")
+    assert not allowed(policies, traefik, agent, 8000)[0]
+    for ingress in of_kind(docs, "Ingress"):
+        paths = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+        assert "/api/agent" not in paths
 
 
 def test_every_pod_is_selected_by_a_network_policy() -> None:

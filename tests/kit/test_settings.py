@@ -7,6 +7,7 @@ import pytest
 from deepiri_kit.settings import (
     InfluxSettings,
     MongoSettings,
+    OptionalSecret,
     RedisSettings,
     ServiceSettings,
     SettingsError,
@@ -73,6 +74,21 @@ def test_production_starts_with_real_secrets_and_logs_them_redacted() -> None:
     shown = redacted(s)
     assert shown["mongo_uri"] == shown["redis_password"] == shown["influxdb_token"] == "***"
     assert "s3cret" not in repr(shown)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithOptional(ServiceSettings):
+    service_name: str = "optional-service"
+    port: int = 5556
+    provider_key: OptionalSecret = ""
+
+
+def test_an_optional_secret_may_be_absent_in_production_and_is_never_logged() -> None:
+    production = {"DEEPIRI_ENV": "production"}
+    assert load_settings(WithOptional, production).provider_key == ""
+    s = load_settings(WithOptional, {**production, "PROVIDER_KEY": "sk-live-123"})
+    assert redacted(s)["provider_key"] == "***"
+    assert "sk-live-123" not in repr(redacted(s))
 
 
 def test_development_runs_with_defaults() -> None:

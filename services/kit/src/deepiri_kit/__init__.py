@@ -44,11 +44,13 @@ from deepiri_kit.problems import (
     Unauthorized,
     domain_status,
 )
+from deepiri_kit.ratelimit import RateLimiter
 from deepiri_kit.retry import backoff
 from deepiri_kit.serve import run
 from deepiri_kit.settings import (
     InfluxSettings,
     MongoSettings,
+    OptionalSecret,
     RedisSettings,
     Secret,
     ServiceSettings,
@@ -96,6 +98,7 @@ __all__ = [
     "NotFound",
     "ObjectIdPath",
     "ObjectIdStr",
+    "OptionalSecret",
     "Out",
     "Page",
     "Periodic",
@@ -103,6 +106,7 @@ __all__ = [
     "Positive",
     "Principal",
     "Problem",
+    "RateLimiter",
     "RedisSettings",
     "SafeInt",
     "Secret",

@@ -27,6 +27,18 @@ class _SecretMarker:
 SECRET = _SecretMarker()
 Secret = Annotated[str, SECRET]
 
+
+class _OptionalSecretMarker:
+    """Annotation marker: a credential that may be absent (empty switches its feature off,
+    e.g. no model endpoint), so production does not insist on it; masked in logs all the same."""
+
+    def __repr__(self) -> str:
+        return "OptionalSecret"
+
+
+OPTIONAL_SECRET = _OptionalSecretMarker()
+OptionalSecret = Annotated[str, OPTIONAL_SECRET]
+
 Environment = Literal["development", "test", "production"]
 
 
@@ -153,12 +165,14 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None, **over
     return settings
 
 
-def secret_fields(cls: type[Any]) -> list[dataclasses.Field[Any]]:
+def secret_fields(cls: type[Any], *, optional: bool = False) -> list[dataclasses.Field[Any]]:
+    """The fields marked Secret (and OptionalSecret with ``optional``)."""
+    markers = (SECRET, OPTIONAL_SECRET) if optional else (SECRET,)
     hints = typing.get_type_hints(cls, include_extras=True)
     return [
         f
         for f in dataclasses.fields(cls)
-        if any(m is SECRET for m in getattr(hints[f.name], "__metadata__", ()))
+        if any(m in markers for m in getattr(hints[f.name], "__metadata__", ()))
     ]
 
 
@@ -173,7 +187,7 @@ def weak_secrets(settings: Any) -> list[str]:
 
 def redacted(settings: Any) -> dict[str, Any]:
     """The settings as a dict with secrets masked, for start-up logs."""
-    secrets = {f.name for f in secret_fields(type(settings))}
+    secrets = {f.name for f in secret_fields(type(settings), optional=True)}
     return {
         f.name: (
             "***" if f.name in secrets and getattr(settings, f.name) else getattr(settings, f.name)

@@ -39,6 +39,9 @@ SCOPES: dict[str, str] = {
     # results, which only a service's own token may record).
     "gamification:admin": "Rebuild leaderboards and reconcile wallets (operators only)",
     "ratings:write": "Record match results (services only)",
+    # ai-service: challenge generation and task understanding, for other services' own
+    # tokens (no person-facing client lists it; ai-service also refuses a person's token).
+    "agent:invoke": "Ask ai-service for challenges and task breakdowns (services only)",
 }
 # Scope → the role a person needs to be granted it (a client may still hold it for its own
 # client-credentials tokens).

@@ -1,0 +1,1 @@
+"""Events: what ai-service publishes (publish.py) and consumes (consume.py)."""

@@ -1,0 +1,1 @@
+"""The prompt templates, one TOML file per version (read by store/prompts.py)."""
