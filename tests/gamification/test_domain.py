@@ -725,3 +725,33 @@ def test_a_match_fingerprint_ignores_member_order_but_not_ranks() -> None:
     assert a == ratings.match_fingerprint("coding", [(["y", "x"], 1), (["z"], 2)])
     assert a != ratings.match_fingerprint("coding", [(["x", "y"], 2), (["z"], 1)])
     assert a != ratings.match_fingerprint("study", [(["x", "y"], 1), (["z"], 2)])
+
+
+def test_a_challenge_result_becomes_one_canonical_match() -> None:
+    from deepiri_kit.contracts.challenges import ChallengeCompleted, Opponent, Standing
+
+    def duel(user: str, other: str, outcome: str) -> ChallengeCompleted:
+        return msgspec.convert(
+            {
+                "challenge_id": "c",
+                "difficulty": "easy",
+                "kind": "duel",
+                "opponent": Opponent(user_id=other, outcome=outcome),  # type: ignore[arg-type]
+            },
+            ChallengeCompleted,
+            from_attributes=True,
+        )
+
+    # Both players' events describe the same match.
+    won = rewards.challenge_match("ann", duel("ann", "bob", "win"))
+    lost = rewards.challenge_match("bob", duel("bob", "ann", "loss"))
+    assert won == lost == [(("ann",), 1), (("bob",), 2)]
+    assert rewards.challenge_match("ann", duel("ann", "bob", "draw")) == [
+        (("ann",), 1),
+        (("bob",), 1),
+    ]
+    ranking = [Standing(user_id=u, rank=r) for u, r in (("cy", 3), ("ann", 1), ("bob", 1))]
+    group = ChallengeCompleted(challenge_id="g", difficulty="easy", kind="group", ranking=ranking)
+    assert rewards.challenge_match("bob", group) == [(("ann",), 1), (("bob",), 1), (("cy",), 3)]
+    solo = ChallengeCompleted(challenge_id="s", difficulty="easy", kind="solo")
+    assert rewards.challenge_match("ann", solo) == []

@@ -545,3 +545,72 @@ async def test_a_credit_applied_by_another_writer_stays_in_the_trace_that_earned
     assert (late.traceparent or "").split("-")[1] == format(
         third.get_span_context().trace_id, "032x"
     )
+
+
+def _challenge_event(user: str, **data: Any) -> Envelope:
+    return new_event(
+        "challenge.completed",
+        source="challenge-service",
+        user_id=user,
+        event_id=f"challenge.completed:{data['challenge_id']}:{user}",
+        data={"difficulty": "medium", "points": 250, "category": "productivity", **data},
+    )
+
+
+async def test_a_duel_is_paid_to_the_winner_and_rated_once_as_an_elo_match(
+    game: Gamification,
+) -> None:
+    won = {"kind": "duel", "opponent": {"user_id": "dia", "outcome": "win"}, "passed": True}
+    lost = {
+        "kind": "duel",
+        "opponent": {"user_id": "don", "outcome": "loss"},
+        "passed": False,
+        "points": 0,
+    }
+    for _ in range(2):  # each player's event, each delivered twice
+        await handlers(game).challenges(_challenge_event("don", challenge_id="d1", **won))
+        await handlers(game).challenges(_challenge_event("dia", challenge_id="d1", **lost))
+    match = await game.ratings.store.match("challenge:d1")
+    assert match is not None
+    assert {r["user_id"]: (r["result"], r["method"]) for r in match["results"]} == {
+        "don": ("win", "elo"),
+        "dia": ("loss", "elo"),
+    }
+    don = await game.ratings.standing("don", "productivity")
+    dia = await game.ratings.standing("dia", "productivity")
+    assert (don.rating["rating"], dia.rating["rating"]) == (1516.0, 1484.0)
+    assert don.rating["matches"] == dia.rating["matches"] == 1
+    winner = await game.wallets.state("don")
+    assert winner.balances["xp"] == 250
+    assert winner.stats["challenge_duels_won"] == 1
+    assert "duelist-1" in winner.badges
+    assert (await game.wallets.state("dia")).balances.get("xp", 0) == 0
+
+
+async def test_a_group_ranking_is_rated_once_as_an_openskill_match(game: Gamification) -> None:
+    ranking = [
+        {"user_id": "gia", "rank": 1, "progress": 5},
+        {"user_id": "gus", "rank": 2, "progress": 3},
+        {"user_id": "gwen", "rank": 3, "progress": 0},
+    ]
+    for user in ("gus", "gia", "gwen"):
+        passed = user == "gia"
+        await handlers(game).challenges(
+            _challenge_event(
+                user,
+                challenge_id="g1",
+                kind="group",
+                ranking=ranking,
+                passed=passed,
+                points=250 if passed else 0,
+            )
+        )
+    match = await game.ratings.store.match("challenge:g1")
+    assert match is not None
+    results = {r["user_id"]: r for r in match["results"]}
+    assert {r["method"] for r in results.values()} == {"openskill"}
+    assert results["gia"]["delta"] > 0 > results["gwen"]["delta"]
+    assert (await game.ratings.standing("gus", "productivity")).rating["matches"] == 1
+    first = await game.wallets.state("gia")
+    assert first.stats["challenge_groups_won"] == 1
+    assert "top-of-the-group" in first.badges

@@ -209,3 +209,38 @@ def test_literals_are_enforced() -> None:
         challenges.ChallengeCompleted.from_data(
             {"challenge_id": "c", "difficulty": "easy", "points": -1}
         )
+
+
+def test_challenge_results_of_duels_and_groups_are_optional_additions() -> None:
+    old = WIRE[challenges.ChallengeCompleted]
+    assert challenges.ChallengeCompleted.from_data(old).opponent is None  # older events decode
+    duel = {
+        **old,
+        "kind": "duel",
+        "opponent": {"user_id": "u2", "outcome": "win"},
+        "progress": 5,
+        "target": 5,
+    }
+    assert_contract(challenges.STREAM, challenges.ChallengeCompleted, duel)
+    group = {
+        **old,
+        "kind": "group",
+        "passed": False,
+        "ranking": [
+            {"user_id": "u1", "rank": 1, "progress": 4},
+            {"user_id": "u2", "rank": 1, "progress": 4},
+            {"user_id": "u3", "rank": 3, "progress": 0},
+        ],
+    }
+    event = challenges.ChallengeCompleted.from_data(group)
+    assert event.ranking is not None
+    assert [s.rank for s in event.ranking] == [1, 1, 3]
+    assert_contract(challenges.STREAM, challenges.ChallengeCompleted, group)
+    with pytest.raises(ContractError, match="outcome"):
+        challenges.ChallengeCompleted.from_data(
+            {**duel, "opponent": {"user_id": "u2", "outcome": "won"}}
+        )
+    with pytest.raises(ContractError, match="rank"):
+        challenges.ChallengeCompleted.from_data(
+            {**group, "ranking": [{"user_id": "u1", "rank": 0}]}
+        )

@@ -72,14 +72,15 @@ async def build(
         erasure=erasure,
     )
     friends = FriendBoards(boards, friendships, profiles, ledger, erasure, graph)
+    rated = Ratings(ratings, wallets, boards, profiles)
     return Gamification(
         wallets=wallets,
-        ratings=Ratings(ratings, wallets, boards, profiles),
+        ratings=rated,
         leaderboards=Leaderboards(
             boards, profiles, Rebuild(boards, profiles, ledger, snapshots, ratings)
         ),
         friends=friends,
-        reactions=Reactions(wallets, profiles, erasure, friends),
+        reactions=Reactions(wallets, profiles, erasure, friends, rated),
     )
 
 

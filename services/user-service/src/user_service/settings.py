@@ -51,6 +51,14 @@ DEV_CLIENTS = json.dumps(
             "scope": "social:read",
             "first_party": True,
         },
+        {
+            # challenge-service's token for ai-service (its AGENT_CLIENT_SECRET default).
+            "client_id": "challenge-service",
+            "name": "challenge-service",
+            "secret": "challenge-service-development-secret",
+            "grant_types": ["client_credentials"],
+            "scope": "agent:invoke",
+        },
     ]
 )
 

@@ -240,6 +240,22 @@ RAW: Final[list[dict[str, Any]]] = [
         "rarity": "epic",
         "rule": {"type": "counter", "counter": "challenges_very_hard", "at_least": 1},
     },
+    *_tier(
+        "duelist",
+        "Duelist",
+        "challenge_duels_won",
+        [(1, "uncommon"), (10, "rare")],
+        description="Win {n} challenge duel(s) against a friend.",
+        category="challenges",
+    ),
+    {
+        "id": "top-of-the-group",
+        "name": "Top of the Group",
+        "description": "Finish first in a group challenge.",
+        "category": "challenges",
+        "rarity": "rare",
+        "rule": {"type": "counter", "counter": "challenge_groups_won", "at_least": 1},
+    },
     # --- ratings ---------------------------------------------------------------------------
     *_tier(
         "wins",

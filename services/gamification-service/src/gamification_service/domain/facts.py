@@ -73,6 +73,8 @@ KNOWN_COUNTERS = frozenset(
         "challenges_medium",
         "challenges_hard",
         "challenges_very_hard",
+        "challenge_duels_won",
+        "challenge_groups_won",
         "spends",
         "conversions",
         "badges_earned",

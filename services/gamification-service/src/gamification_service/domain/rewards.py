@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, Literal, Protocol
 
+from deepiri_kit.contracts.challenges import ChallengeCompleted
+
 Kind = Literal["todo", "daily", "habit"]
 Difficulty = Literal["trivial", "easy", "medium", "hard"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -163,3 +165,19 @@ def challenge_reward(difficulty: ChallengeDifficulty, points: int, passed: bool)
         "tokens": CHALLENGE_TOKENS[difficulty],
     }
     return Reward(amounts={k: v for k, v in amounts.items() if v > 0})
+
+
+def challenge_match(user_id: str, event: ChallengeCompleted) -> list[tuple[tuple[str, ...], int]]:
+    """A duel's or a group's result as rated-match teams, in one canonical order (every
+    player's event yields the same teams, so the match is recorded once): a decisive duel is
+    an Elo match, a drawn duel and a group ranking OpenSkill ones (``domain/ratings.py``).
+    Solo and streak challenges are no match: empty."""
+    if event.opponent is not None:
+        mine = {"win": 1, "loss": 2, "draw": 1}[event.opponent.outcome]
+        theirs = {"win": 2, "loss": 1, "draw": 1}[event.opponent.outcome]
+        teams = [((user_id,), mine), ((event.opponent.user_id,), theirs)]
+    elif event.ranking is not None and len(event.ranking) >= 2:
+        teams = [((s.user_id,), s.rank) for s in event.ranking]
+    else:
+        return []
+    return sorted(teams, key=lambda team: (team[1], team[0]))

@@ -92,14 +92,22 @@ class ChallengeFacts(msgspec.Struct, kw_only=True):
     difficulty: Literal["easy", "medium", "hard", "very_hard"]
     passed: bool = True
     category: str | None = None
+    # Added with duels and groups (older entries have none): how this player placed.
+    kind: str | None = None
+    outcome: str | None = None
+    rank: int | None = None
 
     @classmethod
-    def of(cls, event: ChallengeCompleted) -> ChallengeFacts:
+    def of(cls, event: ChallengeCompleted, user_id: str | None = None) -> ChallengeFacts:
+        rank = next((s.rank for s in event.ranking or () if s.user_id == user_id), None)
         return cls(
             challenge_id=event.challenge_id,
             difficulty=event.difficulty,
             passed=event.passed,
             category=event.category,
+            kind=event.kind,
+            outcome=event.opponent.outcome if event.opponent is not None else None,
+            rank=rank,
         )
 
 
@@ -251,6 +259,10 @@ def apply(state: WalletState, entry: Entry) -> Applied:
         if entry.challenge.passed:
             _bump(new.stats, "challenges_passed")
             _bump(new.stats, f"challenges_{entry.challenge.difficulty}")
+        if entry.challenge.kind == "duel" and entry.challenge.outcome == "win":
+            _bump(new.stats, "challenge_duels_won")
+        if entry.challenge.kind == "group" and entry.challenge.rank == 1:
+            _bump(new.stats, "challenge_groups_won")
     if entry.kind == "spend":
         _bump(new.stats, "spends")
         for currency, amount in debited.items():

@@ -10,11 +10,12 @@ from deepiri_kit import tracer
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
 from deepiri_kit.contracts.tasks import TaskCompleted
-from gamification_service.domain import AccountDeleted, rewards
+from gamification_service.domain import AccountDeleted, DeletedPlayers, InvalidMatch, rewards
 from gamification_service.domain import wallet as fold
 from gamification_service.domain.wallet import Draft
 from gamification_service.service.erasure import Erased, Erasure
 from gamification_service.service.friends import FriendBoards
+from gamification_service.service.ratings import Ratings, Teams
 from gamification_service.service.wallets import Wallets
 from gamification_service.store.profiles import Profiles
 
@@ -27,12 +28,18 @@ class Reactions:
     """The use cases of consumed events (``events/consume.py`` decodes and hands them on)."""
 
     def __init__(
-        self, wallets: Wallets, profiles: Profiles, erasure: Erasure, friends: FriendBoards
+        self,
+        wallets: Wallets,
+        profiles: Profiles,
+        erasure: Erasure,
+        friends: FriendBoards,
+        ratings: Ratings,
     ) -> None:
         self.wallets = wallets
         self.profiles = profiles
         self.erasure = erasure
         self.friends = friends
+        self.ratings = ratings
 
     async def on_task_completed(self, event_id: str, user_id: str, event: TaskCompleted) -> None:
         """Pay a completed task's reward once (its ledger key says what "once" means)."""
@@ -57,7 +64,9 @@ class Reactions:
     async def on_challenge_completed(
         self, event_id: str, user_id: str, event: ChallengeCompleted
     ) -> None:
-        """Pay a challenge once per user and challenge, whatever the event id."""
+        """Pay a challenge once per user and challenge, whatever the event id; a duel's or a
+        group's result is recorded as a rated match (once, whichever player's event comes
+        first: every player's event carries the same result)."""
         reward = rewards.challenge_reward(event.difficulty, event.points, event.passed)
         draft = Draft(
             key=f"challenge:{user_id}:{event.challenge_id}",
@@ -65,9 +74,21 @@ class Reactions:
             amounts=reward.amounts,
             reason="challenge passed" if event.passed else "challenge attempted",
             ref={"event_id": event_id, "challenge_id": event.challenge_id},
-            challenge=fold.ChallengeFacts.of(event),
+            challenge=fold.ChallengeFacts.of(event, user_id),
         )
         await self._pay(user_id, draft)
+        teams = rewards.challenge_match(user_id, event)
+        if teams:
+            await self._rate(event.challenge_id, event.category or "overall", teams)
+
+    async def _rate(self, challenge_id: str, category: str, teams: Teams) -> None:
+        try:
+            await self.ratings.record_match(f"challenge:{challenge_id}", category, teams)
+        except DeletedPlayers:
+            log.info("challenge match with a deleted player not rated")
+        except InvalidMatch as exc:
+            # A result the ratings cannot take is the producer's bug: kept out of the ladder.
+            log.warning("challenge %s not rated: %s", challenge_id, exc)
 
     async def on_profile(self, user_id: str, name: str | None, at: datetime) -> None:
         """Keep the newest display name (events can arrive out of order; a deleted

@@ -1,0 +1,5 @@
+"""The service's controllers."""
+
+from challenge_service.api.challenges import ChallengeController
+
+ROUTES = [ChallengeController]

@@ -1,0 +1,1 @@
+"""Events: what challenge-service publishes (publish.py) and consumes (consume.py)."""

@@ -1,0 +1,1 @@
+"""Persistence only: documents in and out, no rules and no HTTP."""

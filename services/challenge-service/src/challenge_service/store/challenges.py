@@ -1,0 +1,187 @@
+"""Challenges in MongoDB, on the kit's write path (``deepiri_kit.chain``).
+
+* ``challenge_links`` — one chain per challenge (key ``ch:<id>``): every state is a link
+  (offered, accepted, started, ended…), claimed by unique insert, so two racing changes
+  cannot both win; the link that ends a challenge carries its ``challenge.completed`` events
+  (the outbox), delivered at once or by the chain's sweeper after a crash.
+* ``challenges`` — the read model, projected from each chain's head (never backwards).
+* ``progress_links`` — one chain per player and challenge (key ``p:<id>:<user>``): each
+  counted contribution is a link holding the new total; its ``counts`` field (unique) names
+  what was counted (a task, a day, an event), so nothing counts twice.
+* ``task_claims`` — ``<user>:<task>`` → the one exclusive challenge that task counted for.
+* ``friendships`` — the social graph as user-service announced it (newest change wins).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from challenge_service.domain.challenges import Challenge, Progress
+from deepiri_kit.chain import AlreadyRecorded, Chain, link_seq
+from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.events import EventBus
+
+Document = dict[str, Any]
+VIEW_INDEXES = [
+    IndexModel([("members", ASCENDING), ("created_at", -1)], name="member_created"),
+    IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="status_deadline"),
+]
+COUNTS_INDEX = IndexModel([("counts", ASCENDING)], name="counts", unique=True, sparse=True)
+ATTEMPTS = 50
+
+
+def challenge_key(challenge_id: str) -> str:
+    return f"ch:{challenge_id}"
+
+
+def progress_key(challenge_id: str, user_id: str) -> str:
+    return f"p:{challenge_id}:{user_id}"
+
+
+def to_document(challenge: Challenge) -> Document:
+    return msgspec.to_builtins(challenge, builtin_types=(datetime,))  # type: ignore[no-any-return]
+
+
+def as_challenge(doc: Document) -> Challenge:
+    fields = {k: v for k, v in doc.items() if k in Challenge.__struct_fields__}
+    return msgspec.convert(fields, Challenge, builtin_types=(datetime,))
+
+
+class ChallengeStore:
+    def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
+        self.log = Chain(db["challenge_links"], bus, cache=2000, repair=self._repair)
+        self.progress_log = Chain(db["progress_links"], cache=5000)
+        self.view = db["challenges"]
+        self.claims = db["task_claims"]
+        self.friendships = db["friendships"]
+
+    async def ensure_indexes(self) -> None:
+        await self.log.ensure_indexes()
+        await self.progress_log.ensure_indexes(COUNTS_INDEX)
+        await ensure_indexes(self.view, VIEW_INDEXES)
+
+    # --- challenges -------------------------------------------------------------------------
+
+    def _render(self, link: Document) -> Document:
+        state = link["state"]
+        return {
+            **state,
+            "version": link_seq(link),
+            "members": [p["user_id"] for p in state["players"]],
+        }
+
+    async def _repair(self, key: str, link: Document) -> None:
+        await self.log.project(self.view, link["state"]["id"], link, self._render)
+
+    async def head(self, challenge_id: str) -> tuple[Challenge, int] | None:
+        link = await self.log.head(challenge_key(challenge_id))
+        return None if link is None else (as_challenge(link["state"]), link_seq(link))
+
+    async def write(
+        self, challenge: Challenge, seq: int, outbox: list[Document] | None = None
+    ) -> bool:
+        """Claim state ``seq`` of the challenge (False: someone else changed it first),
+        project it and deliver its events."""
+        link = await self.log.claim(
+            challenge_key(challenge.id),
+            seq,
+            {"state": to_document(challenge)},
+            outbox=outbox or (),
+        )
+        if link is None:
+            return False
+        await self._repair(challenge_key(challenge.id), link)
+        await self.log.deliver(link)
+        return True
+
+    async def of_member(self, user_id: str, statuses: list[str], limit: int) -> list[Challenge]:
+        cursor = self.view.find({"members": user_id, "status": {"$in": statuses}}).sort(
+            [("created_at", -1), ("_id", -1)]
+        )
+        return [as_challenge(doc) async for doc in cursor.limit(limit)]
+
+    async def active_of(self, user_id: str) -> list[Challenge]:
+        """The challenges ``user_id`` plays now, earliest accepted first (the read model may
+        lag a just-accepted challenge by one projection; its head is re-read)."""
+        found = [
+            c for c in await self.of_member(user_id, ["active"], 200) if user_id in c.playing()
+        ]
+        return sorted(found, key=lambda c: (c.player(user_id).accepted_at or c.created_at, c.id))  # type: ignore[union-attr]
+
+    async def due(self, now: datetime, limit: int = 200) -> list[str]:
+        """Ids of challenges whose deadline or offer has passed (the view may lag; the
+        worker decides on the chain's head)."""
+        cursor = self.view.find(
+            {
+                "$or": [
+                    {"status": "active", "deadline": {"$lte": now}},
+                    {"status": "available", "offer_expires_at": {"$lte": now}},
+                ]
+            },
+            {"_id": 1},
+        )
+        return [doc["_id"] async for doc in cursor.limit(limit)]
+
+    # --- progress ---------------------------------------------------------------------------
+
+    async def progress(self, challenge_id: str, user_id: str) -> tuple[Progress, int]:
+        link = await self.progress_log.head(progress_key(challenge_id, user_id))
+        if link is None:
+            return Progress(), 0
+        return msgspec.convert(link["progress"], Progress, builtin_types=(datetime,)), link_seq(
+            link
+        )
+
+    async def count(
+        self, challenge_id: str, user_id: str, seq: int, progress: Progress, counted: str
+    ) -> bool | None:
+        """Record ``progress`` as contribution ``seq``: True, or False when that seq was taken
+        (re-read and decide again), or None when ``counted`` was counted before."""
+        try:
+            link = await self.progress_log.claim(
+                progress_key(challenge_id, user_id),
+                seq,
+                {"progress": msgspec.to_builtins(progress, builtin_types=(datetime,))},
+                extra={"counts": f"{challenge_id}:{user_id}:{counted}"},
+            )
+        except AlreadyRecorded:
+            return None
+        return link is not None
+
+    # --- anti-abuse -------------------------------------------------------------------------
+
+    async def claim_task(self, user_id: str, task_id: str, challenge_id: str) -> str:
+        """The exclusive challenge ``user_id``'s task counts for: ``challenge_id`` if the task
+        is unclaimed, else the one that claimed it first."""
+        claim_id = f"{user_id}:{task_id}"
+        with contextlib.suppress(DuplicateKeyError):
+            await self.claims.insert_one({"_id": claim_id, "challenge_id": challenge_id})
+            return challenge_id
+        doc = await self.claims.find_one({"_id": claim_id})
+        assert doc is not None
+        return str(doc["challenge_id"])
+
+    # --- friends ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _pair(a: str, b: str) -> str:
+        return "|".join(sorted((a, b)))
+
+    async def set_friends(self, a: str, b: str, friends: bool, at: datetime) -> None:
+        """Keep the newest announced state of the pair (events may arrive out of order)."""
+        pair = self._pair(a, b)
+        doc = {"friends": friends, "at": at}
+        with contextlib.suppress(DuplicateKeyError):  # a newer state is stored already
+            await self.friendships.replace_one({"_id": pair, "at": {"$lt": at}}, doc, upsert=True)
+
+    async def friends_among(self, user_id: str, others: list[str]) -> set[str]:
+        pairs = {self._pair(user_id, o): o for o in others}
+        cursor = self.friendships.find({"_id": {"$in": list(pairs)}, "friends": True})
+        return {pairs[doc["_id"]] async for doc in cursor}

@@ -1,0 +1,284 @@
+"""challenge-service through its HTTP API and its consumer, on real FerretDB and Redis:
+progress from real events on the bus (counted once, not before acceptance, one exclusive
+challenge per task), completion announced once, deadlines, duels and groups, bad input,
+scopes, ai-service unreachable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+
+from challenge_service.service import Challenges, offer
+from deepiri_kit.contracts import agent, social, tasks
+from deepiri_kit.events import EventBus, event_envelope
+from support.streams import published
+from support.tokens import TokenIssuer
+from support.waiting import eventually
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+BASE = "/api/challenges"
+RW = "challenges:read challenges:write"
+
+
+def generated(
+    kind: agent.ChallengeKind = "solo", target: int = 2, hours: int = 72, tag: str = "deep-work"
+) -> agent.GeneratedChallenge:
+    goal = (
+        agent.Goal(metric="streak_days", target=target)
+        if kind == "streak"
+        else agent.Goal(metric="tasks_tagged", target=target, tag=tag)
+    )
+    return agent.GeneratedChallenge(
+        kind=kind,
+        title=f"{target} {tag} tasks",
+        description="Focus.",
+        difficulty="medium",
+        category="productivity",
+        reward_points=250,
+        time_limit_hours=hours,
+        goal=goal,
+        answered_by="fallback",
+        prompt_version="test",
+    )
+
+
+async def seeded(app: Litestar, owner: str, made: agent.GeneratedChallenge, *invite: str) -> str:
+    """A challenge offered through the service's own use case (as ``generate`` stores it)."""
+    service: Challenges = app.state["service"]
+    challenge = offer(owner, made, list(invite), datetime.now(UTC))
+    assert await service.store.write(challenge, 1)
+    return challenge.id
+
+
+async def completed_task(
+    redis: Any,
+    user: str,
+    task_id: str,
+    *,
+    at: datetime | None = None,
+    tags: tuple[str, ...] = ("deep-work",),
+    event_id: str | None = None,
+) -> str:
+    event = tasks.TaskCompleted(
+        task_id=task_id,
+        kind="todo",
+        difficulty="easy",
+        completed_at=at or datetime.now(UTC),
+        tags=list(tags),
+        title="Write",
+    )
+    envelope = event_envelope(event, source="task-service", user_id=user, event_id=event_id)
+    await EventBus(redis).publish(tasks.STREAM.name, envelope)
+    return envelope.id
+
+
+async def befriend(redis: Any, a: str, b: str) -> None:
+    envelope = event_envelope(
+        social.FriendAdded(user_id=a, friend_id=b), source="user-service", user_id=a
+    )
+    await EventBus(redis).publish(social.STREAM.name, envelope)
+
+
+async def detail(client: httpx.AsyncClient, headers: dict[str, str], cid: str) -> dict[str, Any]:
+    response = await client.get(f"{BASE}/{cid}", headers=headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_solo_challenge_is_progressed_by_events_once_and_completed_once(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann = issuer.headers("ann", RW)
+    cid = await seeded(app, "ann", generated(target=2))
+    [offered] = (await client.get(BASE, params={"status": "available"}, headers=ann)).json()
+    assert offered["id"] == cid
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    accepted = await client.post(f"{BASE}/{cid}/accept", headers=ann)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "active"
+
+    await completed_task(redis, "ann", "early", at=before)  # before acceptance: not counted
+    await completed_task(redis, "ann", "chores", tags=("chores",))  # not the goal's tag
+    first = await completed_task(redis, "ann", "t1")
+    await completed_task(redis, "ann", "t1", event_id=first)  # redelivered
+    await completed_task(redis, "ann", "t1")  # the same task again
+
+    async def one_counted() -> bool:
+        return bool((await detail(client, ann, cid))["players"][0]["progress"] == 1)
+
+    await eventually(one_counted)
+    assert (await detail(client, ann, cid))["status"] == "active"
+
+    await completed_task(redis, "ann", "t2")
+
+    async def ended() -> bool:
+        return bool((await detail(client, ann, cid))["status"] == "completed")
+
+    await eventually(ended)
+    [event] = await published(redis, "events.challenges")
+    assert (event.type, event.user_id) == ("challenge.completed", "ann")
+    assert event.data["challenge_id"] == cid
+    assert (event.data["passed"], event.data["points"], event.data["kind"]) == (True, 250, "solo")
+    shown = await detail(client, ann, cid)
+    assert shown["result"][0]["passed"] is True
+    assert [
+        c["id"] for c in (await client.get(BASE, params={"status": "finished"}, headers=ann)).json()
+    ] == [cid]
+    # More work after the end changes nothing and announces nothing more.
+    await completed_task(redis, "ann", "t3")
+    await completed_task(redis, "ann", "t4")
+    assert len(await published(redis, "events.challenges")) == 1
+
+
+async def test_a_task_counts_for_one_exclusive_challenge_only(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann = issuer.headers("ann", RW)
+    first = await seeded(app, "ann", generated(target=3))
+    second = await seeded(app, "ann", generated(target=3))
+    for cid in (first, second):
+        assert (await client.post(f"{BASE}/{cid}/accept", headers=ann)).status_code == 200
+    await completed_task(redis, "ann", "t1")
+
+    async def counted_once() -> bool:
+        shown = [(await detail(client, ann, c))["players"][0]["progress"] for c in (first, second)]
+        return shown == [1, 0]
+
+    await eventually(counted_once)
+
+
+async def test_the_deadline_worker_expires_an_unfinished_challenge(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann = issuer.headers("ann", RW)
+    cid = await seeded(app, "ann", generated(target=5, hours=1))
+    assert (await client.post(f"{BASE}/{cid}/accept", headers=ann)).status_code == 200
+    await completed_task(redis, "ann", "t1")
+    service: Challenges = app.state["service"]
+
+    async def counted() -> bool:
+        return bool((await detail(client, ann, cid))["players"][0]["progress"] == 1)
+
+    await eventually(counted)
+    # An hour later: move the deadline into the past through a new link, as time would.
+    challenge, seq = await service.store.head(cid)  # type: ignore[misc]
+    import msgspec
+
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    assert await service.store.write(msgspec.structs.replace(challenge, deadline=past), seq + 1)
+
+    async def expired() -> bool:
+        return bool((await detail(client, ann, cid))["status"] == "expired")
+
+    await eventually(expired)
+    [event] = await published(redis, "events.challenges")
+    assert (event.data["passed"], event.data["points"], event.data["progress"]) == (False, 0, 1)
+
+
+async def test_a_duel_between_friends_is_won_by_the_first_to_the_goal(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann, bob = issuer.headers("ann", RW), issuer.headers("bob", RW)
+    cid = await seeded(app, "ann", generated("duel", target=2), "bob")
+    assert (await client.post(f"{BASE}/{cid}/accept", headers=ann)).json()["status"] == "available"
+    [invited] = (await client.get(BASE, params={"status": "available"}, headers=bob)).json()
+    assert invited["id"] == cid
+    assert (await client.post(f"{BASE}/{cid}/accept", headers=bob)).json()["status"] == "active"
+    for task_id in ("b1", "a1", "a2"):
+        await completed_task(redis, "ann" if task_id[0] == "a" else "bob", task_id)
+
+    async def ended() -> bool:
+        return bool((await detail(client, ann, cid))["status"] == "completed")
+
+    await eventually(ended)
+    events = {e.user_id: e.data for e in await published(redis, "events.challenges")}
+    assert events["ann"]["opponent"] == {"user_id": "bob", "outcome": "win"}
+    assert events["bob"]["opponent"] == {"user_id": "ann", "outcome": "loss"}
+    assert (events["ann"]["passed"], events["bob"]["passed"]) == (True, False)
+
+
+async def test_a_group_challenge_has_a_live_leaderboard(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    heads = {u: issuer.headers(u, RW) for u in ("ann", "bob", "cy")}
+    cid = await seeded(app, "ann", generated("group", target=3), "bob", "cy")
+    for user in ("bob", "cy", "ann"):
+        assert (await client.post(f"{BASE}/{cid}/accept", headers=heads[user])).status_code == 200
+    await completed_task(redis, "cy", "c1")
+    await completed_task(redis, "cy", "c2")
+    await completed_task(redis, "bob", "b1")
+
+    async def ranked() -> bool:
+        board = (await detail(client, heads["bob"], cid))["leaderboard"]
+        return [(s["user_id"], s["rank"], s["progress"]) for s in board] == [
+            ("cy", 1, 2),
+            ("bob", 2, 1),
+            ("ann", 3, 0),
+        ]
+
+    await eventually(ranked)
+
+
+async def test_generating_needs_friends_and_ai_service_and_writes_nothing_without_them(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
+) -> None:
+    ann = issuer.headers("ann", RW)
+    stranger = await client.post(
+        f"{BASE}/generate", json={"kind": "duel", "invite": ["eve"]}, headers=ann
+    )
+    assert stranger.status_code == 403, stranger.text
+    down = await client.post(f"{BASE}/generate", json={"kind": "solo"}, headers=ann)
+    assert down.status_code == 503, down.text
+    assert down.headers["content-type"].startswith("application/problem+json")
+    assert int(down.headers["retry-after"]) > 0
+    assert await mongo["challenges"].count_documents({}) == 0
+    assert await mongo["challenge_links"].count_documents({}) == 0
+    # Everything else still works.
+    assert (await client.get(BASE, headers=ann)).status_code == 200
+    assert (await client.get("/health")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"kind": "quiz"}, 400),
+        ({"kind": "solo", "difficulty": "insane"}, 400),
+        ({"kind": "solo", "owner": "bob"}, 400),
+        ({"kind": "solo", "$set": {"owner": "bob"}}, 400),
+        ({}, 400),
+        ({"kind": "solo", "invite": ["bob"]}, 422),
+        ({"kind": "duel", "invite": ["bob", "cy"]}, 422),
+    ],
+)
+async def test_bad_input_is_a_problem_and_writes_nothing(
+    client: httpx.AsyncClient, issuer: TokenIssuer, mongo: Any, body: Any, status: int
+) -> None:
+    response = await client.post(f"{BASE}/generate", json=body, headers=issuer.headers("ann", RW))
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert await mongo["challenge_links"].count_documents({}) == 0
+
+
+async def test_someone_elses_challenge_is_not_found_and_scopes_are_required(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer
+) -> None:
+    cid = await seeded(app, "ann", generated())
+    eve = issuer.headers("eve", RW)
+    assert (await client.get(f"{BASE}/{cid}", headers=eve)).status_code == 404
+    assert (await client.post(f"{BASE}/{cid}/accept", headers=eve)).status_code == 404
+    assert (await client.get(f"{BASE}/not-an-id", headers=eve)).status_code == 400
+    assert (await client.get(BASE)).status_code == 401
+    read_only = issuer.headers("ann", "challenges:read")
+    assert (await client.post(f"{BASE}/{cid}/accept", headers=read_only)).status_code == 403
+
+
+async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).status_code == 200
+    assert "http_server_requests_total" in (await client.get("/metrics")).text
+    schema = (await client.get(f"{BASE}/schema/openapi.json")).json()
+    assert f"{BASE}/generate" in schema["paths"]
+    assert f"{BASE}/{{challenge_id}}/accept" in schema["paths"]
