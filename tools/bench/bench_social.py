@@ -245,7 +245,7 @@ async def main() -> None:
             )
             rows.append(
                 (
-                    f"raw redis-py + pymongo, {conns} conn",
+                    f"raw redis-py (same commands), {conns} conn",
                     loop_figures(
                         *await run_loop(lambda: raw_queries(redis, target), conns, args.seconds)
                     ),
