@@ -144,6 +144,7 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "points": 0,
         "unlocked": 2,
     },
+    social.FriendRequested: {"user_id": "u1", "friend_id": "u2"},
     social.FriendAdded: {"user_id": "u1", "friend_id": "u2"},
     social.FriendRemoved: {"user_id": "u1", "friend_id": "u2", "reason": "blocked"},
     social.Blocked: {"user_id": "u1", "blocked_id": "u2"},

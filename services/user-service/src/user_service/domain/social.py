@@ -33,7 +33,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from deepiri_kit.contracts import Event
-from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved, FriendRequested
 from deepiri_kit.errors import Conflict, Invalid, NotFound
 from user_service.domain.accounts import VISIBILITIES, Visibility
 
@@ -138,6 +138,7 @@ FRIENDS = Bond(
     "requested_by",
     "friend request",
     "unfriend",
+    requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),
     added=lambda user, other: FriendAdded(user_id=user, friend_id=other),
     removed=lambda user, other, why: FriendRemoved(user_id=user, friend_id=other, reason=why),
 )
