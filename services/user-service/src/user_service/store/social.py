@@ -16,6 +16,7 @@ read its chain, never these views.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ import pymongo
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from deepiri_kit import Periodic, utcnow
 from deepiri_kit.chain import Chain, link_seq
@@ -34,6 +36,7 @@ from user_service.domain.social import Pair, pair_key
 from user_service.store.social_index import SocialIndex
 
 Document = dict[str, Any]
+log = logging.getLogger("user_service.social")
 # Every field of a pair that holds a tie (an emptied pair holds none: lists skip it).
 TIES = ("friends", "requested_by", "teammates", "invited_by", "blocked_by", "following", "rivals")
 REBUILD_SECONDS = 900
@@ -135,8 +138,13 @@ class SocialStore:
         await self._ready()
 
     async def account_changed(self, user: str, version: int, account: Account) -> None:
-        """Keep the index's visibility of ``user`` (an account's change was projected)."""
-        await self.index.set_visibility(user, version, account.visibility)
+        """Keep the index's visibility of ``user`` (an account's change was projected). The
+        change stands without Redis: its link carries events, so the sweeper projects it
+        again (and this with it) once Redis answers."""
+        try:
+            await self.index.set_visibility(user, version, account.visibility)
+        except RedisError as exc:
+            log.warning("visibility of %s not indexed yet: %s", user, type(exc).__name__)
 
     async def visibilities(self, users: Iterable[str]) -> dict[str, Visibility]:
         """The visibility of each of ``users`` who is not public (from the index: FerretDB
