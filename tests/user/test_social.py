@@ -567,8 +567,12 @@ async def test_the_index_is_rebuilt_from_the_database_when_redis_lost_it(
             await cat.got(f"{PREFIX}/rivals/"),
         ]
 
+    sam_id = await register(client, redis, "sam@example.com", display_name="Sam")
+    sam = Person(client, issuer, sam_id)
+    await befriend(sam, bob)
+    assert (await sam.call("PATCH", f"{PREFIX}/me", json={"visibility": "private"})).is_success
     before = await views()
-    assert before[:2] == [["bob"], [("cat", 1)]]
+    assert before[:2] == [["bob"], [("cat", 1)]]  # not sam: private
     await redis.flushdb()
     # Two replicas read at once: one rebuilds, the other waits for it.
     first, second = await asyncio.gather(ann.friends(), ann.via(other_client).friends())

@@ -14,9 +14,9 @@ with one uvicorn worker; its first read builds the Redis index from ``social_edg
 (timed). Measured, each at 1 and 4 connections:
 
 * ``GET /api/users/friends/suggestions?limit=20`` as the target (wrk, a real RS256 token);
-* the same datastore queries sent raw (redis-py and pymongo): the target's pairs (HGETALL),
-  their friends' friends (SMEMBERS, one pipeline), the visibility of the best page of
-  candidates (``find_one`` by ``_id``) — the ceiling; and the ranking alone, in process;
+* the same datastore queries sent raw (redis-py): the target's pairs (HGETALL), their
+  friends' friends (SMEMBERS, one pipeline), the visibility of the best page of candidates
+  (HMGET) — the ceiling (ranking included, as the service ranks); and the ranking alone;
 * with ``--mongo-reference``, once: what the same read costs straight from ``social_edges``
   (the target's pairs, then one ``$match/$unwind/$group/$sort/$limit`` aggregation over
   their friends' pairs) — the path the Redis index replaced (FerretDB scans for both).
@@ -45,7 +45,7 @@ from pymongo import AsyncMongoClient  # noqa: E402
 from redis.asyncio import Redis  # noqa: E402
 
 from user_service.domain.social import pair_key, rank_suggestions  # noqa: E402
-from user_service.store.social_index import friends_key, pairs_key  # noqa: E402
+from user_service.store.social_index import VISIBILITY, friends_key, pairs_key  # noqa: E402
 
 DB = "bench_social"
 PATH = "/api/users/friends/suggestions?limit=20"
@@ -134,7 +134,7 @@ def split(pairs: dict[str, str]) -> tuple[list[str], set[str]]:
     return friends, set(pairs) - set(friends)
 
 
-async def raw_queries(redis: Redis, users: Any, target: str) -> list[tuple[str, int]]:
+async def raw_queries(redis: Redis, target: str) -> list[tuple[str, int]]:
     """The datastore queries of one suggestion request, sent raw (ranking included, as the
     service does; ``rank`` below times it alone)."""
     friends, excluded = split(await redis.hgetall(pairs_key(target)))
@@ -147,12 +147,11 @@ async def raw_queries(redis: Redis, users: Any, target: str) -> list[tuple[str, 
     )
     chosen: list[tuple[str, int]] = []
     for start in range(0, len(ranked), LIMIT):
-        page = ranked[start : start + LIMIT]
-        found = await asyncio.gather(
-            *(users.find_one({"_id": u}, {"visibility": 1}) for u, _ in page)
+        page = [u for u, _ in ranked[start : start + LIMIT]]
+        hidden = await redis.hmget(VISIBILITY, page)
+        chosen.extend(
+            s for s, h in zip(ranked[start : start + LIMIT], hidden, strict=True) if h is None
         )
-        hidden = {d["_id"] for d in found if d is not None and d["visibility"] != "public"}
-        chosen.extend(s for s in page if s[0] not in hidden)
         if len(chosen) >= LIMIT:
             break
     return chosen[:LIMIT]
@@ -209,8 +208,7 @@ async def main() -> None:
         via_service = [(s["user_id"], s["mutual"]) for s in first.json()["suggestions"]]
         print(f"first request (builds the Redis index from social_edges): {build_s:.1f}s")
 
-        users = mongo[DB]["users"]
-        raw = await raw_queries(redis, users, target)
+        raw = await raw_queries(redis, target)
         if raw != via_service:
             raise SystemExit(f"raw and service disagree:\n{raw}\n{via_service}")
         friends, excluded = split(await redis.hgetall(pairs_key(target)))
@@ -247,11 +245,9 @@ async def main() -> None:
             )
             rows.append(
                 (
-                    f"raw redis-py + pymongo, {conns} conn",
+                    f"raw redis-py (same commands), {conns} conn",
                     loop_figures(
-                        *await run_loop(
-                            lambda: raw_queries(redis, users, target), conns, args.seconds
-                        )
+                        *await run_loop(lambda: raw_queries(redis, target), conns, args.seconds)
                     ),
                 )
             )

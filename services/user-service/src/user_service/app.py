@@ -98,7 +98,8 @@ async def build(platform: Platform) -> Services:
     accounts.erasers.append(skills.erase)
     social_store = SocialStore(db, bus, redis)
     await retry_startup(social_store.ensure_indexes, what="social indexes")
-    social = SocialGraph(social_store, store.visibilities)
+    social = SocialGraph(social_store)
+    store.projected.append(social_store.account_changed)
     accounts.erasers.append(social.erase)
 
     async def zone_of(user_id: str) -> str:

@@ -138,6 +138,7 @@ FRIENDS = Bond(
     "requested_by",
     "friend request",
     "unfriend",
+    requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),
     added=lambda user, other: FriendAdded(user_id=user, friend_id=other),
     removed=lambda user, other, why: FriendRemoved(user_id=user, friend_id=other, reason=why),
     requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),

@@ -11,7 +11,7 @@ meets a 404 or 409. A rule that changes nothing writes nothing (repeats are harm
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from deepiri_kit import Conflict, Invalid, NotFound, idempotency_stamp, metrics
@@ -24,8 +24,6 @@ from user_service.store.social import SocialStore
 
 MAX_RACES = 50  # lost change numbers before a change gives up (a 409 the caller may retry)
 Rule = Callable[[Pair, str], Change]
-# The visibility of each of some accounts that is not public (AccountStore.visibilities).
-Visibilities = Callable[[Iterable[str]], Awaitable[Mapping[str, Visibility]]]
 
 SOCIAL_CHANGES = metrics.counter(
     "deepiri_social_changes_total", "Social graph changes, by rule.", ("rule",)
@@ -39,9 +37,8 @@ class Requests:
 
 
 class SocialGraph:
-    def __init__(self, store: SocialStore, visibilities: Visibilities) -> None:
+    def __init__(self, store: SocialStore) -> None:
         self.store = store
-        self.visibilities = visibilities
 
     # --- changes ----------------------------------------------------------------------------
 
@@ -140,7 +137,7 @@ class SocialGraph:
     ) -> list[str]:
         """``others`` that ``user`` may see, sorted."""
         wanted = set(others)
-        hidden = await self.visibilities(wanted)
+        hidden = await self.store.visibilities(wanted)
         return sorted(o for o in wanted if self._sees(user, o, hidden.get(o, "public"), by_other))
 
     @staticmethod
@@ -231,7 +228,7 @@ class SocialGraph:
         rules.check_id(other)
         if user != other:
             pair, _ = await self.store.pair(user, other)
-            visibility = (await self.visibilities([other])).get(other, "public")
+            visibility = (await self.store.visibilities([other])).get(other, "public")
             if not rules.may_see(
                 user, other, visibility, friends=pair.friends, blocked=pair.blocked
             ):
@@ -253,7 +250,7 @@ class SocialGraph:
         chosen: list[tuple[str, int]] = []
         for start in range(0, len(ranked), limit):  # best first, a page at a time
             page = ranked[start : start + limit]
-            hidden = await self.visibilities(u for u, _ in page)
+            hidden = await self.store.visibilities(u for u, _ in page)
             chosen.extend(s for s in page if s[0] not in hidden)
             if len(chosen) >= limit:
                 break

@@ -14,9 +14,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,15 +23,15 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from deepiri_kit.chain import OUTBOX, Chain, link_id, link_key
+from deepiri_kit.chain import OUTBOX, Chain, link_id, link_key, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
-from user_service.domain.accounts import Account, Visibility
+from user_service.domain.accounts import Account
 
 Document = dict[str, Any]
-FEW = 64  # up to this many ids are looked up one by one (see AccountStore.visibilities)
-NOT_PUBLIC = {"visibility": {"$in": ["friends", "private"]}}
-VISIBILITY = {"visibility": 1}
+# Called with each account state the read model takes (id, version, account): the social
+# index keeps who is not public.
+Projected = Callable[[str, int, Account], Awaitable[None]]
 
 
 def _aware(value: datetime) -> datetime:
@@ -80,6 +79,7 @@ class AccountStore:
         self.credentials = db["credentials"]
         self.tokens = db["one_time_tokens"]
         self.spent = db["one_time_tokens_used"]
+        self.projected: list[Projected] = []
 
     async def ensure_indexes(self) -> None:
         await self.log.ensure_indexes()
@@ -125,6 +125,9 @@ class AccountStore:
             link,
             lambda newest: {**newest["account"], "version": int(str(newest["_id"])[-12:])},
         )
+        account_id = link_key(link)
+        for hook in self.projected:
+            await hook(account_id, link_seq(link), as_account(account_id, link["account"]))
 
     async def _repair(self, _key: str, link: Document) -> None:
         await self._project(link)
@@ -155,25 +158,6 @@ class AccountStore:
     async def get(self, account_id: str) -> Account | None:
         doc = await self.users.find_one({"_id": account_id})
         return None if doc is None else as_account(account_id, doc)
-
-    async def visibilities(self, account_ids: Iterable[str]) -> dict[str, Visibility]:
-        """The visibility of each account among ``account_ids`` that is not public (an id
-        without an account is nobody to hide)."""
-        ids = list(set(account_ids))
-        found: Sequence[Document | None]
-        if len(ids) <= FEW:
-            # FerretDB pushes down a filter that is ``_id`` equality alone, nothing else (an
-            # ``$in``, or one more condition, scans the collection).
-            found = await asyncio.gather(
-                *(self.users.find_one({"_id": i}, VISIBILITY) for i in ids)
-            )
-        else:
-            found = await self.users.find({"_id": {"$in": ids}, **NOT_PUBLIC}, VISIBILITY).to_list()
-        return {
-            doc["_id"]: doc["visibility"]
-            for doc in found
-            if doc is not None and doc.get("visibility", "public") != "public"
-        }
 
     async def search(
         self,

@@ -16,6 +16,7 @@ read its chain, never these views.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,15 +25,18 @@ import pymongo
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from deepiri_kit import Periodic, utcnow
 from deepiri_kit.chain import Chain, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
+from user_service.domain.accounts import Account, Visibility
 from user_service.domain.social import Pair, pair_key
 from user_service.store.social_index import SocialIndex
 
 Document = dict[str, Any]
+log = logging.getLogger("user_service.social")
 # Every field of a pair that holds a tie (an emptied pair holds none: lists skip it).
 TIES = ("friends", "requested_by", "teammates", "invited_by", "blocked_by", "following", "rivals")
 REBUILD_SECONDS = 900
@@ -47,6 +51,7 @@ class SocialStore:
     def __init__(self, db: AsyncDatabase[Document], bus: EventBus, redis: Redis) -> None:
         self.heads = db["social_log_heads"]
         self.edges = db["social_edges"]
+        self.users = db["users"]  # the account read model: who is not public, for a rebuild
         self.index = SocialIndex(redis)
         # The sweep projects a link its writer left before delivering its events.
         self.log = Chain(
@@ -130,12 +135,33 @@ class SocialStore:
         # FerretDB answers a scan's first batch only once it has read the whole collection
         # (minutes at millions of pairs): the rebuild's reads get their own deadline.
         with pymongo.timeout(REBUILD_SECONDS):
-            await self.index.ready(self._every_edge)
+            await self.index.ready(self._every_edge, self._hidden_people)
 
     async def rebuild_index(self) -> None:
         """Drop the index and build it again from ``social_edges`` (an operator's repair)."""
         await self.index.clear()
         await self._ready()
+
+    async def account_changed(self, user: str, version: int, account: Account) -> None:
+        """Keep the index's visibility of ``user`` (an account's change was projected). The
+        change stands without Redis: its link carries events, so the sweeper projects it
+        again (and this with it) once Redis answers."""
+        try:
+            await self.index.set_visibility(user, version, account.visibility)
+        except RedisError as exc:
+            log.warning("visibility of %s not indexed yet: %s", user, type(exc).__name__)
+
+    async def visibilities(self, users: Iterable[str]) -> dict[str, Visibility]:
+        """The visibility of each of ``users`` who is not public (from the index: FerretDB
+        finds even one account by ``_id`` by scanning)."""
+        await self._ready()
+        found = await self.index.visibilities(users)
+        return {u: "private" if v == "private" else "friends" for u, v in found.items()}
+
+    async def _hidden_people(self) -> AsyncIterator[tuple[str, int, str]]:
+        hidden = {"visibility": {"$in": ["friends", "private"]}}
+        async for doc in self.users.find(hidden, {"visibility": 1, "version": 1}, batch_size=1000):
+            yield str(doc["_id"]), int(doc.get("version", 0)), str(doc["visibility"])
 
     async def _every_edge(self) -> AsyncIterator[tuple[str, Document, bool]]:
         # Small batches: FerretDB reads a few thousand documents a second, and one reply must

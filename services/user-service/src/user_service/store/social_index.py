@@ -6,7 +6,9 @@ of 1,000 people with ``$in``). Here the same reads are a hash and some sets per 
 
 * ``social:pairs:<user>`` — hash: other person → their pair as ``social_edges`` holds it (JSON);
 * ``social:friends:<user>`` — set of their friends (friends of friends are one pipeline);
-* ``social:v`` — hash: pair key → the version (chain seq) each pair was projected at.
+* ``social:v`` — hash: pair key → the version (chain seq) each pair was projected at;
+* ``social:visibility`` — hash: person → ``friends`` or ``private`` (public people are not in
+  it), projected from the account log (``social:visibility:v``: the account's version).
 
 Writes are whole pairs guarded by that version in one Lua script (both people's entries at
 once): replays and late writers can never move a pair backwards, so projecting is
@@ -26,6 +28,8 @@ from redis.asyncio import Redis
 
 Document = dict[str, Any]
 VERSIONS: Final = "social:v"
+VISIBILITY: Final = "social:visibility"
+VISIBILITY_VERSIONS: Final = "social:visibility:v"
 BUILT: Final = "social:index"
 BUILDING: Final = "social:index:building"
 BUILD_LOCK_SECONDS = 600
@@ -55,6 +59,21 @@ return 1
 """
 
 
+# KEYS: visibility, its versions. ARGV: person, version (the account's), visibility.
+_VISIBILITY = """
+local current = redis.call('HGET', KEYS[2], ARGV[1])
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if ARGV[3] == 'public' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
+return 1
+"""
+People = Callable[[], AsyncIterable[tuple[str, int, str]]]
+
+
 def pairs_key(user: str) -> str:
     return f"social:pairs:{user}"
 
@@ -67,6 +86,7 @@ class SocialIndex:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._project = redis.register_script(_PROJECT)
+        self._visibility = redis.register_script(_VISIBILITY)
 
     def _call(self, key: str, edge: Mapping[str, Any], holds: bool) -> tuple[list[str], list[Any]]:
         a, b = edge["users"]
@@ -81,15 +101,33 @@ class SocialIndex:
         keys, args = self._call(key, edge, holds)
         return bool(await self._project(keys=keys, args=args))
 
-    async def ready(self, edges: Callable[[], AsyncIterable[tuple[str, Document, bool]]]) -> None:
+    async def set_visibility(self, user: str, version: int, visibility: str) -> bool:
+        """Record ``user``'s visibility as of their account's change ``version``."""
+        args: list[str | int] = [user, version, visibility]
+        return bool(await self._visibility(keys=[VISIBILITY, VISIBILITY_VERSIONS], args=args))
+
+    async def visibilities(self, users: Iterable[str]) -> dict[str, str]:
+        """The visibility of each of ``users`` who is not public."""
+        wanted = list(set(users))
+        if not wanted:
+            return {}
+        found = await self.redis.hmget(VISIBILITY, wanted)
+        return {u: str(v) for u, v in zip(wanted, found, strict=True) if v is not None}
+
+    async def ready(
+        self, edges: Callable[[], AsyncIterable[tuple[str, Document, bool]]], people: People
+    ) -> None:
         """Unless the index is complete, rebuild it from ``edges()`` (every pair: its key,
-        ``social_edges`` document and whether it holds anything); one process rebuilds while
-        the others wait."""
+        ``social_edges`` document and whether it holds anything) and ``people()`` (everyone
+        not public: id, account version, visibility); one process rebuilds while the others
+        wait."""
         if await self.redis.exists(BUILT) or not await self._lock():
             return
         try:
             if not await self.redis.exists(BUILT):
                 await self.rebuild(edges())
+                async for user, version, visibility in people():
+                    await self.set_visibility(user, version, visibility)
                 await self.redis.set(BUILT, "1")
         finally:
             await self.redis.delete(BUILDING)
