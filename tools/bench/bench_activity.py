@@ -46,7 +46,11 @@ from redis.asyncio import Redis  # noqa: E402
 from deepiri_kit.events import EventBus  # noqa: E402
 from support.users import task_completed  # noqa: E402
 from user_service.domain.activity import local_span, local_today, point_time_ns  # noqa: E402
-from user_service.store.activity import QUARTER_HOURS, quarter_hour_params  # noqa: E402
+from user_service.store.activity import (  # noqa: E402
+    PLAIN_CSV,
+    QUARTER_HOURS,
+    quarter_hour_params,
+)
 
 PERSON = "bench-person"
 ZONE = "Europe/Paris"
@@ -79,13 +83,14 @@ def a_year(client: InfluxDBClient, bucket: str, org: str, per_day: int, others: 
 
 
 def query_body(client: InfluxDBClient, bucket: str) -> str:
-    """The JSON the service's query sends: the Flux text and its ``extern`` parameters."""
+    """The JSON the service's query sends: the Flux text, its ``extern`` parameters and
+    its CSV dialect."""
     zone = ZoneInfo(ZONE)
     last = local_today(datetime.now(UTC), zone)
     start, stop = local_span(last - timedelta(days=370), last, zone)
     query_api = client.query_api()
     params = quarter_hour_params(bucket, PERSON, start, stop)
-    query = query_api._create_query(QUARTER_HOURS, params=params)
+    query = query_api._create_query(QUARTER_HOURS, dialect=PLAIN_CSV, params=params)
     return json.dumps(client.api_client.sanitize_for_serialization(query))
 
 

@@ -46,7 +46,7 @@ _NewRule: Any = BucketRetentionRules
 _RuleChange: Any = PatchRetentionRule
 _Dialect: Any = Dialect
 # CSV without annotation rows: one header per table, then its rows.
-_PLAIN_CSV = _Dialect(header=True, delimiter=",", annotations=[], date_time_format="RFC3339")
+PLAIN_CSV = _Dialect(header=True, delimiter=",", annotations=[], date_time_format="RFC3339")
 
 # One person's activity per quarter hour (UTC windows, summed over kinds); the domain puts
 # each quarter into its local day.
@@ -124,7 +124,7 @@ class ActivityStore:
         text = await self.client.query_api().query_raw(
             QUARTER_HOURS,
             org=self.org,
-            dialect=_PLAIN_CSV,
+            dialect=PLAIN_CSV,
             params=quarter_hour_params(self.bucket, user_id, start, stop),
         )
         return parse_sums(text)
