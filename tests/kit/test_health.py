@@ -13,6 +13,7 @@ from litestar import Litestar
 
 from deepiri_kit import InfluxSettings, create_app, load_settings
 from infra import Server
+from support.apps import app_client
 from support.sample_app import SampleSettings
 from support.servers import OwnServers
 
@@ -78,3 +79,31 @@ async def test_readiness_names_a_stopped_server_and_recovers(
     servers[name].start()
     recovered = await wait_for_status(client, 200)
     assert recovered["status"] == "ok"
+
+
+async def test_an_optional_dependency_down_is_degraded_not_unready(
+    servers: dict[str, Server],
+) -> None:
+    """``influxdb_required=False`` (user-service: only the activity time-series needs it, and
+    its events wait): readiness stays 200 but names InfluxDB as ``degraded``."""
+    env: dict[str, str] = {}
+    for server in servers.values():
+        env.update(server.env())
+    settings = load_settings(FullSettings, env, health_timeout_seconds=0.5, influxdb_required=False)
+    app = create_app(settings, prefix="/api/sample", title="full", route_handlers=[])
+    async with app_client(app) as client:
+        assert (await wait_for_status(client, 200))["status"] == "ok"
+        servers["influxdb"].stop()
+        deadline = time.monotonic() + 30
+        while (body := (await client.get("/health")).json())["status"] != "degraded":
+            assert time.monotonic() < deadline, body
+            await asyncio.sleep(0.2)
+        response = await client.get("/health")
+        assert response.status_code == 200
+        assert response.json()["degraded"] == ["influxdb"]
+        assert "failing" not in response.json()
+        servers["influxdb"].start()
+        assert (await wait_for_status(client, 200))["status"] == "ok"
+        # A required dependency down is still 503, whatever the optional ones say.
+        servers["redis"].stop()
+        assert (await wait_for_status(client, 503))["failing"] == ["redis"]

@@ -138,7 +138,7 @@ class ServiceProcesses:
         """``service`` started with ``workers`` uvicorn workers (two is how a pod runs it) and
         its own database (``<test db>_<module>`` unless ``db`` names one: processes of the
         same service share theirs, as pods do), on the harness's servers unless ``redis`` or
-        ``mongo`` are a test's own, with InfluxDB if ``influx``, on ``port`` (a free one unless
+        ``mongo`` are a test's own, with InfluxDB if ``influx`` (always for user-service), on ``port`` (a free one unless
         given: user-service must know its own URL, its issuer, before it starts); ``env`` adds
         or overrides variables."""
         environment = {
@@ -148,7 +148,8 @@ class ServiceProcesses:
                 self.issuer,
                 db or f"{self.db}_{module_of(service)}",
             ),
-            **(self.servers.influx.env() if influx else {}),
+            # user-service always records activity in InfluxDB.
+            **(self.servers.influx.env() if influx or service == "user-service" else {}),
             **self.trust,
             # Consumers notice new events within 0.1 s (the default blocks for a second).
             "CONSUMER_BLOCK_MS": "100",

@@ -12,17 +12,18 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit import load_settings
+from infra import InfluxServer
 from support.users import TEST_CLIENTS, client_of
 from user_service.app import create_app
 from user_service.settings import UserSettings
 
 
 @pytest.fixture
-def user_settings(service_env: dict[str, Any]) -> UserSettings:
+def user_settings(service_env: dict[str, Any], influx_server: InfluxServer) -> UserSettings:
     # A short answer floor keeps the suite quick; test_signin checks the real one.
     return load_settings(
         UserSettings,
-        {},
+        influx_server.env(),  # activity: the harness's InfluxDB (people's ids are unique)
         **service_env,
         oauth_clients=json.dumps(TEST_CLIENTS),
         answer_floor_ms=20,

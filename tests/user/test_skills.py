@@ -43,6 +43,7 @@ def services_of(app: Litestar) -> Services:
         provider=app.state.provider,
         skills=app.state.skills,
         social=app.state.social,
+        activity=app.state.activity,
     )
 
 

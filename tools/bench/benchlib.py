@@ -15,11 +15,12 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from infra import FerretDBServer, RedisServer
+from infra import FerretDBServer, InfluxServer, RedisServer
 from support.processes import ServiceProcess, ServiceProcesses
 from support.tokens import TokenIssuer
 
@@ -58,10 +59,10 @@ end
 
 
 class Stack:
-    """A benchmark's own servers — Redis and FerretDB in a scratch directory, the harness's
-    token issuer — and the service processes it starts on them (the harness's
-    ``ServiceProcesses``); everything stops, and the directory goes, when the ``with`` block
-    ends."""
+    """A benchmark's own servers — Redis and FerretDB in a scratch directory (InfluxDB too,
+    started on first use: user-service records activity there), the harness's token issuer —
+    and the service processes it starts on them (the harness's ``ServiceProcesses``);
+    everything stops, and the directory goes, when the ``with`` block ends."""
 
     def __init__(self, name: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
@@ -69,6 +70,13 @@ class Stack:
         self.mongo = FerretDBServer(self.root)
         self.issuer = TokenIssuer()
         self.processes = ServiceProcesses(self.root, self, self.issuer, f"bench_{name}")
+        self._influx: InfluxServer | None = None
+
+    @cached_property
+    def influx(self) -> InfluxServer:
+        self._influx = InfluxServer(self.root)
+        self._influx.start()
+        return self._influx
 
     def __enter__(self) -> Stack:
         try:
@@ -89,6 +97,8 @@ class Stack:
 
     def close(self) -> None:
         self.processes.stop_all()
+        if self._influx is not None:
+            self._influx.stop()
         self.mongo.stop()
         self.redis.stop()
         self.issuer.close()

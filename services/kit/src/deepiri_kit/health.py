@@ -1,6 +1,10 @@
 """Readiness: every dependency a service declared is checked concurrently with a short
 timeout. 200 when all answer; 503 naming each one that did not. Background workers that can
-fail on their own (an event consumer) add checks of their own (:func:`worker_checks`)."""
+fail on their own (an event consumer) add checks of their own (:func:`worker_checks`).
+
+A check that is not ``required`` (a dependency only one feature needs, whose work waits while
+it is away) does not take the pod out of rotation: when only such checks fail, readiness
+answers 200 ``degraded`` and names them under ``degraded``."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from deepiri_kit.tracing import untraced
 class Check:
     name: str
     probe: Callable[[], Awaitable[Any]]
+    required: bool = True
 
 
 @runtime_checkable
@@ -51,10 +56,15 @@ async def readiness(checks: Sequence[Check], limit: float) -> tuple[bool, dict[s
     with untraced():
         results = await asyncio.gather(*(_run(c, limit) for c in checks))
     report = dict(zip((c.name for c in checks), results, strict=True))
-    failing = [name for name, r in report.items() if r["status"] != "up"]
-    body: dict[str, Any] = {"status": "unavailable" if failing else "ok", "checks": report}
+    down = [c for c in checks if report[c.name]["status"] != "up"]
+    failing = [c.name for c in down if c.required]
+    degraded = [c.name for c in down if not c.required]
+    status = "unavailable" if failing else "degraded" if degraded else "ok"
+    body: dict[str, Any] = {"status": status, "checks": report}
     if failing:
         body["failing"] = failing
+    if degraded:
+        body["degraded"] = degraded
     return not failing, body
 
 
@@ -66,8 +76,8 @@ def redis_check(client: Any) -> Check:
     return Check("redis", client.ping)
 
 
-def influx_check(client: Any) -> Check:
-    return Check("influxdb", client.ping)
+def influx_check(client: Any, *, required: bool = True) -> Check:
+    return Check("influxdb", client.ping, required=required)
 
 
 def http_check(name: str, http: httpx.AsyncClient, url: str) -> Check:

@@ -92,7 +92,9 @@ class Platform:
             from deepiri_kit.data.influx import open_influx
 
             platform.influx = open_influx(settings)
-            platform.checks.append(influx_check(platform.influx))
+            platform.checks.append(
+                influx_check(platform.influx, required=settings.influxdb_required)
+            )
             platform._closers.append(platform.influx.close)
         return platform
 

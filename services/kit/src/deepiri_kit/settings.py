@@ -105,6 +105,9 @@ class InfluxSettings:
     influxdb_org: str = "deepiri"
     influxdb_bucket: str = "activity"
     influxdb_timeout_seconds: float = 5.0
+    # False when only one feature needs InfluxDB and its work waits while it is away:
+    # readiness then reports it ``degraded`` (200) instead of taking the pod out of rotation.
+    influxdb_required: bool = True
 
 
 S = TypeVar("S", bound=ServiceSettings)

@@ -17,6 +17,7 @@ from user_service.api.dev import DevMailboxController
 from user_service.api.web import Web
 from user_service.domain.throttle import policies
 from user_service.service.accounts import AccountService, Links
+from user_service.service.activity import ActivityLog
 from user_service.service.clients import seed_clients
 from user_service.service.keys import KeyRing, parse_kek
 from user_service.service.passwords import Passwords
@@ -27,6 +28,7 @@ from user_service.service.social import SocialGraph
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.accounts import AccountStore
+from user_service.store.activity import ActivityStore
 from user_service.store.mailbox import StreamReader
 from user_service.store.oauth import OAuthStore
 from user_service.store.sessions import SessionStore
@@ -98,8 +100,26 @@ async def build(platform: Platform) -> Services:
     await retry_startup(social_store.ensure_indexes, what="social indexes")
     social = SocialGraph(social_store)
     accounts.erasers.append(social.erase)
+
+    async def zone_of(user_id: str) -> str:
+        return (await accounts.get(user_id)).time_zone
+
+    activity = ActivityLog(
+        ActivityStore(
+            platform.require_influx(), org=settings.influxdb_org, bucket=settings.influxdb_bucket
+        ),
+        zone_of,
+        # Forever-kept points: look three years back for the best streak.
+        streak_days=settings.activity_retention_days or 3 * 366,
+    )
+    accounts.erasers.append(activity.erase)
     return Services(
-        accounts=accounts, sessions=sessions, provider=provider, skills=skills, social=social
+        accounts=accounts,
+        sessions=sessions,
+        provider=provider,
+        skills=skills,
+        social=social,
+        activity=activity,
     )
 
 
@@ -121,6 +141,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
             "provider": services.provider,
             "skills": services.skills,
             "social": services.social,
+            "activity": services.activity,
             "web": web,
             # Our own tokens are verified in process (the kit's verifier on our key ring,
             # then the JWKS), and a revoked grant stops working here at once.
@@ -155,7 +176,10 @@ def create_app(settings: UserSettings | None = None) -> Litestar:
         settings,
         prefix=PREFIX,
         title="Deepiri user-service",
-        description="Accounts, the OAuth 2.0 / OpenID Connect provider, skill trees and the social graph.",
+        description=(
+            "Accounts, the OAuth 2.0 / OpenID Connect provider, skill trees, the social graph "
+            "and activity time-series."
+        ),
         route_handlers=[*ROUTES, *dev],
         dependencies={
             "accounts": from_state("accounts"),
@@ -163,6 +187,7 @@ def create_app(settings: UserSettings | None = None) -> Litestar:
             "provider": from_state("provider"),
             "skills": from_state("skills"),
             "social": from_state("social"),
+            "activity": from_state("activity"),
             "web": from_state("web"),
         },
         setup=setup,

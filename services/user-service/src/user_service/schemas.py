@@ -3,7 +3,7 @@ from domain objects."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 import msgspec
@@ -100,6 +100,45 @@ class PublicProfileOut(Out):
             avatar_url=account.avatar_url,
             level=account.level,
         )
+
+
+# --- activity -----------------------------------------------------------------------------
+
+
+class ActivityDayOut(Out):
+    date: date
+    count: int
+    level: int  # the heatmap's shade, 0 (none) to 4 (the busiest quarter of active days)
+
+
+class CalendarOut(Out):
+    time_zone: str
+    start: date
+    end: date
+    total: int
+    days: list[ActivityDayOut]
+
+
+class ActivityBucketOut(Out):
+    start: date  # the day, or the Monday of the week
+    count: int
+
+
+class SeriesOut(Out):
+    time_zone: str
+    interval: str
+    start: date
+    end: date
+    total: int
+    buckets: list[ActivityBucketOut]
+
+
+class StreakOut(Out):
+    time_zone: str
+    today: date
+    current: int  # active days in a row up to today (or yesterday, today not over yet)
+    best: int
+    last_active: date | None
 
 
 # --- skill trees --------------------------------------------------------------------------

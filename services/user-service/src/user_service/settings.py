@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from deepiri_kit import MongoSettings, RedisSettings, Secret, ServiceSettings
+from deepiri_kit import InfluxSettings, MongoSettings, RedisSettings, Secret, ServiceSettings
 
 _USER_SCOPES = (
     "openid profile email offline_access users:read users:write tasks:read tasks:write "
@@ -56,7 +56,7 @@ DEV_CLIENTS = json.dumps(
 
 
 @dataclass(frozen=True, kw_only=True)
-class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
+class UserSettings(ServiceSettings, MongoSettings, RedisSettings, InfluxSettings):
     service_name: str = "user-service"
     port: int = 5001
     mongo_db: str = "deepiri_user"
@@ -100,3 +100,12 @@ class UserSettings(ServiceSettings, MongoSettings, RedisSettings):
     consumer_group: str = ""
     # The initial access token for RFC 7591 registration (besides an admin's access token).
     registration_token: Secret = "development-registration-token"  # noqa: S105 - dev only
+    # Activity time-series (InfluxDB: INFLUXDB_URL, INFLUXDB_ORG, INFLUXDB_BUCKET and
+    # INFLUXDB_TOKEN, a Secret). Only activity needs it, and its events wait on the bus while
+    # it is away, so an outage shows in readiness as ``degraded`` without taking sign-in down.
+    influxdb_required: bool = False
+    # How long the bucket keeps points (set on the bucket at start-up; 0 = forever). A bit
+    # over a year: the calendar shows 53 weeks. Also how far back the best streak is sought.
+    activity_retention_days: int = 400
+    # Events written to InfluxDB per request (the recorder's batch).
+    activity_batch: int = 500

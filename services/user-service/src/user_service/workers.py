@@ -1,18 +1,48 @@
 """Background work that lives as long as the app: the event consumer (``task.completed`` →
-skill XP), the account log's and the skill log's sweepers (they publish what a crash or a
+skill XP), the activity recorder (activity events → InfluxDB, batched) and the bucket's
+retention, the account log's and the skill log's sweepers (they publish what a crash or a
 Redis outage left undelivered) and compactors, and the signing-key reloader (a rotation
 made elsewhere reaches this process)."""
 
 from __future__ import annotations
 
-from deepiri_kit import Periodic, Platform, Worker
+import asyncio
+import logging
+
+from deepiri_kit import Periodic, Platform, Worker, backoff, pause
 from deepiri_kit.events import Consumer, RedisInbox
-from user_service.events import consume
+from user_service.events import activity, consume
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
+from user_service.store.activity import ActivityStore
 
 KEY_RELOAD_SECONDS = 60.0
 INBOX_RETENTION_DAYS = 2
+DAY_SECONDS = 86_400
+
+log = logging.getLogger("user_service.activity")
+
+
+class BucketRetention:
+    """Sets the activity bucket's retention once InfluxDB answers (it may start after us)."""
+
+    name = "activity-retention"
+
+    def __init__(self, store: ActivityStore, seconds: int) -> None:
+        self.store = store
+        self.seconds = seconds
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.store.ensure_retention(self.seconds)
+                return
+            except Exception as exc:
+                attempt += 1
+                wait = backoff(attempt, first=1.0, limit=60.0)
+                log.warning("activity bucket retention not set (retry in %.0fs): %s", wait, exc)
+                await pause(stop, wait)
 
 
 def background(platform: Platform, services: Services) -> list[Worker]:
@@ -28,8 +58,17 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         inbox=RedisInbox(redis, retention_days=INBOX_RETENTION_DAYS),
         block_ms=settings.consumer_block_ms,
     )
+    recorder = activity.ActivityRecorder(
+        redis,
+        services.activity,
+        group=f"{settings.consumer_group or consume.GROUP}-activity",
+        batch=settings.activity_batch,
+        block_ms=settings.consumer_block_ms,
+    )
     return [
         consumer,
+        recorder,
+        BucketRetention(services.activity.store, settings.activity_retention_days * DAY_SECONDS),
         *services.accounts.store.log.workers(),
         *services.skills.store.workers(),
         *services.social.store.workers(),

@@ -2,6 +2,7 @@
 and shape the response."""
 
 from user_service.api.accounts import AccountController
+from user_service.api.activity import ActivityController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
 from user_service.api.pages import PageController
 from user_service.api.skills import SkillController
@@ -18,6 +19,7 @@ ROUTES = [
     DeviceController,
     DiscoveryController,
     SkillController,
+    ActivityController,
     FriendController,
     ServiceFriendController,
     BlockController,

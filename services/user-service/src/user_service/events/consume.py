@@ -4,7 +4,8 @@ kit contract (``deepiri_kit.contracts``) and handed to the use cases as it is:
 * ``events.tasks`` ``task.completed`` (task-service): envelope ``user_id`` = the task's
   owner; the skills the task trains gain XP (``service/skills.py``), once per completion.
 
-Other event types are ignored. An event that breaks its contract raises (``ContractError``),
+Other event types are ignored here; the activity recorder (``events/activity.py``, a group
+of its own) reads every activity stream. An event that breaks its contract raises (``ContractError``),
 is retried and ends in the dead-letter stream ``dlq.user-service``.
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from user_service.service.accounts import AccountService
+from user_service.service.activity import ActivityLog
 from user_service.service.provider import Provider
 from user_service.service.sessions import Sessions
 from user_service.service.skills import SkillTrees
@@ -18,3 +19,4 @@ class Services:
     provider: Provider
     skills: SkillTrees
     social: SocialGraph
+    activity: ActivityLog
