@@ -127,6 +127,22 @@ async def test_a_block_parts_both_whichever_of_its_events_comes_first(game: Gami
 
 @pytest.mark.integration
 @pytest.mark.anyio
+async def test_other_social_events_change_no_friendship(game: Gamification) -> None:
+    """Events on events.social that are no friendship change (a request, say) are ignored,
+    whatever their id."""
+    request = new_event(
+        "social.friend_requested",
+        source="user-service",
+        user_id="ann",
+        data={"user_id": "ann", "friend_id": "bob"},
+        event_id="any-id",
+    )
+    await handlers(game).social(request)
+    assert await friends_of(game, "ann") == set() == await friends_of(game, "bob")
+
+
+@pytest.mark.integration
+@pytest.mark.anyio
 async def test_an_event_whose_id_names_no_change_is_refused(game: Gamification) -> None:
     bad = new_event(
         "social.friend_added",

@@ -42,6 +42,9 @@ TASKS, CHALLENGES, USERS, SOCIAL = (
     social_events.STREAM.name,
 )
 SocialEvent = social_events.FriendAdded | social_events.FriendRemoved | social_events.Blocked
+FRIENDSHIP_TYPES: Final = frozenset(
+    {social_events.FRIEND_ADDED, social_events.FRIEND_REMOVED, social_events.BLOCKED}
+)
 
 
 class Reactions(Protocol):
@@ -117,7 +120,8 @@ class Handlers:
                 await self.reactions.on_profile(user_id, name, envelope.occurred_at)
 
     async def social(self, envelope: Envelope) -> None:
-        if envelope.type in social_events.STREAM.types:
+        # Only what changes a friendship (requests, follows and the rest are ignored).
+        if envelope.type in FRIENDSHIP_TYPES:
             event = social_events.STREAM.decode(envelope)
             assert isinstance(event, SocialEvent)
             await self.reactions.on_social(change_number(envelope), event)

@@ -110,7 +110,7 @@ class Reactions:
             await self.friends.befriend(event.user_id, event.friend_id, change)
         elif isinstance(event, FriendRemoved):
             await self.friends.part(event.user_id, event.friend_id, change)
-        else:
+        elif isinstance(event, Blocked):
             await self.friends.part(event.user_id, event.blocked_id, change)
 
     async def _pay(self, user_id: str, draft: Draft, state: fold.WalletState | None = None) -> None:
