@@ -105,6 +105,9 @@ def test_sigterm_tells_clients_to_reconnect_and_drains(
     client = JsClient(service.url, {"token": issuer.token("alice")})
     js_clients.append(client)
     client.next("connect")
+    # Right after the connection is acknowledged: the friends' presence (none here).
+    snapshot = client.next("event")
+    assert (snapshot["event"], snapshot["data"]) == ("presence:friends", {"friends": []})
     assert service.proc is not None
     service.proc.send_signal(signal.SIGTERM)
     notice = client.next("event")

@@ -109,11 +109,19 @@ class SocketGateway:
         except Exception as exc:  # presence is best effort: the next heartbeat records it
             log.warning("could not record %s coming online: %s", user_id, exc)
             return
-        snapshot = FriendsPresence(friends=[friend_presence(f) for f in friends])
-        # Only this process holds the socket: no need to go through Redis.
-        await self.sio.emit(
-            PRESENCE_FRIENDS, msgspec.to_builtins(snapshot), to=sid, ignore_queue=True
+        snapshot = msgspec.to_builtins(
+            FriendsPresence(friends=[friend_presence(f) for f in friends])
         )
+
+        async def send_snapshot() -> None:
+            # Only this process holds the socket: no need to go through Redis.
+            await self.sio.emit(PRESENCE_FRIENDS, snapshot, to=sid, ignore_queue=True)
+
+        # After this handler returns: the server acknowledges the connection first (an event
+        # before the CONNECT packet is a protocol error for strict clients).
+        task = asyncio.get_running_loop().create_task(send_snapshot())
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
 
     async def disconnect(self, sid: str, reason: str | None = None) -> None:
         session = self.sessions.pop(sid, None)
