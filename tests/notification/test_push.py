@@ -25,7 +25,7 @@ from deepiri_kit.events import EventBus, event_envelope
 from notification_service.app import create_app, trust
 from notification_service.domain.devices import Device, Push
 from notification_service.settings import NotificationSettings
-from notification_service.store.push import ApnsSender
+from notification_service.store.push import ApnsSender, FcmSender
 from support.push import ApnsFake, FcmFake
 from support.tls import TestCA
 from support.tokens import TokenIssuer
@@ -39,8 +39,9 @@ ANDROID_TOKEN = "fcm-registration-token:" + "x" * 60
 
 
 @pytest.fixture
-def fcm() -> Iterator[FcmFake]:
-    fake = FcmFake().start()
+def fcm(ca: TestCA) -> Iterator[FcmFake]:
+    """FCM and its OAuth token endpoint over TLS, like Google's."""
+    fake = FcmFake(ca=ca).start()
     yield fake
     fake.stop()
 
@@ -71,6 +72,7 @@ def app(
         # No FCM_PROJECT_ID: the service-account key names the project (as in the chart).
         "fcm_key_file": str(key_file),
         "fcm_endpoint": fcm.url,
+        "fcm_ca_file": str(ca.ca_file),
         "apns_team_id": apns.team_id,
         "apns_key_id": apns.key_id,
         "apns_key_file": str(p8),
@@ -378,3 +380,32 @@ async def test_an_apns_client_that_will_not_speak_h2_is_refused(apns: ApnsFake, 
     assert await reader.read() == b""  # closed without a word of HTTP
     writer.close()
     assert apns.refused_connections == 1
+
+
+async def test_fcm_and_its_token_endpoint_are_reached_over_tls_with_the_configured_ca(
+    fcm: FcmFake, ca: TestCA
+) -> None:
+    device = Device(
+        id="d2",
+        user_id="xia",
+        provider="fcm",
+        platform="android",
+        token=ANDROID_TOKEN,
+        app_version="1.0",
+        registered_at=datetime.now(UTC),
+    )
+    push = Push(title="T", body="B", data={"k": "v"}, collapse_id="n2")
+    key = fcm.service_account()
+    async with httpx.AsyncClient(verify=trust("")) as http:
+        untrusted = FcmSender(http, project_id=fcm.project_id, key=key, endpoint=fcm.url)
+        refused = await untrusted.send(device, push)
+    assert refused.result == "retry"
+    assert "SSL" in refused.reason or "certificate" in refused.reason.lower()
+    assert (fcm.tokens_issued, fcm.sent) == (0, [])
+    async with httpx.AsyncClient(verify=trust(str(ca.ca_file))) as http:
+        sender = FcmSender(
+            http, project_id=fcm.project_id, key=key, endpoint=fcm.url, ca_file=str(ca.ca_file)
+        )
+        assert (await sender.send(device, push)).result == "delivered"
+    assert fcm.tokens_issued == 1
+    assert [m["token"] for m in fcm.sent] == [ANDROID_TOKEN]

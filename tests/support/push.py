@@ -1,6 +1,6 @@
 """Protocol-faithful local fakes of the push providers, so no real one is ever called.
 
-* :class:`FcmFake` — FCM HTTP v1 (``POST /v1/projects/<id>/messages:send``) and its OAuth 2.0
+* :class:`FcmFake` — over TLS when given a :class:`~support.tls.TestCA`: FCM HTTP v1 (``POST /v1/projects/<id>/messages:send``) and its OAuth 2.0
   token endpoint (``POST /token``, the JWT-bearer grant google-auth uses for a service
   account): the assertion's RS256 signature, ``kid``, ``iss``, ``aud`` (Google's token
   endpoint, as google-auth addresses it), lifetime and scope are checked
@@ -58,6 +58,8 @@ def _pem(key: Any) -> str:
 
 @dataclass
 class FcmFake:
+    # Its certificate's CA (the client trusts ``ca.ca_file``); None: plain HTTP.
+    ca: TestCA | None = None
     project_id: str = "deepiri-test"
     unregistered: set[str] = field(default_factory=set)
     throttle: int = 0  # answer this many sends with 429 first
@@ -81,7 +83,7 @@ class FcmFake:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def client_email(self) -> str:
@@ -119,6 +121,9 @@ class FcmFake:
                 self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.ca is not None:
+            context = self.ca.server_context()
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -62,6 +62,7 @@ def push_senders(
             project_id=settings.fcm_project_id or str(key["project_id"]),
             key=key,
             endpoint=settings.fcm_endpoint,
+            ca_file=settings.fcm_ca_file,
         )
     if settings.apns_team_id and settings.apns_key_file:
         senders["apns"] = ApnsSender(
@@ -89,7 +90,7 @@ async def build(platform: Platform) -> Services:
     await retry_startup(store.ensure_indexes, what="notification indexes")
     await retry_startup(devices.ensure_indexes, what="device indexes")
     timeout = httpx.Timeout(10.0, connect=5.0)
-    fcm_http = httpx.AsyncClient(http2=True, timeout=timeout)
+    fcm_http = httpx.AsyncClient(http2=True, timeout=timeout, verify=trust(settings.fcm_ca_file))
     # APNs speaks HTTP/2 only (over TLS, negotiated by ALPN).
     apns_http = httpx.AsyncClient(
         http1=False, http2=True, timeout=timeout, verify=trust(settings.apns_ca_file)

@@ -33,6 +33,9 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     fcm_project_id: str = ""
     fcm_key_file: str = ""
     fcm_endpoint: str = "https://fcm.googleapis.com"
+    # A PEM bundle of the CAs to trust for FCM and its token endpoint instead of the public
+    # ones (empty in production); tests point it at their own CA.
+    fcm_ca_file: str = ""
     # Push through APNs: the team, the key's id and its .p8 file (ES256), the app's bundle id;
     # empty: no APNs. Development devices use https://api.sandbox.push.apple.com.
     apns_team_id: str = ""
