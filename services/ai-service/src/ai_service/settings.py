@@ -44,6 +44,10 @@ class AiSettings(ServiceSettings, RedisSettings):
     # user may ask for per minute, and at once.
     user_rate_per_minute: int = 20
     user_rate_burst: int = 5
+    # The kit's per-caller limit: a caller here is a whole service acting for all its users
+    # (the per-user limit above is the one that protects the model budget).
+    rate_limit_per_minute: int = 6000
+    rate_limit_burst: int = 300
 
     def model_for(self, use_case: str) -> str:
         named = {"challenge": self.openai_model_challenge, "task": self.openai_model_task}
