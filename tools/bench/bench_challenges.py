@@ -49,6 +49,7 @@ from deepiri_kit.contracts.agent import CHALLENGES_PATH, SCOPE  # noqa: E402
 from deepiri_kit.contracts.tasks import STREAM as TASKS  # noqa: E402
 from deepiri_kit.contracts.tasks import TaskCompleted  # noqa: E402
 from deepiri_kit.events import Consumer, Envelope, MongoInbox, event_envelope  # noqa: E402
+from infra import free_port  # noqa: E402
 from support.agent import challenge_draft, challenge_request  # noqa: E402
 from support.openai_fake import OpenAIFake  # noqa: E402
 from support.users import PREFIX  # noqa: E402
@@ -103,7 +104,7 @@ async def drain(redis: Redis, stream: str, group: str, started: float) -> float:
         except Exception:
             groups = []
         found = next((g for g in groups if g["name"] == group), None)
-        if found is not None and not found["pending"] and not found["lag"]:
+        if found is not None and not found["pending"] and found["lag"] == 0:
             return time.perf_counter() - started
         if time.perf_counter() - started > 900:
             raise SystemExit(f"{group} not drained after 900 s: {found}")
@@ -170,6 +171,14 @@ async def progress_rate(
     return count / elapsed, counted
 
 
+async def debug(port: int) -> Any:
+    redis = Redis(port=port, decode_responses=True)
+    try:
+        return [await redis.xinfo_groups(TASKS.name), await redis.xlen("dlq.challenge-service")]
+    finally:
+        await redis.aclose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -181,9 +190,15 @@ def main() -> None:
     fake.answer(challenge_draft(goal=goal, milestones=[]))
     rows = []
     with Stack("challenges") as stack:
-        users = stack.service("user-service", f"{DB}_users", {"OAUTH_CLIENTS": json.dumps(CLIENTS)})
-        issuer = f"{users.url}{PREFIX}"
+        port = free_port()
+        issuer = f"http://127.0.0.1:{port}{PREFIX}"
         trust = {"JWT_ISSUER": issuer, "JWKS_URL": f"{issuer}/oauth/jwks"}
+        users = stack.service(
+            "user-service",
+            f"{DB}_users",
+            {"OAUTH_CLIENTS": json.dumps(CLIENTS), **trust},
+            port=port,
+        )
         agent = stack.service(
             "ai-service",
             f"{DB}_agent",
@@ -247,6 +262,8 @@ def main() -> None:
 
         floor, rate, counted = asyncio.run(measure())
         if counted != args.events:
+            print(challenges.logs()[-6000:])
+            print(asyncio.run(debug(stack.redis.port)))
             raise SystemExit(f"expected {args.events} counted, found {counted}")
         print(
             f"\ntask.completed → progress, one worker, {args.players} players, {args.events} events"
