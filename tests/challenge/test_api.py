@@ -112,6 +112,8 @@ async def test_a_solo_challenge_is_progressed_by_events_once_and_completed_once(
 
     await eventually(one_counted)
     assert (await detail(client, ann, cid))["status"] == "active"
+    [listed] = (await client.get(BASE, params={"status": "active"}, headers=ann)).json()
+    assert listed["players"][0]["progress"] == 1
 
     await completed_task(redis, "ann", "t2")
 

@@ -91,12 +91,16 @@ class Challenges:
 
     # --- reading ----------------------------------------------------------------------------
 
-    async def listed(self, user_id: str, which: str, limit: int) -> list[Challenge]:
-        return await self.store.of_member(user_id, LISTS[which], limit)
+    async def listed(self, user_id: str, which: str, limit: int) -> list[Detail]:
+        """The user's challenges of one list, newest first, each with live progress."""
+        found = await self.store.of_member(user_id, LISTS[which], limit)
+        return [await self._with_progress(c) for c in found]
 
     async def detail(self, user_id: str, challenge_id: str) -> Detail:
         """The challenge with every player's live progress (its members only)."""
-        challenge = await self._get(challenge_id, user_id)
+        return await self._with_progress(await self._get(challenge_id, user_id))
+
+    async def _with_progress(self, challenge: Challenge) -> Detail:
         progress = {
             p.user_id: (await self.store.progress(challenge.id, p.user_id))[0]
             for p in challenge.players

@@ -49,10 +49,10 @@ class ChallengeController(Controller):
         status: Which = "active",
         limit: Limit = DEFAULT_LIMIT,
     ) -> list[ChallengeOut]:
-        """The caller's challenges, newest first: ``available`` (offers and invitations),
-        ``active`` or ``finished``."""
+        """The caller's challenges, newest first, with live progress: ``available`` (offers
+        and invitations), ``active`` or ``finished``."""
         found = await service.listed(request.user.subject, status, limit)
-        return [ChallengeOut.of(c) for c in found]
+        return [ChallengeOut.of(d.challenge, d.progress) for d in found]
 
     @get("/{challenge_id:str}", guards=READ)
     async def get_challenge(
