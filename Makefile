@@ -41,9 +41,13 @@ format: ## apply ruff fixes and formatting
 typecheck: ## mypy --strict over the kit, every service and the deepiri CLI
 	mypy services/kit/src $(wildcard services/*-service/src) clients/cli/src
 
+# `make test` spreads the tests over TEST_WORKERS pytest-xdist processes, each with its own
+# harness servers (docs/development.md, "Parallel runs"); TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
+
 .PHONY: test
 test: tools lint typecheck ## everything CI runs (fresh machine too): tools, lint, types, all tests
-	pytest
+	pytest -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: test-unit
 test-unit: ## pure-logic tests only (no servers)

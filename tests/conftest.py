@@ -29,6 +29,15 @@ from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Spread over pytest-xdist workers (``make test``), the ``slow`` tests go first: the long
+    ones then run while the short ones fill the gaps, instead of one starting last and
+    running alone. Every worker sorts alike (a stable sort of the same collection); a serial
+    run keeps the files' order."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
