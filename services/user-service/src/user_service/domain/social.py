@@ -141,7 +141,6 @@ FRIENDS = Bond(
     requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),
     added=lambda user, other: FriendAdded(user_id=user, friend_id=other),
     removed=lambda user, other, why: FriendRemoved(user_id=user, friend_id=other, reason=why),
-    requested=lambda user, other: FriendRequested(user_id=user, friend_id=other),
 )
 TEAM = Bond("teammates", "invited_by", "team invitation", "leave the team")
 
