@@ -189,4 +189,6 @@ class SocialIndex:
                 pipe.srem(friends_key(other), user)
                 pipe.hdel(VERSIONS, key)
             pipe.delete(pairs_key(user), friends_key(user))
+            pipe.hdel(VISIBILITY, user)
+            pipe.hdel(VISIBILITY_VERSIONS, user)
             await pipe.execute()
