@@ -150,14 +150,15 @@ def test_a_generated_duel_is_played_scored_rewarded_rated_and_notified(
         }
         assert (result[ann]["outcome"], result[bob]["outcome"]) == ("win", "loss")
 
-        def rated() -> dict[str, Any] | None:
-            mine = ann_game.get("/api/gamification/ratings/coding/me")
+        def rated(game: Any) -> dict[str, Any] | None:
+            mine = game.get("/api/gamification/ratings/coding/me")
             body = mine.json() if mine.status_code == 200 else {}
             return body if body.get("matches") == 1 else None
 
-        ann_rating = wait_for(rated, timeout=60, what="the winner's rating")
+        # One match, two players' standings: each is written on its own, so each is awaited.
+        ann_rating = wait_for(lambda: rated(ann_game), timeout=60, what="the winner's rating")
         assert ann_rating["rating"] == 1516.0
-        bob_rating = bob_game.get("/api/gamification/ratings/coding/me").json()
+        bob_rating = wait_for(lambda: rated(bob_game), timeout=60, what="the loser's rating")
         assert bob_rating["rating"] == 1484.0
 
         def credited() -> list[dict[str, Any]]:
