@@ -38,6 +38,16 @@ def k8sobj(desc):
     return {"type": "object", "description": desc}
 
 
+# ENV_VAR → a key of a Secret (keys: letters, digits, '-', '_', '.'; never a path).
+secretKeys = {
+    "type": "object",
+    "propertyNames": {"pattern": "^[A-Z_][A-Z0-9_]*$"},
+    "additionalProperties": {
+        "type": "string",
+        "pattern": "^[-._a-zA-Z0-9]+$",
+        "not": {"enum": [".", ".."]},
+    },
+}
 qty = {"type": ["string", "integer", "number"], "pattern": "^[0-9.]+(m|Ki|Mi|Gi|Ti|k|M|G|T)?$"}
 resources = obj(
     {
@@ -198,6 +208,21 @@ service = obj(
         "tmpVolume": obj({"sizeLimit": qty}),
         "extraVolumes": arr(k8sobj("Volume") | {"required": ["name"]}),
         "extraVolumeMounts": arr(k8sobj("VolumeMount") | {"required": ["name", "mountPath"]}),
+        "secretFiles": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$"},
+            "additionalProperties": obj(
+                {
+                    "existingSecret": {
+                        "type": "string",
+                        "pattern": "^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$",
+                    },
+                    "files": secretKeys,
+                    "env": secretKeys,
+                },
+                required=["existingSecret"],
+            ),
+        },
         "serviceAccount": obj(
             {
                 "create": B,

@@ -108,7 +108,7 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "completed_at": "2026-05-01T10:00:00Z",
     },
     users.UserRegistered: {"user_id": "u1", "display_name": "Ada", "username": "ada"},
-    users.UserUpdated: {"user_id": "u1", "display_name": None},
+    users.UserUpdated: {"user_id": "u1", "display_name": None, "email": "ada@example.com"},
     users.UserDeleted: {"user_id": "u1"},
     users.UserLoggedIn: {"user_id": "u1", "client_id": "deepiri-web"},
     users.VerificationRequested: {
@@ -144,6 +144,7 @@ WIRE: dict[type[Event], dict[str, Any]] = {
         "points": 0,
         "unlocked": 2,
     },
+    social.FriendRequested: {"user_id": "u1", "friend_id": "u2"},
     social.FriendAdded: {"user_id": "u1", "friend_id": "u2"},
     social.FriendRemoved: {"user_id": "u1", "friend_id": "u2", "reason": "blocked"},
     social.Blocked: {"user_id": "u1", "blocked_id": "u2"},

@@ -14,6 +14,7 @@ import pytest
 
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from deepiri_kit.contracts.users import UserDeleted, UserRegistered
 from deepiri_kit.events import EventBus, event_envelope
@@ -144,6 +145,39 @@ async def test_events_that_matter_and_those_that_do_not(
     kinds = [n["kind"] for n in (await inbox(client, carol))["items"]]
     # A plain completion is not a notification.
     assert sorted(kinds) == ["challenge", "reward", "streak"]
+
+
+async def test_friend_requests_and_new_friends_notify_once_per_event(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, socket_channel: str
+) -> None:
+    uma, vic = issuer.headers("uma", RW), issuer.headers("vic", RW)
+    await publish(redis, "events.users", UserRegistered(user_id="uma", display_name="Uma"), "uma")
+    # vic does not want friend requests in the app (they stay in the inbox).
+    off = await client.patch(PREFS, json={"channels": {"friend_request": []}}, headers=vic)
+    assert off.status_code == 200, off.text
+    async with listening(redis, socket_channel) as emits:
+        asked = FriendRequested(user_id="uma", friend_id="vic")
+        request_id = await publish(redis, "events.social", asked, "uma")
+        await publish(redis, "events.social", asked, "uma", event_id=request_id)  # again
+        await until_count(client, vic, 1)
+        added = FriendAdded(user_id="vic", friend_id="uma")
+        await publish(redis, "events.social", added, "vic")
+        # Internal: the blocked person is never told.
+        await publish(redis, "events.social", Blocked(user_id="vic", blocked_id="uma"), "vic")
+        await until_count(client, uma, 1)
+
+        async def emitted() -> bool:
+            return len(emits.to("user:uma")) == 1
+
+        await eventually(emitted)
+    [request] = (await inbox(client, vic))["items"]
+    assert (request["kind"], request["title"]) == ("friend_request", "Uma wants to be friends")
+    assert request["data"] == {"user_id": "uma"}
+    assert request["event_type"] == "social.friend_requested"
+    [friend] = (await inbox(client, uma))["items"]
+    assert (friend["kind"], friend["title"]) == ("friend", "Someone is now your friend")
+    assert emits.to("user:vic") == []  # its in-app channel is off
+    assert [p["data"]["kind"] for p in emits.to("user:uma")] == ["friend"]
 
 
 async def test_pages_read_all_read_and_delete(

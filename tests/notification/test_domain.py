@@ -3,18 +3,20 @@ zone), preferences, delivery plans and which events become notifications."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
 
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.social import FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from deepiri_kit.contracts.users import PasswordResetRequested, VerificationRequested
 from deepiri_kit.errors import Invalid
 from notification_service.domain import notifications as rules
 from notification_service.domain.deliveries import Planned, plan
+from notification_service.domain.digest import digest_day, digest_key, digest_mail
 from notification_service.domain.preferences import (
     DEFAULT_CHANNELS,
     Preferences,
@@ -296,3 +298,95 @@ def test_challenge_results_notify() -> None:
     lost = rules.challenge(ChallengeCompleted(challenge_id="c2", difficulty="easy", passed=False))
     assert lost.title == "Challenge not passed"
     assert lost.data == {"challenge_id": "c2", "passed": False, "points": 0}
+
+
+def test_friend_requests_and_new_friends_notify_the_other_person() -> None:
+    asked = rules.friend_request(FriendRequested(user_id="ann", friend_id="bob"), "Ann")
+    assert (asked.kind, asked.title) == ("friend_request", "Ann wants to be friends")
+    assert asked.data == {"user_id": "ann"}
+    added = rules.friend_added(FriendAdded(user_id="bob", friend_id="ann"), None)
+    assert (added.kind, added.title) == ("friend", "Someone is now your friend")
+    # Both are types a user can route: in-app and push by default.
+    assert channels_for(Preferences(), "friend_request") == {"in_app", "push"}
+    quiet = with_changes(Preferences(), channels={"friend": ["email"]})
+    assert channels_for(quiet, "friend") == {"email"}
+
+
+def test_a_notification_by_mail() -> None:
+    n = rules.Notification(
+        id="n1",
+        user_id="ann",
+        kind="level_up",
+        title="Level 3!",
+        body="You reached level 3.",
+        data={},
+        created_at=utc(2026, 12, 1, 8),
+        read_at=None,
+        event_id="e1",
+        event_type="gamification.level_up",
+    )
+    mail = rules.notification_mail(n, "ann@example.org")
+    assert (mail.to, mail.subject) == ("ann@example.org", "Level 3!")
+    assert mail.text.startswith("You reached level 3.")
+    assert "level up notifications" in mail.text
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+
+
+@pytest.mark.parametrize(
+    ("now", "hour", "day"),
+    [
+        (utc(2026, 11, 30, 22, 59), 8, None),  # 07:59 in Tokyo
+        (utc(2026, 11, 30, 23, 0), 8, date(2026, 12, 1)),  # 08:00 in Tokyo
+        (utc(2026, 12, 1, 14, 59), 8, date(2026, 12, 1)),  # 23:59: still that day's
+        (utc(2026, 12, 1, 15, 0), 8, None),  # midnight: the next day, not yet 08:00
+        (utc(2026, 12, 1, 15, 0), 0, date(2026, 12, 2)),
+    ],
+)
+def test_the_digest_is_due_from_its_local_hour(now: datetime, hour: int, day: date | None) -> None:
+    assert digest_day(now, TOKYO, hour) == day
+
+
+def test_the_digest_hour_across_dst() -> None:
+    # Paris: 08:00 is 07:00 UTC in winter, 06:00 UTC in summer.
+    assert digest_day(utc(2026, 1, 10, 6, 59), PARIS, 8) is None
+    assert digest_day(utc(2026, 1, 10, 7, 0), PARIS, 8) == date(2026, 1, 10)
+    assert digest_day(utc(2026, 7, 10, 6, 0), PARIS, 8) == date(2026, 7, 10)
+    with pytest.raises(ValueError, match="aware"):
+        digest_day(datetime(2026, 7, 10, 6), PARIS, 8)
+
+
+def test_digest_keys_and_mail() -> None:
+    day = date(2026, 12, 1)
+    assert digest_key("ann", day) == "digest:3:ann:2026-12-01"
+    unread = [
+        rules.Notification(
+            id=f"n{i}",
+            user_id="ann",
+            kind="badge",
+            title=f"Badge {i}",
+            body="Well done",
+            data={},
+            created_at=utc(2026, 12, 1, 8),
+            read_at=None,
+            event_id=f"e{i}",
+            event_type="gamification.badge_awarded",
+        )
+        for i in range(25)
+    ]
+    mail = digest_mail("ann@example.org", day, unread, 30)
+    assert mail.subject == "Your Deepiri digest for 2026-12-01: 30 unread"
+    assert mail.text.count("- Badge ") == 20
+    assert "… and 10 more." in mail.text
+    one = digest_mail("ann@example.org", day, unread[:1], 1)
+    assert "You have 1 unread notification on" in one.text
+
+
+def test_the_digest_hour_is_a_preference() -> None:
+    on = with_changes(Preferences(), digest_hour=8)
+    assert on.digest_hour == 8
+    assert with_changes(on, channels={"badge": []}).digest_hour == 8
+    assert with_changes(on, digest_hour=None).digest_hour is None
+    with pytest.raises(Invalid, match="0-23"):
+        with_changes(Preferences(), digest_hour=24)

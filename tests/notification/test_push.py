@@ -6,7 +6,9 @@ recorded without the token."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,9 +22,12 @@ from litestar import Litestar
 from deepiri_kit import load_settings
 from deepiri_kit.contracts.gamification import BadgeAwarded
 from deepiri_kit.events import EventBus, event_envelope
-from notification_service.app import create_app
+from notification_service.app import create_app, trust
+from notification_service.domain.devices import Device, Push
 from notification_service.settings import NotificationSettings
+from notification_service.store.push import ApnsSender, FcmSender
 from support.push import ApnsFake, FcmFake
+from support.tls import TestCA
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
@@ -34,35 +39,46 @@ ANDROID_TOKEN = "fcm-registration-token:" + "x" * 60
 
 
 @pytest.fixture
-def fcm() -> Iterator[FcmFake]:
-    fake = FcmFake().start()
+def fcm(ca: TestCA) -> Iterator[FcmFake]:
+    """FCM and its OAuth token endpoint over TLS, like Google's."""
+    fake = FcmFake(ca=ca).start()
     yield fake
     fake.stop()
 
 
 @pytest.fixture
-def apns() -> Iterator[ApnsFake]:
-    fake = ApnsFake().start()
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA(tmp_path)
+
+
+@pytest.fixture
+def apns(ca: TestCA) -> Iterator[ApnsFake]:
+    """APNs over TLS, as Apple's endpoint only is, with a certificate from the test's CA."""
+    fake = ApnsFake(ca=ca).start()
     yield fake
     fake.stop()
 
 
 @pytest.fixture
-def app(notification_env: dict[str, Any], fcm: FcmFake, apns: ApnsFake, tmp_path: Path) -> Litestar:
+def app(
+    notification_env: dict[str, Any], fcm: FcmFake, apns: ApnsFake, ca: TestCA, tmp_path: Path
+) -> Litestar:
     key_file = tmp_path / "fcm.json"
     key_file.write_text(json.dumps(fcm.service_account()))
     p8 = tmp_path / "apns.p8"
     p8.write_text(apns.key_pem())
     env = {
         **notification_env,
-        "fcm_project_id": fcm.project_id,
+        # No FCM_PROJECT_ID: the service-account key names the project (as in the chart).
         "fcm_key_file": str(key_file),
         "fcm_endpoint": fcm.url,
+        "fcm_ca_file": str(ca.ca_file),
         "apns_team_id": apns.team_id,
         "apns_key_id": apns.key_id,
         "apns_key_file": str(p8),
         "apns_topic": apns.topic,
         "apns_endpoint": apns.url,
+        "apns_ca_file": str(ca.ca_file),
         "push_per_user_per_hour": 3,
     }
     return create_app(load_settings(NotificationSettings, {}, **env))
@@ -314,3 +330,82 @@ async def test_pushes_per_user_are_capped_and_the_rest_stay_in_the_inbox(
     assert await mongo["notifications"].count_documents({"user_id": "hana"}) == 4
 
     await all_delivered(mongo)
+
+
+def apns_sender(apns: ApnsFake, http: httpx.AsyncClient) -> ApnsSender:
+    return ApnsSender(
+        http,
+        team_id=apns.team_id,
+        key_id=apns.key_id,
+        key_pem=apns.key_pem(),
+        topic=apns.topic,
+        endpoint=apns.url,
+    )
+
+
+async def test_apns_is_reached_over_tls_only_with_the_configured_ca(
+    apns: ApnsFake, ca: TestCA, tmp_path: Path
+) -> None:
+    """The fake's certificate is trusted through APNS_CA_FILE and nothing else: the public
+    CAs (the default) refuse it, and so does another CA; h2 is negotiated by ALPN."""
+    device = Device(
+        id="d1",
+        user_id="wes",
+        provider="apns",
+        platform="ios",
+        token=IOS_TOKEN,
+        app_version="1.0",
+        registered_at=datetime.now(UTC),
+    )
+    push = Push(title="T", body="B", data={}, collapse_id="n1")
+    (tmp_path / "other").mkdir()
+    stranger = TestCA(tmp_path / "other")
+    for ca_file, expected in (("", "retry"), (str(stranger.ca_file), "retry")):
+        async with httpx.AsyncClient(http1=False, http2=True, verify=trust(ca_file)) as http:
+            outcome = await apns_sender(apns, http).send(device, push)
+        assert outcome.result == expected
+        assert outcome.reason == "APNs unreachable: ConnectError"
+    assert apns.sent == []
+    async with httpx.AsyncClient(http1=False, http2=True, verify=trust(str(ca.ca_file))) as http:
+        outcome = await apns_sender(apns, http).send(device, push)
+        assert outcome.result == "delivered"
+    [sent] = apns.sent
+    assert sent["headers"]["apns-topic"] == apns.topic
+
+
+async def test_an_apns_client_that_will_not_speak_h2_is_refused(apns: ApnsFake, ca: TestCA) -> None:
+    context = ssl.create_default_context(cafile=str(ca.ca_file))
+    context.set_alpn_protocols(["http/1.1"])
+    reader, writer = await asyncio.open_connection("127.0.0.1", apns.port, ssl=context)
+    assert await reader.read() == b""  # closed without a word of HTTP
+    writer.close()
+    assert apns.refused_connections == 1
+
+
+async def test_fcm_and_its_token_endpoint_are_reached_over_tls_with_the_configured_ca(
+    fcm: FcmFake, ca: TestCA
+) -> None:
+    device = Device(
+        id="d2",
+        user_id="xia",
+        provider="fcm",
+        platform="android",
+        token=ANDROID_TOKEN,
+        app_version="1.0",
+        registered_at=datetime.now(UTC),
+    )
+    push = Push(title="T", body="B", data={"k": "v"}, collapse_id="n2")
+    key = fcm.service_account()
+    async with httpx.AsyncClient(verify=trust("")) as http:
+        untrusted = FcmSender(http, project_id=fcm.project_id, key=key, endpoint=fcm.url)
+        refused = await untrusted.send(device, push)
+    assert refused.result == "retry"
+    assert "SSL" in refused.reason or "certificate" in refused.reason.lower()
+    assert (fcm.tokens_issued, fcm.sent) == (0, [])
+    async with httpx.AsyncClient(verify=trust(str(ca.ca_file))) as http:
+        sender = FcmSender(
+            http, project_id=fcm.project_id, key=key, endpoint=fcm.url, ca_file=str(ca.ca_file)
+        )
+        assert (await sender.send(device, push)).result == "delivered"
+    assert fcm.tokens_issued == 1
+    assert [m["token"] for m in fcm.sent] == [ANDROID_TOKEN]

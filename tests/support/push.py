@@ -1,14 +1,15 @@
 """Protocol-faithful local fakes of the push providers, so no real one is ever called.
 
-* :class:`FcmFake` — FCM HTTP v1 (``POST /v1/projects/<id>/messages:send``) and its OAuth 2.0
+* :class:`FcmFake` — over TLS when given a :class:`~support.tls.TestCA`: FCM HTTP v1 (``POST /v1/projects/<id>/messages:send``) and its OAuth 2.0
   token endpoint (``POST /token``, the JWT-bearer grant google-auth uses for a service
   account): the assertion's RS256 signature, ``kid``, ``iss``, ``aud`` (Google's token
   endpoint, as google-auth addresses it), lifetime and scope are checked
   against the key it issued, and sends need a bearer it granted. One target per message
   (``token``), string data values; answers ``UNREGISTERED`` (404) for tokens marked dead and
   429 with ``Retry-After`` when told to throttle.
-* :class:`ApnsFake` — an HTTP/2 server (h2, cleartext with prior knowledge; Apple's is the
-  same protocol behind TLS) for ``POST /3/device/<token>``: the ES256 provider token
+* :class:`ApnsFake` — an HTTP/2 server over TLS (h2 negotiated by ALPN, as Apple's only
+  endpoint is; its certificate from a :class:`~support.tls.TestCA` the test makes, which the
+  client must trust explicitly) for ``POST /3/device/<token>``: the ES256 provider token
   (``kid``, ``iss`` = team, ``iat`` within the hour, signature), ``apns-topic``,
   ``apns-push-type``, ``apns-priority`` and the token's format are checked; 410
   ``Unregistered`` for tokens marked gone, 429 when told to throttle.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -37,6 +39,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, RSAKey
 
 from infra import free_port
+from support.tls import TestCA
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -55,6 +58,8 @@ def _pem(key: Any) -> str:
 
 @dataclass
 class FcmFake:
+    # Its certificate's CA (the client trusts ``ca.ca_file``); None: plain HTTP.
+    ca: TestCA | None = None
     project_id: str = "deepiri-test"
     unregistered: set[str] = field(default_factory=set)
     throttle: int = 0  # answer this many sends with 429 first
@@ -78,7 +83,7 @@ class FcmFake:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def client_email(self) -> str:
@@ -116,6 +121,9 @@ class FcmFake:
                 self.wfile.write(data)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.ca is not None:
+            context = self.ca.server_context()
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -199,6 +207,9 @@ class FcmFake:
 
 @dataclass
 class ApnsFake:
+    # Its certificate's CA (the client trusts ``ca.ca_file``); None: cleartext h2 with prior
+    # knowledge, only for showing that a client refuses it.
+    ca: TestCA | None = None
     team_id: str = "TEAM123456"
     key_id: str = "KEY1234567"
     topic: str = "dev.deepiri.app"
@@ -206,9 +217,12 @@ class ApnsFake:
     throttle: int = 0
     sent: list[dict[str, Any]] = field(default_factory=list)
     refused: list[tuple[int, str]] = field(default_factory=list)
+    # TLS connections closed for not negotiating h2 by ALPN.
+    refused_connections: int = 0
 
     def __post_init__(self) -> None:
         self.port = free_port()
+        self._tls = None if self.ca is None else self.ca.server_context(alpn=["h2"])
         self._key = ec.generate_private_key(ec.SECP256R1())
         self._public = ECKey.import_key(
             self._key.public_key()
@@ -222,7 +236,7 @@ class ApnsFake:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     def key_pem(self) -> str:
         """The .p8 file Apple hands out (PKCS#8 PEM of a P-256 key)."""
@@ -235,7 +249,13 @@ class ApnsFake:
             self._loop = asyncio.new_event_loop()
 
             async def main() -> None:
-                self._server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+                self._server = await asyncio.start_server(
+                    self._connection,
+                    "127.0.0.1",
+                    self.port,
+                    ssl=self._tls,
+                    ssl_handshake_timeout=5 if self._tls else None,
+                )
                 ready.set()
                 await self._server.serve_forever()
 
@@ -251,6 +271,11 @@ class ApnsFake:
             self._loop.call_soon_threadsafe(self._server.close)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tls: ssl.SSLObject | None = writer.get_extra_info("ssl_object")
+        if self._tls is not None and (tls is None or tls.selected_alpn_protocol() != "h2"):
+            self.refused_connections += 1  # APNs speaks HTTP/2 only
+            writer.close()
+            return
         config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         conn = h2.connection.H2Connection(config=config)
         conn.initiate_connection()

@@ -32,6 +32,7 @@ async def test_register_announces_the_account_and_mails_a_verification_link(
         "display_name": "Alice",
         "time_zone": "Europe/Paris",
         "locale": "en",
+        "email": None,  # not verified yet: nobody mails it but the verification
     }
     [mail] = await events(redis, "user.verification_requested")
     assert mail.data["email"] == "alice@example.com"
@@ -176,6 +177,9 @@ async def test_verification_link_is_single_use(
     assert (again.status_code, again.json()["detail"]) == (422, DEAD_LINK)
     me = (await client.get(f"{PREFIX}/me", headers=issuer.headers(user_id, RW))).json()
     assert me["email_verified"] is True
+    # The verified address is announced (notification-service mails it from now on).
+    [verified] = await events(redis, "user.updated")
+    assert verified.data["email"] == me["email"]
     wrong = await client.post(f"{PREFIX}/email/verifications", json={"token": "x" * 43})
     assert (wrong.status_code, wrong.json()["detail"]) == (422, DEAD_LINK)
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved, FriendRequested
 from deepiri_kit.errors import Conflict, Invalid, NotFound
 from user_service.domain import social
 from user_service.domain.accounts import name_prefix_pattern
@@ -43,7 +43,8 @@ def test_ids_are_checked() -> None:
 
 def test_send_then_accept_makes_friends_once() -> None:
     sent = social.send(fresh(), A)
-    assert (sent.relation, sent.events, relation(sent.pair, B)) == ("outgoing", (), "incoming")
+    assert (sent.relation, relation(sent.pair, B)) == ("outgoing", "incoming")
+    assert sent.events == (FriendRequested(user_id=A, friend_id=B),)
     again = social.send(sent.pair, A)
     assert again.pair is sent.pair
     assert again.events == ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from deepiri_kit.events import MongoInbox
 from notification_service import workers
 from notification_service.api import ROUTES
 from notification_service.domain.devices import Provider
-from notification_service.service import Deliveries, Inbox, Reactions, Sender
+from notification_service.service import Deliveries, Digests, Inbox, Reactions, Sender
 from notification_service.settings import NotificationSettings
 from notification_service.store.channels import RoomEmitter, SmtpRelay
 from notification_service.store.devices import DeviceStore
@@ -38,6 +39,7 @@ class Services:
     inbox: Inbox
     deliveries: Deliveries
     reactions: Reactions
+    digests: Digests
     emitter: RoomEmitter
     push_http: list[httpx.AsyncClient]
 
@@ -52,12 +54,15 @@ def push_senders(
 ) -> dict[Provider, Sender]:
     """The providers whose settings are present (read once, at start)."""
     senders: dict[Provider, Sender] = {}
-    if settings.fcm_project_id and settings.fcm_key_file:
+    if settings.fcm_key_file:
+        key = json.loads(Path(settings.fcm_key_file).read_text())
         senders["fcm"] = FcmSender(
             fcm_http,
-            project_id=settings.fcm_project_id,
-            key=json.loads(Path(settings.fcm_key_file).read_text()),
+            # The service-account key names its project; FCM_PROJECT_ID may name another.
+            project_id=settings.fcm_project_id or str(key["project_id"]),
+            key=key,
             endpoint=settings.fcm_endpoint,
+            ca_file=settings.fcm_ca_file,
         )
     if settings.apns_team_id and settings.apns_key_file:
         senders["apns"] = ApnsSender(
@@ -71,6 +76,11 @@ def push_senders(
     return senders
 
 
+def trust(ca_file: str) -> ssl.SSLContext | bool:
+    """Only the CAs in ``ca_file`` (a PEM bundle), or httpx's default: the public CAs."""
+    return ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+
 async def build(platform: Platform) -> Services:
     """The use cases on this platform's clients; the app and the CLI both start here."""
     settings = platform.settings
@@ -80,9 +90,11 @@ async def build(platform: Platform) -> Services:
     await retry_startup(store.ensure_indexes, what="notification indexes")
     await retry_startup(devices.ensure_indexes, what="device indexes")
     timeout = httpx.Timeout(10.0, connect=5.0)
-    fcm_http = httpx.AsyncClient(http2=True, timeout=timeout)
-    # APNs speaks HTTP/2 only: a plain http:// endpoint (a local fake) gets prior knowledge.
-    apns_http = httpx.AsyncClient(http1=False, http2=True, timeout=timeout)
+    fcm_http = httpx.AsyncClient(http2=True, timeout=timeout, verify=trust(settings.fcm_ca_file))
+    # APNs speaks HTTP/2 only (over TLS, negotiated by ALPN).
+    apns_http = httpx.AsyncClient(
+        http1=False, http2=True, timeout=timeout, verify=trust(settings.apns_ca_file)
+    )
     emitter = RoomEmitter(redis_url(settings), settings.socket_channel)
     relay = SmtpRelay(
         host=settings.smtp_host,
@@ -108,6 +120,7 @@ async def build(platform: Platform) -> Services:
         Inbox(store, devices),
         deliveries,
         Reactions(store, deliveries),
+        Digests(store, deliveries),
         emitter,
         [fcm_http, apns_http],
     )
@@ -120,7 +133,9 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
     try:
         yield Wiring(
             state={"service": services.inbox},
-            workers=workers.background(platform, services.reactions, services.deliveries, inbox),
+            workers=workers.background(
+                platform, services.reactions, services.deliveries, services.digests, inbox
+            ),
         )
     finally:
         await services.close()

@@ -61,16 +61,23 @@ class QuietHoursBody(Model):
         return time.fromisoformat(self.start), time.fromisoformat(self.end)
 
 
+class DigestBody(Model):
+    """A daily digest mail of unread notifications at ``hour`` (0-23) in the user's zone."""
+
+    hour: Annotated[int, msgspec.Meta(ge=0, le=23)]
+
+
 class PreferencesIn(Model):
     """A change: only the members present are replaced. ``channels`` maps a notification type
-    to the channels it should use (types left out keep theirs); ``quiet_hours: null`` and
-    ``time_zone: null`` clear them."""
+    to the channels it should use (types left out keep theirs); ``quiet_hours: null``,
+    ``time_zone: null`` and ``digest: null`` clear them."""
 
     # Names are checked by the rules (an unknown type or channel is a 422): constraints
     # nested in a map do not reach the OpenAPI document. The body's size is bounded anyway.
     channels: dict[str, list[str]] | msgspec.UnsetType = msgspec.UNSET
     quiet_hours: QuietHoursBody | msgspec.UnsetType | None = msgspec.UNSET
     time_zone: Name | msgspec.UnsetType | None = msgspec.UNSET
+    digest: DigestBody | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class QuietHoursOut(Out):
@@ -78,10 +85,15 @@ class QuietHoursOut(Out):
     end: str
 
 
+class DigestOut(Out):
+    hour: int
+
+
 class PreferencesOut(Out):
     channels: dict[str, list[str]]
     quiet_hours: QuietHoursOut | None
     time_zone: str | None
+    digest: DigestOut | None
 
     @classmethod
     def of(cls, prefs: Preferences) -> PreferencesOut:
@@ -96,6 +108,7 @@ class PreferencesOut(Out):
                 start=quiet.start.isoformat("minutes"), end=quiet.end.isoformat("minutes")
             ),
             time_zone=prefs.time_zone,
+            digest=None if prefs.digest_hour is None else DigestOut(hour=prefs.digest_hour),
         )
 
 

@@ -4,13 +4,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
+
+import msgspec
 
 from deepiri_kit import NotFound, backoff, metrics, utcnow
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.social import FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import (
     PasswordResetRequested,
@@ -21,6 +24,7 @@ from deepiri_kit.contracts.users import (
 from notification_service.domain import notifications as rules
 from notification_service.domain.deliveries import plan
 from notification_service.domain.devices import Device, Provider, new_device, push_of
+from notification_service.domain.digest import digest_day, digest_key, digest_mail
 from notification_service.domain.notifications import Draft, Mail, Notification
 from notification_service.domain.preferences import (
     Channel,
@@ -49,9 +53,22 @@ PUSHED = metrics.counter(
     "Push sends by provider and result (delivered, invalid, retry).",
     ("provider", "result"),
 )
+DIGESTS = metrics.counter(
+    "deepiri_notification_digests_total",
+    "Daily digests claimed, by outcome (queued, recovered, empty, no_address).",
+    ("outcome",),
+)
 Sender = FcmSender | ApnsSender
 # A delivery whose notification never appeared (its event was dead-lettered) is dropped.
 ORPHAN_AFTER = timedelta(days=1)
+# How long one attempt may hold its delivery: longer than the slowest attempt (a push to
+# many devices, each with a 10 s timeout); a claim older than this belongs to a dead process.
+LEASE = timedelta(minutes=5)
+Clock = Callable[[], datetime]
+# Channels whose attempts are claimed across replicas: a second mail or push reaches a
+# person. A repeated in-app emit carries the same id (the client shows it once), and the core
+# loop's latency is spared the claim's round trips.
+CLAIMED: frozenset[Channel] = frozenset({"email", "push"})
 
 
 class Capped(Exception):
@@ -117,10 +134,17 @@ class Inbox:
         channels: dict[str, list[str]] | None,
         quiet_hours: tuple[time, time] | Literal["keep"] | None,
         time_zone: str | Literal["keep"] | None,
+        digest_hour: int | Literal["keep"] | None = "keep",
     ) -> Preferences:
         current = await self.store.preferences_of(user_id)
         hours = quiet_hours if quiet_hours in ("keep", None) else QuietHours(*quiet_hours)
-        changed = with_changes(current, channels=channels, quiet_hours=hours, time_zone=time_zone)
+        changed = with_changes(
+            current,
+            channels=channels,
+            quiet_hours=hours,
+            time_zone=time_zone,
+            digest_hour=digest_hour,
+        )
         await self.store.save_preferences(user_id, changed)
         return changed
 
@@ -141,17 +165,22 @@ class Deliveries:
         retry_limit: float = 300.0,
         min_age: float = 5.0,
         push_per_hour: int = 20,
+        clock: Clock = utcnow,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.emitter = emitter
         self.relay = relay
         self.devices = devices
         self.senders = senders or {}
-        # Email for an ordinary notification needs an address, which only account mail
-        # carries: not offered yet (see the service's page). Push once a provider is set.
-        self.available: tuple[Channel, ...] = (
-            ("in_app", "push") if self.senders and devices is not None else ("in_app",)
-        )
+        # Push once a provider is set; email once a relay is (and, per user, only to the
+        # address user-service announced as verified).
+        available: list[Channel] = ["in_app"]
+        if self.senders and devices is not None:
+            available.append("push")
+        if relay.host:
+            available.append("email")
+        self.available: tuple[Channel, ...] = tuple(available)
         self.retry_first = retry_first
         self.retry_limit = retry_limit
         self.min_age = min_age
@@ -164,14 +193,15 @@ class Deliveries:
 
     async def notify(self, user_id: str, event_id: str, event_type: str, draft: Draft) -> None:
         """Store ``draft`` for ``user_id`` once per event and deliver what is due now."""
-        now = utcnow()
+        now = self.clock()
         nid = rules.notification_id(user_id, event_id)
         if await self.store.exists(nid):
             return
         prefs = await self.store.preferences_of(user_id)
-        profile_zone = await self.store.profile_zone(user_id)
+        profile = await self.store.profile(user_id)
+        available = [c for c in self.available if c != "email" or profile.email]
         planned = plan(
-            draft.kind, prefs, now=now, profile_zone=profile_zone, available=self.available
+            draft.kind, prefs, now=now, profile_zone=profile.time_zone, available=available
         )
         notification = Notification(
             id=nid,
@@ -195,8 +225,12 @@ class Deliveries:
 
     async def mail(self, user_id: str, event_id: str, mail: Mail) -> None:
         """Account mail, once per event; it waits while the relay is down."""
-        now = utcnow()
-        job = self._job(f"mail:{event_id}", user_id, "email", now, now, None)
+        await self.queue_mail(f"mail:{event_id}", user_id, mail)
+
+    async def queue_mail(self, delivery_id: str, user_id: str, mail: Mail) -> None:
+        """A ready-made mail (account mail, the digest) under ``delivery_id``, once."""
+        now = self.clock()
+        job = self._job(delivery_id, user_id, "email", now, now, None)
         job["mail"] = {"to": mail.to, "subject": mail.subject, "text": mail.text}
         if await self.store.delivery(job["_id"]) is not None or await self._mailed(job["_id"]):
             return
@@ -239,7 +273,7 @@ class Deliveries:
     async def sweep(self) -> int:
         """Deliver what is due and not young (young ones belong to their consumer); returns
         how many were delivered."""
-        now = utcnow()
+        now = self.clock()
         young = now - timedelta(seconds=self.min_age)
         delivered = 0
         for job in await self.store.pending():
@@ -256,11 +290,28 @@ class Deliveries:
         try:
             # The sweep's list may be stale: done (deleted) or postponed meanwhile.
             current = await self.store.delivery(job["_id"])
-            if current is None or _aware(current["next_at"]) > utcnow():
+            now = self.clock()
+            if current is None or _aware(current["next_at"]) > now:
+                return False
+            if current["channel"] in CLAIMED and not await self._claim(current, now):
                 return False
             return await self._attempt(current)
         finally:
             self._in_flight.discard(job["_id"])
+
+    async def _claim(self, job: Document, now: datetime) -> bool:
+        """One process per attempt, across replicas: the attempt's number is claimed by a
+        unique insert. A claim left by a dead process (older than LEASE) turns into a failed
+        attempt, so the next one has a number of its own."""
+        held_since = await self.store.claim_attempt(job["_id"], job["failures"], now)
+        if held_since is None:
+            return True
+        if now - _aware(held_since) > LEASE:
+            await self.store.postpone(job["_id"], job["failures"] + 1, now)
+        return False
+
+    async def _done(self, job: Document) -> None:
+        await self.store.delivered(job["_id"], claimed=job["channel"] in CLAIMED)
 
     async def _attempt(self, job: Document) -> bool:
         channel: Channel = job["channel"]
@@ -269,20 +320,20 @@ class Deliveries:
             "user_id": job["user_id"],
             "channel": channel,
             "attempt": job["failures"] + 1,
-            "at": utcnow(),
+            "at": self.clock(),
         }
         try:
             delivered = await self._send(job)
         except Capped as exc:
             record |= {"outcome": "capped", "error": str(exc)}
             await self.store.attempt(record)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             ATTEMPTS.labels(channel, "capped").inc()
             return False
         except Rejected as exc:
             record |= {"outcome": "rejected", "error": str(exc)[:500]}
             await self.store.attempt(record)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             ATTEMPTS.labels(channel, "rejected").inc()
             log.error("delivery %s rejected for good: %s", job["_id"], exc)
             return False
@@ -291,7 +342,7 @@ class Deliveries:
             wait = backoff(failures, first=self.retry_first, limit=self.retry_limit)
             if exc.retry_after is not None:
                 wait = max(wait, exc.retry_after)
-            next_at = utcnow() + timedelta(seconds=wait)
+            next_at = self.clock() + timedelta(seconds=wait)
             record |= {"outcome": "failed", "error": str(exc)[:500], "next_at": next_at}
             await self.store.attempt(record)
             await self.store.postpone(job["_id"], failures, next_at)
@@ -305,11 +356,11 @@ class Deliveries:
             )
             return False
         if delivered is None:  # nothing to deliver any more (deleted, or orphaned)
-            await self.store.delivered(job["_id"])
+            await self._done(job)
             return False
         record["outcome"] = "delivered"
         await self.store.attempt(record)
-        await self.store.delivered(job["_id"])
+        await self._done(job)
         ATTEMPTS.labels(channel, "delivered").inc()
         return True
 
@@ -321,7 +372,7 @@ class Deliveries:
         if notification is None:
             if await self.store.exists(job["notification_id"]):
                 return None  # deleted by the user: nothing to say any more
-            if utcnow() - _aware(job["created_at"]) > ORPHAN_AFTER:
+            if self.clock() - _aware(job["created_at"]) > ORPHAN_AFTER:
                 return None
             raise Undelivered("its notification is not recorded yet")
         if job["channel"] == "in_app":
@@ -341,10 +392,16 @@ class Deliveries:
                 raise Capped(f"more than {self.push_per_hour} pushes this hour")
             await self._push(job, notification)
             return True
+        if job["channel"] == "email":
+            address = (await self.store.profile(notification.user_id)).email
+            if address is None:
+                raise Rejected("the user has no verified address any more")
+            await self.relay.send(rules.notification_mail(notification, address), job["_id"])
+            return True
         raise Undelivered(f"channel {job['channel']} is not available")
 
     async def _over_push_cap(self, user_id: str) -> bool:
-        since = utcnow() - timedelta(hours=1)
+        since = self.clock() - timedelta(hours=1)
         return await self.store.pushes_since(user_id, since) >= self.push_per_hour
 
     async def _push(self, job: Document, notification: Notification) -> None:
@@ -373,7 +430,7 @@ class Deliveries:
                     "device_id": device.id,
                     "provider": device.provider,
                     "attempt": job["failures"] + 1,
-                    "at": utcnow(),
+                    "at": self.clock(),
                     "outcome": outcome.result,
                     "status": outcome.status,
                     "error": outcome.reason,
@@ -435,13 +492,29 @@ class Reactions:
         await self.deliveries.notify(user_id, event_id, event.TYPE, rules.challenge(event))
 
     async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
+        changes: dict[str, Any] = {}
         if isinstance(event.time_zone, str):
             try:
                 zone(event.time_zone)
+                changes["time_zone"] = event.time_zone
             except Exception:  # a zone this machine's tzdata lacks: keep the last good one
                 log.warning("user %s: unknown time zone %r ignored", user_id, event.time_zone)
-                return
-            await self.store.set_profile_zone(user_id, event.time_zone)
+        if event.email is not msgspec.UNSET:
+            changes["email"] = event.email
+        if event.display_name is not msgspec.UNSET:
+            changes["display_name"] = event.display_name
+        if changes:
+            await self.store.set_profile(user_id, changes)
+
+    async def on_friend_requested(self, event_id: str, event: FriendRequested) -> None:
+        sender = (await self.store.profile(event.user_id)).display_name
+        draft = rules.friend_request(event, sender)
+        await self.deliveries.notify(event.friend_id, event_id, event.TYPE, draft)
+
+    async def on_friend_added(self, event_id: str, event: FriendAdded) -> None:
+        friend = (await self.store.profile(event.user_id)).display_name
+        draft = rules.friend_added(event, friend)
+        await self.deliveries.notify(event.friend_id, event_id, event.TYPE, draft)
 
     async def on_user_deleted(self, user_id: str) -> None:
         await self.store.erase(user_id)
@@ -452,3 +525,58 @@ class Reactions:
         self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
     ) -> None:
         await self.deliveries.mail(user_id, event_id, rules.mail(event))
+
+
+class Digests:
+    """The daily digest: for each user who chose one, once per local day at their hour, one
+    mail listing the unread notifications of the past day. Run by a periodic worker on every
+    replica; the (user, local day) key is claimed by a unique insert, so one of them sends it,
+    once, and a restart later that day finds it claimed. The claim is made before the mail is
+    queued; a claim whose mail never got queued (a crash in between) is queued by the next
+    round after LEASE."""
+
+    def __init__(self, store: NotificationStore, deliveries: Deliveries) -> None:
+        self.store = store
+        self.deliveries = deliveries
+        self.clock = deliveries.clock
+
+    async def run(self) -> int:
+        """One round; returns how many digests were queued."""
+        now = self.clock()
+        queued = await self._recover(now)
+        for user_id, prefs in await self.store.digest_subscribers():
+            if prefs.digest_hour is None:
+                continue
+            profile = await self.store.profile(user_id)
+            tz = zone(prefs.time_zone or profile.time_zone or "UTC")
+            day = digest_day(now, tz, prefs.digest_hour)
+            if day is None:
+                continue
+            key = digest_key(user_id, day)
+            if await self.store.digested(key):
+                continue
+            since = now - timedelta(days=1)
+            total = await self.store.count_unread_since(user_id, since)
+            if not total or profile.email is None:  # nothing to say, or nowhere to say it
+                if await self.store.claim_digest(key, user_id, now, None):
+                    DIGESTS.labels("empty" if not total else "no_address").inc()
+                continue
+            unread = await self.store.unread_since(user_id, since, limit=20)
+            mail = digest_mail(profile.email, day, unread, total)
+            if await self.store.claim_digest(key, user_id, now, mail):
+                await self.deliveries.queue_mail(key, user_id, mail)
+                await self.store.digest_queued(key)
+                DIGESTS.labels("queued").inc()
+                queued += 1
+        await self.store.prune_digests(now - timedelta(days=3))
+        return queued
+
+    async def _recover(self, now: datetime) -> int:
+        recovered = 0
+        for claim in await self.store.unqueued_digests(now - LEASE):
+            mail = Mail(**claim["mail"])
+            await self.deliveries.queue_mail(claim["_id"], claim["user_id"], mail)
+            await self.store.digest_queued(claim["_id"])
+            DIGESTS.labels("recovered").inc()
+            recovered += 1
+        return recovered

@@ -33,6 +33,9 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     fcm_project_id: str = ""
     fcm_key_file: str = ""
     fcm_endpoint: str = "https://fcm.googleapis.com"
+    # A PEM bundle of the CAs to trust for FCM and its token endpoint instead of the public
+    # ones (empty in production); tests point it at their own CA.
+    fcm_ca_file: str = ""
     # Push through APNs: the team, the key's id and its .p8 file (ES256), the app's bundle id;
     # empty: no APNs. Development devices use https://api.sandbox.push.apple.com.
     apns_team_id: str = ""
@@ -40,6 +43,9 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     apns_key_file: str = ""
     apns_topic: str = ""
     apns_endpoint: str = "https://api.push.apple.com"
+    # A PEM bundle of the CAs to trust for APNs instead of the system's (empty: the system
+    # store, which trusts Apple's real endpoints); tests point it at their own CA.
+    apns_ca_file: str = ""
     # At most this many push notifications per user per rolling hour; the rest stay in the
     # inbox (and in-app) without buzzing the phone again.
     push_per_user_per_hour: int = 20
@@ -50,3 +56,5 @@ class NotificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     delivery_min_age_seconds: float = 5.0
     delivery_retry_first_seconds: float = 2.0
     delivery_retry_limit_seconds: float = 300.0
+    # How often each replica looks for daily digests that are due (each is sent once).
+    digest_interval_seconds: float = 60.0

@@ -3,6 +3,8 @@
 insert as the change of the pair it announces (the social log's outbox), so none is lost;
 its envelope id derives from that change, so a relay or replay repeats the id.
 
+* ``social.friend_requested`` — ``user_id`` asked ``friend_id`` to be friends (a request to
+  someone who blocked the sender is a shadow request and announces nothing).
 * ``social.friend_added`` — ``user_id`` and ``friend_id`` are friends now (``user_id``
   accepted, or sent a request crossing one from ``friend_id``). Friendship is symmetric: a
   consumer adds both directions.
@@ -24,17 +26,27 @@ __all__ = [
     "BLOCKED",
     "FRIEND_ADDED",
     "FRIEND_REMOVED",
+    "FRIEND_REQUESTED",
     "STREAM",
     "Blocked",
     "FriendAdded",
     "FriendRemoved",
+    "FriendRequested",
 ]
 
+FRIEND_REQUESTED = "social.friend_requested"
 FRIEND_ADDED = "social.friend_added"
 FRIEND_REMOVED = "social.friend_removed"
 BLOCKED = "social.blocked"
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class FriendRequested(Event, frozen=True, kw_only=True):
+    TYPE = FRIEND_REQUESTED
+
+    user_id: Id
+    friend_id: Id
 
 
 class FriendAdded(Event, frozen=True, kw_only=True):
@@ -59,4 +71,4 @@ class Blocked(Event, frozen=True, kw_only=True):
     blocked_id: Id
 
 
-STREAM = Stream("events.social", FriendAdded, FriendRemoved, Blocked)
+STREAM = Stream("events.social", FriendRequested, FriendAdded, FriendRemoved, Blocked)

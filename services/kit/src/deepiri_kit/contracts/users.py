@@ -2,7 +2,9 @@
 account (also ``user_id`` in the data). A profile field left out is unchanged; ``null`` clears
 a name.
 
-* ``user.registered`` / ``user.updated`` — the public profile as it now is.
+* ``user.registered`` / ``user.updated`` — the profile as it now is; ``email`` is the
+  account's address once verified (``null`` while it is not), for the services that mail
+  the user (notification-service).
 * ``user.deleted`` — every consumer erases or anonymises what it holds of the user.
 * ``user.logged_in`` — a sign-in (which client, if any).
 * ``user.verification_requested`` / ``user.password_reset_requested`` — mail for
@@ -45,6 +47,7 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Name = Annotated[str, msgspec.Meta(max_length=100)]
 Zone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Locale = Annotated[str, msgspec.Meta(min_length=2, max_length=35)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 
 
 class _Profile(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +56,8 @@ class _Profile(msgspec.Struct, frozen=True, kw_only=True):
     username: Name | msgspec.UnsetType | None = msgspec.UNSET
     time_zone: Zone | msgspec.UnsetType = msgspec.UNSET  # IANA, e.g. Europe/Paris
     locale: Locale | msgspec.UnsetType = msgspec.UNSET  # BCP 47, e.g. pt-BR
+    # The verified address; None while the account's address is not verified.
+    email: Email | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class UserRegistered(_Profile, Event, frozen=True, kw_only=True):
@@ -76,7 +81,7 @@ class UserLoggedIn(Event, frozen=True, kw_only=True):
 
 class _Mail(Event, frozen=True, kw_only=True):
     user_id: Id
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    email: Email
     locale: Locale
     link: Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
     expires_at: UtcTime

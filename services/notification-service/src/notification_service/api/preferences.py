@@ -1,4 +1,5 @@
-"""``/api/notifications/preferences``: channels per notification type, quiet hours, zone."""
+"""``/api/notifications/preferences``: channels per notification type, quiet hours, zone,
+the daily digest."""
 
 from __future__ import annotations
 
@@ -41,5 +42,8 @@ class PreferencesController(Controller):
             if quiet is msgspec.UNSET
             else (None if quiet is None else quiet.times()),
             time_zone="keep" if data.time_zone is msgspec.UNSET else data.time_zone,
+            digest_hour="keep"
+            if data.digest is msgspec.UNSET
+            else (None if data.digest is None else data.digest.hour),
         )
         return PreferencesOut.of(changed)

@@ -9,6 +9,7 @@ from typing import Any
 
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.social import FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import PasswordResetRequested, VerificationRequested
 from notification_service.domain.preferences import Channel, Kind
@@ -132,6 +133,37 @@ def challenge(event: ChallengeCompleted) -> Draft:
         body,
         {"challenge_id": event.challenge_id, "passed": event.passed, "points": event.points},
     )
+
+
+def friend_request(event: FriendRequested, sender_name: str | None) -> Draft:
+    """For ``event.friend_id``: someone asked to be friends."""
+    who = sender_name or "Someone"
+    return Draft(
+        "friend_request",
+        f"{who} wants to be friends",
+        "Accept or decline the request in Deepiri.",
+        {"user_id": event.user_id},
+    )
+
+
+def friend_added(event: FriendAdded, friend_name: str | None) -> Draft:
+    """For ``event.friend_id``, whose request ``event.user_id`` accepted (or crossed)."""
+    who = friend_name or "Someone"
+    return Draft(
+        "friend",
+        f"{who} is now your friend",
+        "Your friend request was accepted.",
+        {"user_id": event.user_id},
+    )
+
+
+def notification_mail(n: Notification, to: str) -> Mail:
+    """An ordinary notification by email, for users who chose the email channel."""
+    text = (
+        f"{n.body}\n\nOpen Deepiri to see it. You get this mail because {n.kind.replace('_', ' ')} "
+        "notifications go to your email; change that in your notification settings.\n"
+    )
+    return Mail(to=to, subject=n.title, text=text)
 
 
 def mail(event: VerificationRequested | PasswordResetRequested) -> Mail:

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from deepiri_kit.errors import Invalid
 
 Channel = Literal["in_app", "push", "email"]
-Kind = Literal["reward", "level_up", "badge", "streak", "challenge", "account"]
+Kind = Literal[
+    "reward", "level_up", "badge", "streak", "challenge", "friend_request", "friend", "account"
+]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 KINDS: tuple[Kind, ...] = get_args(Kind)
 # Types a user may switch; "account" mail (verification, password reset) always goes out.
-CONFIGURABLE: tuple[Kind, ...] = ("reward", "level_up", "badge", "streak", "challenge")
+CONFIGURABLE: tuple[Kind, ...] = tuple(k for k in KINDS if k != "account")
 
 # Every credit would buzz a phone many times a day: rewards stay in the app by default.
 DEFAULT_CHANNELS: Mapping[Kind, frozenset[Channel]] = {
@@ -25,6 +27,8 @@ DEFAULT_CHANNELS: Mapping[Kind, frozenset[Channel]] = {
     "badge": frozenset({"in_app", "push"}),
     "streak": frozenset({"in_app", "push"}),
     "challenge": frozenset({"in_app", "push"}),
+    "friend_request": frozenset({"in_app", "push"}),
+    "friend": frozenset({"in_app", "push"}),
     "account": frozenset({"email"}),
 }
 
@@ -69,6 +73,8 @@ class Preferences:
     quiet_hours: QuietHours | None = None
     # None: the zone user-service last announced for the user (or UTC).
     time_zone: str | None = None
+    # The local hour (0-23) of the daily digest mail of unread notifications; None: no digest.
+    digest_hour: int | None = None
 
 
 def with_changes(
@@ -77,6 +83,7 @@ def with_changes(
     channels: Mapping[str, list[str]] | None = None,
     quiet_hours: QuietHours | Literal["keep"] | None = "keep",
     time_zone: str | Literal["keep"] | None = "keep",
+    digest_hour: int | Literal["keep"] | None = "keep",
 ) -> Preferences:
     """``current`` with the types named in ``channels`` replaced (others kept), and the quiet
     hours / zone replaced unless ``"keep"``; Invalid for an unknown type or channel."""
@@ -90,10 +97,13 @@ def with_changes(
         merged[kind] = frozenset(c for c in CHANNELS if c in wanted)
     if time_zone not in ("keep", None):
         zone(time_zone)
+    if isinstance(digest_hour, int) and not 0 <= digest_hour <= 23:
+        raise Invalid("the digest hour is a local hour, 0-23")
     return Preferences(
         channels=merged,
         quiet_hours=current.quiet_hours if quiet_hours == "keep" else quiet_hours,
         time_zone=current.time_zone if time_zone == "keep" else time_zone,
+        digest_hour=current.digest_hour if digest_hour == "keep" else digest_hour,
     )
 
 

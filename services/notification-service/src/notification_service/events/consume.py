@@ -1,5 +1,5 @@
-"""What the service consumes: ``events.tasks``, ``events.gamification``, ``events.challenges``
-and ``events.users``,
+"""What the service consumes: ``events.tasks``, ``events.gamification``, ``events.challenges``,
+``events.social`` and ``events.users``,
 each event decoded into its contract (``deepiri_kit.contracts``) and handed on as it is.
 Types that make no notification are acknowledged and ignored."""
 
@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from deepiri_kit.contracts import challenges, gamification, tasks, users
+from deepiri_kit.contracts import challenges, gamification, social, tasks, users
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.social import FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.contracts.users import (
     PasswordResetRequested,
@@ -35,6 +36,8 @@ class Reactions(Protocol):
     ) -> None: ...
     async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None: ...
     async def on_user_deleted(self, user_id: str) -> None: ...
+    async def on_friend_requested(self, event_id: str, event: FriendRequested) -> None: ...
+    async def on_friend_added(self, event_id: str, event: FriendAdded) -> None: ...
     async def on_mail(
         self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
     ) -> None: ...
@@ -78,9 +81,16 @@ def handlers(reactions: Reactions) -> dict[str, Handler]:
             if user is not None:
                 await reactions.on_profile(user, event)
 
+    async def on_social(envelope: Envelope) -> None:
+        if envelope.type == FriendRequested.TYPE:
+            await reactions.on_friend_requested(envelope.id, FriendRequested.decode(envelope))
+        elif envelope.type == FriendAdded.TYPE:
+            await reactions.on_friend_added(envelope.id, FriendAdded.decode(envelope))
+
     return {
         tasks.STREAM.name: on_tasks,
         gamification.STREAM.name: on_gamification,
         challenges.STREAM.name: on_challenges,
         users.STREAM.name: on_users,
+        social.STREAM.name: on_social,
     }

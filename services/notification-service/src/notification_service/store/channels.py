@@ -5,9 +5,9 @@ it for good; none drops a message silently."""
 
 from __future__ import annotations
 
+import hashlib
 import ssl
 from email.message import EmailMessage
-from email.utils import make_msgid
 from typing import Any
 
 import aiosmtplib
@@ -59,6 +59,12 @@ class RoomEmitter:
             await self.manager.redis.aclose()
 
 
+def message_id_of(delivery_id: str) -> str:
+    """The same ``Message-ID`` for every attempt at one delivery, so a mail sent twice (a
+    crash between the relay's 250 and the record of it) is recognisably one message."""
+    return f"<{hashlib.sha256(delivery_id.encode()).hexdigest()[:32]}@deepiri.dev>"
+
+
 class SmtpRelay:
     """Mail through the configured relay (aiosmtplib). No host configured: every message
     waits for one."""
@@ -85,8 +91,7 @@ class SmtpRelay:
         msg["From"] = self.sender
         msg["To"] = mail.to
         msg["Subject"] = mail.subject
-        # Stable per delivery: a relay or client that sees a retry can tell it is the same.
-        msg["Message-ID"] = make_msgid(idstring=message_id, domain="deepiri.dev")
+        msg["Message-ID"] = message_id_of(message_id)
         msg.set_content(mail.text)
         return msg
 

@@ -14,6 +14,7 @@ delivery, so FerretDB's non-atomic updates cannot lose a field another writer se
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
@@ -23,7 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from deepiri_kit import decode_cursor, keyset_filter, page_of
 from deepiri_kit.data.mongo import ensure_indexes
-from notification_service.domain.notifications import Notification
+from notification_service.domain.notifications import Mail, Notification, delivery_id
 from notification_service.domain.preferences import (
     CHANNELS,
     DEFAULT_CHANNELS,
@@ -34,11 +35,24 @@ from notification_service.domain.preferences import (
 )
 
 Document = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What user-service announced about the user: zone, verified address, display name."""
+
+    time_zone: str | None = None
+    email: str | None = None
+    display_name: str | None = None
+
+
 SORT = "newest"
 NOTIFICATION_INDEXES = [
     IndexModel([("user_id", 1), ("created_at", -1), ("_id", -1)], name="user_newest")
 ]
 ATTEMPT_INDEXES = [IndexModel([("delivery_id", 1), ("at", 1)], name="delivery_at")]
+CLAIM_INDEXES = [IndexModel([("delivery_id", 1)], name="delivery")]
+PREFERENCE_INDEXES = [IndexModel([("digest_hour", 1)], name="digest_hour")]
 
 
 def as_notification(doc: Document) -> Notification:
@@ -89,6 +103,7 @@ def as_preferences(doc: Document | None) -> Preferences:
         if quiet is None
         else QuietHours(_clock(quiet["start"]), _clock(quiet["end"])),
         time_zone=doc.get("time_zone"),
+        digest_hour=doc.get("digest_hour"),
     )
 
 
@@ -101,6 +116,7 @@ def preferences_doc(user_id: str, prefs: Preferences) -> Document:
         if quiet is None
         else {"start": quiet.start.isoformat("minutes"), "end": quiet.end.isoformat("minutes")},
         "time_zone": prefs.time_zone,
+        "digest_hour": prefs.digest_hour,
     }
 
 
@@ -108,14 +124,20 @@ class NotificationStore:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.notifications = db["notifications"]
         self.deliveries = db["deliveries"]
+        # One document per attempt being made: two replicas never make the same attempt.
+        self.claims = db["delivery_claims"]
         self.attempts = db["delivery_attempts"]
         self.preferences = db["preferences"]
         self.profiles = db["profiles"]
         self.tombstones = db["deleted"]
+        # One document per (user, local day) whose digest was claimed: its _id is the key.
+        self.digests = db["digests"]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.notifications, NOTIFICATION_INDEXES)
         await ensure_indexes(self.attempts, ATTEMPT_INDEXES)
+        await ensure_indexes(self.preferences, PREFERENCE_INDEXES)
+        await ensure_indexes(self.claims, CLAIM_INDEXES)
 
     # --- recording ------------------------------------------------------------------------
 
@@ -193,6 +215,8 @@ class NotificationStore:
             await self.tombstones.insert_one({"_id": notification_id, "user_id": user_id, "at": at})
         await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
         await self.deliveries.delete_many({"notification_id": notification_id})
+        ids = [delivery_id(notification_id, channel) for channel in CHANNELS]
+        await self.claims.delete_many({"delivery_id": {"$in": ids}})
         return True
 
     # --- deliveries -----------------------------------------------------------------------
@@ -204,8 +228,22 @@ class NotificationStore:
     async def delivery(self, delivery_id: str) -> Document | None:
         return await self.deliveries.find_one({"_id": delivery_id})
 
-    async def delivered(self, delivery_id: str) -> None:
+    async def delivered(self, delivery_id: str, *, claimed: bool = True) -> None:
+        """Done: the delivery goes, with its attempts' claims (if its channel makes any)."""
         await self.deliveries.delete_one({"_id": delivery_id})
+        if claimed:
+            await self.claims.delete_many({"delivery_id": delivery_id})
+
+    async def claim_attempt(self, delivery_id: str, attempt: int, at: datetime) -> datetime | None:
+        """Claim attempt ``attempt`` of a delivery (a unique insert): None if this caller
+        got it, else when its holder claimed it."""
+        key = f"{delivery_id}#{attempt}"
+        try:
+            await self.claims.insert_one({"_id": key, "delivery_id": delivery_id, "at": at})
+        except DuplicateKeyError:
+            held = await self.claims.find_one({"_id": key})
+            return at if held is None else held["at"]
+        return None
 
     async def postpone(self, delivery_id: str, failures: int, next_at: datetime) -> None:
         await self.deliveries.update_one(
@@ -241,20 +279,76 @@ class NotificationStore:
             {"_id": user_id}, preferences_doc(user_id, prefs), upsert=True
         )
 
-    async def profile_zone(self, user_id: str) -> str | None:
-        doc = await self.profiles.find_one({"_id": user_id})
-        return None if doc is None else doc.get("time_zone")
+    async def profile(self, user_id: str) -> Profile:
+        doc = await self.profiles.find_one({"_id": user_id}) or {}
+        return Profile(doc.get("time_zone"), doc.get("email"), doc.get("display_name"))
 
-    async def set_profile_zone(self, user_id: str, time_zone: str) -> None:
-        await self.profiles.replace_one(
-            {"_id": user_id}, {"_id": user_id, "time_zone": time_zone}, upsert=True
+    async def profile_zone(self, user_id: str) -> str | None:
+        return (await self.profile(user_id)).time_zone
+
+    async def set_profile(self, user_id: str, changes: Document) -> None:
+        """What user-service announced (zone, verified address, name); fields left out stay.
+        One writer (the consumer, in stream order), so a read-modify-replace is safe."""
+        current = await self.profiles.find_one({"_id": user_id}) or {"_id": user_id}
+        await self.profiles.replace_one({"_id": user_id}, current | changes, upsert=True)
+
+    # --- digests --------------------------------------------------------------------------
+
+    async def digest_subscribers(self) -> list[tuple[str, Preferences]]:
+        found = await self.preferences.find({"digest_hour": {"$ne": None}}).to_list()
+        return [(doc["_id"], as_preferences(doc)) for doc in found]
+
+    async def digested(self, key: str) -> bool:
+        return await self.digests.find_one({"_id": key}, {"_id": 1}) is not None
+
+    async def claim_digest(self, key: str, user_id: str, at: datetime, mail: Mail | None) -> bool:
+        """True for exactly one caller per key (a unique insert), whatever the replicas. The
+        mail is kept until it is queued (``digest_queued``); None: nothing to send that day."""
+        doc: Document = {"_id": key, "user_id": user_id, "at": at, "queued": mail is None}
+        if mail is not None:
+            doc["mail"] = {"to": mail.to, "subject": mail.subject, "text": mail.text}
+        try:
+            await self.digests.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def digest_queued(self, key: str) -> None:
+        await self.digests.update_one(
+            {"_id": key}, {"$set": {"queued": True}, "$unset": {"mail": ""}}
         )
+
+    async def unqueued_digests(self, before: datetime) -> list[Document]:
+        """Claims whose mail was never queued (their claimer died in between)."""
+        return await self.digests.find({"queued": False, "at": {"$lt": before}}).to_list()
+
+    async def unread_since(self, user_id: str, since: datetime, limit: int) -> list[Notification]:
+        found = (
+            await self.notifications.find(
+                {"user_id": user_id, "read_at": None, "created_at": {"$gte": since}}
+            )
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(limit)
+            .to_list()
+        )
+        return [as_notification(d) for d in found]
+
+    async def count_unread_since(self, user_id: str, since: datetime) -> int:
+        return await self.notifications.count_documents(
+            {"user_id": user_id, "read_at": None, "created_at": {"$gte": since}}
+        )
+
+    async def prune_digests(self, before: datetime) -> None:
+        await self.digests.delete_many({"at": {"$lt": before}})
 
     async def erase(self, user_id: str) -> None:
         """Everything held about the user (``user.deleted``)."""
+        for delivery in await self.deliveries.find({"user_id": user_id}, {"_id": 1}).to_list():
+            await self.claims.delete_many({"delivery_id": delivery["_id"]})
         await self.deliveries.delete_many({"user_id": user_id})
         await self.notifications.delete_many({"user_id": user_id})
         await self.tombstones.delete_many({"user_id": user_id})
         await self.attempts.delete_many({"user_id": user_id})
         await self.preferences.delete_one({"_id": user_id})
         await self.profiles.delete_one({"_id": user_id})
+        await self.digests.delete_many({"user_id": user_id})

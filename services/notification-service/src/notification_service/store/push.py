@@ -6,6 +6,7 @@ logs or records the device token."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
+import requests
 from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import service_account
 from joserfc import jwt
@@ -53,11 +55,22 @@ def retry_after(response: httpx.Response) -> float | None:
 
 class FcmSender:
     def __init__(
-        self, http: httpx.AsyncClient, *, project_id: str, key: dict[str, Any], endpoint: str
+        self,
+        http: httpx.AsyncClient,
+        *,
+        project_id: str,
+        key: dict[str, Any],
+        endpoint: str,
+        ca_file: str = "",
     ) -> None:
         self.http = http
         self.project_id = project_id
         self.endpoint = endpoint.rstrip("/")
+        # The token endpoint is called through requests: it trusts the same CAs as ``http``
+        # (per request: REQUESTS_CA_BUNDLE in the environment would win over the session's).
+        self._token_request: Any = GoogleRequest(session=requests.Session())
+        if ca_file:
+            self._token_request = functools.partial(self._token_request, verify=ca_file)
         # token_uri comes from the key file (Google's, or a local fake's in tests).
         self.credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             key, scopes=[FCM_SCOPE]
@@ -68,7 +81,7 @@ class FcmSender:
         async with self._lock:
             if renew or not self.credentials.valid:
                 # google-auth refreshes synchronously (requests): keep it off the loop.
-                await asyncio.to_thread(self.credentials.refresh, GoogleRequest())
+                await asyncio.to_thread(self.credentials.refresh, self._token_request)
             return str(self.credentials.token)
 
     async def send(self, device: Device, push: Push) -> Outcome:

@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from deepiri_kit.contracts import Event
-from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
+from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved, FriendRequested
 from deepiri_kit.errors import Conflict, Invalid, NotFound
 
 __all__ = [
@@ -136,7 +136,9 @@ def send(pair: Pair, actor: str) -> Change:
             actor,
             FriendAdded(user_id=actor, friend_id=other),
         )
-    return _changed(msgspec.structs.replace(pair, requested_by=actor), actor)
+    # A shadow request (the other blocked ``actor``) must not reach the blocker.
+    told = () if pair.blocked else (FriendRequested(user_id=actor, friend_id=other),)
+    return _changed(msgspec.structs.replace(pair, requested_by=actor), actor, *told)
 
 
 def accept(pair: Pair, actor: str) -> Change:

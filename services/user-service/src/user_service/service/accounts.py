@@ -439,6 +439,7 @@ def _profile(account: Account, contract: type[Profile]) -> Profile:
         display_name=account.display_name,
         time_zone=account.time_zone,
         locale=account.locale,
+        email=account.email if account.email_verified else None,
     )
 
 
