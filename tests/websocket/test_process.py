@@ -3,6 +3,8 @@ HTTP API, and refusing long-polling."""
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -17,15 +19,17 @@ def test_the_service_runs_as_a_process(
 ) -> None:
     service = service_process("websocket-service", workers=2)
     assert httpx.get(f"{service.url}/health", timeout=10).status_code == 200
-    headers = issuer.headers("alice", "users:read")
+    # A person no other test of this worker has connected as: never seen.
+    someone = f"alice-{secrets.token_hex(4)}"
+    headers = issuer.headers(someone, "users:read")
     listed = httpx.get(
         f"{service.url}/socket.io/presence",
-        params={"user_id": "alice"},
+        params={"user_id": someone},
         headers=headers,
         timeout=10,
     )
     assert listed.status_code == 200, listed.text
-    assert listed.json() == [{"user_id": "alice", "online": False, "last_seen": None}]
+    assert listed.json() == [{"user_id": someone, "online": False, "last_seen": None}]
     friends = httpx.get(f"{service.url}/socket.io/presence/friends", headers=headers, timeout=10)
     assert friends.json() == []
     stranger = httpx.get(
