@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,68 @@ INFLUX_BUCKET = "activity"
 
 class MissingBinary(RuntimeError):
     pass
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for Popen: the child gets ``sig`` when the process that started it dies
+    (Linux's parent-death signal), so a test run killed outright — SIGKILL, a CI timeout —
+    leaves no server or service behind. Start children from the main thread: the signal
+    fires when the *thread* that started the child ends. None where there is no prctl."""
+    if _LIBC is None:
+        return None
+    libc, parent = _LIBC, os.getpid()
+
+    def arm() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os.kill(os.getpid(), sig)
+
+    return arm
+
+
+# Kills the process groups it is told about once its stdin closes: when the process that
+# started it exits or is killed outright (the pipe's other end goes with it).
+_REAPER = """
+import os, signal, sys
+groups = set()
+for line in sys.stdin:
+    pgid = int(line)
+    groups.discard(-pgid) if pgid < 0 else groups.add(pgid)
+for pgid in groups:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
+_reaper: subprocess.Popen[str] | None = None
+
+
+def _tell_reaper(line: str) -> None:
+    global _reaper
+    if _reaper is None or _reaper.poll() is not None:
+        _reaper = subprocess.Popen(
+            [sys.executable, "-c", _REAPER], stdin=subprocess.PIPE, text=True, bufsize=1
+        )
+    assert _reaper.stdin is not None
+    _reaper.stdin.write(line + "\n")
+    _reaper.stdin.flush()
+
+
+def reap_group_with_us(pid: int) -> None:
+    """Kill process group ``pid`` (a child started with ``start_new_session=True``, and every
+    process it starts — uvicorn's workers) when this process ends, however it ends: a
+    process with children of its own outlives a parent-death signal sent to it alone."""
+    _tell_reaper(str(pid))
+
+
+def forget_group(pid: int) -> None:
+    """Group ``pid`` has been stopped: the reaper leaves it (and a reused id) alone."""
+    if _reaper is not None and _reaper.poll() is None:
+        _tell_reaper(str(-pid))
 
 
 def find_binary(name: str) -> str:
@@ -93,7 +157,13 @@ class Server:
             return
         command = self.command()
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+        self.proc = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            preexec_fn=die_with_parent(),
+        )
         try:
             wait_for_port(self.port, self.start_timeout, self.proc)
             self.after_start()

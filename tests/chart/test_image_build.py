@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra import FerretDBServer, RedisServer, free_port
+from infra import FerretDBServer, RedisServer, forget_group, free_port, reap_group_with_us
 from support.charts import ROOT, chart_values, dockerfile, existing_services, instructions
 from support.processes import harness_env
 from support.tokens import TokenIssuer
@@ -107,7 +107,15 @@ def test_image_command_serves_from_a_replayed_build(
     cmd[0] = str(app / "bin" / cmd[0])
     before = snapshot(app)
     log = (tmp_path / "service.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=tmp,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # killed with its workers if the test run dies
+    )
+    reap_group_with_us(proc.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -124,6 +132,7 @@ def test_image_command_serves_from_a_replayed_build(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        forget_group(proc.pid)
     assert snapshot(app) == before, "the service wrote into its virtualenv"
     site = next((app / "lib").glob("python3.*/site-packages"))
     installed = {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}

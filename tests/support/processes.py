@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from infra import free_port
+from infra import forget_group, free_port, reap_group_with_us
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,8 +71,15 @@ class ServiceProcess:
         command = [sys.executable, *start_command(self.service)[1:]]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            # Its own process group, killed with its uvicorn workers if the test run dies.
+            start_new_session=True,
         )
+        reap_group_with_us(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -97,6 +104,7 @@ class ServiceProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        forget_group(self.proc.pid)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -21,7 +21,7 @@ from typing import Any
 import socketio
 import uvicorn
 
-from infra import free_port
+from infra import die_with_parent, free_port
 
 JS_DIR = Path(__file__).resolve().parents[1] / "websocket" / "js"
 
@@ -130,6 +130,7 @@ class JsClient:
             cwd=JS_DIR,
             text=True,
             env={**os.environ, **env},
+            preexec_fn=die_with_parent(),
         )
         self.lines: list[dict[str, Any]] = []
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()

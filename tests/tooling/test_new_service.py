@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra import die_with_parent
 from known_services import ROOT, services
 
 pytestmark = pytest.mark.slow
@@ -89,7 +90,14 @@ def git(root: Path, *args: str) -> None:
 
 def step(root: Path, env: dict[str, str], *cmd: str, timeout: float = 1200) -> str:
     proc = subprocess.run(
-        list(cmd), cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        list(cmd),
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        preexec_fn=die_with_parent(),  # the inner pytest (and so its servers) dies with us
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{output[-6000:]}"
