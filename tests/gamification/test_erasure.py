@@ -52,7 +52,7 @@ async def consumed(redis: Any) -> None:
     async def done() -> bool:
         return all([await drained(redis, s, GROUP) for s in ("events.tasks", "events.users")])
 
-    await eventually(done, timeout=30)
+    await eventually(done)
 
 
 async def play(client: Client, redis: Any, issuer: TokenIssuer, *people: str) -> None:
@@ -196,11 +196,20 @@ async def test_nothing_brings_a_deleted_account_back(
     assert await redis.xlen(f"dlq.{GROUP}") == 0
 
 
+async def erase_after(game: Gamification, user_id: str, yields: int) -> Any:
+    for _ in range(yields):
+        await asyncio.sleep(0)
+    return await game.reactions.on_user_deleted(user_id, utcnow())
+
+
+@pytest.mark.parametrize("yields", [0, 25, 100, 400], ids=lambda n: f"erased-after-{n}-yields")
 async def test_completions_racing_the_erasure_leave_nothing(
-    client: Client, game: Gamification, mongo: Any, redis: Any
+    client: Client, game: Gamification, mongo: Any, redis: Any, yields: int
 ) -> None:
     """Completions whose check passed before the tombstone was written land after the
-    deletes: each sees the tombstone once it has written, and erases again."""
+    deletes: each checks again once it has written everything (its badges too, or when it
+    failed half-way) and erases again. The erasure starts at different points of the
+    completions' writes (after ``yields`` turns of the event loop)."""
     alice, bob = someone("alice"), someone("bob")
     reactions = game.reactions
     handler = reactions.on_task_completed
@@ -212,7 +221,7 @@ async def test_completions_racing_the_erasure_leave_nothing(
     events = [task_event(alice, difficulty="hard") for _ in range(12)]
     outcomes = await asyncio.gather(
         *(handler(e.id, alice, task_event_contract(e)) for e in events),
-        reactions.on_user_deleted(alice, utcnow()),
+        erase_after(game, alice, yields),
         return_exceptions=True,
     )
     # A handler that lost its write to the erasure fails; the consumer delivers it again.

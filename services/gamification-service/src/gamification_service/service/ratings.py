@@ -72,14 +72,18 @@ class Ratings:
         erasure = self.wallets.erasure
         if erasure is not None and await erasure.buried_among(players):
             raise DeletedPlayers(DELETED_PLAYERS)
-        match, created = await self._record(match_id, category, teams, fingerprint)
-        if erasure is not None and (deleted := await erasure.buried_among(players)):
-            # Deleted while the match was being recorded: erase what it wrote for them.
-            for user_id in sorted(deleted):
-                await erasure.again(user_id)
-            raise DeletedPlayers(DELETED_PLAYERS)
-        for result in match["results"]:
-            await self.wallets.award_badges(result["user_id"])
+        try:
+            match, created = await self._record(match_id, category, teams, fingerprint)
+            for result in match["results"]:
+                await self.wallets.award_badges(result["user_id"])
+        finally:
+            # Checked once everything is written (the badges too, or a failure half-way): a
+            # player deleted meanwhile has what the match wrote for them erased again (an
+            # AccountDeleted from their badges becomes this DeletedPlayers).
+            if erasure is not None and (deleted := await erasure.buried_among(players)):
+                for user_id in sorted(deleted):
+                    await erasure.again(user_id)
+                raise DeletedPlayers(DELETED_PLAYERS)
         return match, created
 
     async def _record(

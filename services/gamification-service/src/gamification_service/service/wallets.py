@@ -5,9 +5,10 @@ runs after an outage."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -244,13 +245,21 @@ class Wallets:
         racing the erasure wrote is erased again)."""
         if self.erasure is not None and await self.erasure.buried(user_id):
             raise AccountDeleted()
+        async with self._undone_if_erased(user_id):
+            return await self._record(user_id, draft, award, state, extra)
+
+    async def _record(
+        self,
+        user_id: str,
+        draft: Draft,
+        award: bool,
+        state: WalletState | None,
+        extra: Mapping[str, Any] | None,
+    ) -> Recorded:
         if state is None:
             state = await self.snapshots.current(user_id)
         entry, created = await self.ledger.append(user_id, draft, state.seq, extra)
         state, results = await self.catch_up(user_id, state, known=[entry])
-        if self.erasure is not None and await self.erasure.buried(user_id):
-            await self.erasure.again(user_id)
-            raise AccountDeleted()
         applied = results.get(entry["seq"])
         outcome: str
         if applied is not None:
@@ -260,7 +269,7 @@ class Wallets:
         else:  # applied by a concurrent writer, or earlier (a duplicate)
             outcome, reason = await self.snapshots.outcome(user_id, entry["seq"])
         if award:
-            state = await self.award_badges(user_id, state)
+            state = await self._award_badges(user_id, state)
         return Recorded(entry=entry, created=created, outcome=outcome, state=state, reason=reason)
 
     async def catch_up(
@@ -317,8 +326,28 @@ class Wallets:
 
     # --- badges ----------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _undone_if_erased(self, user_id: str) -> AsyncIterator[None]:
+        """Around a write path for ``user_id``: once it has written everything (or failed
+        half-way), an erasure that began meanwhile — its tombstone after the write's first
+        check, its deletes maybe before some of the write's inserts — is run again, so what
+        the write left is erased (AccountDeleted). Checked only at the end: a badge awarded
+        or a snapshot applied after an earlier check would survive (and a failed write's
+        redelivery finds the tombstone and writes nothing, so it cannot clean up)."""
+        try:
+            yield
+        finally:
+            if self.erasure is not None and await self.erasure.buried(user_id):
+                await self.erasure.again(user_id)
+                raise AccountDeleted()
+
     async def award_badges(self, user_id: str, state: WalletState | None = None) -> WalletState:
-        """Award every badge the user's recorded stats now satisfy (each once, by its key)."""
+        """Award every badge the user's recorded stats now satisfy (each once, by its key).
+        AccountDeleted for an account erased meanwhile (what was written is erased again)."""
+        async with self._undone_if_erased(user_id):
+            return await self._award_badges(user_id, state)
+
+    async def _award_badges(self, user_id: str, state: WalletState | None = None) -> WalletState:
         state = state or await self.snapshots.state(user_id)
         for _ in range(BADGE_ROUNDS):
             unearned = [b for b in self.catalog if b.id not in state.badges]
@@ -347,7 +376,8 @@ class Wallets:
             return 0
         users = await self.ledger.users()
         for user_id in users:
-            await self.award_badges(user_id)
+            with contextlib.suppress(AccountDeleted):  # erased meanwhile: nothing to award
+                await self.award_badges(user_id)
         await self.meta.remember_badge_catalog(ids)
         log.info("badge backfill: %d wallet(s) evaluated against %d badges", len(users), len(ids))
         return len(users)
@@ -418,8 +448,11 @@ class Wallets:
         done = 0
         for user_id in await self.lagging(older_than):
             try:
-                await self.catch_up(user_id)
+                async with self._undone_if_erased(user_id):
+                    await self.catch_up(user_id)
                 done += 1
+            except AccountDeleted:
+                continue  # erased meanwhile: nothing to apply
             except PyMongoError as exc:
                 log.warning("catching up %s failed, will retry: %s", user_id, exc)
         return done
