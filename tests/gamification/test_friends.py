@@ -216,7 +216,7 @@ async def test_the_route_through_the_bus_every_period_and_bad_input(
     async def settled() -> bool:
         return all([await drained(redis, s, GROUP) for s in ("events.social", "events.tasks")])
 
-    await eventually(settled, timeout=30)
+    await eventually(settled)
     headers = issuer.headers("fay", RW)
     seen = {}
     for period in ("all", "day", "week", "month"):

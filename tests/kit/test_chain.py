@@ -65,7 +65,7 @@ async def a_pass_started_after(sweeper: Sweeper, moment: Any) -> None:
     async def done() -> bool:
         return sweeper.last_started is not None and sweeper.last_started >= moment
 
-    await eventually(done, timeout=60)
+    await eventually(done)
 
 
 async def test_concurrent_claims_have_exactly_one_winner_per_sequence(mongo: Any) -> None:
@@ -257,7 +257,7 @@ async def test_fifty_concurrent_writes_are_all_delivered_within_the_bound(
         async def cleared() -> bool:
             return await mongo["things"].count_documents({OUTBOX: {"$exists": True}}) == 0
 
-        await eventually(cleared, timeout=60)
+        await eventually(cleared)
         assert await chain.leftovers() == 0
     assert sweeper.bound == pytest.approx(1.8)
 

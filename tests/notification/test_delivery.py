@@ -14,7 +14,6 @@ import pytest
 
 from deepiri_kit.contracts.users import PasswordResetRequested, VerificationRequested
 from deepiri_kit.events import EventBus, event_envelope
-from infra import free_port
 from notification_service.domain.notifications import Draft
 from notification_service.service import Deliveries
 from notification_service.store.channels import RoomEmitter
@@ -64,10 +63,14 @@ async def test_account_mail_is_sent_once_per_event(
     )
     await publish(redis, reset, "ada")
 
-    async def both_sent() -> bool:
-        return len(smtp.mailbox.received) >= 2
+    async def both_sent_and_retired() -> bool:
+        # The relay has a mail before the service records the attempt and retires the
+        # delivery: wait for all three.
+        delivered = [a for a in await attempts(mongo) if a["outcome"] == "delivered"]
+        retired = await mongo["deliveries"].count_documents({}) == 0
+        return len(smtp.mailbox.received) >= 2 and len(delivered) >= 2 and retired
 
-    await eventually(both_sent)
+    await eventually(both_sent_and_retired)
     subjects = sorted(m["Subject"] for m in smtp.mailbox.received)
     assert subjects == ["Confirm your Deepiri email address", "Reset your Deepiri password"]
     verify = next(m for m in smtp.mailbox.received if m["Subject"].startswith("Confirm"))
@@ -89,20 +92,21 @@ async def test_mail_waits_while_the_relay_is_down_and_goes_out_when_it_returns(
     await publish(redis, verification("bea", "https://deepiri.example/verify?token=b"), "bea")
 
     async def failed_twice() -> bool:
-        return sum(a["outcome"] == "failed" for a in await attempts(mongo)) >= 2
+        # A failed attempt is recorded, then its delivery postponed: wait for the latter.
+        waiting = await mongo["deliveries"].find_one({})
+        return waiting is not None and waiting["failures"] >= 2
 
     await eventually(failed_twice)
-    waiting = await mongo["deliveries"].find_one({})
-    assert waiting is not None
-    assert waiting["failures"] >= 2
+    assert sum(a["outcome"] == "failed" for a in await attempts(mongo)) >= 2
     assert smtp.mailbox.received == []
 
     smtp.start()
 
-    async def sent() -> bool:
-        return len(smtp.mailbox.received) == 1
+    async def sent_and_retired() -> bool:
+        retired = await mongo["deliveries"].count_documents({}) == 0
+        return len(smtp.mailbox.received) == 1 and retired
 
-    await eventually(sent)
+    await eventually(sent_and_retired)
     log = await attempts(mongo)
     assert log[-1]["outcome"] == "delivered"
     assert [a["attempt"] for a in log] == list(range(1, len(log) + 1))
@@ -149,7 +153,9 @@ async def test_an_in_app_emit_waits_while_its_redis_is_unreachable(
     store = NotificationStore(mongo)
     await store.ensure_indexes()
     relay = Relay(host="", port=25, sender="x@example.org")
-    dead = RoomEmitter(f"redis://127.0.0.1:{free_port()}/0", socket_channel)
+    # Port 9 (discard): nothing listens, and no harness server can take it meanwhile (a
+    # free_port() could be bound by another test's server before the emit).
+    dead = RoomEmitter("redis://127.0.0.1:9/0", socket_channel)
     deliveries = Deliveries(store, dead, relay, retry_first=0.05, retry_limit=0.05, min_age=0)
     await deliveries.notify("eve", "e1", "gamification.badge_awarded", Draft("badge", "B", "b"))
     [waiting] = await store.pending()

@@ -255,6 +255,8 @@ async def test_throttled_pushes_wait_for_retry_after_and_reach_each_device_once(
         return len(fcm.sent) == 1
 
     await eventually(pushed)
+    # The fake has the message before the service records the send and retires the delivery.
+    await all_delivered(mongo)
     assert len(apns.sent) == 1  # reached on the first attempt, not pushed again
     assert fcm.refused == [(429, "QUOTA_EXCEEDED")]
     log = sorted(await push_attempts(mongo), key=lambda a: a["at"])
@@ -317,7 +319,12 @@ async def test_pushes_per_user_are_capped_and_the_rest_stay_in_the_inbox(
         await award(redis, "hana", f"badge-{i}")
 
         async def pushed(n: int = i + 1) -> bool:
-            return len(fcm.sent) == n
+            """the push recorded as delivered (the cap counts those records, written after
+            the fake has the message)"""
+            recorded = await mongo["delivery_attempts"].count_documents(
+                {"channel": "push", "device_id": {"$exists": False}, "outcome": "delivered"}
+            )
+            return len(fcm.sent) == n and recorded == n
 
         await eventually(pushed)
     await award(redis, "hana", "badge-3")

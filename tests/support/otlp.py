@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from support.loopback import LoopbackServer
+from support.waiting import PATIENCE
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class OTLPReceiver:
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
 
-    def wait_for(self, predicate: Any, timeout: float = 15.0) -> list[ReceivedSpan]:
+    def wait_for(self, predicate: Any, timeout: float = PATIENCE) -> list[ReceivedSpan]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:

@@ -22,6 +22,7 @@ import socketio
 import uvicorn
 
 from infra import die_with_parent, free_port
+from support.waiting import PATIENCE
 
 JS_DIR = Path(__file__).resolve().parents[1] / "websocket" / "js"
 
@@ -59,7 +60,7 @@ class Recorder:
     def of(self, name: str) -> list[Any]:
         return [data for event, data in self.events if event == name]
 
-    async def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
+    async def wait_for(self, name: str, count: int = 1, timeout: float = PATIENCE) -> list[Any]:
         async with asyncio.timeout(timeout):
             while len(self.of(name)) < count:
                 await asyncio.sleep(0.02)
@@ -142,7 +143,7 @@ class JsClient:
             self._queue.put(json.loads(line))
         self._queue.put(None)  # the client exited
 
-    def next(self, kind: str, timeout: float = 30.0) -> dict[str, Any]:
+    def next(self, kind: str, timeout: float = PATIENCE) -> dict[str, Any]:
         """The next line of ``kind`` ("connect", "connect_error", "event", "disconnect",
         "ack"), skipping others (all are kept in ``lines``)."""
         deadline = time.monotonic() + timeout

@@ -58,7 +58,7 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
             items = inbox.get("/api/notifications/inbox").json()["items"]
             return next((n for n in items if n["kind"] == "reward"), None)
 
-        reward = wait_for(rewarded, timeout=60, what="the reward notification")
+        reward = wait_for(rewarded, what="the reward notification")
         assert reward["event_type"] == "gamification.currency_credited"
         assert "xp" in reward["data"]["amounts"]
         assert inbox.get("/api/notifications/inbox/unread-count").json()["unread"] >= 1
@@ -66,7 +66,7 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
         def emitted() -> list[dict[str, Any]]:
             return room.poll().to(f"user:{user}", "notification.created")
 
-        payloads = wait_for(emitted, timeout=30, what="the emit to the user's room")
+        payloads = wait_for(emitted, what="the emit to the user's room")
         assert reward["id"] in {p["id"] for p in payloads}
         payload = next(p for p in payloads if p["id"] == reward["id"])
         assert payload["type"] == "notification.created"
@@ -89,7 +89,7 @@ def test_a_completed_task_reaches_the_inbox_and_the_users_room(
             items = inbox.get("/api/notifications/inbox").json()["items"]
             return next((n for n in items if n["kind"] == "badge"), None)
 
-        badge = wait_for(badged, timeout=30, what="the badge notification")
+        badge = wait_for(badged, what="the badge notification")
         assert badge["data"]["badge_id"] == "tasks-1"
         # Completing again announces nothing: still one reward for this task.
         tasks.post(f"/api/tasks/{created.json()['id']}/complete", json={})
@@ -124,6 +124,6 @@ def test_account_mail_waits_for_the_relay(
         def delivered() -> bool:
             return any(m["To"] == address for m in relay.mailbox.received)
 
-        wait_for(delivered, timeout=60, what="the mail after the relay came back")
+        wait_for(delivered, what="the mail after the relay came back")
     [mail] = [m for m in relay.mailbox.received if m["To"] == address]
     assert link in mail.get_payload(decode=True).decode()

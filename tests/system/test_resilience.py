@@ -168,7 +168,6 @@ def earn(
         bus.xadd("events.tasks", {"envelope": event.encode()})
         wait_for(
             lambda: consumed(bus, "events.tasks", "gamification-service"),
-            timeout=30,
             what="the completion handled",
         )
     with gamification.client(headers, timeout=BOUND) as client:

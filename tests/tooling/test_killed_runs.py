@@ -106,6 +106,5 @@ def test_a_killed_run_leaves_no_server_or_service_running(tmp_path: Path) -> Non
 
     wait_for(
         lambda: not any(running(pid) for pid in everything),
-        timeout=60,
         what=f"every process of the killed run gone ({sorted(everything)})",
     )

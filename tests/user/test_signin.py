@@ -130,7 +130,7 @@ async def test_the_lock_ends_after_its_back_off(client: httpx.AsyncClient, redis
     async def unlocked() -> bool:
         return (await sign_in(client, "alice@example.com")).status_code == 303
 
-    await eventually(unlocked, timeout=10)
+    await eventually(unlocked)
 
 
 async def test_an_address_is_locked_after_many_failures_across_accounts(

@@ -116,7 +116,7 @@ def test_sigterm_tells_clients_to_reconnect_and_drains(
     gone = client.next("disconnect")
     # A transport close, not a Socket.IO disconnect: the client reconnects by itself.
     assert gone["active"] is True, gone
-    assert wait_for(lambda: service.proc.poll() is not None, timeout=30, what="exit")
+    assert wait_for(lambda: service.proc.poll() is not None, what="exit")
     # uvicorn re-raises the signal once it has stopped gracefully.
     assert service.proc.returncode == -signal.SIGTERM
     logs = service.logs()

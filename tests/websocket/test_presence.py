@@ -167,7 +167,7 @@ async def test_sockets_connect_while_redis_is_down_and_presence_catches_up(
             )
             return response.status_code == 200 and response.json()[0]["online"] is True
 
-        await eventually(recorded, timeout=20)
+        await eventually(recorded)
         await socket.client.disconnect()
 
 
@@ -296,7 +296,7 @@ async def test_a_dead_pods_user_goes_offline_for_friends_once_whichever_pod_reap
         # alice's socket is on a pod that dies: its entry is never removed, only expires.
         dead_pod = PresenceStore(redis, ttl_seconds=0.5, retention_days=1)
         assert await dead_pod.renew([("alice", "sid-on-dead-pod")]) == ["alice"]
-        changes = await bob.wait_for("presence:changed", count=1, timeout=20)
+        changes = await bob.wait_for("presence:changed", count=1)
         assert changes[0]["online"] is False  # bob connected after alice came online
         await asyncio.sleep(0.5)  # both pods reap every 0.1 s
         assert [(c["user_id"], c["online"]) for c in bob.of("presence:changed")] == [

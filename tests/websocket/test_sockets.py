@@ -119,7 +119,7 @@ async def test_a_socket_ends_when_its_token_expires_unless_refreshed(
             "auth:refresh", {"token": issuer.token("mallory", lifetime=60)}, timeout=10
         )
         assert (other["ok"], other["reason"]) == (False, "invalid_token")
-        [notice] = await short.wait_for("auth:expired", timeout=10)
+        [notice] = await short.wait_for("auth:expired")
         assert notice["reason"] == "token_expired"
         async with asyncio.timeout(10):
             while not short.disconnects:
