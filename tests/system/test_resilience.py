@@ -23,7 +23,7 @@ from support.problems import is_503_problem
 from support.processes import ServiceProcess, ServiceProcesses
 from support.servers import OwnServers, paused
 from support.streams import consumed, decoded
-from support.waiting import wait_for
+from support.waiting import PATIENCE, wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.anyio]
 
@@ -135,7 +135,7 @@ def retry_until_applied(client: httpx.Client, path: str, body: Any, keyed: dict[
     """Retry the keyed request as a client would: "still being processed" (409) until the
     key is abandoned, then answered as applied — never run again."""
     answers = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE
     while time.monotonic() < deadline:
         retry = client.post(path, json=body, headers=keyed)
         answers.append((retry.status_code, retry.json().get("detail")))
