@@ -118,7 +118,9 @@ async def test_a_solo_challenge_is_progressed_by_events_once_and_completed_once(
     await completed_task(redis, "ann", "t2")
 
     async def ended() -> bool:
-        return bool((await detail(client, ann, cid))["status"] == "completed")
+        # The end is claimed, then projected and announced: wait for the announcement.
+        over = (await detail(client, ann, cid))["status"] == "completed"
+        return over and len(await published(redis, "events.challenges")) == 1
 
     await eventually(ended)
     [event] = await published(redis, "events.challenges")
@@ -174,7 +176,9 @@ async def test_the_deadline_worker_expires_an_unfinished_challenge(
     assert await service.store.write(msgspec.structs.replace(challenge, deadline=past), seq + 1)
 
     async def expired() -> bool:
-        return bool((await detail(client, ann, cid))["status"] == "expired")
+        # The end is claimed, then announced: wait for the announcement.
+        over = (await detail(client, ann, cid))["status"] == "expired"
+        return over and len(await published(redis, "events.challenges")) == 1
 
     await eventually(expired)
     [event] = await published(redis, "events.challenges")
@@ -194,7 +198,9 @@ async def test_a_duel_between_friends_is_won_by_the_first_to_the_goal(
         await completed_task(redis, "ann" if task_id[0] == "a" else "bob", task_id)
 
     async def ended() -> bool:
-        return bool((await detail(client, ann, cid))["status"] == "completed")
+        # The end is claimed, then announced: wait for both players' events.
+        over = (await detail(client, ann, cid))["status"] == "completed"
+        return over and len(await published(redis, "events.challenges")) == 2
 
     await eventually(ended)
     events = {e.user_id: e.data for e in await published(redis, "events.challenges")}

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from deepiri_kit.auth import JWKSCache, TokenVerifier
 from deepiri_kit.problems import Unauthorized
 from support.tokens import AUDIENCE, ISSUER, TokenIssuer
+from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -192,8 +193,15 @@ async def test_a_failing_endpoint_is_backed_off_and_known_keys_keep_verifying(
     # After the backoff, one more attempt; on success the set is fresh again.
     own_issuer.mode = "ok"
     clock.now += 120
+    tried = own_issuer.jwks_requests
     await v.verify(own_issuer.token("after-backoff"))
-    await asyncio.sleep(0.1)
+
+    async def refetched() -> bool:
+        """the background refresh at the issuer (a later read of the count could see it
+        arrive and take it for a second fetch)"""
+        return own_issuer.jwks_requests > tried
+
+    await eventually(refetched)
     fetched = own_issuer.jwks_requests
     await v.verify(own_issuer.token("fresh"))
     assert own_issuer.jwks_requests == fetched

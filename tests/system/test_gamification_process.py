@@ -63,13 +63,21 @@ def test_events_in_metrics_out_and_maintenance_commands(
             lambda: client.get("/api/gamification/wallet").json()["balances"]["xp"] >= 70,
             what="events consumed",
         )
-        metrics = httpx.get(f"{gamification.url}/metrics").text
-        credited = re.search(
-            r'^deepiri_currency_credited_total\{currency="xp"\} (\S+)$', metrics, re.M
-        )
-        assert credited is not None
-        assert float(credited.group(1)) == 70.0
-        assert re.search(r'^deepiri_badges_awarded_total\{rarity="common"\} [1-9]', metrics, re.M)
+
+        def counted() -> float | None:
+            """the credits and a badge counted (a worker counts a credit after the wallet
+            shows it, and awards badges after that)"""
+            metrics = httpx.get(f"{gamification.url}/metrics").text
+            credited = re.search(
+                r'^deepiri_currency_credited_total\{currency="xp"\} (\S+)$', metrics, re.M
+            )
+            badge = re.search(
+                r'^deepiri_badges_awarded_total\{rarity="common"\} [1-9]', metrics, re.M
+            )
+            xp = float(credited.group(1)) if credited else 0.0
+            return xp if xp >= 70 and badge else None
+
+        assert wait_for(counted) == 70.0
 
         reconcile = command(gamification, "reconcile", bea.id)
         assert reconcile.returncode == 0, reconcile.stderr
@@ -79,9 +87,13 @@ def test_events_in_metrics_out_and_maintenance_commands(
         assert report["balanced"] is True
         assert report["balances"]["xp"] == 70
 
-        for key in redis.scan_iter("lb:*"):
-            redis.delete(key)
-        assert client.get("/api/gamification/leaderboards/xp").json()["entries"] == []
+        def cleared() -> bool:
+            """the boards gone (deleted again should a late delivery have put bea back)"""
+            for key in redis.scan_iter("lb:*"):
+                redis.delete(key)
+            return client.get("/api/gamification/leaderboards/xp").json()["entries"] == []
+
+        wait_for(cleared)
         rebuilt = command(gamification, "rebuild-leaderboards")
         assert rebuilt.returncode == 0, rebuilt.stderr
         board = client.get("/api/gamification/leaderboards/xp").json()
