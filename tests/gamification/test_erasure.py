@@ -12,10 +12,12 @@ import asyncio
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
 from deepiri_kit import utcnow
-from deepiri_kit.events import EventBus, new_event
+from deepiri_kit.data.mongo import Tombstones
+from deepiri_kit.events import EventBus, new_event, outbox_entry
 from gamification_service.events.consume import GROUP
 from gamification_service.service import Gamification
 from support.erasure import mongo_traces, publish_deletion, redis_traces, someone
@@ -238,3 +240,28 @@ def task_event_contract(envelope: Any) -> Any:
     from deepiri_kit.contracts.tasks import TaskCompleted
 
     return TaskCompleted.decode(envelope)
+
+
+async def test_a_sweep_delivering_for_an_account_being_erased_erases_it_again(
+    game: Gamification, mongo: Any, redis: Any
+) -> None:
+    """A writer died before delivering its wallet's events; the chain's sweep delivers them
+    (the board entry, the delivery marker) while the account is being erased — here, after
+    the tombstone and before the deletes, as a pass holding links read before the deletes
+    would deliver after them. The pass erases the buried account again itself."""
+    alice = someone("alice")
+    event = task_event(alice)
+    await game.reactions.on_task_completed(event.id, alice, task_event_contract(event))
+    snapshots = game.wallets.snapshots
+    state = await snapshots.state(alice)
+    left = msgspec.structs.replace(state, seq=state.seq + 1)
+    announced = new_event("tests.left", source="tests", user_id=alice, data={})
+    # The dead writer's snapshot, its event not published.
+    outbox = [outbox_entry("events.gamification", announced)]
+    assert await snapshots.claim(alice, left, "applied", "", outbox) is not None
+    await Tombstones(mongo).bury(alice, utcnow())  # what the erasure writes first
+
+    assert await snapshots.sweep(0) == 1
+
+    assert await mongo_traces(mongo, alice, besides=[TOMBSTONES]) == {}
+    assert await redis_traces(redis, alice, besides=bus_and_inbox(alice)) == []

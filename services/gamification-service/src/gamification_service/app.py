@@ -58,6 +58,8 @@ async def build(
     )
     profiles = Profiles(db, boards)
     erasure = Erasure(Tombstones(db), ledger, snapshots, ratings, profiles, boards, friendships)
+    # What a sweep delivers for an account erased meanwhile is erased again.
+    snapshots.chain.after_sweep = ratings.chain.after_sweep = erasure.after_sweep
     if prepare:
         await retry_startup(ledger.ensure_indexes, what="ledger indexes")
         await retry_startup(snapshots.ensure_indexes, what="wallet indexes")

@@ -130,7 +130,10 @@ class Chain:
     ``pointers``: an optional collection of ``{_id: key, seq}`` near each head (moved every
     ``pointer_every`` links), where a walk starts when nothing is cached.
     ``on_deliver`` runs before a link's events are published (e.g. a leaderboard write);
-    ``repair`` runs before the sweep delivers a link its writer left (e.g. :meth:`project`).
+    ``repair`` runs before the sweep delivers a link its writer left (e.g. :meth:`project`);
+    ``after_sweep`` after each sweep pass that found links, with them (e.g. a service that
+    erases deleted accounts checks their owners again: a link read before an erasure and
+    delivered after it has written on a deleted account's behalf).
     """
 
     def __init__(
@@ -143,6 +146,7 @@ class Chain:
         pointer_every: int = 10,
         on_deliver: Hook | None = None,
         repair: Hook | None = None,
+        after_sweep: Callable[[list[Document]], Awaitable[None]] | None = None,
     ) -> None:
         self.links = links
         self.delivered = links.database[f"{links.name}_delivered"]
@@ -151,6 +155,7 @@ class Chain:
         self.pointer_every = pointer_every
         self.on_deliver = on_deliver
         self.repair = repair
+        self.after_sweep = after_sweep
         self._capacity = cache
         self._heads: OrderedDict[str, Document] = OrderedDict()
 
@@ -360,12 +365,15 @@ class Chain:
         """Repair and deliver every undelivered link at least ``min_age`` s old; returns how
         many events were published."""
         published = 0
-        for link in await self.undelivered(min_age):
+        links = await self.undelivered(min_age)
+        for link in links:
             with self.resumed(link):  # in the trace of the write that left it
                 if self.repair is not None:
                     await self.repair(link_key(link), link)
                 if await self.deliver(link, path="sweep"):
                     published += len(link[OUTBOX])
+        if links and self.after_sweep is not None:
+            await self.after_sweep(links)
         if published:
             log.info("sweep of %s published %d pending event(s)", self.links.name, published)
         return published

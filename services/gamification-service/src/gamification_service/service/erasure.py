@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from deepiri_kit import metrics
 from deepiri_kit.data.mongo import Tombstones
@@ -94,6 +95,14 @@ class Erasure:
         await self.profiles.erase(user_id)
         await self.friendships.erase(user_id)
         return await self.boards.erase(user_id)
+
+    async def after_sweep(self, links: Sequence[Mapping[str, Any]]) -> None:
+        """After a chain's sweep pass (wallet snapshots, rating history): an account erased
+        while the pass held its links — read before the deletes, delivered after them (a
+        board entry, a delivery marker, a rating put back) — is erased again."""
+        owners = {str(link["user_id"]) for link in links if "user_id" in link}
+        for user_id in sorted(await self.buried_among(owners)):
+            await self.again(user_id)
 
     async def buried(self, user_id: str) -> bool:
         return await self.tombstones.buried(user_id)
