@@ -221,7 +221,7 @@ class Deliveries:
         ]
         if await self.store.record(notification, jobs):
             NOTIFIED.labels(draft.kind).inc()
-            await self._deliver_due(jobs, now)
+            await self._deliver_due(jobs, now, notification)
 
     async def mail(self, user_id: str, event_id: str, mail: Mail) -> None:
         """Account mail, once per event; it waits while the relay is down."""
@@ -265,10 +265,14 @@ class Deliveries:
 
     # --- delivering -----------------------------------------------------------------------
 
-    async def _deliver_due(self, jobs: Sequence[Document], now: datetime) -> None:
+    async def _deliver_due(
+        self, jobs: Sequence[Document], now: datetime, notification: Notification | None = None
+    ) -> None:
+        """The jobs just recorded by this process, with their notification: no need to read
+        either back (the sweep leaves young, never-failed deliveries to their consumer)."""
         for job in jobs:
             if job["next_at"] <= now:
-                await self.attempt(job)
+                await self.attempt(job, fresh=True, notification=notification)
 
     async def sweep(self) -> int:
         """Deliver what is due and not young (young ones belong to their consumer); returns
@@ -282,20 +286,23 @@ class Deliveries:
                 delivered += await self.attempt(job)
         return delivered
 
-    async def attempt(self, job: Document) -> bool:
-        """One attempt at one delivery, recorded whatever happens."""
+    async def attempt(
+        self, job: Document, *, fresh: bool = False, notification: Notification | None = None
+    ) -> bool:
+        """One attempt at one delivery, recorded whatever happens. ``fresh``: ``job`` was
+        just recorded by this caller, so it is current (``notification`` is its own)."""
         if job["_id"] in self._in_flight:
             return False
         self._in_flight.add(job["_id"])
         try:
             # The sweep's list may be stale: done (deleted) or postponed meanwhile.
-            current = await self.store.delivery(job["_id"])
+            current = job if fresh else await self.store.delivery(job["_id"])
             now = self.clock()
             if current is None or _aware(current["next_at"]) > now:
                 return False
             if current["channel"] in CLAIMED and not await self._claim(current, now):
                 return False
-            return await self._attempt(current)
+            return await self._attempt(current, notification)
         finally:
             self._in_flight.discard(job["_id"])
 
@@ -313,7 +320,7 @@ class Deliveries:
     async def _done(self, job: Document) -> None:
         await self.store.delivered(job["_id"], claimed=job["channel"] in CLAIMED)
 
-    async def _attempt(self, job: Document) -> bool:
+    async def _attempt(self, job: Document, notification: Notification | None = None) -> bool:
         channel: Channel = job["channel"]
         record: dict[str, Any] = {
             "delivery_id": job["_id"],
@@ -323,7 +330,7 @@ class Deliveries:
             "at": self.clock(),
         }
         try:
-            delivered = await self._send(job)
+            delivered = await self._send(job, notification)
         except Capped as exc:
             record |= {"outcome": "capped", "error": str(exc)}
             await self.store.attempt(record)
@@ -364,11 +371,12 @@ class Deliveries:
         ATTEMPTS.labels(channel, "delivered").inc()
         return True
 
-    async def _send(self, job: Document) -> bool | None:
+    async def _send(self, job: Document, notification: Notification | None) -> bool | None:
         if job["channel"] == "email" and "mail" in job:
             await self.relay.send(Mail(**job["mail"]), job["_id"])
             return True
-        notification = await self.store.by_id(job["notification_id"])
+        if notification is None:
+            notification = await self.store.by_id(job["notification_id"])
         if notification is None:
             if await self.store.exists(job["notification_id"]):
                 return None  # deleted by the user: nothing to say any more
