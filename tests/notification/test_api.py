@@ -298,7 +298,7 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
         )
 
     await eventually(zoned)
-    await publish(redis, "events.gamification", badge("ivy"), "ivy")
+    badge_id = await publish(redis, "events.gamification", badge("ivy"), "ivy")
     await until_count(client, ivy, 1)
     await publish(redis, "events.users", UserDeleted(user_id="ivy"), "ivy")
 
@@ -309,6 +309,15 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
         )
 
     await eventually(erased)
+    # The badge's event again (a replay, the consumer keeps no inbox for this stream) and a
+    # late credit: an erased account is notified nothing, and a marker after them shows the
+    # consumer went past both.
+    await publish(redis, "events.gamification", badge("ivy"), "ivy", event_id=badge_id)
+    await publish(redis, "events.gamification", credited("ivy"), "ivy")
+    await publish(redis, "events.gamification", badge("ivan"), "ivan")
+    await until_count(client, issuer.headers("ivan", RW), 1)
+    assert await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
+    assert await mongo["unread_counts"].count_documents({"_id": "ivy"}) == 0
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,7 @@ class Deliveries:
         """Store ``draft`` for ``user_id`` once per event and deliver what is due now."""
         now = self.clock()
         nid = rules.notification_id(user_id, event_id)
-        if await self.store.exists(nid):
+        if await self.store.handled(user_id, nid):
             return
         prefs = await self.store.preferences_of(user_id)
         profile = await self.store.profile(user_id)
@@ -525,7 +525,7 @@ class Reactions:
         await self.deliveries.notify(event.friend_id, event_id, event.TYPE, draft)
 
     async def on_user_deleted(self, user_id: str) -> None:
-        await self.store.erase(user_id)
+        await self.store.erase(user_id, utcnow())
         if self.deliveries.devices is not None:
             await self.deliveries.devices.erase(user_id)
 

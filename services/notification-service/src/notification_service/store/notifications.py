@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from deepiri_kit import decode_cursor, keyset_filter, page_of
-from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.data.mongo import Tombstones, ensure_indexes
 from notification_service.domain.notifications import Mail, Notification, delivery_id
 from notification_service.domain.preferences import (
     CHANNELS,
@@ -134,6 +134,8 @@ class NotificationStore:
         self.unread_counts = db["unread_counts"]
         # One document per (user, local day) whose digest was claimed: its _id is the key.
         self.digests = db["digests"]
+        # Erased accounts: nothing is notified to them again, however late or replayed.
+        self.erased = Tombstones(db)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.notifications, NOTIFICATION_INDEXES)
@@ -148,6 +150,11 @@ class NotificationStore:
             if await collection.find_one({"_id": notification_id}, {"_id": 1}) is not None:
                 return True
         return False
+
+    async def handled(self, user_id: str, notification_id: str) -> bool:
+        """The event that makes this notification was handled already (the notification, or
+        its tombstone, exists), or its user was erased: nothing is to be done for it."""
+        return await self.erased.buried(user_id) or await self.exists(notification_id)
 
     async def record(self, notification: Notification | None, deliveries: list[Document]) -> bool:
         """The deliveries, then the notification (see the module's docstring); False if the
@@ -367,8 +374,10 @@ class NotificationStore:
     async def prune_digests(self, before: datetime) -> None:
         await self.digests.delete_many({"at": {"$lt": before}})
 
-    async def erase(self, user_id: str) -> None:
-        """Everything held about the user (``user.deleted``)."""
+    async def erase(self, user_id: str, at: datetime) -> None:
+        """Everything held about the user (``user.deleted``); the account's tombstone first,
+        so an event for it handled meanwhile (or replayed later) notifies nothing."""
+        await self.erased.bury(user_id, at)
         for delivery in await self.deliveries.find({"user_id": user_id}, {"_id": 1}).to_list():
             await self.claims.delete_many({"delivery_id": delivery["_id"]})
         await self.deliveries.delete_many({"user_id": user_id})
