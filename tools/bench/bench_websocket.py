@@ -63,8 +63,17 @@ class Clients:
         self.connected = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.refused: list[str] = []
+        self.failed: list[str] = []
 
     async def one(self, url: str, auth: dict[str, str], ready: asyncio.Event) -> None:
+        try:
+            await self._one(url, auth, ready)
+        except Exception as exc:
+            self.failed.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            ready.set()  # a failed handshake must not hold its slot of the gate
+
+    async def _one(self, url: str, auth: dict[str, str], ready: asyncio.Event) -> None:
         # No WebSocket-level keepalive: Engine.IO pings at its own level (answered below),
         # and thousands of library pings from one client process time themselves out.
         async with connect(
@@ -79,6 +88,8 @@ class Clients:
                 ready.set()
                 return
             self.connected += 1
+            if self.connected % 1000 == 0:
+                print(f"  {self.connected} connected", file=sys.stderr, flush=True)
             ready.set()
             async for message in ws:
                 if message == "2":
@@ -101,6 +112,8 @@ class Clients:
         await asyncio.gather(*(start(a) for a in auths))
         if self.refused:
             raise SystemExit(f"{len(self.refused)} refused, e.g. {self.refused[0]}")
+        if self.failed:
+            raise SystemExit(f"{len(self.failed)} failed, e.g. {self.failed[0]}")
 
     async def wait_for(self, count: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds

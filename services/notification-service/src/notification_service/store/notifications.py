@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from pymongo import IndexModel
+from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -156,33 +156,41 @@ class NotificationStore:
         its tombstone, exists), or its user was erased: nothing is to be done for it."""
         return await self.erased.buried(user_id) or await self.exists(notification_id)
 
-    async def record(self, notification: Notification | None, deliveries: list[Document]) -> bool:
-        """The deliveries, then the notification (see the module's docstring); False if the
-        notification existed already. The caller has seen that it did not exist (and was not
-        deleted) — :meth:`exists` — before planning its deliveries."""
+    async def record(
+        self, notification: Notification | None, deliveries: list[Document]
+    ) -> int | None:
+        """The deliveries, then the notification (see the module's docstring): the user's
+        unread count with it (0 without one), or None if the notification existed already.
+        The caller has seen that it did not exist (and was not deleted) — :meth:`handled` —
+        before planning its deliveries."""
         for delivery in deliveries:
             with contextlib.suppress(DuplicateKeyError):  # recorded before a crash
                 await self.deliveries.insert_one(delivery)
         if notification is None:
-            return True
-        await self._count_new(notification)
+            return 0
+        unread = await self._count_new(notification)
         try:
             await self.notifications.insert_one(notification_doc(notification))
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return unread
 
-    async def _count_new(self, notification: Notification) -> None:
+    async def _count_new(self, notification: Notification) -> int:
         """Count the notification as unread *before* it is inserted, once: ``last`` names the
         one counted last, so the redelivery after a crash in between counts nothing twice.
         (A counter, not a count over the inbox: FerretDB scans the whole collection for
-        that, ~33 ms per notification in the profile.)"""
-        with contextlib.suppress(DuplicateKeyError):  # counted already: the upsert's insert
-            await self.unread_counts.update_one(
+        that, ~33 ms per notification in the profile.) Returns the count, the notification's
+        in-app emit carries it."""
+        try:
+            doc = await self.unread_counts.find_one_and_update(
                 {"_id": notification.user_id, "last": {"$ne": notification.id}},
                 {"$inc": {"n": 1}, "$set": {"last": notification.id}},
-                upsert=True,
+                upsert=True,  # (no projection: FerretDB's findAndModify has none)
+                return_document=ReturnDocument.AFTER,
             )
+        except DuplicateKeyError:  # counted already: the upsert's insert met the counter
+            return await self.unread(notification.user_id)
+        return max(0, int(doc["n"])) if doc else await self.unread(notification.user_id)
 
     async def _uncount(self, user_id: str, read: int) -> None:
         if read:
