@@ -299,3 +299,39 @@ async def test_a_producer_killed_before_publishing_is_published_by_the_sweep_onc
     assert (await mongo["things"].find_one({"_id": "thing-1:000000000001"}) or {})[
         "name"
     ] == "written"
+
+
+async def test_an_idle_sweep_reads_no_links_and_a_dead_writers_links_are_swept(
+    redis: Any, mongo: Any
+) -> None:
+    """Passes after the first read only the leases while every writer lives; a writer whose
+    lease lapses (it died after its insert) makes the next pass a full one, which delivers
+    what it left, once, and drops its lease."""
+    survivor = Chain(mongo["things"], EventBus(redis), lease=1.0)
+    sweeper = Sweeper(survivor, interval=0.2, min_age=0.3, full_every=3600)
+    async with running(sweeper):
+        await eventually(lambda: _after(sweeper, 5))  # past its first min_age: full ones
+        warm, passes = sweeper.full_passes, sweeper.passes
+        await eventually(lambda: _after(sweeper, passes + 3))
+        assert sweeper.full_passes == warm  # idle: none
+        assert await survivor.writers.count_documents({}) == 1  # its own lease
+
+        dead = Chain(mongo["things"], EventBus(redis), lease=1.0)  # never beats again
+        left = entry()
+        assert await dead.claim("k", 1, {}, outbox=[left]) is not None
+        assert await survivor.writers.count_documents({}) == 2
+
+        async def delivered() -> bool:
+            return await stream_ids(redis) == [left["id"]]
+
+        await eventually(delivered)
+
+        async def buried() -> bool:  # the pass that delivered it drops the lease after
+            gone = await survivor.writers.count_documents({"_id": dead.token}) == 0
+            return gone and sweeper.full_passes == warm + 1
+
+        await eventually(buried)
+        passes = sweeper.passes
+        await eventually(lambda: _after(sweeper, passes + 3))
+    assert sweeper.full_passes == warm + 1
+    assert await stream_ids(redis) == [left["id"]]  # once

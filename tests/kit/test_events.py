@@ -89,6 +89,36 @@ async def test_redelivered_duplicates_are_handled_once(redis: Any, mongo: Any) -
     assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
 
 
+async def test_a_self_marking_stream_skips_the_inbox_and_leaves_duplicates_to_its_handler(
+    redis: Any, mongo: Any
+) -> None:
+    """Its handler's own write is the record of an event: the inbox is neither read nor
+    written for it (every delivery reaches the handler), other streams still use it."""
+    bus = EventBus(redis)
+    own, other = event(3), event(4)
+    for _ in range(2):
+        await bus.publish(STREAM, own)
+        await bus.publish("events.others", other)
+    calls: list[str] = []
+
+    async def handle(e: Envelope) -> None:
+        calls.append(e.id)
+
+    consumer = Consumer(
+        redis,
+        group="tests",
+        handlers={STREAM: handle, "events.others": handle},
+        inbox=MongoInbox(mongo["processed"]),
+        block_ms=50,
+        self_marking={STREAM},
+    )
+    async with running(consumer):
+        await eventually(lambda: _true(len(calls) >= 3))
+        await asyncio.sleep(0.5)
+    assert sorted(calls) == sorted([own.id, own.id, other.id])
+    assert [d["_id"] async for d in mongo["processed"].find({})] == [f"tests:{other.id}"]
+
+
 async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(redis: Any) -> None:
     attempts: list[float] = []
 

@@ -298,7 +298,7 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
         )
 
     await eventually(zoned)
-    await publish(redis, "events.gamification", badge("ivy"), "ivy")
+    badge_id = await publish(redis, "events.gamification", badge("ivy"), "ivy")
     await until_count(client, ivy, 1)
     await publish(redis, "events.users", UserDeleted(user_id="ivy"), "ivy")
 
@@ -309,6 +309,15 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
         )
 
     await eventually(erased)
+    # The badge's event again (a replay, the consumer keeps no inbox for this stream) and a
+    # late credit: an erased account is notified nothing, and a marker after them shows the
+    # consumer went past both.
+    await publish(redis, "events.gamification", badge("ivy"), "ivy", event_id=badge_id)
+    await publish(redis, "events.gamification", credited("ivy"), "ivy")
+    await publish(redis, "events.gamification", badge("ivan"), "ivan")
+    await until_count(client, issuer.headers("ivan", RW), 1)
+    assert await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
+    assert await mongo["unread_counts"].count_documents({"_id": "ivy"}) == 0
 
 
 @pytest.mark.parametrize(
@@ -368,3 +377,30 @@ async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
     assert "http_server_requests_total" in (await client.get("/metrics")).text
     schema = (await client.get("/api/notifications/schema/openapi.json")).json()
     assert {"/api/notifications/inbox", "/api/notifications/preferences"} <= set(schema["paths"])
+
+
+async def test_a_crash_between_counting_and_storing_counts_the_notification_once(
+    client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any, socket_channel: str
+) -> None:
+    """The unread counter is raised before the notification is inserted, naming it; the state
+    a process that died in between leaves (counted, not stored) is what the redelivery finds."""
+    from notification_service.domain.notifications import notification_id
+
+    fay = issuer.headers("fay", RW)
+    event_id = uuid.uuid4().hex
+    counted = notification_id("fay", event_id)
+    await mongo["unread_counts"].insert_one({"_id": "fay", "n": 1, "last": counted})
+    async with listening(redis, socket_channel) as emits:
+        await publish(redis, "events.gamification", badge("fay"), "fay", event_id=event_id)
+        await until_count(client, fay, 1)
+
+        async def emitted() -> bool:
+            return len(emits.to("user:fay", "notification.created")) == 1
+
+        await eventually(emitted)
+    [emit] = emits.to("user:fay", "notification.created")
+    assert emit["data"]["unread_count"] == 1
+    assert await unread(client, fay) == 1
+    await publish(redis, "events.gamification", credited("fay"), "fay")
+    await until_count(client, fay, 2)
+    assert await unread(client, fay) == 2

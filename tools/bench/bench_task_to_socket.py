@@ -2,8 +2,8 @@
 """The core loop's latency: from a task completed over HTTP to the official JavaScript client
 receiving the events, at sustained completion rates, against the same run's ceilings.
 
-    .venv/bin/python tools/bench/bench_task_to_socket.py [--rates 2,5,10,20] [--seconds 10]
-        [--users 50]
+    .venv/bin/python tools/bench/bench_task_to_socket.py [--rates 5,10,20,50,100,200]
+        [--seconds 10] [--users 50] [--target-ms 50] [--keep-going]
 
 task-service, gamification-service, notification-service and websocket-service run as real
 processes (one uvicorn worker each) on their own Redis and FerretDB. ``--users`` sockets of
@@ -20,6 +20,11 @@ spread over the users) for ``--seconds``. For every completion, from sending ``P
   ``events.gamification`` → websocket-service → socket): the core loop;
 * ``notification.created`` for that credit (→ notification-service stores it and emits it →
   websocket-service's manager → socket).
+
+Each rate's line ends with the 1-minute load average when it finished (the machine is
+shared). The run stops escalating after a rate the loop no longer holds (completions fall
+behind the rate, or events arrive later than the wait) unless ``--keep-going``; the last line
+names the highest rate whose p99 stayed within ``--target-ms`` for each event.
 
 The ceilings, same run: the datastore commands a completion costs, sent raw — one FerretDB
 insert (pymongo, one connection, serial) and one Redis ``XADD`` — and how many of each one
@@ -141,9 +146,24 @@ def report(r: dict[str, float]) -> None:
         missing = f" ({r[f'{e} missing']:.0f} late)" if r[f"{e} missing"] else ""
         cells.append(f"{r[f'{e} p50']:7.1f} / {r[f'{e} p99']:7.1f}{missing}")
     print(
-        f"  {r['rate']:6.0f}  {r['achieved']:10.1f}  {r['retried']:4.0f}  " + "  ".join(cells),
+        f"  {r['rate']:6.0f}  {r['achieved']:10.1f}  {r['retried']:4.0f}  "
+        + "  ".join(cells)
+        + f"  load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
+
+
+def holds(r: dict[str, float]) -> bool:
+    """The loop kept up: completions at (nearly) the rate, every event within the wait."""
+    return r["achieved"] >= 0.9 * r["rate"] and not any(r[f"{e} missing"] for e in EVENTS)
+
+
+def verdict(results: list[dict[str, float]], target_ms: float) -> str:
+    best = []
+    for e in EVENTS:
+        ok = [r["rate"] for r in results if holds(r) and r[f"{e} p99"] <= target_ms]
+        best.append(f"{e} {max(ok):g}/s" if ok else f"{e} none")
+    return f"highest rate with p99 <= {target_ms:g} ms: " + ", ".join(best)
 
 
 async def ceilings(stack: Stack) -> dict[str, float]:
@@ -181,10 +201,13 @@ async def ceilings(stack: Stack) -> dict[str, float]:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="2,5,10,20")
+    parser.add_argument("--rates", default="5,10,20,50,100,200")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--target-ms", type=float, default=50)
+    parser.add_argument("--keep-going", action="store_true")
     args = parser.parse_args()
+    results: list[dict[str, float]] = []
     rates = [float(r) for r in args.rates.split(",")]
     load = os.getloadavg()
     print(
@@ -220,7 +243,7 @@ async def main() -> None:
         )
         print(
             "  rate/s  achieved/s  503s  HTTP p50/p99  task.completed p50/p99"
-            "  credited p50/p99  notification p50/p99",
+            "  credited p50/p99  notification p50/p99  load",
             flush=True,
         )
         try:
@@ -237,10 +260,15 @@ async def main() -> None:
                         )
                         queue.append((headers[user], created.json()["id"]))
                     await asyncio.sleep(3)  # the creations' events are delivered first
-                    report(await run_rate(http, arrivals, queue, rate))
+                    results.append(await run_rate(http, arrivals, queue, rate))
+                    report(results[-1])
+                    if not holds(results[-1]) and not args.keep_going:
+                        print(f"  (the loop does not hold {rate:g}/s: higher rates not run)")
+                        break
         finally:
             follower.cancel()
             arrivals.close()
+    print(verdict(results, args.target_ms))
     load = os.getloadavg()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

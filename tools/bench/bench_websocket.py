@@ -63,9 +63,22 @@ class Clients:
         self.connected = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.refused: list[str] = []
+        self.failed: list[str] = []
 
     async def one(self, url: str, auth: dict[str, str], ready: asyncio.Event) -> None:
-        async with connect(url, max_size=2**20, compression=None, open_timeout=60) as ws:
+        try:
+            await self._one(url, auth, ready)
+        except Exception as exc:
+            self.failed.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            ready.set()  # a failed handshake must not hold its slot of the gate
+
+    async def _one(self, url: str, auth: dict[str, str], ready: asyncio.Event) -> None:
+        # No WebSocket-level keepalive: Engine.IO pings at its own level (answered below),
+        # and thousands of library pings from one client process time themselves out.
+        async with connect(
+            url, max_size=2**20, compression=None, open_timeout=300, ping_interval=None
+        ) as ws:
             opening = await ws.recv()
             assert str(opening).startswith("0"), opening
             await ws.send("40" + json.dumps(auth))
@@ -75,6 +88,8 @@ class Clients:
                 ready.set()
                 return
             self.connected += 1
+            if self.connected % 1000 == 0:
+                print(f"  {self.connected} connected", file=sys.stderr, flush=True)
             ready.set()
             async for message in ws:
                 if message == "2":
@@ -92,11 +107,13 @@ class Clients:
             async with gate:
                 ready = asyncio.Event()
                 self.tasks.append(asyncio.create_task(self.one(url, auth, ready)))
-                await asyncio.wait_for(ready.wait(), 120)
+                await asyncio.wait_for(ready.wait(), 600)
 
         await asyncio.gather(*(start(a) for a in auths))
         if self.refused:
             raise SystemExit(f"{len(self.refused)} refused, e.g. {self.refused[0]}")
+        if self.failed:
+            raise SystemExit(f"{len(self.failed)} failed, e.g. {self.failed[0]}")
 
     async def wait_for(self, count: int, seconds: float) -> None:
         deadline = time.monotonic() + seconds
@@ -173,6 +190,7 @@ async def bench_service(
         await client.aclose()
         return {
             "rss_idle_mb": before,
+            "rss_with_sockets_mb": after,
             "rss_per_1000_sockets_mb": (after - before) / sockets * 1000,
             "connects_per_s": sockets / connect_s,
             "fanout_msgs_per_s": events / elapsed,
@@ -224,6 +242,7 @@ async def bench_plain(redis_url: str | None, sockets: int, events: int) -> dict[
         await clients.close()
         return {
             "rss_idle_mb": before,
+            "rss_with_sockets_mb": after,
             "rss_per_1000_sockets_mb": (after - before) / sockets * 1000,
             "connects_per_s": sockets / connect_s,
             "fanout_msgs_per_s": events / elapsed,

@@ -168,6 +168,7 @@ async def main() -> None:
                     inbox=MongoInbox(note_platform.require_mongo()["consumed_events"]),
                     name="profiler",
                     block_ms=1,
+                    self_marking=notification_consume.SELF_MARKING,  # as its workers.py
                 )
                 for each in (consumer, notifier):
                     await each.ensure_groups()

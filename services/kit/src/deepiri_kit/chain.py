@@ -39,12 +39,31 @@ strips the outboxes of delivered links and drops their markers (:meth:`Chain.wor
 runs both). With Redis and MongoDB reachable, therefore:
 
 * every event is published within ``min_age + interval`` seconds of its write, plus the
-  duration of the pass in progress (:attr:`Sweeper.bound`; 5 s + 2 s by default);
+  duration of the pass in progress (:attr:`Sweeper.bound`; 5 s + 2 s by default), when
+  its writer lives on; within ``lease + interval`` (10 s + 2 s) plus one full pass when
+  its writer died;
 * no link keeps a delivered outbox for longer than ``compact_every`` (10 min by default)
   plus one compaction; until then its marker tells it from an undelivered one.
 
 Publishing is at least once — a sweep may race a writer slower than ``min_age`` — and
 consumers deduplicate by event id (:mod:`deepiri_kit.events.inbox`).
+
+A cheap sweep
+-------------
+Finding undelivered links means reading every link holding an outbox and every marker:
+on FerretDB two scans of collections that only grow (0.1 to 0.3 s each at a few thousand
+links, every 2 s, per chain). So the sweeper reads them only when something can be
+undelivered: a link is left undelivered either by a writer that is still alive (its
+delivery failed or its coroutine was cancelled: the process itself remembers the link,
+:meth:`Chain.stuck`) or by a writer that died. Every process that writes links holds a
+*lease* (``<links>_writers``: ``{_id: its token, beat}``, renewed by its sweeper each pass,
+or on its next write when it has none): a lease not renewed for ``lease`` seconds belongs to
+a dead writer, and any sweeper seeing one makes a full pass (:meth:`Chain.undelivered`),
+then drops it (a lapsed writer's last link is at least ``2/3 lease`` old, so ``lease`` must
+be at least 1.5 ``min_age``: it beats before a write when its lease is a third gone).
+A sweeper's passes are full until one starts ``min_age`` after it began (its own process
+may follow a dead one), and one every ``full_every`` seconds is too, a safety net. Idle, a pass is one read of
+the (tiny) lease collection and one write of its own lease.
 
 On MongoDB 8
 ------------
@@ -62,6 +81,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -147,6 +168,7 @@ class Chain:
         on_deliver: Hook | None = None,
         repair: Hook | None = None,
         after_sweep: Callable[[list[Document]], Awaitable[None]] | None = None,
+        lease: float = 10.0,
     ) -> None:
         self.links = links
         self.delivered = links.database[f"{links.name}_delivered"]
@@ -158,6 +180,13 @@ class Chain:
         self.after_sweep = after_sweep
         self._capacity = cache
         self._heads: OrderedDict[str, Document] = OrderedDict()
+        # This process's lease (see "A cheap sweep"), and the links it claimed with events and
+        # has not delivered yet (id → when claimed).
+        self.writers = links.database[f"{links.name}_writers"]
+        self.lease = lease
+        self.token = uuid.uuid4().hex
+        self._beaten = 0.0
+        self._pending: dict[str, datetime] = {}
 
     async def ensure_indexes(self, *extra: IndexModel) -> None:
         await ensure_indexes(self.links, [*extra, OUTBOX_INDEX])
@@ -274,12 +303,16 @@ class Chain:
             link[OUTBOX] = list(outbox)
         if TRACE not in link and (trace := origin_fields()):
             link[TRACE] = trace
+        if outbox and time.monotonic() - self._beaten > self.lease / 3:
+            await self.beat()  # before the link: a writer that dies after it is noticed
         try:
             await self.links.insert_one(link)
         except DuplicateKeyError:
             if await self.links.find_one({"_id": link["_id"]}, {"_id": 1}) is not None:
                 return None
             raise AlreadyRecorded(link["_id"]) from None
+        if outbox:  # due by its events' time, as in undelivered()
+            self._pending[link["_id"]] = max(_aware(e["at"]) for e in outbox)
         self.remember(link)
         if self.pointers is not None and seq % self.pointer_every == 1:
             # The pointer only needs to be near the head: the walk does the rest.
@@ -335,6 +368,7 @@ class Chain:
         except (RedisError, PyMongoError, OSError) as exc:
             log.warning("delivery of %s deferred to the sweep: %s", link["_id"], exc)
             return False
+        self._pending.pop(link["_id"], None)
         if entries:
             RELAYED.labels(path).inc(len(entries))
         return True
@@ -361,11 +395,62 @@ class Chain:
             ).to_list()
         return sorted(links, key=lambda link: link["_id"])
 
-    async def sweep(self, min_age: float = 0.0) -> int:
+    # --- leases: which writers are alive ---------------------------------------------------
+
+    async def beat(self) -> None:
+        """Renew this process's lease (an upsert of one small document)."""
+        self._beaten = time.monotonic()  # concurrent writers: one beat is enough
+        try:
+            with untraced(), contextlib.suppress(DuplicateKeyError):  # a concurrent upsert
+                await self.writers.update_one(
+                    {"_id": self.token}, {"$set": {"beat": utcnow()}}, upsert=True
+                )
+        except BaseException:
+            self._beaten = 0.0
+            raise
+
+    async def lost_writers(self) -> list[str]:
+        """Leases of other processes not renewed for ``lease`` seconds: dead writers."""
+        cutoff = utcnow() - timedelta(seconds=self.lease)
+        with untraced():
+            leases = await self.writers.find({}).to_list()
+        return [w["_id"] for w in leases if w["_id"] != self.token and _aware(w["beat"]) < cutoff]
+
+    async def bury(self, tokens: Sequence[str]) -> None:
+        """Drop dead writers' leases once a full pass has delivered what they left."""
+        if tokens:
+            cutoff = utcnow() - timedelta(seconds=self.lease)
+            with untraced():
+                await self.writers.delete_many(
+                    {"_id": {"$in": list(tokens)}, "beat": {"$lt": cutoff}}
+                )
+
+    async def stuck(self, min_age: float = 0.0) -> list[Document]:
+        """Links this process claimed with events and has not delivered, at least
+        ``min_age`` s old (whole documents, in ``_id`` order): no scan when there are none."""
+        cutoff = utcnow() - timedelta(seconds=min_age)
+        ids = [i for i, at in self._pending.items() if at <= cutoff]
+        if not ids:
+            return []
+        with untraced():
+            links = await self.links.find(
+                {"_id": {"$in": ids}, OUTBOX: {"$exists": True}}
+            ).to_list()
+            marked = {
+                m["_id"] async for m in self.delivered.find({"_id": {"$in": ids}}, {"_id": 1})
+            }
+        for gone in set(ids) - {link["_id"] for link in links if link["_id"] not in marked}:
+            self._pending.pop(gone, None)  # delivered (or compacted) by another sweep
+        return sorted(
+            (link for link in links if link["_id"] not in marked), key=lambda link: link["_id"]
+        )
+
+    async def sweep(self, min_age: float = 0.0, *, full: bool = True) -> int:
         """Repair and deliver every undelivered link at least ``min_age`` s old; returns how
-        many events were published."""
+        many events were published. ``full=False``: only what this process left (see "A
+        cheap sweep"; the :class:`Sweeper` decides when a pass must be full)."""
         published = 0
-        links = await self.undelivered(min_age)
+        links = await self.undelivered(min_age) if full else await self.stuck(min_age)
         for link in links:
             with self.resumed(link):  # in the trace of the write that left it
                 if self.repair is not None:
@@ -397,12 +482,23 @@ class Chain:
         return len(ids)
 
     def workers(
-        self, *, interval: float = 2.0, min_age: float = 5.0, compact_every: float = 600.0
+        self,
+        *,
+        interval: float = 2.0,
+        min_age: float = 5.0,
+        compact_every: float = 600.0,
+        full_every: float = 300.0,
     ) -> list[Periodic]:
         """The chain's background workers: its :class:`Sweeper` and its compactor."""
         name = self.links.name
         return [
-            Sweeper(self, interval=interval, min_age=min_age, name=f"{name}-sweeper"),
+            Sweeper(
+                self,
+                interval=interval,
+                min_age=min_age,
+                name=f"{name}-sweeper",
+                full_every=full_every,
+            ),
             Periodic(f"{name}-compactor", compact_every, self.compact),
         ]
 
@@ -415,17 +511,30 @@ class Chain:
 class Sweeper(Periodic):
     """The kit worker that finishes what a crash or an outage left: every ``interval`` s it
     repairs and delivers the chain's undelivered links older than ``min_age`` s. Any event
-    is published within :attr:`bound` s of its write (plus the pass in progress)."""
+    is published within :attr:`bound` s of its write (plus the pass in progress) while its
+    writer lives, within ``lease + interval`` s when it died (module docstring). A pass reads
+    every link only when it must: its first, one every ``full_every`` s, and when a writer's
+    lease has lapsed."""
 
     def __init__(
-        self, chain: Chain, *, interval: float = 2.0, min_age: float = 5.0, name: str = ""
+        self,
+        chain: Chain,
+        *,
+        interval: float = 2.0,
+        min_age: float = 5.0,
+        name: str = "",
+        full_every: float = 300.0,
     ) -> None:
         super().__init__(name or f"{chain.links.name}-sweeper", interval, self.once)
         self.chain = chain
         # Young links belong to the writer still delivering them inline.
         self.min_age = min_age
+        self.full_every = full_every
         self.passes = 0
+        self.full_passes = 0
         self.last_started: datetime | None = None
+        self._last_full: float | None = None
+        self._began: float | None = None
 
     @property
     def bound(self) -> float:
@@ -433,7 +542,24 @@ class Sweeper(Periodic):
 
     async def once(self) -> int:
         started = utcnow()
-        published = await self.chain.sweep(self.min_age)
+        began = time.monotonic()
+        if self._began is None:
+            self._began = began
+        await self.chain.beat()
+        lost = await self.chain.lost_writers()
+        full = (
+            bool(lost)
+            # What was written before this sweeper began is covered only by a full pass
+            # started once it is min_age old (its writer may have died).
+            or self._last_full is None
+            or self._last_full < self._began + self.min_age
+            or began - self._last_full >= self.full_every
+        )
+        published = await self.chain.sweep(self.min_age, full=full)
+        if full:
+            await self.chain.bury(lost)
+            self._last_full = began
+            self.full_passes += 1
         self.passes += 1
         self.last_started = started
         return published

@@ -71,6 +71,10 @@ Clock = Callable[[], datetime]
 CLAIMED: frozenset[Channel] = frozenset({"email", "push"})
 
 
+# A notification this process just recorded, with the user's unread count it made.
+Recorded = tuple[Notification, int]
+
+
 class Capped(Exception):
     """The user's push cap is reached: this notification stays in the inbox, unpushed."""
 
@@ -195,7 +199,7 @@ class Deliveries:
         """Store ``draft`` for ``user_id`` once per event and deliver what is due now."""
         now = self.clock()
         nid = rules.notification_id(user_id, event_id)
-        if await self.store.exists(nid):
+        if await self.store.handled(user_id, nid):
             return
         prefs = await self.store.preferences_of(user_id)
         profile = await self.store.profile(user_id)
@@ -219,9 +223,10 @@ class Deliveries:
             self._job(rules.delivery_id(nid, p.channel), user_id, p.channel, p.not_before, now, nid)
             for p in planned
         ]
-        if await self.store.record(notification, jobs):
+        unread = await self.store.record(notification, jobs)
+        if unread is not None:
             NOTIFIED.labels(draft.kind).inc()
-            await self._deliver_due(jobs, now)
+            await self._deliver_due(jobs, now, (notification, unread))
 
     async def mail(self, user_id: str, event_id: str, mail: Mail) -> None:
         """Account mail, once per event; it waits while the relay is down."""
@@ -265,10 +270,15 @@ class Deliveries:
 
     # --- delivering -----------------------------------------------------------------------
 
-    async def _deliver_due(self, jobs: Sequence[Document], now: datetime) -> None:
+    async def _deliver_due(
+        self, jobs: Sequence[Document], now: datetime, recorded: Recorded | None = None
+    ) -> None:
+        """The jobs just recorded by this process, with their notification and the unread
+        count it made: nothing to read back (the sweep leaves young, never-failed
+        deliveries to their consumer)."""
         for job in jobs:
             if job["next_at"] <= now:
-                await self.attempt(job)
+                await self.attempt(job, fresh=True, recorded=recorded)
 
     async def sweep(self) -> int:
         """Deliver what is due and not young (young ones belong to their consumer); returns
@@ -282,20 +292,23 @@ class Deliveries:
                 delivered += await self.attempt(job)
         return delivered
 
-    async def attempt(self, job: Document) -> bool:
-        """One attempt at one delivery, recorded whatever happens."""
+    async def attempt(
+        self, job: Document, *, fresh: bool = False, recorded: Recorded | None = None
+    ) -> bool:
+        """One attempt at one delivery, recorded whatever happens. ``fresh``: ``job`` was
+        just recorded by this caller, so it is current (``recorded``: its notification)."""
         if job["_id"] in self._in_flight:
             return False
         self._in_flight.add(job["_id"])
         try:
             # The sweep's list may be stale: done (deleted) or postponed meanwhile.
-            current = await self.store.delivery(job["_id"])
+            current = job if fresh else await self.store.delivery(job["_id"])
             now = self.clock()
             if current is None or _aware(current["next_at"]) > now:
                 return False
             if current["channel"] in CLAIMED and not await self._claim(current, now):
                 return False
-            return await self._attempt(current)
+            return await self._attempt(current, recorded)
         finally:
             self._in_flight.discard(job["_id"])
 
@@ -313,7 +326,7 @@ class Deliveries:
     async def _done(self, job: Document) -> None:
         await self.store.delivered(job["_id"], claimed=job["channel"] in CLAIMED)
 
-    async def _attempt(self, job: Document) -> bool:
+    async def _attempt(self, job: Document, recorded: Recorded | None = None) -> bool:
         channel: Channel = job["channel"]
         record: dict[str, Any] = {
             "delivery_id": job["_id"],
@@ -323,7 +336,7 @@ class Deliveries:
             "at": self.clock(),
         }
         try:
-            delivered = await self._send(job)
+            delivered = await self._send(job, recorded)
         except Capped as exc:
             record |= {"outcome": "capped", "error": str(exc)}
             await self.store.attempt(record)
@@ -364,11 +377,13 @@ class Deliveries:
         ATTEMPTS.labels(channel, "delivered").inc()
         return True
 
-    async def _send(self, job: Document) -> bool | None:
+    async def _send(self, job: Document, recorded: Recorded | None) -> bool | None:
         if job["channel"] == "email" and "mail" in job:
             await self.relay.send(Mail(**job["mail"]), job["_id"])
             return True
-        notification = await self.store.by_id(job["notification_id"])
+        notification, unread = recorded or (None, None)
+        if notification is None:
+            notification = await self.store.by_id(job["notification_id"])
         if notification is None:
             if await self.store.exists(job["notification_id"]):
                 return None  # deleted by the user: nothing to say any more
@@ -376,7 +391,8 @@ class Deliveries:
                 return None
             raise Undelivered("its notification is not recorded yet")
         if job["channel"] == "in_app":
-            unread = await self.store.unread(notification.user_id)
+            if unread is None:
+                unread = await self.store.unread(notification.user_id)
             await self.emitter.emit(
                 notification.user_id,
                 client_event(
@@ -517,7 +533,7 @@ class Reactions:
         await self.deliveries.notify(event.friend_id, event_id, event.TYPE, draft)
 
     async def on_user_deleted(self, user_id: str) -> None:
-        await self.store.erase(user_id)
+        await self.store.erase(user_id, utcnow())
         if self.deliveries.devices is not None:
             await self.deliveries.devices.erase(user_id)
 

@@ -25,6 +25,9 @@ def background(
         handlers=consume.handlers(reactions),
         inbox=inbox,
         block_ms=settings.consumer_block_ms,
+        # Their events become notifications (or nothing): the notification's id derives from
+        # the event id and its insert is the record of the event (Deliveries.notify).
+        self_marking=consume.SELF_MARKING,
     )
     return [
         consumer,

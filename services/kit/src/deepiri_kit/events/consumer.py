@@ -19,7 +19,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 import msgspec
@@ -96,15 +96,22 @@ class Consumer:
         block_ms: int = 1000,
         batch: int = 32,
         unready_after: float = 5.0,
+        self_marking: Collection[str] = (),
     ) -> None:
         """``handlers`` maps a stream name to the coroutine that handles its events.
 
         Readiness fails once reads have kept failing for ``unready_after`` seconds, or no
-        read has finished for longer than a read and a handler may take (stuck)."""
+        read has finished for longer than a read and a handler may take (stuck).
+
+        ``self_marking``: streams whose handlers are idempotent on the event id by their own
+        write (a document whose ``_id`` derives from it, or nothing written at all): their
+        events skip the inbox, a lookup and an insert per event (on FerretDB the lookup scans
+        every event the group ever marked)."""
         self.redis = redis
         self.group = group
         self.handlers = dict(handlers)
         self.inbox = inbox
+        self.self_marking = frozenset(self_marking)
         self.name = name or default_consumer_name(group)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -246,7 +253,8 @@ class Consumer:
             self._last_error[entry_id] = f"undecodable envelope: {exc}"
             await self._dead_letter(stream, entry_id, deliveries, fields=fields)
             return
-        if await self.inbox.seen(self.group, event.id):
+        marks = stream not in self.self_marking
+        if marks and await self.inbox.seen(self.group, event.id):
             await self.redis.xack(stream, self.group, entry_id)
             CONSUMED.labels(stream, self.group, "duplicate").inc()
             return
@@ -287,7 +295,8 @@ class Consumer:
                 return
             finally:
                 HANDLE_SECONDS.labels(stream, self.group).observe(time.perf_counter() - start)
-        await self.inbox.mark(self.group, event.id)
+        if marks:
+            await self.inbox.mark(self.group, event.id)
         await self.redis.xack(stream, self.group, entry_id)
         self._last_error.pop(entry_id, None)
         CONSUMED.labels(stream, self.group, "handled").inc()

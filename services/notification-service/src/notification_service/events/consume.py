@@ -22,6 +22,12 @@ from deepiri_kit.contracts.users import (
 from deepiri_kit.events import Envelope, Handler
 
 GROUP = "notification-service"
+# Streams whose events only ever make a notification, whose id derives from the event id:
+# handling one again finds it (or its tombstone, or the user's) and changes nothing, so the
+# consumer's inbox is not needed for them. events.users keeps it (profiles, mail, erasure).
+SELF_MARKING = frozenset(
+    {tasks.STREAM.name, gamification.STREAM.name, challenges.STREAM.name, social.STREAM.name}
+)
 
 
 class Reactions(Protocol):

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from pymongo import IndexModel
+from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from deepiri_kit import decode_cursor, keyset_filter, page_of
-from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.data.mongo import Tombstones, ensure_indexes
 from notification_service.domain.notifications import Mail, Notification, delivery_id
 from notification_service.domain.preferences import (
     CHANNELS,
@@ -130,8 +130,12 @@ class NotificationStore:
         self.preferences = db["preferences"]
         self.profiles = db["profiles"]
         self.tombstones = db["deleted"]
+        # Per user: {_id: user, n: unread notifications, last: the last notification counted}.
+        self.unread_counts = db["unread_counts"]
         # One document per (user, local day) whose digest was claimed: its _id is the key.
         self.digests = db["digests"]
+        # Erased accounts: nothing is notified to them again, however late or replayed.
+        self.erased = Tombstones(db)
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(self.notifications, NOTIFICATION_INDEXES)
@@ -147,21 +151,50 @@ class NotificationStore:
                 return True
         return False
 
-    async def record(self, notification: Notification | None, deliveries: list[Document]) -> bool:
-        """The deliveries, then the notification (see the module's docstring); False if the
-        notification existed already (nothing written)."""
-        if notification is not None and await self.exists(notification.id):
-            return False
+    async def handled(self, user_id: str, notification_id: str) -> bool:
+        """The event that makes this notification was handled already (the notification, or
+        its tombstone, exists), or its user was erased: nothing is to be done for it."""
+        return await self.erased.buried(user_id) or await self.exists(notification_id)
+
+    async def record(
+        self, notification: Notification | None, deliveries: list[Document]
+    ) -> int | None:
+        """The deliveries, then the notification (see the module's docstring): the user's
+        unread count with it (0 without one), or None if the notification existed already.
+        The caller has seen that it did not exist (and was not deleted) — :meth:`handled` —
+        before planning its deliveries."""
         for delivery in deliveries:
             with contextlib.suppress(DuplicateKeyError):  # recorded before a crash
                 await self.deliveries.insert_one(delivery)
         if notification is None:
-            return True
+            return 0
+        unread = await self._count_new(notification)
         try:
             await self.notifications.insert_one(notification_doc(notification))
         except DuplicateKeyError:
-            return False
-        return True
+            return None
+        return unread
+
+    async def _count_new(self, notification: Notification) -> int:
+        """Count the notification as unread *before* it is inserted, once: ``last`` names the
+        one counted last, so the redelivery after a crash in between counts nothing twice.
+        (A counter, not a count over the inbox: FerretDB scans the whole collection for
+        that, ~33 ms per notification in the profile.) Returns the count, the notification's
+        in-app emit carries it."""
+        try:
+            doc = await self.unread_counts.find_one_and_update(
+                {"_id": notification.user_id, "last": {"$ne": notification.id}},
+                {"$inc": {"n": 1}, "$set": {"last": notification.id}},
+                upsert=True,  # (no projection: FerretDB's findAndModify has none)
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:  # counted already: the upsert's insert met the counter
+            return await self.unread(notification.user_id)
+        return max(0, int(doc["n"])) if doc else await self.unread(notification.user_id)
+
+    async def _uncount(self, user_id: str, read: int) -> None:
+        if read:
+            await self.unread_counts.update_one({"_id": user_id}, {"$inc": {"n": -read}})
 
     # --- the inbox ------------------------------------------------------------------------
 
@@ -184,7 +217,9 @@ class NotificationStore:
         return [as_notification(d) for d in docs], next_cursor
 
     async def unread(self, user_id: str) -> int:
-        return await self.notifications.count_documents({"user_id": user_id, "read_at": None})
+        """The user's unread notifications (their counter: one small document, no count)."""
+        doc = await self.unread_counts.find_one({"_id": user_id}, {"n": 1})
+        return max(0, int(doc["n"])) if doc else 0
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         doc = await self.notifications.find_one({"_id": notification_id, "user_id": user_id})
@@ -200,20 +235,26 @@ class NotificationStore:
             {"_id": notification_id, "user_id": user_id, "read_at": None},
             {"$set": {"read_at": at}},
         )
+        await self._uncount(user_id, result.modified_count)
         return result.matched_count == 1 or await self.get(user_id, notification_id) is not None
 
     async def mark_all_read(self, user_id: str, at: datetime) -> int:
         result = await self.notifications.update_many(
             {"user_id": user_id, "read_at": None}, {"$set": {"read_at": at}}
         )
+        # By how many were read, not "set to 0": one counted meanwhile stays counted.
+        await self._uncount(user_id, result.modified_count)
         return result.modified_count
 
     async def delete(self, user_id: str, notification_id: str, at: datetime) -> bool:
-        if await self.get(user_id, notification_id) is None:
+        found = await self.get(user_id, notification_id)
+        if found is None:
             return False
         with contextlib.suppress(DuplicateKeyError):  # a concurrent delete
             await self.tombstones.insert_one({"_id": notification_id, "user_id": user_id, "at": at})
-        await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
+        deleted = await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
+        if found.read_at is None:  # an unread one leaves the count
+            await self._uncount(user_id, deleted.deleted_count)
         await self.deliveries.delete_many({"notification_id": notification_id})
         ids = [delivery_id(notification_id, channel) for channel in CHANNELS]
         await self.claims.delete_many({"delivery_id": {"$in": ids}})
@@ -341,8 +382,10 @@ class NotificationStore:
     async def prune_digests(self, before: datetime) -> None:
         await self.digests.delete_many({"at": {"$lt": before}})
 
-    async def erase(self, user_id: str) -> None:
-        """Everything held about the user (``user.deleted``)."""
+    async def erase(self, user_id: str, at: datetime) -> None:
+        """Everything held about the user (``user.deleted``); the account's tombstone first,
+        so an event for it handled meanwhile (or replayed later) notifies nothing."""
+        await self.erased.bury(user_id, at)
         for delivery in await self.deliveries.find({"user_id": user_id}, {"_id": 1}).to_list():
             await self.claims.delete_many({"delivery_id": delivery["_id"]})
         await self.deliveries.delete_many({"user_id": user_id})
@@ -352,3 +395,4 @@ class NotificationStore:
         await self.preferences.delete_one({"_id": user_id})
         await self.profiles.delete_one({"_id": user_id})
         await self.digests.delete_many({"user_id": user_id})
+        await self.unread_counts.delete_one({"_id": user_id})

@@ -31,7 +31,7 @@ from deepiri_kit import (
     page_of,
 )
 from deepiri_kit.chain import OUTBOX, Chain, link_id
-from deepiri_kit.data.mongo import ensure_indexes
+from deepiri_kit.data.mongo import ensure_indexes, find_by_id
 from deepiri_kit.events import JOURNAL, Envelope, EventBus, Journal, journalled, outbox_entry
 from task_service.domain.tasks import etag
 from task_service.events.publish import STREAM
@@ -243,7 +243,7 @@ class TaskStore:
     async def _load(self, owner: str, oid: ObjectId | None) -> Document:
         doc = None
         if oid is not None:
-            doc = await self.tasks.find_one({"_id": oid, "owner": owner})
+            doc = await find_by_id(self.tasks, oid, owner=owner)
         if doc is None:
             raise task_not_found(str(oid))
         return doc
@@ -295,7 +295,7 @@ class TaskStore:
         oid = object_id(task_id)
         if oid is None:
             return None
-        return await self.tasks.find_one({"_id": oid, "owner": owner})
+        return await find_by_id(self.tasks, oid, owner=owner)
 
     async def page(
         self, owner: str, query: TaskQuery, limit: int, after: Position | None
@@ -344,16 +344,14 @@ class TaskStore:
         )
 
     async def version(self, owner: str, task_id: str, n: int) -> Document | None:
-        return await self.versions.find_one(
-            {"_id": link_id(task_id, n), "owner": owner}, {OUTBOX: 0}
-        )
+        return await find_by_id(self.versions, link_id(task_id, n), {OUTBOX: 0}, owner=owner)
 
     async def exists(self, owner: str, task_id: str) -> bool:
         """Whether the task is the owner's (deleted ones included: their history stays)."""
         oid = object_id(task_id)
         return (
             oid is not None
-            and await self.tasks.find_one({"_id": oid, "owner": owner}, {"_id": 1}) is not None
+            and await find_by_id(self.tasks, oid, {"_id": 1}, owner=owner) is not None
         )
 
     async def journalled(self, since: datetime, until: datetime | None) -> AsyncIterator[Document]:
