@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from challenge_service.domain import challenges as rules
-from challenge_service.domain.challenges import Activity, Challenge, Goal, Progress
+from challenge_service.domain.challenges import Activity, Challenge, Progress
+from deepiri_kit.contracts.agent import GeneratedChallenge, Goal, Milestone
 from deepiri_kit.errors import Conflict, Forbidden, Invalid, NotFound
 
 pytestmark = pytest.mark.unit
@@ -63,26 +64,30 @@ def played(challenge: Challenge, *activities: tuple[str, Activity]) -> dict[str,
 def check(**changes: object) -> None:
     base: dict[str, object] = {
         "kind": "solo",
+        "title": "t",
+        "description": "d",
         "difficulty": "medium",
+        "category": "productivity",
         "reward_points": 250,
         "time_limit_hours": 72,
         "goal": Goal(metric="tasks_completed", target=5),
-        "milestones": (),
+        "milestones": [],
+        "answered_by": "model",
+        "prompt_version": "challenge-v1",
     }
     base.update(changes)
-    rules.check_offer(**base)  # type: ignore[arg-type]
+    rules.check_offer(GeneratedChallenge(**base))  # type: ignore[arg-type]
 
 
-def test_a_playable_offer_passes_and_every_rule_is_enforced() -> None:
+def test_a_playable_offer_passes_and_every_rule_of_the_contract_is_enforced() -> None:
     check()
     for changes, message in [
         ({"reward_points": 1000}, "outside medium's range"),
         ({"goal": Goal(metric="streak_days", target=3)}, "cannot measure"),
         ({"goal": Goal(metric="tasks_completed", target=500)}, "target 500"),
-        ({"goal": Goal(metric="tasks_tagged", target=5)}, "tag goes with"),
-        ({"goal": Goal(metric="tasks_completed", target=5, tag="x")}, "tag goes with"),
-        ({"goal": Goal(metric="skill_xp", target=500)}, "skill goes with"),
-        ({"time_limit_hours": 0}, "time limit"),
+        ({"goal": Goal(metric="tasks_tagged", target=5)}, "goal.tag is required"),
+        ({"goal": Goal(metric="tasks_completed", target=5, tag="x")}, "goal.tag is required"),
+        ({"goal": Goal(metric="skill_xp", target=500)}, "goal.skill_id is required"),
         (
             {
                 "kind": "streak",
@@ -91,10 +96,16 @@ def test_a_playable_offer_passes_and_every_rule_is_enforced() -> None:
             },
             "at least N days",
         ),
-        ({"milestones": (rules.Milestone(at=5, label="x"),)}, "milestones"),
+        ({"milestones": [Milestone(at=5, label="x")]}, "milestones"),
     ]:
         with pytest.raises(Invalid, match=message):
             check(**changes)
+
+
+def test_the_challenge_holds_the_contracts_goal_and_milestones() -> None:
+    # One definition (the kit's): a goal stored is the goal the contract validated.
+    assert rules.Goal is Goal
+    assert rules.Milestone is Milestone
 
 
 def test_invitations_are_for_friends_and_fit_the_kind() -> None:

@@ -16,6 +16,7 @@ from challenge_service.settings import ChallengeSettings
 from challenge_service.store.agent import Agent, TokenSource
 from challenge_service.store.challenges import ChallengeStore
 from challenge_service.store.recent import RecentTasks
+from challenge_service.store.running import RunningIndex
 from deepiri_kit import (
     CircuitBreaker,
     Platform,
@@ -57,7 +58,8 @@ async def build(platform: Platform) -> Built:
         breaker=CircuitBreaker(threshold=3, reset_after=15.0),
     )
     tokens = TokenSource(issuer, "", settings.agent_client_id, settings.agent_client_secret)
-    return Built(Challenges(store, Agent(agent, tokens), recent), http)
+    running = RunningIndex(platform.require_redis())
+    return Built(Challenges(store, Agent(agent, tokens), recent, running), http)
 
 
 @asynccontextmanager

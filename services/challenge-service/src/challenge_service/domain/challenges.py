@@ -30,12 +30,12 @@ import msgspec
 
 from deepiri_kit.contracts import challenges as contract
 from deepiri_kit.contracts.agent import (
-    GOAL_TARGETS,
-    KIND_METRICS,
-    REWARD_RANGE,
     Category,
     Difficulty,
-    Metric,
+    GeneratedChallenge,
+    Goal,
+    Milestone,
+    challenge_violations,
 )
 from deepiri_kit.contracts.agent import ChallengeKind as Kind
 from deepiri_kit.errors import Conflict, Forbidden, Invalid, NotFound
@@ -45,22 +45,9 @@ Membership = Literal["invited", "accepted", "declined", "abandoned"]
 Outcome = Literal["win", "loss", "draw"]
 
 KINDS: Final[tuple[Kind, ...]] = ("solo", "streak", "duel", "group")
-MAX_HOURS: Final = 24 * 60
 MAX_PLAYERS: Final = 64
 # An offer not accepted within this long lapses (the deadline worker expires it).
 OFFER_HOURS: Final = 72
-
-
-class Goal(msgspec.Struct, frozen=True, kw_only=True):
-    metric: Metric
-    target: int
-    tag: str | None = None
-    skill_id: str | None = None
-
-
-class Milestone(msgspec.Struct, frozen=True, kw_only=True):
-    at: int
-    label: str
 
 
 class Player(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,40 +120,11 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True):
 # --- making one ---------------------------------------------------------------------------
 
 
-def check_offer(
-    *,
-    kind: Kind,
-    difficulty: Difficulty,
-    reward_points: int,
-    time_limit_hours: int,
-    goal: Goal,
-    milestones: tuple[Milestone, ...],
-) -> None:
-    """Refuse (Invalid) what the platform cannot play: a goal it cannot count, a target out
-    of range, a reward outside the difficulty's range, a streak longer than its time."""
-    low, high = REWARD_RANGE[difficulty]
-    problems = []
-    if not low <= reward_points <= high:
-        problems.append(f"reward {reward_points} is outside {difficulty}'s range {low}-{high}")
-    if goal.metric not in KIND_METRICS[kind]:
-        problems.append(f"a {kind} challenge cannot measure {goal.metric}")
-    least, most = GOAL_TARGETS[goal.metric]
-    if not least <= goal.target <= most:
-        problems.append(f"target {goal.target} is outside {least}-{most} for {goal.metric}")
-    if (goal.tag is not None) != (goal.metric == "tasks_tagged"):
-        problems.append("a tag goes with tasks_tagged, and only there")
-    if (goal.skill_id is not None) != (goal.metric == "skill_xp"):
-        problems.append("a skill goes with skill_xp, and only there")
-    if not 1 <= time_limit_hours <= MAX_HOURS:
-        problems.append(f"time limit {time_limit_hours} h is outside 1-{MAX_HOURS}")
-    if goal.metric == "streak_days" and time_limit_hours < goal.target * 24:
-        problems.append("a streak of N days needs at least N days")
-    previous = 0
-    for milestone in milestones:
-        if not previous < milestone.at < goal.target:
-            problems.append("milestones must rise and stay below the target")
-            break
-        previous = milestone.at
+def check_offer(generated: GeneratedChallenge) -> None:
+    """Refuse (Invalid) what the platform cannot play — a goal it cannot count, a target out
+    of range, a reward outside the difficulty's range, a streak longer than its time: the
+    contract's own rules, checked again here because this is what is stored and played."""
+    problems = challenge_violations(generated)
     if problems:
         raise Invalid("; ".join(problems))
 
@@ -280,6 +238,34 @@ def abandon(challenge: Challenge, user_id: str, now: datetime) -> Challenge:
 
 
 # --- progress -----------------------------------------------------------------------------
+
+
+def plays(challenge: Challenge, user_id: str) -> bool:
+    """Whether ``user_id`` is playing ``challenge`` now (running, accepted, not left)."""
+    player = challenge.player(user_id)
+    return challenge.status == "active" and player is not None and player.state == "accepted"
+
+
+def done_with(challenge: Challenge, user_id: str) -> bool:
+    """Whether ``user_id`` can never play ``challenge`` again: it ended, or they declined or
+    left it, or they are not in it. (An offer or invitation still open is not done with.)"""
+    player = challenge.player(user_id)
+    return (
+        player is None
+        or challenge.status not in ("available", "active")
+        or player.state in ("declined", "abandoned")
+    )
+
+
+def earliest_accepted(challenges: list[Challenge], user_id: str) -> list[Challenge]:
+    """The order in which a task is offered to a player's challenges: the earliest accepted
+    first (it claims an exclusive task), ties by id."""
+
+    def accepted(challenge: Challenge) -> datetime:
+        player = challenge.player(user_id)
+        return (player.accepted_at if player else None) or challenge.created_at
+
+    return sorted(challenges, key=lambda c: (accepted(c), c.id))
 
 
 def utc_day(at: datetime) -> str:
