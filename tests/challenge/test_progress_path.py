@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient, monitoring
 from challenge_service.service import Challenges, offer
 from challenge_service.store.agent import Agent, TokenSource
 from challenge_service.store.challenges import ChallengeStore
+from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
 from challenge_service.store.running import MARKER, RunningIndex, running_key
 from deepiri_kit import Upstream
@@ -60,7 +61,8 @@ async def counted(mongo_server: FerretDBServer, db_name: str, redis: Any) -> Any
     http = httpx.AsyncClient()
     closed = Upstream("closed", f"http://127.0.0.1:{free_port()}", http, timeout=1.0)
     nowhere = Agent(closed, TokenSource(closed, "/token", "challenge-service", "secret"))
-    service = Challenges(store, nowhere, recent, RunningIndex(redis))
+    players = PlayerFactsStore(db["player_facts"])
+    service = Challenges(store, nowhere, recent, RunningIndex(redis), players)
     yield service, commands
     await http.aclose()
     await client.drop_database(db_name)

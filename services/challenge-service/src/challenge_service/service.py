@@ -18,6 +18,7 @@ from challenge_service.domain.challenges import Activity, Challenge, Progress
 from challenge_service.events import publish
 from challenge_service.store.agent import Agent
 from challenge_service.store.challenges import ChallengeStore
+from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
 from challenge_service.store.running import RunningIndex
 from deepiri_kit import Conflict, NotFound, metrics, utcnow
@@ -27,6 +28,7 @@ from deepiri_kit.contracts.agent import (
     Difficulty,
     GeneratedChallenge,
 )
+from deepiri_kit.contracts.gamification import LevelUp
 from deepiri_kit.contracts.skills import SkillLeveled
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.events import outbox_entry
@@ -61,12 +63,18 @@ class Detail:
 
 class Challenges:
     def __init__(
-        self, store: ChallengeStore, agent: Agent, recent: RecentTasks, running: RunningIndex
+        self,
+        store: ChallengeStore,
+        agent: Agent,
+        recent: RecentTasks,
+        running: RunningIndex,
+        players: PlayerFactsStore,
     ) -> None:
         self.store = store
         self.agent = agent
         self.recent = recent
         self.running = running
+        self.players = players
 
     # --- generating -------------------------------------------------------------------------
 
@@ -81,17 +89,27 @@ class Challenges:
         friends invited to a duel or group). ai-service unreachable: a 503, nothing written."""
         friends = await self.store.friends_among(user_id, invite) if invite else set()
         invitees = rules.invitees_for(kind, user_id, invite, friends)
-        request = ChallengeRequest(
-            user_id=user_id,
-            kind=kind,
-            difficulty=difficulty,
-            recent_tasks=await self.recent.of(user_id),
-        )
-        generated = await self.agent.challenge(request)
+        generated = await self.agent.challenge(await self.request_for(user_id, kind, difficulty))
         challenge = offer(user_id, generated, invitees, utcnow())
         await self.store.write(challenge, 1)
         GENERATED.labels(kind, generated.answered_by).inc()
         return challenge
+
+    async def request_for(
+        self, user_id: str, kind: ChallengeKind, difficulty: Difficulty | None
+    ) -> ChallengeRequest:
+        """What ai-service generates from: the player's level, skills and time zone as the
+        events told them (level 1, no skills, UTC until they do) and their recent work."""
+        facts = await self.players.of(user_id)
+        return ChallengeRequest(
+            user_id=user_id,
+            kind=kind,
+            difficulty=difficulty,
+            level=facts.level,
+            time_zone=facts.time_zone,
+            skills=list(facts.skills),
+            recent_tasks=await self.recent.of(user_id),
+        )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -124,7 +142,10 @@ class Challenges:
         # Indexed before the link that may start the play: a crash in between leaves an
         # extra entry (harmless), never a missing one (events lost for the challenge).
         await self.running.add(user_id, challenge_id)
-        return await self._change(challenge_id, user_id, rules.accept)
+        zone = await self.players.zone_of(user_id)
+        return await self._change(
+            challenge_id, user_id, lambda c, u, now: rules.accept(c, u, now, zone)
+        )
 
     async def decline(self, user_id: str, challenge_id: str) -> Challenge:
         declined = await self._change(challenge_id, user_id, rules.decline)
@@ -172,7 +193,18 @@ class Challenges:
         activity = Activity(at=event.completed_at, task_id=event.task_id, tags=tuple(event.tags))
         await self.progress(user_id, event_id, activity)
 
+    async def on_level_up(self, user_id: str, event: LevelUp) -> None:
+        await self.players.raise_level(user_id, event.level)
+
+    async def on_profile(self, user_id: str, zone: str | None, at: datetime) -> None:
+        if zone is not None and rules.known_zone(zone) == zone:
+            await self.players.set_zone(user_id, zone, at)
+
+    async def on_user_deleted(self, user_id: str) -> None:
+        await self.players.erase(user_id)
+
     async def on_skill_leveled(self, user_id: str, event_id: str, event: SkillLeveled) -> None:
+        await self.players.raise_skill(user_id, event.skill_id, event.level)
         # XP counted in the levels gained (1000 each): exact over any sequence of level-ups.
         gained = LEVEL_XP * max(0, event.level - event.previous_level)
         activity = Activity(at=utcnow(), skill_id=event.skill_id, xp_gained=gained)
@@ -219,11 +251,11 @@ class Challenges:
         self, challenge: Challenge, user_id: str, event_id: str, activity: Activity
     ) -> Progress:
         """Record the contribution once; the player's progress after it."""
-        counted = rules.counted_as(challenge, activity, event_id)
+        counted = rules.counted_as(challenge, user_id, activity, event_id)
         cached = True  # first from what this process saw last; a lost claim reads afresh
         for _ in range(ATTEMPTS):
             progress, seq = await self.store.progress(challenge.id, user_id, cached=cached)
-            after = rules.advance(challenge, progress, activity)
+            after = rules.advance(challenge, user_id, progress, activity)
             written = await self.store.count(challenge.id, user_id, seq + 1, after, counted)
             if written is None:
                 COUNTED.labels("duplicate").inc()

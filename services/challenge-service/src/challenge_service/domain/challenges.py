@@ -6,7 +6,7 @@ Kinds:
 * ``solo`` — one player, a measurable goal within a time limit ("complete 5 tasks tagged
   deep-work in 3 days");
 * ``streak`` — one player, ``streak_days``: a qualifying completion on N consecutive days
-  (UTC days) within the time limit;
+  (the player's days, in their time zone) within the time limit;
 * ``duel`` — the owner and one friend on the same goal; it starts when both accepted; the
   first to reach the goal wins; at the deadline the one further ahead wins (equal: a draw);
   abandoning forfeits;
@@ -23,8 +23,9 @@ chain (``deepiri_kit.chain``) and the service applies these transitions.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -35,6 +36,7 @@ from deepiri_kit.contracts.agent import (
     GeneratedChallenge,
     Goal,
     Milestone,
+    SkillLevel,
     challenge_violations,
 )
 from deepiri_kit.contracts.agent import ChallengeKind as Kind
@@ -54,6 +56,17 @@ class Player(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     state: Membership
     accepted_at: datetime | None = None
+    # The IANA zone their days are counted in (streaks): their profile's when they accepted,
+    # kept for the whole challenge so moving zones cannot gain or break a streak day.
+    time_zone: str = "UTC"
+
+
+class PlayerFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the events told about a player: what ai-service generates their challenge from."""
+
+    level: int = 1
+    time_zone: str = "UTC"
+    skills: tuple[SkillLevel, ...] = ()
 
 
 class Standing(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,7 +116,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     """A player's count so far (the head of their progress chain)."""
 
     value: int = 0
-    days: tuple[str, ...] = ()  # streak_days: the UTC days with a qualifying completion
+    days: tuple[str, ...] = ()  # streak_days: the player's days with a qualifying completion
     reached_at: datetime | None = None
 
 
@@ -160,9 +173,17 @@ def offered_players(owner: str, invitees: list[str]) -> tuple[Player, ...]:
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-def _with(challenge: Challenge, user_id: str, state: Membership, now: datetime) -> Challenge:
+def _with(
+    challenge: Challenge, user_id: str, state: Membership, now: datetime, zone: str = "UTC"
+) -> Challenge:
+    accepted = state == "accepted"
     players = tuple(
-        msgspec.structs.replace(p, state=state, accepted_at=now if state == "accepted" else None)
+        msgspec.structs.replace(
+            p,
+            state=state,
+            accepted_at=now if accepted else None,
+            time_zone=zone if accepted else p.time_zone,
+        )
         if p.user_id == user_id
         else p
         for p in challenge.players
@@ -193,15 +214,16 @@ def member(challenge: Challenge, user_id: str) -> Player:
     return player
 
 
-def accept(challenge: Challenge, user_id: str, now: datetime) -> Challenge:
-    """Accept an offer or an invitation. Solo and streak start at once; a duel when both
-    accepted; a group when its owner accepts (after at least one invitee did)."""
+def accept(challenge: Challenge, user_id: str, now: datetime, zone: str = "UTC") -> Challenge:
+    """Accept an offer or an invitation (``zone``: the player's, for counting their days).
+    Solo and streak start at once; a duel when both accepted; a group when its owner accepts
+    (after at least one invitee did)."""
     player = member(challenge, user_id)
     if challenge.status != "available" or now >= challenge.offer_expires_at:
         raise Conflict(f"challenge {challenge.id} is {challenge.status}, not open to accept")
     if player.state != "invited":
         raise Conflict(f"you have {player.state} this challenge already")
-    accepted = _with(challenge, user_id, "accepted", now)
+    accepted = _with(challenge, user_id, "accepted", now, known_zone(zone))
     if challenge.kind in ("solo", "streak"):
         return _start(accepted, now)
     if challenge.kind == "duel":
@@ -268,8 +290,27 @@ def earliest_accepted(challenges: list[Challenge], user_id: str) -> list[Challen
     return sorted(challenges, key=lambda c: (accepted(c), c.id))
 
 
-def utc_day(at: datetime) -> str:
-    return at.astimezone(UTC).date().isoformat()
+def known_zone(name: str | None) -> str:
+    """``name`` if it is an IANA zone this machine knows, else UTC."""
+    if not name:
+        return "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def local_day(at: datetime, zone: str) -> str:
+    """The calendar day (ISO date) ``at`` falls on in ``zone`` — DST-aware: the day a clock on
+    the player's wall showed."""
+    return at.astimezone(ZoneInfo(zone)).date().isoformat()
+
+
+def day_of(challenge: Challenge, user_id: str, at: datetime) -> str:
+    """The player's day for ``at``, in the zone they accepted the challenge in."""
+    player = challenge.player(user_id)
+    return local_day(at, player.time_zone if player else "UTC")
 
 
 def counts(challenge: Challenge, user_id: str, activity: Activity) -> bool:
@@ -294,12 +335,12 @@ def counts(challenge: Challenge, user_id: str, activity: Activity) -> bool:
     return True
 
 
-def counted_as(challenge: Challenge, activity: Activity, event_id: str) -> str:
+def counted_as(challenge: Challenge, user_id: str, activity: Activity, event_id: str) -> str:
     """What makes a contribution unique: a task counts once (completing it again adds
-    nothing), a streak day once, skill XP once per event."""
+    nothing), a streak day (the player's) once, skill XP once per event."""
     metric = challenge.goal.metric
     if metric == "streak_days":
-        return f"day:{utc_day(activity.at)}"
+        return f"day:{day_of(challenge, user_id, activity.at)}"
     if metric in ("tasks_completed", "tasks_tagged"):
         return f"task:{activity.task_id}"
     return f"event:{event_id}"
@@ -317,12 +358,12 @@ def longest_run(days: tuple[str, ...]) -> int:
     return best
 
 
-def advance(challenge: Challenge, progress: Progress, activity: Activity) -> Progress:
-    """The progress after one counted activity."""
+def advance(challenge: Challenge, user_id: str, progress: Progress, activity: Activity) -> Progress:
+    """``user_id``'s progress after one counted activity."""
     metric = challenge.goal.metric
     days = progress.days
     if metric == "streak_days":
-        days = tuple(sorted({*days, utc_day(activity.at)}))
+        days = tuple(sorted({*days, day_of(challenge, user_id, activity.at)}))
         value = longest_run(days)
     elif metric == "skill_xp":
         value = progress.value + activity.xp_gained
