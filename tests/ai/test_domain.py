@@ -26,6 +26,7 @@ from ai_service.domain.usage import Usage, cost, parse_prices
 from ai_service.store.prompts import load_library
 from deepiri_kit.contracts.agent import (
     ChallengeRequest,
+    GeneratedChallenge,
     TaskUnderstandingRequest,
     challenge_violations,
     understanding_violations,
@@ -58,7 +59,7 @@ def test_the_fallback_builds_on_what_the_user_does() -> None:
     assert made.difficulty == "medium"  # level 6
     assert (made.goal.metric, made.goal.tag, made.goal.target) == ("tasks_tagged", "deep-work", 5)
     assert made.category == "coding"  # refactor, bug, python…
-    assert made.reward_points == 250
+    assert made.reward_points == 262  # medium's 250, +5% at level 6
     lone = request(recent_tasks=[{"title": "Learn SQL", "skill_ids": ["python"]}])
     made = challenges.fallback(lone, prompt_version="v")
     assert (made.goal.metric, made.goal.skill_id) == ("skill_xp", "python")
@@ -75,6 +76,24 @@ def test_difficulty_grows_with_level_unless_asked() -> None:
         "very_hard",
     ]
     assert challenges.difficulty_for(request(level=30, difficulty="easy")) == "easy"
+
+
+def test_reward_and_goal_grow_with_the_players_level_within_the_difficulty() -> None:
+    def made(level: int, **changes: Any) -> GeneratedChallenge:
+        asked = request(level=level, difficulty="medium", **changes)
+        return challenges.fallback(asked, prompt_version="v")
+
+    rewards = [made(n).reward_points for n in (1, 2, 11, 51, 500)]
+    assert rewards == [250, 252, 275, 375, 375]  # +1% a level, capped at the range's top
+    assert [made(n).goal.target for n in (1, 10, 11, 31, 500)] == [5, 5, 6, 8, 54]
+    streaks = [made(n, kind="streak").goal for n in (1, 21, 500)]
+    assert [g.target for g in streaks] == [5, 7, 54]
+    assert made(500, kind="streak").time_limit_hours == 54 * 24
+    lone = [{"title": "Learn SQL", "skill_ids": ["python"]}]
+    assert [made(n, recent_tasks=lone).goal.target for n in (1, 21)] == [300, 360]
+    for level in (1, 7, 30, 10_000):
+        assert challenges.reward_for("easy", level) in range(70, 151)
+        assert challenges.reward_for("very_hard", level) in range(700, 1501)
 
 
 def test_a_draft_must_use_the_difficulty_asked_for() -> None:

@@ -5,15 +5,17 @@ scopes, ai-service unreachable."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from litestar import Litestar
 
+from challenge_service.domain.challenges import PlayerFacts
 from challenge_service.service import Challenges, offer
-from deepiri_kit.contracts import agent, social, tasks
+from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import EventBus, event_envelope
 from support.streams import published
 from support.tokens import TokenIssuer
@@ -290,3 +292,106 @@ async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
     schema = (await client.get(f"{BASE}/schema/openapi.json")).json()
     assert f"{BASE}/generate" in schema["paths"]
     assert f"{BASE}/{{challenge_id}}/accept" in schema["paths"]
+
+
+async def announce(redis: Any, stream: str, event: Any, user: str) -> str:
+    envelope = event_envelope(event, source="test", user_id=user)
+    await EventBus(redis).publish(stream, envelope)
+    return envelope.id
+
+
+async def handled(redis: Any, *streams: str) -> None:
+    """Until the service's consumer group has handled everything on ``streams``."""
+
+    async def drained() -> bool:
+        for stream in streams:
+            groups = await redis.xinfo_groups(stream)
+            mine = next((g for g in groups if g["name"] == "challenge-service"), None)
+            if mine is None or mine["pending"] or mine["lag"] != 0:
+                return False
+        return True
+
+    await eventually(drained)
+
+
+async def test_what_events_tell_about_a_player_is_what_generation_asks_with(
+    app: Litestar, client: httpx.AsyncClient, redis: Any, mongo: Any
+) -> None:
+    service: Challenges = app.state["service"]
+    assert await service.players.of("ann") == PlayerFacts()  # nothing known: level 1, UTC
+    level = gamification.LevelUp(
+        user_id="ann", level=12, previous_level=11, xp=11_500, xp_to_next_level=500
+    )
+    older = gamification.LevelUp(
+        user_id="ann", level=9, previous_level=8, xp=8_100, xp_to_next_level=900
+    )
+    skill = skills.SkillLeveled(
+        user_id="ann",
+        skill_id="python",
+        category="technical",
+        level=4,
+        previous_level=3,
+        xp=3_100,
+        points_granted=1,
+        points=1,
+    )
+    leveled = await announce(redis, gamification.STREAM.name, level, "ann")
+    # A late, older level never lowers the newer one.
+    await announce(redis, gamification.STREAM.name, older, "ann")
+    await announce(redis, skills.STREAM.name, skill, "ann")
+    await announce(redis, users.STREAM.name, users.UserUpdated(time_zone="Asia/Tokyo"), "ann")
+    coins = gamification.CurrencyCredited(
+        user_id="ann",
+        entry_key="e1",
+        kind="task",
+        amounts={"coins": 5},
+        balances={"coins": 5},
+        level=3,
+    )
+    credited = await announce(redis, gamification.STREAM.name, coins, "ann")
+    await handled(redis, gamification.STREAM.name, skills.STREAM.name, users.STREAM.name)
+    # A type the service does not act on is acknowledged without the inbox's writes.
+    inbox = mongo["consumed_events"]
+    assert await inbox.find_one({"_id": f"challenge-service:{leveled}"}) is not None
+    assert await inbox.find_one({"_id": f"challenge-service:{credited}"}) is None
+    facts = await service.players.of("ann")
+    assert facts == PlayerFacts(
+        level=12,
+        time_zone="Asia/Tokyo",
+        skills=(agent.SkillLevel(skill_id="python", level=4),),
+    )
+    request = await service.request_for("ann", "streak", None)
+    assert (request.level, request.time_zone, request.skills) == (
+        12,
+        "Asia/Tokyo",
+        list(facts.skills),
+    )
+    assert request.difficulty is None  # ai-service picks it from the level
+    await announce(redis, users.STREAM.name, users.UserDeleted(user_id="ann"), "ann")
+    await handled(redis, users.STREAM.name)
+    assert await service.players.of("ann") == PlayerFacts()
+
+
+async def test_a_streak_counts_the_players_days_in_their_time_zone(
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+) -> None:
+    ann = issuer.headers("ann", RW)
+    zone = ZoneInfo("Pacific/Auckland")
+    await announce(redis, users.STREAM.name, users.UserUpdated(time_zone=zone.key), "ann")
+    await handled(redis, users.STREAM.name)
+    cid = await seeded(app, "ann", generated("streak", target=2, hours=120))
+    accepted = await client.post(f"{BASE}/{cid}/accept", headers=ann)
+    assert accepted.json()["players"][0]["time_zone"] == "Pacific/Auckland"
+    # Half an hour either side of the next Auckland midnight: one UTC day, two days there.
+    soon = datetime.now(zone) + timedelta(hours=2)
+    midnight = datetime.combine(soon.date() + timedelta(days=1), time(), tzinfo=zone)
+    before, after = midnight - timedelta(minutes=30), midnight + timedelta(minutes=30)
+    assert before.astimezone(UTC).date() == after.astimezone(UTC).date()
+    await completed_task(redis, "ann", "late", at=before.astimezone(UTC))
+    await completed_task(redis, "ann", "early", at=after.astimezone(UTC))
+
+    async def two_days() -> bool:
+        shown = await detail(client, ann, cid)
+        return bool(shown["status"] == "completed" and shown["players"][0]["progress"] == 2)
+
+    await eventually(two_days)

@@ -9,14 +9,17 @@ import msgspec
 import pytest
 
 from challenge_service.domain import challenges as rules
-from challenge_service.domain.challenges import Activity, Challenge, Goal, Progress
+from challenge_service.domain.challenges import Activity, Challenge, Progress
+from deepiri_kit.contracts.agent import GeneratedChallenge, Goal, Milestone
 from deepiri_kit.errors import Conflict, Forbidden, Invalid, NotFound
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def made(kind: rules.Kind = "solo", invitees: tuple[str, ...] = (), **goal: object) -> Challenge:
+def made(
+    kind: rules.Kind = "solo", invitees: tuple[str, ...] = (), at: datetime = T0, **goal: object
+) -> Challenge:
     metric = {"solo": "tasks_tagged", "streak": "streak_days"}.get(kind, "tasks_completed")
     fields: dict[str, object] = {"metric": metric, "target": 3}
     if metric == "tasks_tagged":
@@ -34,8 +37,8 @@ def made(kind: rules.Kind = "solo", invitees: tuple[str, ...] = (), **goal: obje
         time_limit_hours=72 if kind != "streak" else 24 * 5,
         goal=msgspec.convert(fields, Goal),
         players=rules.offered_players("ann", list(invitees)),
-        created_at=T0,
-        offer_expires_at=rules.new_offer_deadline(T0),
+        created_at=at,
+        offer_expires_at=rules.new_offer_deadline(at),
     )
 
 
@@ -49,11 +52,11 @@ def played(challenge: Challenge, *activities: tuple[str, Activity]) -> dict[str,
     for user, activity in activities:
         if not rules.counts(challenge, user, activity):
             continue
-        key = (user, rules.counted_as(challenge, activity, f"e{len(seen)}"))
+        key = (user, rules.counted_as(challenge, user, activity, f"e{len(seen)}"))
         if key in seen:
             continue
         seen.add(key)
-        progress[user] = rules.advance(challenge, progress.get(user, Progress()), activity)
+        progress[user] = rules.advance(challenge, user, progress.get(user, Progress()), activity)
     return progress
 
 
@@ -63,26 +66,30 @@ def played(challenge: Challenge, *activities: tuple[str, Activity]) -> dict[str,
 def check(**changes: object) -> None:
     base: dict[str, object] = {
         "kind": "solo",
+        "title": "t",
+        "description": "d",
         "difficulty": "medium",
+        "category": "productivity",
         "reward_points": 250,
         "time_limit_hours": 72,
         "goal": Goal(metric="tasks_completed", target=5),
-        "milestones": (),
+        "milestones": [],
+        "answered_by": "model",
+        "prompt_version": "challenge-v1",
     }
     base.update(changes)
-    rules.check_offer(**base)  # type: ignore[arg-type]
+    rules.check_offer(GeneratedChallenge(**base))  # type: ignore[arg-type]
 
 
-def test_a_playable_offer_passes_and_every_rule_is_enforced() -> None:
+def test_a_playable_offer_passes_and_every_rule_of_the_contract_is_enforced() -> None:
     check()
     for changes, message in [
         ({"reward_points": 1000}, "outside medium's range"),
         ({"goal": Goal(metric="streak_days", target=3)}, "cannot measure"),
         ({"goal": Goal(metric="tasks_completed", target=500)}, "target 500"),
-        ({"goal": Goal(metric="tasks_tagged", target=5)}, "tag goes with"),
-        ({"goal": Goal(metric="tasks_completed", target=5, tag="x")}, "tag goes with"),
-        ({"goal": Goal(metric="skill_xp", target=500)}, "skill goes with"),
-        ({"time_limit_hours": 0}, "time limit"),
+        ({"goal": Goal(metric="tasks_tagged", target=5)}, "goal.tag is required"),
+        ({"goal": Goal(metric="tasks_completed", target=5, tag="x")}, "goal.tag is required"),
+        ({"goal": Goal(metric="skill_xp", target=500)}, "goal.skill_id is required"),
         (
             {
                 "kind": "streak",
@@ -91,10 +98,16 @@ def test_a_playable_offer_passes_and_every_rule_is_enforced() -> None:
             },
             "at least N days",
         ),
-        ({"milestones": (rules.Milestone(at=5, label="x"),)}, "milestones"),
+        ({"milestones": [Milestone(at=5, label="x")]}, "milestones"),
     ]:
         with pytest.raises(Invalid, match=message):
             check(**changes)
+
+
+def test_the_challenge_holds_the_contracts_goal_and_milestones() -> None:
+    # One definition (the kit's): a goal stored is the goal the contract validated.
+    assert rules.Goal is Goal
+    assert rules.Milestone is Milestone
 
 
 def test_invitations_are_for_friends_and_fit_the_kind() -> None:
@@ -210,12 +223,75 @@ def test_streaks_count_consecutive_days_in_any_order() -> None:
     assert rules.longest_run(("2026-12-31", "2027-01-01", "2026-12-29")) == 2
 
 
+def streak_days(zone: str | None, *instants: str) -> tuple[int, tuple[str, ...]]:
+    """A streak accepted in ``zone`` (None: the default, UTC) played with completions at
+    ``instants`` (UTC): its value and the days it counted."""
+    first = datetime.fromisoformat(instants[0])
+    accepted_at = first - timedelta(hours=1)
+    offered = made("streak", at=accepted_at)
+    challenge = (
+        rules.accept(offered, "ann", accepted_at)
+        if zone is None
+        else rules.accept(offered, "ann", accepted_at, zone)
+    )
+    tasks = [("ann", task(datetime.fromisoformat(t), f"t{i}")) for i, t in enumerate(instants)]
+    progress = played(challenge, *tasks)["ann"]
+    return progress.value, progress.days
+
+
+def test_streak_days_are_the_players_days_around_midnight() -> None:
+    # 23:30 and 00:30 in New York (UTC-5 in January) are two days there, one day in UTC.
+    late, early = "2026-01-11T04:30:00+00:00", "2026-01-11T05:30:00+00:00"
+    assert streak_days("America/New_York", late, early) == (2, ("2026-01-10", "2026-01-11"))
+    assert streak_days(None, late, early) == (1, ("2026-01-11",))
+    # Kathmandu is UTC+05:45: 18:20 UTC is already five past midnight there.
+    assert streak_days(
+        "Asia/Kathmandu", "2026-01-10T18:10:00+00:00", "2026-01-10T18:20:00+00:00"
+    ) == (
+        2,
+        ("2026-01-10", "2026-01-11"),
+    )
+    # Auckland (UTC+13 in its summer) is a day ahead of UTC for most of the UTC day.
+    assert streak_days(
+        "Pacific/Auckland", "2026-01-10T10:00:00+00:00", "2026-01-11T10:00:00+00:00"
+    )[1] == ("2026-01-10", "2026-01-11")
+
+
+def test_streak_days_follow_daylight_saving_time() -> None:
+    ny = "America/New_York"
+    # Spring forward (8 March 2026): that day has 23 hours. 23:30 on the 7th (EST), 23:30
+    # on the 8th (EDT, 23 hours later) and 00:15 on the 9th are three days in a row there;
+    # in UTC the last two fall on the same day.
+    spring = ("2026-03-08T04:30:00+00:00", "2026-03-09T03:30:00+00:00", "2026-03-09T04:15:00+00:00")
+    assert streak_days(ny, *spring) == (3, ("2026-03-07", "2026-03-08", "2026-03-09"))
+    assert streak_days(None, *spring)[0] == 2
+    # Fall back (1 November 2026): 01:30 happens twice (EDT, then EST an hour later), and
+    # 23:30 that evening is already 2 November in UTC: all one day there.
+    fall = ("2026-11-01T05:30:00+00:00", "2026-11-01T06:30:00+00:00", "2026-11-02T04:30:00+00:00")
+    assert streak_days(ny, *fall) == (1, ("2026-11-01",))
+    assert streak_days(None, *fall) == (2, ("2026-11-01", "2026-11-02"))
+
+
+def test_the_zone_is_fixed_at_acceptance_and_unknown_zones_count_in_utc() -> None:
+    accepted = rules.accept(made("streak"), "ann", T0, "Europe/Paris")
+    assert accepted.player("ann").time_zone == "Europe/Paris"  # type: ignore[union-attr]
+    unknown = rules.accept(made("streak"), "ann", T0, "Mars/Olympus_Mons")
+    assert unknown.player("ann").time_zone == "UTC"  # type: ignore[union-attr]
+    assert rules.known_zone("../../etc/passwd") == "UTC"
+    assert rules.known_zone(None) == "UTC"
+    assert (
+        rules.local_day(datetime(2026, 6, 30, 22, 30, tzinfo=UTC), "Europe/Paris") == "2026-07-01"
+    )
+
+
 def test_skill_xp_counts_the_levels_gained() -> None:
     challenge = rules.accept(made(metric="skill_xp", target=1500, skill_id="python"), "ann", T0)
     gained = Activity(at=T0, skill_id="python", xp_gained=1000)
     assert rules.counts(challenge, "ann", gained)
     assert not rules.counts(challenge, "ann", Activity(at=T0, skill_id="rust", xp_gained=1000))
-    after = rules.advance(challenge, rules.advance(challenge, Progress(), gained), gained)
+    after = rules.advance(
+        challenge, "ann", rules.advance(challenge, "ann", Progress(), gained), gained
+    )
     assert after.value == 2000
     assert rules.reached(challenge, after)
 

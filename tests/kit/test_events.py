@@ -119,6 +119,40 @@ async def test_a_self_marking_stream_skips_the_inbox_and_leaves_duplicates_to_it
     assert [d["_id"] async for d in mongo["processed"].find({})] == [f"tests:{other.id}"]
 
 
+async def test_types_a_stream_does_not_want_are_acknowledged_without_the_inbox(
+    redis: Any, mongo: Any
+) -> None:
+    bus = EventBus(redis)
+    wanted = event(3)
+    other = new_event("test.ignored", source="tests", user_id="u1", data={})
+    await bus.publish(STREAM, other)
+    await bus.publish(STREAM, wanted)
+    seen: list[str] = []
+
+    async def handle(e: Envelope) -> None:
+        seen.append(e.type)
+
+    inbox = mongo["processed"]
+    consumer = Consumer(
+        redis,
+        group="tests",
+        handlers={STREAM: handle},
+        inbox=MongoInbox(inbox),
+        block_ms=50,
+        wanted={STREAM: {"test.happened"}},
+    )
+    async with running(consumer):
+        await eventually(lambda: _true(seen == ["test.happened"]))
+        await eventually(lambda: _nothing_pending(redis))
+    assert seen == ["test.happened"]
+    assert await inbox.find_one({"_id": f"tests:{wanted.id}"}) is not None
+    assert await inbox.find_one({"_id": f"tests:{other.id}"}) is None
+
+
+async def _nothing_pending(redis: Any) -> bool:
+    return bool((await redis.xpending(STREAM, "tests"))["pending"] == 0)
+
+
 async def test_failing_handler_is_retried_with_backoff_then_dead_lettered(redis: Any) -> None:
     attempts: list[float] = []
 

@@ -28,11 +28,12 @@ PERSON_SCOPES = (
     "openid profile users:read users:write tasks:read tasks:write "
     "gamification:read gamification:write notifications:read notifications:write"
 )
-# What a service's own token (client credentials) may carry, admin routes included, and
-# user-service's social graph (what gamification-service rebuilds friends' boards from).
+# What a service's own token (client credentials) may carry, admin routes included,
+# user-service's social graph (what gamification-service rebuilds friends' boards from) and
+# ai-service (what challenge-service generates with).
 SERVICE_SCOPES = (
     "tasks:read tasks:write gamification:read gamification:write gamification:admin ratings:write"
-    " social:read"
+    " social:read challenges:read challenges:write agent:invoke"
 )
 WEB = "deepiri-web-tests"
 SERVICE = "deepiri-service-tests"
@@ -121,6 +122,15 @@ class Accounts:
         """The environment that makes a service use the test service client's credentials
         (gamification-service asks user-service's social graph with them)."""
         return {"USER_SERVICE_CLIENT_ID": SERVICE, "USER_SERVICE_CLIENT_SECRET": SERVICE_SECRET}
+
+    def agent_client(self) -> dict[str, str]:
+        """The environment that makes challenge-service fetch its ai-service token from this
+        user-service as the test service client (which may carry ``agent:invoke``)."""
+        return {
+            "TOKEN_URL": f"{self.base}/oauth/token",
+            "AGENT_CLIENT_ID": SERVICE,
+            "AGENT_CLIENT_SECRET": SERVICE_SECRET,
+        }
 
     def service_token(self, scopes: str = SERVICE_SCOPES) -> str:
         """A service's own access token (client credentials: its subject is its client id),

@@ -16,8 +16,12 @@ import httpx
 import pytest
 from redis import Redis
 
+from deepiri_kit.contracts.gamification import STREAM as GAMIFICATION
+from deepiri_kit.contracts.gamification import LevelUp
 from deepiri_kit.contracts.social import STREAM as SOCIAL
 from deepiri_kit.contracts.social import FriendAdded
+from deepiri_kit.contracts.users import STREAM as USERS
+from deepiri_kit.contracts.users import UserUpdated
 from deepiri_kit.events import event_envelope
 from infra import RedisServer
 from support.agent import challenge_draft
@@ -191,8 +195,18 @@ def test_a_generated_duel_is_played_scored_rewarded_rated_and_notified(
         assert ann_game.get("/api/gamification/ratings/coding/me").json()["matches"] == 1
 
 
+def handled(redis: Redis, *streams: str) -> bool:
+    """Whether challenge-service's consumer group has handled everything on ``streams``."""
+    for stream in streams:
+        groups = redis.xinfo_groups(stream)
+        mine = next((g for g in groups if g["name"] == "challenge-service"), None)
+        if mine is None or mine["pending"] or mine["lag"] != 0:
+            return False
+    return True
+
+
 def test_without_a_model_the_fallback_answers_and_without_ai_service_a_503(
-    service_process: ServiceProcesses, issuer: TokenIssuer
+    service_process: ServiceProcesses, issuer: TokenIssuer, redis_server: RedisServer
 ) -> None:
     fake = OpenAIFake()
     fake.close()  # the model endpoint is down
@@ -210,14 +224,35 @@ def test_without_a_model_the_fallback_answers_and_without_ai_service_a_503(
     gone = start_challenges(service_process, users, "http://127.0.0.1:9")
     user = f"cy-{uuid.uuid4().hex[:8]}"
     headers = issuer.headers(user, SCOPES)
+    # What gamification-service and user-service announce: the player is level 12 and lives
+    # in Tokyo. The generated challenge is made for that level; its days are Tokyo's.
+    level = LevelUp(user_id=user, level=12, previous_level=11, xp=11_200, xp_to_next_level=800)
+    with Redis(port=redis_server.port, decode_responses=True) as redis:
+        for stream, event in (
+            (GAMIFICATION.name, level),
+            (USERS.name, UserUpdated(time_zone="Asia/Tokyo")),
+        ):
+            envelope = event_envelope(event, source="test", user_id=user)
+            redis.xadd(stream, {"envelope": envelope.encode()})
+        wait_for(
+            lambda: handled(redis, GAMIFICATION.name, USERS.name),
+            timeout=60,
+            what="the level and the zone handled",
+        )
     with challenges.client(headers) as client:
         made = client.post(f"{BASE}/generate", json={"kind": "streak"})
         assert made.status_code == 201, made.text
-        assert (made.json()["answered_by"], made.json()["goal"]["metric"]) == (
-            "fallback",
-            "streak_days",
+        body = made.json()
+        assert (body["answered_by"], body["goal"]["metric"]) == ("fallback", "streak_days")
+        # Level 12 with no difficulty asked: hard (level 1 would be easy: 3 days, 100 points),
+        # 7 days + 1 for the level, 500 points + 11 %.
+        assert (body["difficulty"], body["goal"]["target"], body["reward_points"]) == (
+            "hard",
+            8,
+            555,
         )
-        assert client.post(f"{BASE}/{made.json()['id']}/accept").json()["status"] == "active"
+        accepted = client.post(f"{BASE}/{body['id']}/accept").json()
+        assert (accepted["status"], accepted["players"][0]["time_zone"]) == ("active", "Asia/Tokyo")
     with gone.client(headers) as client:
         down = client.post(f"{BASE}/generate", json={"kind": "solo"})
         assert down.status_code == 503, down.text

@@ -42,6 +42,10 @@ TARGETS = {
     ),
     "websocket-service": ("/socket.io", "users:read"),  # its HTTP API (presence)
     "notification-service": ("/api/notifications", "notifications:read notifications:write"),
+    # Generating goes to a real ai-service (its fallback: no model endpoint) with the test
+    # service client's agent:invoke token.
+    "challenge-service": ("/api/challenges", "challenges:read challenges:write"),
+    "ai-service": ("/api/agent", "agent:invoke"),
 }
 
 
@@ -64,6 +68,11 @@ def test_schema_fuzzing_finds_no_failure(
     prefix, scopes = TARGETS[service]
     # gamification-service rebuilds friendships from user-service with its own client.
     env = accounts.service_client() if service == "gamification-service" else {}
+    helpers = []
+    if service == "challenge-service":
+        agent = services("ai-service", redis=own_redis, USER_RATE_PER_MINUTE="0")
+        helpers.append(agent)
+        env = {"PYAGENT_URL": agent.url, **accounts.agent_client()}
     process = services(service, redis=own_redis, **env)
     # A client-credentials token from the real user-service (subject = client id), so
     # service-only routes are reached too.
@@ -114,6 +123,8 @@ def test_schema_fuzzing_finds_no_failure(
         )
     finally:
         process.stop()
+        for helper in helpers:
+            helper.stop()
     report = run.stdout + run.stderr
     print(report)  # the cases, phases and seed: shown by ``make fuzz`` (pytest -s)
     assert run.returncode == 0, (

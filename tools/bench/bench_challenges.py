@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import uuid
@@ -66,6 +67,11 @@ CLIENTS = [
     }
 ]
 RW = "challenges:read challenges:write"
+
+
+def load() -> str:
+    """The machine's load average now (1, 5, 15 min): every figure is printed with it."""
+    return "load average " + ", ".join(f"{n:.2f}" for n in os.getloadavg())
 
 
 def service_token(users_url: str) -> str:
@@ -241,6 +247,7 @@ def main() -> None:
         )
         rows.append(("POST /api/challenges/generate, c=1", wrk_figures(through)))
         print_table("Challenge generation, the fake model answering at once", rows, 40)
+        print(f"({load()})")
         ceiling_p50 = dict(rows)["ai-service directly (ceiling), c=1"]["p50_ms"]
         through_p50 = dict(rows)["POST /api/challenges/generate, c=1"]["p50_ms"]
         print(f"challenge-service's overhead: +{through_p50 - ceiling_p50:.2f} ms p50")
@@ -250,17 +257,18 @@ def main() -> None:
         fresh = {p: stack.issuer.token(f"{p}-run", RW, lifetime=3600) for p in players}
         accepted_challenges(challenges.url, fresh)
 
-        async def measure() -> tuple[float, float, int]:
+        async def measure() -> tuple[float, str, float, str, int]:
             redis = Redis(port=stack.redis.port, decode_responses=True)
             try:
                 floor = await ceiling(redis, stack.mongo.uri, args.events)
+                floor_load = load()
                 renamed = {f"{p}-run": t for p, t in fresh.items()}
                 rate, counted = await progress_rate(redis, challenges.url, renamed, args.events)
-                return floor, rate, counted
+                return floor, floor_load, rate, load(), counted
             finally:
                 await redis.aclose()
 
-        floor, rate, counted = asyncio.run(measure())
+        floor, floor_load, rate, rate_load, counted = asyncio.run(measure())
         if counted != args.events:
             print(challenges.logs()[-6000:])
             print(asyncio.run(debug(stack.redis.port)))
@@ -268,8 +276,11 @@ def main() -> None:
         print(
             f"\ntask.completed → progress, one worker, {args.players} players, {args.events} events"
         )
-        print(f"{'kit consumer, no-op handler (ceiling)':<44} {floor:9.1f} events/s")
-        print(f"{'challenge-service progress':<44} {rate:9.1f} events/s ({rate / floor:.0%})")
+        print(f"{'kit consumer, no-op handler (ceiling)':<44} {floor:9.1f} events/s ({floor_load})")
+        print(
+            f"{'challenge-service progress':<44} {rate:9.1f} events/s ({rate / floor:.0%}; "
+            f"{rate_load})"
+        )
     fake.close()
 
 

@@ -131,6 +131,8 @@ class AgentService:
             "kind": request.kind,
             "difficulty": difficulty,
             "reward_points_range": REWARD_RANGE[difficulty],
+            # what the platform pays at the player's level (the fallback's reward)
+            "reward_points_for_level": challenges.reward_for(difficulty, request.level),
             "goal_metrics_allowed": KIND_METRICS[request.kind],
             "goal_target_ranges": GOAL_TARGETS,
             "skill_ids_allowed": [s.skill_id for s in request.skills],

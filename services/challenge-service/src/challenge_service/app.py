@@ -15,7 +15,9 @@ from challenge_service.service import Challenges
 from challenge_service.settings import ChallengeSettings
 from challenge_service.store.agent import Agent, TokenSource
 from challenge_service.store.challenges import ChallengeStore
+from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
+from challenge_service.store.running import RunningIndex
 from deepiri_kit import (
     CircuitBreaker,
     Platform,
@@ -43,8 +45,10 @@ async def build(platform: Platform) -> Built:
     db = platform.require_mongo()
     store = ChallengeStore(db, platform.require_bus())
     recent = RecentTasks(db["recent_tasks"])
+    players = PlayerFactsStore(db["player_facts"])
     await retry_startup(store.ensure_indexes, what="challenge indexes")
     await retry_startup(recent.ensure_indexes, what="recent task indexes")
+    await retry_startup(players.ensure_indexes, what="player fact indexes")
     http = httpx.AsyncClient()
     token_url = settings.token_url or f"{settings.jwt_issuer.rstrip('/')}/oauth/token"
     issuer = Upstream("user-service", token_url, http, timeout=5.0, retries=1)
@@ -57,7 +61,9 @@ async def build(platform: Platform) -> Built:
         breaker=CircuitBreaker(threshold=3, reset_after=15.0),
     )
     tokens = TokenSource(issuer, "", settings.agent_client_id, settings.agent_client_secret)
-    return Built(Challenges(store, Agent(agent, tokens), recent), http)
+    running = RunningIndex(platform.require_redis())
+    challenges = Challenges(store, Agent(agent, tokens), recent, running, players)
+    return Built(challenges, http)
 
 
 @asynccontextmanager

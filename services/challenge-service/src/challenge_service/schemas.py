@@ -42,6 +42,8 @@ class PlayerOut(Out):
     user_id: str
     state: str
     accepted_at: datetime | None
+    # The zone their days are counted in (streaks): their profile's when they accepted.
+    time_zone: str
     progress: int
     reached_at: datetime | None
 
@@ -123,6 +125,7 @@ class ChallengeOut(Out):
                     user_id=p.user_id,
                     state=p.state,
                     accepted_at=p.accepted_at,
+                    time_zone=p.time_zone,
                     progress=mine[p.user_id].value,
                     reached_at=mine[p.user_id].reached_at,
                 )

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from challenge_service.domain import challenges as rules
-from challenge_service.domain.challenges import Activity, Challenge, Goal, Milestone, Progress
+from challenge_service.domain.challenges import Activity, Challenge, Progress
 from challenge_service.events import publish
 from challenge_service.store.agent import Agent
 from challenge_service.store.challenges import ChallengeStore
+from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
+from challenge_service.store.running import RunningIndex
 from deepiri_kit import Conflict, NotFound, metrics, utcnow
 from deepiri_kit.contracts.agent import (
     ChallengeKind,
@@ -26,6 +28,7 @@ from deepiri_kit.contracts.agent import (
     Difficulty,
     GeneratedChallenge,
 )
+from deepiri_kit.contracts.gamification import LevelUp
 from deepiri_kit.contracts.skills import SkillLeveled
 from deepiri_kit.contracts.tasks import TaskCompleted
 from deepiri_kit.events import outbox_entry
@@ -59,10 +62,19 @@ class Detail:
 
 
 class Challenges:
-    def __init__(self, store: ChallengeStore, agent: Agent, recent: RecentTasks) -> None:
+    def __init__(
+        self,
+        store: ChallengeStore,
+        agent: Agent,
+        recent: RecentTasks,
+        running: RunningIndex,
+        players: PlayerFactsStore,
+    ) -> None:
         self.store = store
         self.agent = agent
         self.recent = recent
+        self.running = running
+        self.players = players
 
     # --- generating -------------------------------------------------------------------------
 
@@ -77,17 +89,27 @@ class Challenges:
         friends invited to a duel or group). ai-service unreachable: a 503, nothing written."""
         friends = await self.store.friends_among(user_id, invite) if invite else set()
         invitees = rules.invitees_for(kind, user_id, invite, friends)
-        request = ChallengeRequest(
-            user_id=user_id,
-            kind=kind,
-            difficulty=difficulty,
-            recent_tasks=await self.recent.of(user_id),
-        )
-        generated = await self.agent.challenge(request)
+        generated = await self.agent.challenge(await self.request_for(user_id, kind, difficulty))
         challenge = offer(user_id, generated, invitees, utcnow())
         await self.store.write(challenge, 1)
         GENERATED.labels(kind, generated.answered_by).inc()
         return challenge
+
+    async def request_for(
+        self, user_id: str, kind: ChallengeKind, difficulty: Difficulty | None
+    ) -> ChallengeRequest:
+        """What ai-service generates from: the player's level, skills and time zone as the
+        events told them (level 1, no skills, UTC until they do) and their recent work."""
+        facts = await self.players.of(user_id)
+        return ChallengeRequest(
+            user_id=user_id,
+            kind=kind,
+            difficulty=difficulty,
+            level=facts.level,
+            time_zone=facts.time_zone,
+            skills=list(facts.skills),
+            recent_tasks=await self.recent.of(user_id),
+        )
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -116,15 +138,33 @@ class Challenges:
     # --- the players' moves -----------------------------------------------------------------
 
     async def accept(self, user_id: str, challenge_id: str) -> Challenge:
-        return await self._change(challenge_id, user_id, rules.accept)
+        await self._get(challenge_id, user_id)  # a stranger: 404, nothing written
+        # Indexed before the link that may start the play: a crash in between leaves an
+        # extra entry (harmless), never a missing one (events lost for the challenge).
+        await self.running.add(user_id, challenge_id)
+        zone = await self.players.zone_of(user_id)
+        return await self._change(
+            challenge_id, user_id, lambda c, u, now: rules.accept(c, u, now, zone)
+        )
 
     async def decline(self, user_id: str, challenge_id: str) -> Challenge:
-        return await self._change(challenge_id, user_id, rules.decline)
+        declined = await self._change(challenge_id, user_id, rules.decline)
+        await self._unindex(declined)
+        return declined
 
     async def abandon(self, user_id: str, challenge_id: str) -> Challenge:
         left = await self._change(challenge_id, user_id, rules.abandon)
+        await self._unindex(left)
         # A forfeited duel, or a group whose last player left, ends now.
         return await self.settle(challenge_id) or left
+
+    async def _unindex(self, challenge: Challenge) -> None:
+        """After the link that ends someone's play: whoever is done with it leaves the index
+        (a crash before this leaves extra entries, dropped by their next event)."""
+        players = [p.user_id for p in challenge.players]
+        await self.running.remove(
+            [(u, challenge.id) for u in players if rules.done_with(challenge, u)]
+        )
 
     async def _change(
         self,
@@ -153,7 +193,18 @@ class Challenges:
         activity = Activity(at=event.completed_at, task_id=event.task_id, tags=tuple(event.tags))
         await self.progress(user_id, event_id, activity)
 
+    async def on_level_up(self, user_id: str, event: LevelUp) -> None:
+        await self.players.raise_level(user_id, event.level)
+
+    async def on_profile(self, user_id: str, zone: str | None, at: datetime) -> None:
+        if zone is not None and rules.known_zone(zone) == zone:
+            await self.players.set_zone(user_id, zone, at)
+
+    async def on_user_deleted(self, user_id: str) -> None:
+        await self.players.erase(user_id)
+
     async def on_skill_leveled(self, user_id: str, event_id: str, event: SkillLeveled) -> None:
+        await self.players.raise_skill(user_id, event.skill_id, event.level)
         # XP counted in the levels gained (1000 each): exact over any sequence of level-ups.
         gained = LEVEL_XP * max(0, event.level - event.previous_level)
         activity = Activity(at=utcnow(), skill_id=event.skill_id, xp_gained=gained)
@@ -163,36 +214,56 @@ class Challenges:
         await self.store.set_friends(a, b, friends, at)
 
     async def progress(self, user_id: str, event_id: str, activity: Activity) -> None:
-        """Count ``activity`` once for each of the user's active challenges it qualifies for.
-        A task counts for at most one exclusive challenge (the earliest accepted whose goal it
-        serves); challenges whose rules share tasks count it as well."""
-        for listed in await self.store.active_of(user_id):
-            found = await self.store.head(listed.id)
-            if found is None or not rules.counts(found[0], user_id, activity):
+        """Count ``activity`` once for each of the user's running challenges it qualifies
+        for. A task counts for at most one exclusive challenge (the earliest accepted whose
+        goal it serves); challenges whose rules share tasks count it as well. Only a count
+        that reaches the goal can end a challenge early, so only then is it settled."""
+        for challenge in await self.playing(user_id):
+            if not rules.counts(challenge, user_id, activity):
                 continue
-            challenge = found[0]
             if activity.task_id is not None and not challenge.shares_tasks:
                 owner = await self.store.claim_task(user_id, activity.task_id, challenge.id)
                 if owner != challenge.id:
                     COUNTED.labels("claimed_elsewhere").inc()
                     continue
-            await self._count(challenge, user_id, event_id, activity)
-            await self.settle(challenge.id)
+            after = await self._count(challenge, user_id, event_id, activity)
+            if rules.reached(challenge, after):
+                await self.settle(challenge.id)
+
+    async def playing(self, user_id: str) -> list[Challenge]:
+        """The challenges ``user_id`` plays now, earliest accepted first: the running index's
+        candidates, each decided on its head; candidates whose play is over leave it."""
+        ids = await self.running.of(user_id)
+        if ids is None:  # a new or wiped Redis: rebuilt from the read model first
+            await self.running.rebuild(self.store.playing())
+            ids = await self.running.of(user_id) or []
+        found, over = [], []
+        for challenge_id in ids:
+            challenge = await self.store.current(challenge_id)
+            if challenge is None or rules.done_with(challenge, user_id):
+                over.append((user_id, challenge_id))
+            elif rules.plays(challenge, user_id):
+                found.append(challenge)
+        await self.running.remove(over)
+        return rules.earliest_accepted(found, user_id)
 
     async def _count(
         self, challenge: Challenge, user_id: str, event_id: str, activity: Activity
-    ) -> None:
-        counted = rules.counted_as(challenge, activity, event_id)
+    ) -> Progress:
+        """Record the contribution once; the player's progress after it."""
+        counted = rules.counted_as(challenge, user_id, activity, event_id)
+        cached = True  # first from what this process saw last; a lost claim reads afresh
         for _ in range(ATTEMPTS):
-            progress, seq = await self.store.progress(challenge.id, user_id)
-            after = rules.advance(challenge, progress, activity)
+            progress, seq = await self.store.progress(challenge.id, user_id, cached=cached)
+            after = rules.advance(challenge, user_id, progress, activity)
             written = await self.store.count(challenge.id, user_id, seq + 1, after, counted)
             if written is None:
                 COUNTED.labels("duplicate").inc()
-                return
+                return progress
             if written:
                 COUNTED.labels("counted").inc()
-                return
+                return after
+            cached = False
         raise Conflict(f"progress of {challenge.id} is contended; the event is retried")
 
     # --- ending -----------------------------------------------------------------------------
@@ -223,6 +294,7 @@ class Challenges:
             ]
             if await self.store.write(ended, seq + 1, entries):
                 ENDED.labels(ended.kind, ended.status).inc()
+                await self._unindex(ended)
                 return ended
         raise Conflict(f"challenge {challenge_id} is changing too often")
 
@@ -242,21 +314,7 @@ def offer(
     owner: str, generated: GeneratedChallenge, invitees: list[str], now: datetime
 ) -> Challenge:
     """The offer made of what ai-service generated (checked again: it is stored and played)."""
-    goal = Goal(
-        metric=generated.goal.metric,
-        target=generated.goal.target,
-        tag=generated.goal.tag,
-        skill_id=generated.goal.skill_id,
-    )
-    milestones = tuple(Milestone(at=m.at, label=m.label) for m in generated.milestones)
-    rules.check_offer(
-        kind=generated.kind,
-        difficulty=generated.difficulty,
-        reward_points=generated.reward_points,
-        time_limit_hours=generated.time_limit_hours,
-        goal=goal,
-        milestones=milestones,
-    )
+    rules.check_offer(generated)
     return Challenge(
         id=uuid.uuid4().hex,
         kind=generated.kind,
@@ -267,9 +325,9 @@ def offer(
         category=generated.category,
         reward_points=generated.reward_points,
         time_limit_hours=generated.time_limit_hours,
-        goal=goal,
+        goal=generated.goal,
         hints=tuple(generated.hints),
-        milestones=milestones,
+        milestones=tuple(generated.milestones),
         answered_by=generated.answered_by,
         players=rules.offered_players(owner, invitees),
         created_at=now,

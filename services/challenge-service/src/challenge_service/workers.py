@@ -20,6 +20,7 @@ def background(platform: Platform, challenges: Challenges) -> list[Worker]:
         handlers=consume.handlers(challenges),
         inbox=inbox,
         block_ms=settings.consumer_block_ms,
+        wanted=consume.WANTED,
     )
     return [
         consumer,

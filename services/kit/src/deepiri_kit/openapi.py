@@ -94,7 +94,15 @@ class ModelSchemaPlugin(StructSchemaPlugin):
     drops a bound of 0 and the constraints of list items (``list[Tag]``)."""
 
     def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
-        return not field_definition.is_union and field_definition.is_subclass_of(Model)
+        """Our request models, and any struct that refuses unknown fields (the request
+        structs of the kit's pure contracts, e.g. ai-service's ``ChallengeRequest``)."""
+        if field_definition.is_union:
+            return False
+        if field_definition.is_subclass_of(Model):
+            return True
+        return field_definition.is_subclass_of(msgspec.Struct) and bool(
+            field_definition.type_.__struct_config__.forbid_unknown_fields
+        )
 
     def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)

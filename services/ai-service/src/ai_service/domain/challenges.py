@@ -11,6 +11,7 @@ import msgspec
 
 from ai_service.domain.keywords import classify
 from deepiri_kit.contracts.agent import (
+    GOAL_TARGETS,
     REWARD_RANGE,
     AnsweredBy,
     Category,
@@ -62,6 +63,23 @@ def difficulty_for(request: ChallengeRequest) -> Difficulty:
     if request.level < 20:
         return "hard"
     return "very_hard"
+
+
+# The reward grows 1% per level above the first, up to 1.5 times (level 51), always inside the
+# difficulty's range: a stronger player's challenge of the same difficulty pays more.
+LEVEL_BONUS_CAP = 51
+
+
+def reward_for(difficulty: Difficulty, level: int) -> int:
+    """The seed's base points for ``difficulty``, raised with the player's ``level``."""
+    low, high = REWARD_RANGE[difficulty]
+    bonus = (min(level, LEVEL_BONUS_CAP) - 1) / 100
+    return min(high, max(low, round(BASE_POINTS[difficulty] * (1 + bonus))))
+
+
+def target_for(base: int, level: int, most: int) -> int:
+    """A goal's size for the player's level: one more per ten levels, within ``most``."""
+    return min(most, base + (level - 1) // 10)
 
 
 def from_draft(
@@ -128,15 +146,21 @@ def strongest_skill(request: ChallengeRequest) -> str | None:
 
 
 def fallback_goal(kind: ChallengeKind, difficulty: Difficulty, request: ChallengeRequest) -> Goal:
+    """The goal by difficulty, a little larger for higher levels (see :func:`target_for`)."""
+    level = request.level
     if kind == "streak":
-        return Goal(metric="streak_days", target=STREAK_DAYS[difficulty])
+        days = target_for(STREAK_DAYS[difficulty], level, GOAL_TARGETS["streak_days"][1])
+        return Goal(metric="streak_days", target=days)
+    tasks = target_for(TASK_TARGET[difficulty], level, GOAL_TARGETS["tasks_tagged"][1])
     tag = common_tag(request)
     if tag is not None:
-        return Goal(metric="tasks_tagged", target=TASK_TARGET[difficulty], tag=tag)
+        return Goal(metric="tasks_tagged", target=tasks, tag=tag)
     skill = strongest_skill(request) if kind == "solo" else None
     if skill is not None:
-        return Goal(metric="skill_xp", target=SKILL_XP[difficulty], skill_id=skill)
-    return Goal(metric="tasks_completed", target=TASK_TARGET[difficulty])
+        # XP per level of the goal's size: 10% more per ten levels.
+        xp = SKILL_XP[difficulty] * target_for(10, level, 100) // 10
+        return Goal(metric="skill_xp", target=xp, skill_id=skill)
+    return Goal(metric="tasks_completed", target=tasks)
 
 
 TITLES: dict[Metric, str] = {
@@ -224,8 +248,7 @@ def fallback(request: ChallengeRequest, *, prompt_version: str) -> GeneratedChal
     }
     title = f"{OPENERS[request.kind]}: {TITLES[goal.metric].format(**fill)}"
     description = DESCRIPTIONS[goal.metric].format(**fill) + CLOSERS[request.kind]
-    low, high = REWARD_RANGE[difficulty]
-    reward = min(high, max(low, BASE_POINTS[difficulty]))
+    reward = reward_for(difficulty, request.level)
     return GeneratedChallenge(
         kind=request.kind,
         title=title[:200],

@@ -6,7 +6,7 @@ Kinds:
 * ``solo`` — one player, a measurable goal within a time limit ("complete 5 tasks tagged
   deep-work in 3 days");
 * ``streak`` — one player, ``streak_days``: a qualifying completion on N consecutive days
-  (UTC days) within the time limit;
+  (the player's days, in their time zone) within the time limit;
 * ``duel`` — the owner and one friend on the same goal; it starts when both accepted; the
   first to reach the goal wins; at the deadline the one further ahead wins (equal: a draw);
   abandoning forfeits;
@@ -23,19 +23,21 @@ chain (``deepiri_kit.chain``) and the service applies these transitions.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
 from deepiri_kit.contracts import challenges as contract
 from deepiri_kit.contracts.agent import (
-    GOAL_TARGETS,
-    KIND_METRICS,
-    REWARD_RANGE,
     Category,
     Difficulty,
-    Metric,
+    GeneratedChallenge,
+    Goal,
+    Milestone,
+    SkillLevel,
+    challenge_violations,
 )
 from deepiri_kit.contracts.agent import ChallengeKind as Kind
 from deepiri_kit.errors import Conflict, Forbidden, Invalid, NotFound
@@ -45,28 +47,26 @@ Membership = Literal["invited", "accepted", "declined", "abandoned"]
 Outcome = Literal["win", "loss", "draw"]
 
 KINDS: Final[tuple[Kind, ...]] = ("solo", "streak", "duel", "group")
-MAX_HOURS: Final = 24 * 60
 MAX_PLAYERS: Final = 64
 # An offer not accepted within this long lapses (the deadline worker expires it).
 OFFER_HOURS: Final = 72
-
-
-class Goal(msgspec.Struct, frozen=True, kw_only=True):
-    metric: Metric
-    target: int
-    tag: str | None = None
-    skill_id: str | None = None
-
-
-class Milestone(msgspec.Struct, frozen=True, kw_only=True):
-    at: int
-    label: str
 
 
 class Player(msgspec.Struct, frozen=True, kw_only=True):
     user_id: str
     state: Membership
     accepted_at: datetime | None = None
+    # The IANA zone their days are counted in (streaks): their profile's when they accepted,
+    # kept for the whole challenge so moving zones cannot gain or break a streak day.
+    time_zone: str = "UTC"
+
+
+class PlayerFacts(msgspec.Struct, frozen=True, kw_only=True):
+    """What the events told about a player: what ai-service generates their challenge from."""
+
+    level: int = 1
+    time_zone: str = "UTC"
+    skills: tuple[SkillLevel, ...] = ()
 
 
 class Standing(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,7 +116,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     """A player's count so far (the head of their progress chain)."""
 
     value: int = 0
-    days: tuple[str, ...] = ()  # streak_days: the UTC days with a qualifying completion
+    days: tuple[str, ...] = ()  # streak_days: the player's days with a qualifying completion
     reached_at: datetime | None = None
 
 
@@ -133,40 +133,11 @@ class Activity(msgspec.Struct, frozen=True, kw_only=True):
 # --- making one ---------------------------------------------------------------------------
 
 
-def check_offer(
-    *,
-    kind: Kind,
-    difficulty: Difficulty,
-    reward_points: int,
-    time_limit_hours: int,
-    goal: Goal,
-    milestones: tuple[Milestone, ...],
-) -> None:
-    """Refuse (Invalid) what the platform cannot play: a goal it cannot count, a target out
-    of range, a reward outside the difficulty's range, a streak longer than its time."""
-    low, high = REWARD_RANGE[difficulty]
-    problems = []
-    if not low <= reward_points <= high:
-        problems.append(f"reward {reward_points} is outside {difficulty}'s range {low}-{high}")
-    if goal.metric not in KIND_METRICS[kind]:
-        problems.append(f"a {kind} challenge cannot measure {goal.metric}")
-    least, most = GOAL_TARGETS[goal.metric]
-    if not least <= goal.target <= most:
-        problems.append(f"target {goal.target} is outside {least}-{most} for {goal.metric}")
-    if (goal.tag is not None) != (goal.metric == "tasks_tagged"):
-        problems.append("a tag goes with tasks_tagged, and only there")
-    if (goal.skill_id is not None) != (goal.metric == "skill_xp"):
-        problems.append("a skill goes with skill_xp, and only there")
-    if not 1 <= time_limit_hours <= MAX_HOURS:
-        problems.append(f"time limit {time_limit_hours} h is outside 1-{MAX_HOURS}")
-    if goal.metric == "streak_days" and time_limit_hours < goal.target * 24:
-        problems.append("a streak of N days needs at least N days")
-    previous = 0
-    for milestone in milestones:
-        if not previous < milestone.at < goal.target:
-            problems.append("milestones must rise and stay below the target")
-            break
-        previous = milestone.at
+def check_offer(generated: GeneratedChallenge) -> None:
+    """Refuse (Invalid) what the platform cannot play — a goal it cannot count, a target out
+    of range, a reward outside the difficulty's range, a streak longer than its time: the
+    contract's own rules, checked again here because this is what is stored and played."""
+    problems = challenge_violations(generated)
     if problems:
         raise Invalid("; ".join(problems))
 
@@ -202,9 +173,17 @@ def offered_players(owner: str, invitees: list[str]) -> tuple[Player, ...]:
 # --- lifecycle ----------------------------------------------------------------------------
 
 
-def _with(challenge: Challenge, user_id: str, state: Membership, now: datetime) -> Challenge:
+def _with(
+    challenge: Challenge, user_id: str, state: Membership, now: datetime, zone: str = "UTC"
+) -> Challenge:
+    accepted = state == "accepted"
     players = tuple(
-        msgspec.structs.replace(p, state=state, accepted_at=now if state == "accepted" else None)
+        msgspec.structs.replace(
+            p,
+            state=state,
+            accepted_at=now if accepted else None,
+            time_zone=zone if accepted else p.time_zone,
+        )
         if p.user_id == user_id
         else p
         for p in challenge.players
@@ -235,15 +214,16 @@ def member(challenge: Challenge, user_id: str) -> Player:
     return player
 
 
-def accept(challenge: Challenge, user_id: str, now: datetime) -> Challenge:
-    """Accept an offer or an invitation. Solo and streak start at once; a duel when both
-    accepted; a group when its owner accepts (after at least one invitee did)."""
+def accept(challenge: Challenge, user_id: str, now: datetime, zone: str = "UTC") -> Challenge:
+    """Accept an offer or an invitation (``zone``: the player's, for counting their days).
+    Solo and streak start at once; a duel when both accepted; a group when its owner accepts
+    (after at least one invitee did)."""
     player = member(challenge, user_id)
     if challenge.status != "available" or now >= challenge.offer_expires_at:
         raise Conflict(f"challenge {challenge.id} is {challenge.status}, not open to accept")
     if player.state != "invited":
         raise Conflict(f"you have {player.state} this challenge already")
-    accepted = _with(challenge, user_id, "accepted", now)
+    accepted = _with(challenge, user_id, "accepted", now, known_zone(zone))
     if challenge.kind in ("solo", "streak"):
         return _start(accepted, now)
     if challenge.kind == "duel":
@@ -282,8 +262,55 @@ def abandon(challenge: Challenge, user_id: str, now: datetime) -> Challenge:
 # --- progress -----------------------------------------------------------------------------
 
 
-def utc_day(at: datetime) -> str:
-    return at.astimezone(UTC).date().isoformat()
+def plays(challenge: Challenge, user_id: str) -> bool:
+    """Whether ``user_id`` is playing ``challenge`` now (running, accepted, not left)."""
+    player = challenge.player(user_id)
+    return challenge.status == "active" and player is not None and player.state == "accepted"
+
+
+def done_with(challenge: Challenge, user_id: str) -> bool:
+    """Whether ``user_id`` can never play ``challenge`` again: it ended, or they declined or
+    left it, or they are not in it. (An offer or invitation still open is not done with.)"""
+    player = challenge.player(user_id)
+    return (
+        player is None
+        or challenge.status not in ("available", "active")
+        or player.state in ("declined", "abandoned")
+    )
+
+
+def earliest_accepted(challenges: list[Challenge], user_id: str) -> list[Challenge]:
+    """The order in which a task is offered to a player's challenges: the earliest accepted
+    first (it claims an exclusive task), ties by id."""
+
+    def accepted(challenge: Challenge) -> datetime:
+        player = challenge.player(user_id)
+        return (player.accepted_at if player else None) or challenge.created_at
+
+    return sorted(challenges, key=lambda c: (accepted(c), c.id))
+
+
+def known_zone(name: str | None) -> str:
+    """``name`` if it is an IANA zone this machine knows, else UTC."""
+    if not name:
+        return "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "UTC"
+    return name
+
+
+def local_day(at: datetime, zone: str) -> str:
+    """The calendar day (ISO date) ``at`` falls on in ``zone`` — DST-aware: the day a clock on
+    the player's wall showed."""
+    return at.astimezone(ZoneInfo(zone)).date().isoformat()
+
+
+def day_of(challenge: Challenge, user_id: str, at: datetime) -> str:
+    """The player's day for ``at``, in the zone they accepted the challenge in."""
+    player = challenge.player(user_id)
+    return local_day(at, player.time_zone if player else "UTC")
 
 
 def counts(challenge: Challenge, user_id: str, activity: Activity) -> bool:
@@ -308,12 +335,12 @@ def counts(challenge: Challenge, user_id: str, activity: Activity) -> bool:
     return True
 
 
-def counted_as(challenge: Challenge, activity: Activity, event_id: str) -> str:
+def counted_as(challenge: Challenge, user_id: str, activity: Activity, event_id: str) -> str:
     """What makes a contribution unique: a task counts once (completing it again adds
-    nothing), a streak day once, skill XP once per event."""
+    nothing), a streak day (the player's) once, skill XP once per event."""
     metric = challenge.goal.metric
     if metric == "streak_days":
-        return f"day:{utc_day(activity.at)}"
+        return f"day:{day_of(challenge, user_id, activity.at)}"
     if metric in ("tasks_completed", "tasks_tagged"):
         return f"task:{activity.task_id}"
     return f"event:{event_id}"
@@ -331,12 +358,12 @@ def longest_run(days: tuple[str, ...]) -> int:
     return best
 
 
-def advance(challenge: Challenge, progress: Progress, activity: Activity) -> Progress:
-    """The progress after one counted activity."""
+def advance(challenge: Challenge, user_id: str, progress: Progress, activity: Activity) -> Progress:
+    """``user_id``'s progress after one counted activity."""
     metric = challenge.goal.metric
     days = progress.days
     if metric == "streak_days":
-        days = tuple(sorted({*days, utc_day(activity.at)}))
+        days = tuple(sorted({*days, day_of(challenge, user_id, activity.at)}))
         value = longest_run(days)
     elif metric == "skill_xp":
         value = progress.value + activity.xp_gained

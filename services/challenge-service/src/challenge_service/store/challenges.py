@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +85,18 @@ class ChallengeStore:
         link = await self.log.head(challenge_key(challenge_id))
         return None if link is None else (as_challenge(link["state"]), link_seq(link))
 
+    async def current(self, challenge_id: str) -> Challenge | None:
+        """The challenge as its head says, at one lookup when this process has seen it: links
+        are immutable and challenge chains never deleted, so a cached link stands unless a
+        newer one exists (the one read that checks it)."""
+        key = challenge_key(challenge_id)
+        cached = self.log.cached(key)
+        if cached is None:
+            found = await self.head(challenge_id)
+            return None if found is None else found[0]
+        link = await self.log.newer(key, link_seq(cached)) or cached
+        return as_challenge(link["state"])
+
     async def write(
         self, challenge: Challenge, seq: int, outbox: list[Document] | None = None
     ) -> bool:
@@ -107,13 +120,16 @@ class ChallengeStore:
         )
         return [as_challenge(doc) async for doc in cursor.limit(limit)]
 
-    async def active_of(self, user_id: str) -> list[Challenge]:
-        """The challenges ``user_id`` plays now, earliest accepted first (the read model may
-        lag a just-accepted challenge by one projection; its head is re-read)."""
-        found = [
-            c for c in await self.of_member(user_id, ["active"], 200) if user_id in c.playing()
-        ]
-        return sorted(found, key=lambda c: (c.player(user_id).accepted_at or c.created_at, c.id))  # type: ignore[union-attr]
+    async def playing(self) -> AsyncIterator[tuple[str, str]]:
+        """``(user, challenge id)`` for every player invited to or playing a challenge that
+        is open or running (what the running index is rebuilt from: a scan, done rarely)."""
+        cursor = self.view.find(
+            {"status": {"$in": ["available", "active"]}}, {"players": 1, "status": 1}
+        )
+        async for doc in cursor:
+            for player in doc["players"]:
+                if player["state"] in ("invited", "accepted"):
+                    yield player["user_id"], doc["_id"]
 
     async def due(self, now: datetime, limit: int = 200) -> list[str]:
         """Ids of challenges whose deadline or offer has passed (the view may lag; the
@@ -131,8 +147,16 @@ class ChallengeStore:
 
     # --- progress ---------------------------------------------------------------------------
 
-    async def progress(self, challenge_id: str, user_id: str) -> tuple[Progress, int]:
-        link = await self.progress_log.head(progress_key(challenge_id, user_id))
+    async def progress(
+        self, challenge_id: str, user_id: str, *, cached: bool = False
+    ) -> tuple[Progress, int]:
+        """The player's progress and its seq. ``cached``: the newest link this process has
+        seen, without reading (a writer claims the next seq from it; if another process
+        moved on, the claim loses and the writer reads afresh)."""
+        key = progress_key(challenge_id, user_id)
+        link = self.progress_log.cached(key) if cached else None
+        if link is None:
+            link = await self.progress_log.head(key)
         if link is None:
             return Progress(), 0
         return msgspec.convert(link["progress"], Progress, builtin_types=(datetime,)), link_seq(

@@ -44,7 +44,7 @@ StreamResponse = list[tuple[str, list[tuple[str, dict[str, str]]]]] | None
 
 CONSUMED = metrics.counter(
     "deepiri_events_consumed_total",
-    "Events taken from a stream, by outcome (handled, duplicate, failed, dead_lettered).",
+    "Events taken from a stream, by outcome (handled, duplicate, ignored, failed, dead_lettered).",
     ("stream", "group", "outcome"),
 )
 HANDLE_SECONDS = metrics.histogram(
@@ -97,8 +97,11 @@ class Consumer:
         batch: int = 32,
         unready_after: float = 5.0,
         self_marking: Collection[str] = (),
+        wanted: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         """``handlers`` maps a stream name to the coroutine that handles its events.
+        ``wanted`` (optional) names the event types a stream's handler acts on: any other
+        type of that stream is acknowledged at once, without the inbox (nothing to dedupe).
 
         Readiness fails once reads have kept failing for ``unready_after`` seconds, or no
         read has finished for longer than a read and a handler may take (stuck).
@@ -112,6 +115,7 @@ class Consumer:
         self.handlers = dict(handlers)
         self.inbox = inbox
         self.self_marking = frozenset(self_marking)
+        self.wanted = {stream: frozenset(types) for stream, types in (wanted or {}).items()}
         self.name = name or default_consumer_name(group)
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
@@ -252,6 +256,11 @@ class Consumer:
             # A malformed entry will never succeed: straight to the dead letters.
             self._last_error[entry_id] = f"undecodable envelope: {exc}"
             await self._dead_letter(stream, entry_id, deliveries, fields=fields)
+            return
+        wanted = self.wanted.get(stream)
+        if wanted is not None and event.type not in wanted:
+            await self.redis.xack(stream, self.group, entry_id)
+            CONSUMED.labels(stream, self.group, "ignored").inc()
             return
         marks = stream not in self.self_marking
         if marks and await self.inbox.seen(self.group, event.id):
