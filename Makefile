@@ -16,6 +16,10 @@ help: ## list targets
 tools: ## install/build everything tests need (idempotent): servers, helm, .venv
 	bash tools/bootstrap.sh
 
+.PHONY: dev-tools
+dev-tools: ## the tools plus what only live development uses (the skaffold binary, for skaffold dev)
+	bash tools/bootstrap.sh --dev
+
 .PHONY: requirements
 requirements: ## recompile pinned, hashed requirements from the pyproject files
 	tools/compile-requirements.sh

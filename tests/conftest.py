@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from infra import FerretDBServer, InfluxServer, RedisServer
+from support import ordering
 from support.accounts import Accounts
 from support.apps import app_client
 from support.processes import ServiceProcesses
@@ -29,13 +30,42 @@ from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 os.environ.setdefault("OTEL_TRACES_EXPORTER", "none")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        action="store_true",
+        help="write how long each long test took to tests/durations.json (xdist's order)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Spread over pytest-xdist workers (``make test``), the ``slow`` tests go first: the long
-    ones then run while the short ones fill the gaps, instead of one starting last and
-    running alone. Every worker sorts alike (a stable sort of the same collection); a serial
-    run keeps the files' order."""
+    """Spread over pytest-xdist workers (``make test``), every worker starts on its share of
+    the long tests, longest first (support.ordering): the short ones fill the gaps at the
+    end, instead of a long one starting last and running alone. Every worker sorts alike
+    (the same collection, the same durations); a serial run keeps the files' order."""
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+        durations = ordering.recorded()
+
+        def seconds(item: pytest.Item) -> float:
+            slow = item.get_closest_marker("slow") is not None
+            return durations.get(item.nodeid, ordering.SLOW_DEFAULT if slow else 0.0)
+
+        items[:] = ordering.spread(items, int(config.workerinput["workercount"]), seconds)
+
+
+_durations: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # The test's own time: a shared fixture's setup lands on whichever test needs it first.
+    if report.when == "call":
+        _durations[report.nodeid] = report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # On the controller only, which sees every worker's reports.
+    if session.config.getoption("store_durations") and not hasattr(session.config, "workerinput"):
+        ordering.store(_durations)
 
 
 @pytest.fixture(scope="session")

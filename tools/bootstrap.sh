@@ -5,19 +5,29 @@
 #     browser Playwright drives in the system tests; never a downloaded browser build)
 #   * from the Go module proxy, into $DEEPIRI_TOOLS (default ~/.cache/deepiri-tools/bin):
 #       ferretdb (MongoDB wire protocol, embedded via tools/ferretdb), influxd 2.9.1, helm,
-#       skaffold, and the Gateway API / Prometheus Operator CRDs (for tests/chart)
+#       the Gateway API / Prometheus Operator CRDs and skaffold's config schema (tests/chart)
 #   * checkov (policy scanner) in its own virtualenv beside the tool cache
+#   * with --dev (`make dev-tools`) also the skaffold binary, for `skaffold dev` on kind: no
+#     test runs it (tests/chart validates skaffold.yaml against skaffold's own schema and
+#     renders it the way skaffold does), so CI does not spend its build (1,793 s of a cold
+#     CI at load 20–27) on it
 #   * the Python dev environment in .venv from hashed, pinned requirements, with the kit,
 #     the services and the `deepiri` CLI (clients/cli) installed editable
 #   * the JavaScript Socket.IO client of websocket-service's system tests (tests/websocket/js,
 #     `npm ci` from its package-lock.json; Node.js and npm from Debian if missing)
-# Re-running skips whatever is already there at the right version.
+# Re-running skips whatever is already there at the right version. The builds run in two
+# lanes (BOOTSTRAP_JOBS=1: one): influxd, the longest, beside everything else — a cold
+# bootstrap is CPU-bound on two cores, and either lane alone leaves one idle in its
+# single-threaded stretches (linking, libflux's LTO, pip/npm downloads).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BIN=${DEEPIRI_TOOLS:-$HOME/.cache/deepiri-tools/bin}
 mkdir -p "$BIN"
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+export GOTOOLCHAIN=local
+# No DWARF and stripped binaries (as tools/cluster-tools.sh): less to compile and link; the
+# version stamps stay the same, so a warm cache built with debug information is kept.
+export GOFLAGS="-mod=mod -trimpath -gcflags=all=-dwarf=false"
 
 FERRETDB_VERSION=v1.24.2
 INFLUXDB_VERSION=v2.9.1
@@ -51,7 +61,7 @@ apt_packages() {
 build_ferretdb() {
   have_version ferretdb "$FERRETDB_VERSION" && return
   say "building ferretdb $FERRETDB_VERSION (embedded; see tools/ferretdb/main.go)"
-  (cd "$ROOT/tools/ferretdb" && go build -trimpath -o "$BIN/ferretdb" .)
+  (cd "$ROOT/tools/ferretdb" && go build -ldflags "-s -w" -o "$BIN/ferretdb" .)
   echo "$FERRETDB_VERSION" > "$BIN/ferretdb.version"
 }
 
@@ -69,7 +79,8 @@ build_influxd() {
     export CGO_ENABLED=1 RUSTUP_TOOLCHAIN=${RUSTUP_TOOLCHAIN:-stable} RUSTFLAGS="--cap-lints warn"
     go build -o "$BIN/pkg-config" github.com/influxdata/pkg-config
     # No "assets" tag: no UI, and it skips the only download that is not from a registry.
-    PKG_CONFIG="$BIN/pkg-config" go build -tags sqlite_foreign_keys,sqlite_json -o "$BIN/influxd" ./cmd/influxd
+    PKG_CONFIG="$BIN/pkg-config" go build -tags sqlite_foreign_keys,sqlite_json -ldflags "-s -w" \
+      -o "$BIN/influxd" ./cmd/influxd
   )
   rm -rf "$dir"
   echo "$INFLUXDB_VERSION" > "$BIN/influxd.version"
@@ -81,7 +92,7 @@ build_helm() {
   local stamp="$HELM_VERSION+k8s1.37"
   have_version helm "$stamp" && return
   say "building helm $HELM_VERSION"
-  GOBIN="$BIN" go install -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+  GOBIN="$BIN" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
     -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
     -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
@@ -109,15 +120,15 @@ checkov_env() {
   have_version checkov "$stamp" && return
   say "installing checkov (own virtualenv, hashes checked)"
   rm -rf "$venv"
-  "$PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+  "$PYTHON" -m venv --without-pip "$venv"
+  # uv (from .venv, python_env) installs the same hashed pins as pip did, in a fraction of
+  # the time: 206 s with pip at load 20–27 (cold CI, 2026-11-30).
+  .venv/bin/uv pip install --python "$venv/bin/python" -q --require-hashes \
     -r requirements/checkov.txt
   ln -sfn "$(cd "$venv" && pwd)/bin/checkov" "$BIN/checkov"
   echo "$stamp" > "$BIN/checkov.version"
 }
 
-# skaffold renders skaffold.yaml offline in tests/chart (no cluster, no image builds). Its
-# go.mod has replace lines, so it is built inside its own module's source tree.
 js_clients() {
   # Reinstalled from scratch when the lock file changed since the last install.
   local dir=tests/websocket/js
@@ -127,6 +138,8 @@ js_clients() {
      cp package-lock.json node_modules/.installed-lock.json)
 }
 
+# skaffold, for developers only (`make dev-tools`). Its go.mod has replace lines, so it is
+# built inside its own module's source tree.
 build_skaffold() {
   have_version skaffold "$SKAFFOLD_VERSION" && return
   say "building skaffold $SKAFFOLD_VERSION from the Go module proxy"
@@ -158,13 +171,37 @@ fetch_crds() {
   echo "$want" > "$out/version"
 }
 
+# skaffold's JSON schema for the apiVersion skaffold.yaml declares, from skaffold's own module
+# (the schema its parser enforces), so tests/chart validates skaffold.yaml without the binary.
+fetch_skaffold_schema() {
+  local out="$BIN/../skaffold" api dir
+  api=$(sed -n 's|^apiVersion: skaffold/||p' skaffold.yaml)
+  [ -f "$out/$api.json" ] && [ "$(cat "$out/version" 2>/dev/null)" = "$SKAFFOLD_VERSION" ] && return
+  say "fetching skaffold $SKAFFOLD_VERSION's config schema $api"
+  dir=$(go mod download -json "github.com/GoogleContainerTools/skaffold/v2@$SKAFFOLD_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  mkdir -p "$out"
+  cp "$dir/docs-v2/content/en/schemas/$api.json" "$out/" && chmod u+w "$out/$api.json"
+  echo "$SKAFFOLD_VERSION" > "$out/version"
+}
+
+# Each lane stops at its first failure; a failed background lane fails the bootstrap, and
+# the bootstrap stopping (a failure, Ctrl-C) stops the background lane's whole group.
+lane() { local f; for f in "$@"; do timed "$f"; done; }
+if [ "${1:-}" = --only ]; then
+  shift; lane "$@" 2>&1 | sed -u "s/^/[$1] /"; exit
+fi
+rest=(build_helm build_ferretdb python_env checkov_env fetch_crds fetch_skaffold_schema js_clients)
+[ "${1:-}" != --dev ] || rest+=(build_skaffold)
 timed apt_packages
-timed build_ferretdb
-timed build_influxd
-timed build_helm
-timed python_env
-timed checkov_env
-timed build_skaffold
-timed fetch_crds
-timed js_clients
+if [ "${BOOTSTRAP_JOBS:-2}" -gt 1 ]; then
+  influxd_lane=
+  trap '[ -z "$influxd_lane" ] || kill -- -"$influxd_lane" 2>/dev/null' EXIT
+  trap 'exit 130' INT TERM
+  setsid bash "$ROOT/tools/bootstrap.sh" --only build_influxd & influxd_lane=$!
+  lane "${rest[@]}"
+  wait "$influxd_lane"; influxd_lane=
+else
+  lane build_influxd "${rest[@]}"
+fi
 say "tools ready in $BIN"

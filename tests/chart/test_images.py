@@ -6,14 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 from support.charts import (
     ROOT,
+    SKAFFOLD_SCHEMAS,
     by_name,
     chart_values,
     dockerfile,
@@ -201,23 +202,87 @@ def test_skaffold_profiles_choose_values_files_never_patch_by_position() -> None
         assert "patches" not in profile, f"profile {profile['name']} patches by list position"
 
 
-@pytest.mark.parametrize("profile", ["kind", "gateway"])
-def test_skaffold_renders_offline(profile: str, tmp_path: Path) -> None:
-    images = chart_images()
-    args = [
-        tool("skaffold"),
-        "render",
-        "--offline=true",
-        "--digest-source=none",
-        "-p",
-        profile,
-        "--images",
-        ",".join(f"{image}:skaffold-test" for image in images.values()),
-        "--output",
-        str(tmp_path / "rendered.yaml"),
+# skaffold itself is a developers' tool (`make dev-tools`), not built for the tests: its
+# config is checked against the JSON schema skaffold's own parser enforces (fetched from its
+# module by tools/bootstrap.sh), and rendered the way its helm deployer renders.
+
+
+def skaffold_schema(config: dict[str, Any]) -> dict[str, Any]:
+    api = config["apiVersion"].removeprefix("skaffold/")
+    path = SKAFFOLD_SCHEMAS / f"{api}.json"
+    if not path.exists():
+        pytest.fail(f"skaffold's schema {path} is missing: run `make tools`", pytrace=False)
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
+
+
+def skaffold_problems(config: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft7Validator(skaffold_schema(config))
+    # The top level is an anyOf of (config, list of configs): report the deepest cause.
+    return [
+        f"{error.json_path}: {error.message}"
+        for error in (jsonschema.exceptions.best_match([e]) for e in validator.iter_errors(config))
     ]
-    run(args)
-    docs = load_docs((tmp_path / "rendered.yaml").read_text())
+
+
+def test_skaffold_config_matches_skaffolds_own_schema() -> None:
+    config = skaffold_config()
+    assert skaffold_problems(config) == []
+    # The schema is strict: a misspelt field or a wrong type is refused, as skaffold refuses it.
+    release = config["deploy"]["helm"]["releases"][0]
+    release["valueFiles"] = release.pop("valuesFiles")
+    assert skaffold_problems(config)
+    config = skaffold_config()
+    config["profiles"][1]["deploy"]["helm"]["releases"][0]["wait"] = "yes"
+    assert skaffold_problems(config)
+
+
+def skaffold_profile(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The config with profile `name` applied as skaffold applies it: a field the profile sets
+    replaces the config's (objects merge field by field, lists are replaced whole)."""
+
+    def overlay(base: Any, over: Any) -> Any:
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {
+                k: overlay(base.get(k), over[k]) if k in over else base[k] for k in {**base, **over}
+            }
+        return over
+
+    (profile,) = [p for p in config["profiles"] if p["name"] == name]
+    body = {k: v for k, v in profile.items() if k not in ("name", "activation")}
+    return overlay({k: v for k, v in config.items() if k != "profiles"}, body)
+
+
+def skaffold_render(config: dict[str, Any], images: dict[str, str]) -> list[dict[str, Any]]:
+    """`skaffold render --offline --images …`: for each helm release, `helm template` with its
+    values files and every setValueTemplates entry given as `--set`, the templates' only
+    variables being the images' IMAGE_REPO_<name>/IMAGE_TAG_<name>."""
+    variables: dict[str, str] = {}
+    for image, tag in images.items():
+        key = re.sub(r"[^A-Za-z0-9_]", "_", image)
+        variables[f"IMAGE_REPO_{key}"], variables[f"IMAGE_TAG_{key}"] = image, tag
+
+    def expand(template: str) -> str:
+        return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", lambda m: variables[m[1]], template)
+
+    docs = []
+    for release in config["deploy"]["helm"]["releases"]:
+        cmd = [tool("helm"), "template", release["name"], str(ROOT / release["chartPath"])]
+        cmd += ["--namespace", release["namespace"]]
+        for values_file in release.get("valuesFiles", []):
+            cmd += ["-f", str(ROOT / expand(values_file))]
+        for key, template in release.get("setValueTemplates", {}).items():
+            cmd += ["--set", f"{key}={expand(template)}"]
+        docs += load_docs(run(cmd).stdout)
+    return docs
+
+
+@pytest.mark.parametrize("profile", ["kind", "gateway"])
+def test_skaffold_profile_renders_the_built_images(profile: str) -> None:
+    images = chart_images()
+    config = skaffold_profile(skaffold_config(), profile)
+    assert skaffold_problems(config) == []
+    docs = skaffold_render(config, dict.fromkeys(images.values(), "skaffold-test"))
     deployments = by_name(docs, "Deployment")
     for service, image in images.items():
         assert (

@@ -26,6 +26,8 @@ FIXTURES = ROOT / "tests" / "chart" / "fixtures"
 GOLDEN = ROOT / "tests" / "chart" / "golden"
 TOOLS = Path(os.environ.get("DEEPIRI_TOOLS", Path.home() / ".cache" / "deepiri-tools" / "bin"))
 CRDS = TOOLS.parent / "crds"
+# skaffold's config schemas (tools/bootstrap.sh, fetch_skaffold_schema).
+SKAFFOLD_SCHEMAS = TOOLS.parent / "skaffold"
 
 # Oldest and newest Kubernetes the chart supports (Chart.yaml kubeVersion: >=1.30).
 OLDEST_K8S = "1.30.0"

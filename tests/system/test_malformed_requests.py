@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from support.processes import ServiceProcesses
+from support.processes import ServiceProcess, ServiceProcesses
+from support.servers import OwnServers
+from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.system]
 
@@ -37,11 +41,27 @@ def exchange(port: int, raw: bytes) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.fixture(scope="module")
+def task_service(
+    tmp_path_factory: pytest.TempPathFactory, session_servers: OwnServers, issuer: TokenIssuer
+) -> Iterator[ServiceProcess]:
+    """One task-service process (two workers, as a pod runs it) for every case: the parser
+    refuses each request before the app sees it, so one case leaves nothing for the next —
+    and each case checks that the process is still up after its request."""
+    processes = ServiceProcesses(
+        tmp_path_factory.mktemp("malformed"),
+        session_servers,
+        issuer,
+        f"malformed_{uuid.uuid4().hex[:12]}",
+    )
+    yield processes("task-service", workers=2)
+    processes.stop_all()
+
+
 @pytest.mark.parametrize("raw", MALFORMED.values(), ids=MALFORMED.keys())
 def test_unparseable_requests_get_a_problem_document(
-    service_process: ServiceProcesses, raw: bytes
+    task_service: ServiceProcess, raw: bytes
 ) -> None:
-    task_service = service_process("task-service", workers=2)
     head, _, body = exchange(task_service.port, raw).partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     assert lines[0] == "HTTP/1.1 400 Bad Request", head
@@ -50,3 +70,7 @@ def test_unparseable_requests_get_a_problem_document(
     problem = json.loads(body)
     assert problem["status"] == 400
     assert problem["type"] == "https://deepiri.dev/problems/bad-request"
+    assert task_service.proc is not None
+    assert task_service.proc.poll() is None, task_service.logs()[-3000:]
+    with task_service.client() as client:
+        assert client.get("/livez").status_code == 200

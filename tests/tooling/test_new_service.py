@@ -174,7 +174,7 @@ def test_generated_services_pass_lint_types_contracts_and_their_tests(tmp_path: 
     expected = [
         "tests/chart/test_helm.py::test_golden_render[default]",
         "tests/chart/test_images.py::test_tiltfile_builds_every_service_with_live_update",
-        "tests/chart/test_images.py::test_skaffold_renders_offline[kind]",
+        "tests/chart/test_images.py::test_skaffold_profile_renders_the_built_images[kind]",
         "tests/chart/test_objects.py::test_services_reach_exactly_their_datastores",
         "tests/chart/test_image_build.py::test_image_command_serves_from_a_replayed_build"
         f"[{NEW[0][0]}-service]",
