@@ -58,7 +58,7 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         inbox=RedisInbox(redis, retention_days=INBOX_RETENTION_DAYS),
         block_ms=settings.consumer_block_ms,
     )
-    recorder = activity.ActivityRecorder(
+    recorder = activity.recorder(
         redis,
         services.activity,
         group=f"{settings.consumer_group or consume.GROUP}-activity",
