@@ -411,6 +411,33 @@ async def test_openapi_declares_the_routes_and_their_problems(client: httpx.Asyn
     assert rivals["schema"]
     patch = paths[f"{PREFIX}/me"]["patch"]["requestBody"]["content"]["application/json"]
     assert patch["schema"]
+    # Both bonds are served by one controller factory: each keeps its own operations (ids,
+    # summaries) and answers (models).
+    for base, (members, pending, ask, end) in {
+        FRIENDS: ("Friends", "Requests", "Send", "Unfriend"),
+        TEAM: ("Teammates", "Invitations", "Invite", "Leave"),
+    }.items():
+        op = base.removeprefix("/").title().replace("/", "")  # ApiUsersFriends
+        one, each = f"{base}/{pending.lower()}", f"{base}/{pending.lower()}/{{user_id}}"
+        expected = {  # (method, path): (operation id, summary, model of the 200 answer)
+            ("get", base): (f"{op}{members}", members, f"{members}Out"),
+            ("get", one): (f"{op}{pending}{pending}", pending, f"{pending}Out"),
+            ("post", each): (f"{op}{pending}UserId{ask}", ask, "RelationOut"),
+            ("delete", each): (f"{op}{pending}UserIdCancel", "Cancel", None),
+            ("post", f"{each}/accept"): (
+                f"{op}{pending}UserIdAcceptAccept",
+                "Accept",
+                "RelationOut",
+            ),
+            ("post", f"{each}/decline"): (f"{op}{pending}UserIdDeclineDecline", "Decline", None),
+            ("delete", f"{base}/{{user_id}}"): (f"{op}UserId{end}", end, None),
+        }
+        for (method, path), (operation_id, summary, model) in expected.items():
+            operation = paths[path][method]
+            assert (operation["operationId"], operation["summary"]) == (operation_id, summary)
+            answer = operation["responses"].get("200", {}).get("content", {})
+            found = answer.get("application/json", {}).get("schema", {}).get("$ref")
+            assert found == (model and f"#/components/schemas/{model}"), (path, method)
 
 
 async def surfaces(viewer: Person, subject: str, name: str) -> dict[str, bool]:
