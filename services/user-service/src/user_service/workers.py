@@ -2,8 +2,9 @@
 skill XP), the activity recorder (activity events → InfluxDB, batched) and the bucket's
 retention, the account log's, the skill log's and the social log's sweepers (they publish
 what a crash or a Redis outage left undelivered) and compactors, the bus guard (it replays
-the social log's journal when the Redis behind the bus lost events:
-``deepiri_kit.events.replay``), and the signing-key reloader (a rotation made elsewhere
+the social and skill logs' journals when the Redis behind the bus lost events:
+``deepiri_kit.events.replay``; not the account log's, whose delivered events an erasure drops
+at once), and the signing-key reloader (a rotation made elsewhere
 reaches this process)."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import logging
 
 from deepiri_kit import Periodic, Platform, Worker, backoff, pause
-from deepiri_kit.contracts import social
+from deepiri_kit.contracts import skills, social
 from deepiri_kit.events import BusGuard, Consumer, RedisInbox
 from user_service.events import activity, consume
 from user_service.service.wiring import Services
@@ -73,8 +74,8 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         redis,
         platform.require_bus(),
         platform.require_mongo()[CHECKPOINTS],
-        [services.social.store.journal],
-        [social.STREAM.name],
+        [services.social.store.journal, services.skills.store.journal],
+        [social.STREAM.name, skills.STREAM.name],
         margin=settings.bus_replay_margin_seconds,
     )
     return [
