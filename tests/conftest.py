@@ -154,13 +154,10 @@ async def mongo(mongo_server: FerretDBServer, db_name: str) -> AsyncIterator[Any
 
 
 @pytest.fixture
-def service_env(
-    redis_server: RedisServer, mongo_server: FerretDBServer, issuer: TokenIssuer, db_name: str
-) -> dict[str, Any]:
-    """Settings overrides that point a service at the harness servers and the test issuer."""
+def redis_service_env(redis_server: RedisServer, issuer: TokenIssuer) -> dict[str, Any]:
+    """Settings overrides that point a service without MongoDB at the harness's Redis and the
+    test issuer."""
     return {
-        "mongo_uri": mongo_server.uri,
-        "mongo_db": db_name,
         "redis_host": "127.0.0.1",
         "redis_port": redis_server.port,
         "jwks_url": issuer.jwks_url,
@@ -171,6 +168,14 @@ def service_env(
         # Tests fire requests faster than any person; test_ratelimit turns limits back on.
         "rate_limit_per_minute": 0,
     }
+
+
+@pytest.fixture
+def service_env(
+    redis_service_env: dict[str, Any], mongo_server: FerretDBServer, db_name: str
+) -> dict[str, Any]:
+    """Settings overrides that point a service at the harness servers and the test issuer."""
+    return {"mongo_uri": mongo_server.uri, "mongo_db": db_name, **redis_service_env}
 
 
 @pytest.fixture(scope="session")

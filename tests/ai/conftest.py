@@ -13,9 +13,7 @@ from litestar import Litestar
 from ai_service.app import create_app
 from ai_service.settings import AiSettings
 from deepiri_kit import load_settings
-from infra import RedisServer
 from support.openai_fake import OpenAIFake
-from support.tokens import AUDIENCE, ISSUER, TokenIssuer
 
 
 @pytest.fixture
@@ -27,18 +25,11 @@ def openai_fake() -> Iterator[OpenAIFake]:
 
 @pytest.fixture
 def settings_for(
-    redis_server: RedisServer, issuer: TokenIssuer, openai_fake: OpenAIFake
+    redis_service_env: dict[str, Any], openai_fake: OpenAIFake
 ) -> Callable[..., AiSettings]:
     def make(**changes: Any) -> AiSettings:
         values: dict[str, Any] = {
-            "redis_host": "127.0.0.1",
-            "redis_port": redis_server.port,
-            "jwks_url": issuer.jwks_url,
-            "jwt_issuer": ISSUER,
-            "jwt_audience": AUDIENCE,
-            "jwks_min_refresh_seconds": 0.0,
-            "deepiri_env": "test",
-            "rate_limit_per_minute": 0,
+            **redis_service_env,
             "user_rate_per_minute": 0,
             "openai_base_url": openai_fake.url,
             "openai_api_key": openai_fake.api_key,

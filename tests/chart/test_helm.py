@@ -30,6 +30,7 @@ from support.charts import (
     helm_template,
     load_docs,
     render,
+    render_notes,
     render_text,
     run,
     tool,
@@ -335,32 +336,7 @@ def test_helm_test_pods_and_fault_switch() -> None:
 
 
 def test_notes_say_how_to_reach_the_platform(tmp_path: Path) -> None:
-    # NOTES.txt is only rendered by install/upgrade (which want a cluster); render it with
-    # tpl from a copy of the chart instead.
-    import shutil
-
-    copy_dir = tmp_path / "deepiri"
-    shutil.copytree(CHART, copy_dir, symlinks=False)
-    (copy_dir / "notes.txt").write_text((CHART / "templates" / "NOTES.txt").read_text())
-    (copy_dir / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n"
-        '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
-    )
-    proc = run(
-        [
-            tool("helm"),
-            "template",
-            "deepiri",
-            str(copy_dir),
-            "--namespace",
-            "deepiri",
-            "-f",
-            str(CHART / "values-kind.yaml"),
-            "--show-only",
-            "templates/zz-notes.yaml",
-        ]
-    )
-    notes = load_docs(proc.stdout)[0]["data"]["notes"]
+    notes = render_notes(tmp_path, values=["values-kind.yaml"])
     assert "http://localhost/api/tasks" in notes
     assert "helm test deepiri" in notes
     assert "port-forward svc/deepiri-grafana" in notes

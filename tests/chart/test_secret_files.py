@@ -6,21 +6,18 @@ the rendered manifests."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.charts import (
-    CHART,
     by_name,
     chart_values,
     helm_template,
     load_docs,
-    run,
+    render_notes,
     settings_class,
-    tool,
 )
 
 pytestmark = pytest.mark.chart
@@ -125,22 +122,6 @@ def test_the_schema_refuses_inline_keys_and_paths(flag: str, message: str) -> No
     assert message in proc.stderr, proc.stderr
 
 
-def notes(tmp_path: Path, sets: list[str]) -> str:
-    """NOTES.txt rendered through tpl from a copy of the chart (only install renders it)."""
-    copy_dir = tmp_path / "deepiri"
-    shutil.copytree(CHART, copy_dir, symlinks=False)
-    (copy_dir / "notes.txt").write_text((CHART / "templates" / "NOTES.txt").read_text())
-    (copy_dir / "templates" / "zz-notes.yaml").write_text(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n"
-        '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
-    )
-    cmd = [tool("helm"), "template", "deepiri", str(copy_dir), "--namespace", "deepiri"]
-    cmd += ["--show-only", "templates/zz-notes.yaml"]
-    for flag in sets:
-        cmd += ["--set", flag]
-    return str(load_docs(run(cmd).stdout)[0]["data"]["notes"])
-
-
 def test_notes_say_when_push_is_off(tmp_path: Path) -> None:
-    assert "Push notifications are off" in notes(tmp_path / "off", [])
-    assert "Push notifications are off" not in notes(tmp_path / "on", SECRETS)
+    assert "Push notifications are off" in render_notes(tmp_path / "off")
+    assert "Push notifications are off" not in render_notes(tmp_path / "on", sets=SECRETS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -13,7 +13,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from deepiri_kit import Platform, Wiring, create_app, load_settings
-from deepiri_kit.events import Consumer, Envelope, EventBus, MongoInbox, RedisInbox, new_event
+from deepiri_kit.events import (
+    BatchConsumer,
+    Consumer,
+    Delivery,
+    Envelope,
+    EventBus,
+    MongoInbox,
+    RedisInbox,
+    Rejections,
+    new_event,
+)
 from deepiri_kit.events.consumer import dead_letter_stream
 from deepiri_kit.tracing import tracer
 from support.apps import app_client
@@ -338,3 +348,114 @@ async def _len_at_least(redis: Any, stream: str, n: int) -> bool:
 
 async def _pending_is(redis: Any, n: int, calls_needed: Callable[[], bool]) -> bool:
     return calls_needed() and (await redis.xpending(STREAM, "tests"))["pending"] == n
+
+
+# --- batch mode ---------------------------------------------------------------------------
+
+OTHER = "events.tests.other"
+
+
+class Sink:
+    """A batch handler that stores events by id (idempotent, as the mode requires), can be
+    made to fail (a store away) and rejects events whose data says ``poison``."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, Envelope] = {}
+        self.batches: list[list[str]] = []
+        self.down = False
+
+    async def __call__(self, batch: Sequence[Delivery]) -> Rejections:
+        self.batches.append([d.event.id for d in batch])
+        if self.down:
+            raise ConnectionError("store unreachable")
+        self.stored.update({d.event.id: d.event for d in batch if not d.event.data.get("poison")})
+        return [(d, "poisoned") for d in batch if d.event.data.get("poison")]
+
+
+def batch_consumer(redis: Any, sink: Sink, **kw: Any) -> BatchConsumer:
+    options = {"block_ms": 50, "backoff_base": 0.1, "backoff_max": 0.4, **kw}
+    return BatchConsumer(redis, group="tests", streams=[STREAM, OTHER], handler=sink, **options)
+
+
+async def _settled(redis: Any) -> bool:
+    for stream in (STREAM, OTHER):
+        groups = await redis.xinfo_groups(stream)
+        if [g["name"] for g in groups] != ["tests"] or groups[0]["pending"] or groups[0]["lag"]:
+            return False
+    return True
+
+
+async def test_a_batch_across_streams_is_handled_together_and_acked_once(redis: Any) -> None:
+    sent = [event(n) for n in range(5)]
+    async with redis.pipeline(transaction=True) as at_once:
+        for n, e in enumerate(sent):
+            at_once.xadd(STREAM if n % 2 else OTHER, {"envelope": e.encode()})
+        at_once.xadd(STREAM, {"envelope": sent[0].encode()})  # the same event again
+        await at_once.execute()
+    sink = Sink()
+    async with running(batch_consumer(redis, sink)):
+        await eventually(lambda: _settled(redis))
+    assert sorted(sink.stored) == sorted(e.id for e in sent)
+    assert sorted(sink.batches[0]) == sorted(e.id for e in sent)  # one batch, the copy dropped
+    assert await redis.xlen(dead_letter_stream("tests")) == 0
+
+
+async def test_a_failing_batch_waits_unacked_and_is_handed_over_again(redis: Any) -> None:
+    """The store is away: nothing acked, nothing dead-lettered, tried again with back-off;
+    the undecodable entry and the rejected event are dead-lettered once, after it is back."""
+    sent = [event(1), event(2), event(3, poison=True)]
+    for e in sent:
+        await EventBus(redis).publish(STREAM, e)
+    await redis.xadd(STREAM, {"envelope": "{not json"})
+    sink = Sink()
+    sink.down = True
+    async with running(batch_consumer(redis, sink)):
+
+        async def tried(times: int) -> bool:
+            return len(sink.batches) >= times
+
+        await eventually(lambda: tried(4))
+        assert (await redis.xpending(STREAM, "tests"))["pending"] == 4
+        assert await redis.xlen(dead_letter_stream("tests")) == 0
+        assert all(b == sink.batches[0] for b in sink.batches)  # the same batch each time
+        sink.down = False
+        await eventually(lambda: _settled(redis))
+    assert sorted(sink.stored) == sorted(e.id for e in sent[:2])
+    dead = [fields for _, fields in await redis.xrange(dead_letter_stream("tests"))]
+    assert sorted(d["error"].split(":")[0] for d in dead) == ["poisoned", "undecodable envelope"]
+    assert all(int(d["attempts"]) >= 4 for d in dead)
+
+
+async def test_a_batch_left_by_a_crashed_consumer_is_claimed_by_another(redis: Any) -> None:
+    sent = [event(n) for n in range(3)]
+    for e in sent:
+        await EventBus(redis).publish(STREAM, e)
+    crashed = Sink()
+    crashed.down = True  # read, never acked: what a process killed mid-batch leaves
+    first = batch_consumer(redis, crashed, name="crashed-pod")
+    await first.ensure_groups()
+    assert await first.poll_once() == 0
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 3
+    survivor = Sink()
+    async with running(batch_consumer(redis, survivor, visibility_timeout=0.3)):
+        await eventually(lambda: _settled(redis))
+    assert sorted(survivor.stored) == sorted(e.id for e in sent)
+
+
+async def test_a_batch_consumer_recreates_its_groups_and_links_its_span_to_the_producers(
+    redis: Any, spans: InMemorySpanExporter
+) -> None:
+    sink = Sink()
+    with tracer("tests").start_as_current_span("user action") as producer_span:
+        before = event(1)
+        await EventBus(redis).publish(STREAM, before)
+    async with running(batch_consumer(redis, sink)) as _:
+        await eventually(lambda: _true(before.id in sink.stored))
+        await redis.flushall()  # a Redis restarted without its data
+        after = event(2)
+        await EventBus(redis).publish(OTHER, after)
+        await eventually(lambda: _true(after.id in sink.stored))
+    [first, *_] = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert first.attributes["messaging.batch.message_count"] == 1
+    [link] = first.links
+    assert link.context.span_id == producer_span.get_span_context().span_id

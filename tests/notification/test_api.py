@@ -13,12 +13,13 @@ import httpx
 import pytest
 
 from deepiri_kit.contracts.challenges import ChallengeCompleted
-from deepiri_kit.contracts.gamification import BadgeAwarded, CurrencyCredited, LevelUp
+from deepiri_kit.contracts.gamification import CurrencyCredited, LevelUp
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from deepiri_kit.contracts.users import UserDeleted, UserRegistered
-from deepiri_kit.events import EventBus, event_envelope
+from support.gamification import badge_awarded
 from support.rooms import listening
+from support.streams import publish_event
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
@@ -38,27 +39,6 @@ def credited(user: str, xp: int = 10) -> CurrencyCredited:
         balances={"xp": xp, "coins": 2},
         level=1,
     )
-
-
-def badge(user: str) -> BadgeAwarded:
-    return BadgeAwarded(
-        user_id=user,
-        badge_id="first-step",
-        name="First step",
-        description="Your first completed task",
-        category="milestones",
-        rarity="common",
-    )
-
-
-async def publish(
-    redis: Any, stream: str, event: Any, user: str, event_id: str | None = None
-) -> str:
-    envelope = event_envelope(
-        event, source="tests", user_id=user, event_id=event_id or uuid.uuid4().hex
-    )
-    await EventBus(redis).publish(stream, envelope)
-    return envelope.id
 
 
 async def inbox(
@@ -88,12 +68,14 @@ async def test_events_become_notifications_once_and_reach_the_users_room(
 ) -> None:
     alice = issuer.headers("alice", RW)
     async with listening(redis, socket_channel) as emits:
-        credit_id = await publish(redis, "events.gamification", credited("alice"), "alice")
+        credit_id = await publish_event(redis, "events.gamification", credited("alice"), "alice")
         # The same event again (a redelivery, a replay): nothing new.
-        await publish(redis, "events.gamification", credited("alice"), "alice", event_id=credit_id)
-        await publish(redis, "events.gamification", badge("alice"), "alice")
+        await publish_event(
+            redis, "events.gamification", credited("alice"), "alice", event_id=credit_id
+        )
+        await publish_event(redis, "events.gamification", badge_awarded("alice"), "alice")
         level = LevelUp(user_id="alice", level=2, previous_level=1, xp=1000, xp_to_next_level=1000)
-        await publish(redis, "events.gamification", level, "alice")
+        await publish_event(redis, "events.gamification", level, "alice")
         await until_count(client, alice, 3)
 
         async def emitted() -> bool:
@@ -136,11 +118,11 @@ async def test_events_that_matter_and_those_that_do_not(
         streak=Streak(current=7, best=7),
         title="Run",
     )
-    await publish(redis, "events.tasks", plain, "carol")
-    await publish(redis, "events.gamification", credited("carol", xp=0), "carol")
-    await publish(redis, "events.tasks", milestone, "carol")
+    await publish_event(redis, "events.tasks", plain, "carol")
+    await publish_event(redis, "events.gamification", credited("carol", xp=0), "carol")
+    await publish_event(redis, "events.tasks", milestone, "carol")
     won = ChallengeCompleted(challenge_id="c1", difficulty="hard", points=500)
-    await publish(redis, "events.challenges", won, "carol")
+    await publish_event(redis, "events.challenges", won, "carol")
     await until_count(client, carol, 3)
     kinds = [n["kind"] for n in (await inbox(client, carol))["items"]]
     # A plain completion is not a notification.
@@ -151,19 +133,21 @@ async def test_friend_requests_and_new_friends_notify_once_per_event(
     client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, socket_channel: str
 ) -> None:
     uma, vic = issuer.headers("uma", RW), issuer.headers("vic", RW)
-    await publish(redis, "events.users", UserRegistered(user_id="uma", display_name="Uma"), "uma")
+    await publish_event(
+        redis, "events.users", UserRegistered(user_id="uma", display_name="Uma"), "uma"
+    )
     # vic does not want friend requests in the app (they stay in the inbox).
     off = await client.patch(PREFS, json={"channels": {"friend_request": []}}, headers=vic)
     assert off.status_code == 200, off.text
     async with listening(redis, socket_channel) as emits:
         asked = FriendRequested(user_id="uma", friend_id="vic")
-        request_id = await publish(redis, "events.social", asked, "uma")
-        await publish(redis, "events.social", asked, "uma", event_id=request_id)  # again
+        request_id = await publish_event(redis, "events.social", asked, "uma")
+        await publish_event(redis, "events.social", asked, "uma", event_id=request_id)  # again
         await until_count(client, vic, 1)
         added = FriendAdded(user_id="vic", friend_id="uma")
-        await publish(redis, "events.social", added, "vic")
+        await publish_event(redis, "events.social", added, "vic")
         # Internal: the blocked person is never told.
-        await publish(redis, "events.social", Blocked(user_id="vic", blocked_id="uma"), "vic")
+        await publish_event(redis, "events.social", Blocked(user_id="vic", blocked_id="uma"), "vic")
         await until_count(client, uma, 1)
 
         async def emitted() -> bool:
@@ -185,7 +169,7 @@ async def test_pages_read_all_read_and_delete(
 ) -> None:
     dave = issuer.headers("dave", RW)
     for _ in range(5):
-        await publish(redis, "events.gamification", credited("dave"), "dave")
+        await publish_event(redis, "events.gamification", credited("dave"), "dave")
     await until_count(client, dave, 5)
 
     first = await inbox(client, dave, limit=2)
@@ -224,15 +208,17 @@ async def test_a_deleted_notification_stays_deleted_when_its_event_is_replayed(
     client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
 ) -> None:
     erin = issuer.headers("erin", RW)
-    event_id = await publish(redis, "events.gamification", badge("erin"), "erin")
+    event_id = await publish_event(redis, "events.gamification", badge_awarded("erin"), "erin")
     await until_count(client, erin, 1)
     [n] = (await inbox(client, erin))["items"]
     assert (await client.delete(f"{INBOX}/{n['id']}", headers=erin)).status_code == 204
     # The consumer's own record of handled events forgotten (as after its retention): the
     # replay still makes nothing, because the notification's tombstone remains.
     await mongo["consumed_events"].delete_many({})
-    await publish(redis, "events.gamification", badge("erin"), "erin", event_id=event_id)
-    marker = await publish(redis, "events.gamification", credited("erin"), "erin")
+    await publish_event(
+        redis, "events.gamification", badge_awarded("erin"), "erin", event_id=event_id
+    )
+    marker = await publish_event(redis, "events.gamification", credited("erin"), "erin")
     await until_count(client, erin, 1)
     [left] = (await inbox(client, erin))["items"]
     assert left["event_type"] == "gamification.currency_credited"
@@ -242,7 +228,7 @@ async def test_a_deleted_notification_stays_deleted_when_its_event_is_replayed(
 async def test_another_users_notification_is_not_found(
     client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
 ) -> None:
-    await publish(redis, "events.gamification", badge("frank"), "frank")
+    await publish_event(redis, "events.gamification", badge_awarded("frank"), "frank")
     frank = issuer.headers("frank", RW)
     await until_count(client, frank, 1)
     [n] = (await inbox(client, frank))["items"]
@@ -271,8 +257,8 @@ async def test_preferences_switch_channels_off(
     assert (await client.get(PREFS, headers=henry)).json() == changed.json()
 
     async with listening(redis, socket_channel) as emits:
-        await publish(redis, "events.gamification", badge("henry"), "henry")
-        await publish(redis, "events.gamification", credited("henry"), "henry")
+        await publish_event(redis, "events.gamification", badge_awarded("henry"), "henry")
+        await publish_event(redis, "events.gamification", credited("henry"), "henry")
         await until_count(client, henry, 2)
 
         async def emitted() -> bool:
@@ -288,7 +274,7 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
     client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
 ) -> None:
     ivy = issuer.headers("ivy", RW)
-    await publish(
+    await publish_event(
         redis, "events.users", UserRegistered(user_id="ivy", time_zone="Asia/Tokyo"), "ivy"
     )
 
@@ -298,9 +284,9 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
         )
 
     await eventually(zoned)
-    badge_id = await publish(redis, "events.gamification", badge("ivy"), "ivy")
+    badge_id = await publish_event(redis, "events.gamification", badge_awarded("ivy"), "ivy")
     await until_count(client, ivy, 1)
-    await publish(redis, "events.users", UserDeleted(user_id="ivy"), "ivy")
+    await publish_event(redis, "events.users", UserDeleted(user_id="ivy"), "ivy")
 
     async def erased() -> bool:
         return (
@@ -312,9 +298,9 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
     # The badge's event again (a replay, the consumer keeps no inbox for this stream) and a
     # late credit: an erased account is notified nothing, and a marker after them shows the
     # consumer went past both.
-    await publish(redis, "events.gamification", badge("ivy"), "ivy", event_id=badge_id)
-    await publish(redis, "events.gamification", credited("ivy"), "ivy")
-    await publish(redis, "events.gamification", badge("ivan"), "ivan")
+    await publish_event(redis, "events.gamification", badge_awarded("ivy"), "ivy", badge_id)
+    await publish_event(redis, "events.gamification", credited("ivy"), "ivy")
+    await publish_event(redis, "events.gamification", badge_awarded("ivan"), "ivan")
     await until_count(client, issuer.headers("ivan", RW), 1)
     assert await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
     assert await mongo["unread_counts"].count_documents({"_id": "ivy"}) == 0
@@ -391,7 +377,7 @@ async def test_a_crash_between_counting_and_storing_counts_the_notification_once
     counted = notification_id("fay", event_id)
     await mongo["unread_counts"].insert_one({"_id": "fay", "n": 1, "last": counted})
     async with listening(redis, socket_channel) as emits:
-        await publish(redis, "events.gamification", badge("fay"), "fay", event_id=event_id)
+        await publish_event(redis, "events.gamification", badge_awarded("fay"), "fay", event_id)
         await until_count(client, fay, 1)
 
         async def emitted() -> bool:
@@ -401,6 +387,6 @@ async def test_a_crash_between_counting_and_storing_counts_the_notification_once
     [emit] = emits.to("user:fay", "notification.created")
     assert emit["data"]["unread_count"] == 1
     assert await unread(client, fay) == 1
-    await publish(redis, "events.gamification", credited("fay"), "fay")
+    await publish_event(redis, "events.gamification", credited("fay"), "fay")
     await until_count(client, fay, 2)
     assert await unread(client, fay) == 2

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from deepiri_kit.contracts.users import PasswordResetRequested, VerificationRequested
-from deepiri_kit.events import EventBus, event_envelope
 from notification_service.domain.notifications import Draft
 from notification_service.service import Deliveries
 from notification_service.store.channels import RoomEmitter
@@ -21,6 +20,7 @@ from notification_service.store.channels import SmtpRelay as Relay
 from notification_service.store.notifications import NotificationStore
 from support.rooms import listening
 from support.smtp import SmtpRelay
+from support.streams import publish_event
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -36,14 +36,6 @@ def verification(user: str, link: str) -> VerificationRequested:
     )
 
 
-async def publish(redis: Any, event: Any, user: str, event_id: str | None = None) -> str:
-    envelope = event_envelope(
-        event, source="tests", user_id=user, event_id=event_id or uuid.uuid4().hex
-    )
-    await EventBus(redis).publish("events.users", envelope)
-    return envelope.id
-
-
 async def attempts(mongo: Any) -> list[dict[str, Any]]:
     return await mongo["delivery_attempts"].find({}).sort("at", 1).to_list()
 
@@ -52,8 +44,10 @@ async def test_account_mail_is_sent_once_per_event(
     client: httpx.AsyncClient, redis: Any, mongo: Any, smtp: SmtpRelay
 ) -> None:
     link = f"https://deepiri.example/verify?token={uuid.uuid4().hex}"
-    event_id = await publish(redis, verification("ada", link), "ada")
-    await publish(redis, verification("ada", link), "ada", event_id=event_id)  # redelivered
+    event_id = await publish_event(redis, "events.users", verification("ada", link), "ada")
+    await publish_event(
+        redis, "events.users", verification("ada", link), "ada", event_id=event_id
+    )  # redelivered
     reset = PasswordResetRequested(
         user_id="ada",
         email="ada@example.org",
@@ -61,7 +55,7 @@ async def test_account_mail_is_sent_once_per_event(
         link="https://deepiri.example/reset?token=r",
         expires_at=datetime.now(UTC) + timedelta(hours=1),
     )
-    await publish(redis, reset, "ada")
+    await publish_event(redis, "events.users", reset, "ada")
 
     async def both_sent_and_retired() -> bool:
         # The relay has a mail before the service records the attempt and retires the
@@ -96,7 +90,9 @@ async def test_mail_waits_while_the_relay_is_down_and_goes_out_when_it_returns(
     client: httpx.AsyncClient, redis: Any, mongo: Any, smtp: SmtpRelay
 ) -> None:
     smtp.stop()
-    await publish(redis, verification("bea", "https://deepiri.example/verify?token=b"), "bea")
+    await publish_event(
+        redis, "events.users", verification("bea", "https://deepiri.example/verify?token=b"), "bea"
+    )
 
     async def failed_twice() -> bool:
         # A failed attempt is recorded, then its delivery postponed: wait for the latter.
@@ -124,7 +120,9 @@ async def test_a_temporary_refusal_is_retried_and_a_final_one_is_recorded(
     client: httpx.AsyncClient, redis: Any, mongo: Any, smtp: SmtpRelay
 ) -> None:
     smtp.mailbox.refuse_with = "451 4.3.0 try again later"
-    await publish(redis, verification("cy", "https://deepiri.example/verify?token=c"), "cy")
+    await publish_event(
+        redis, "events.users", verification("cy", "https://deepiri.example/verify?token=c"), "cy"
+    )
 
     async def refused() -> bool:
         return any("451" in a.get("error", "") for a in await attempts(mongo))
@@ -138,7 +136,9 @@ async def test_a_temporary_refusal_is_retried_and_a_final_one_is_recorded(
     await eventually(sent)
 
     smtp.mailbox.refuse_with = "550 5.1.1 no such mailbox"
-    await publish(redis, verification("dee", "https://deepiri.example/verify?token=d"), "dee")
+    await publish_event(
+        redis, "events.users", verification("dee", "https://deepiri.example/verify?token=d"), "dee"
+    )
 
     async def rejected_and_dropped() -> bool:
         # The attempt is recorded before the delivery is dropped (so a crash between the

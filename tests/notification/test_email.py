@@ -6,16 +6,13 @@ event, and two replicas sweeping the same delivery at once, still send one mail.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from deepiri_kit.contracts.gamification import BadgeAwarded
 from deepiri_kit.contracts.users import UserUpdated
-from deepiri_kit.events import EventBus, event_envelope
 from infra import free_port
 from notification_service import service
 from notification_service.domain.notifications import Draft
@@ -24,7 +21,9 @@ from notification_service.service import Deliveries
 from notification_service.store.channels import RoomEmitter, message_id_of
 from notification_service.store.channels import SmtpRelay as Relay
 from notification_service.store.notifications import NotificationStore
+from support.gamification import badge_awarded
 from support.smtp import SmtpRelay
+from support.streams import publish_event
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
@@ -33,28 +32,9 @@ PREFS = "/api/notifications/preferences"
 RW = "notifications:read notifications:write"
 
 
-async def publish(redis: Any, stream: str, event: Any, user: str, event_id: str = "") -> str:
-    envelope = event_envelope(
-        event, source="tests", user_id=user, event_id=event_id or uuid.uuid4().hex
-    )
-    await EventBus(redis).publish(stream, envelope)
-    return envelope.id
-
-
-def badge(user: str) -> BadgeAwarded:
-    return BadgeAwarded(
-        user_id=user,
-        badge_id="first-step",
-        name="First step",
-        description="Your first completed task",
-        category="milestones",
-        rarity="common",
-    )
-
-
 async def announce(redis: Any, mongo: Any, user: str, email: str | None) -> None:
     """user-service's profile event, and wait until the service holds it."""
-    await publish(redis, "events.users", UserUpdated(user_id=user, email=email), user)
+    await publish_event(redis, "events.users", UserUpdated(user_id=user, email=email), user)
 
     async def known() -> bool:
         doc = await mongo["profiles"].find_one({"_id": user})
@@ -79,9 +59,11 @@ async def test_notifications_are_mailed_once_to_the_verified_address(
     await announce(redis, mongo, "lou", None)  # address not verified: never mailed
     await badges_by_email(client, kim)
     await badges_by_email(client, lou)
-    first = await publish(redis, "events.gamification", badge("kim"), "kim")
-    await publish(redis, "events.gamification", badge("kim"), "kim", event_id=first)  # again
-    await publish(redis, "events.gamification", badge("lou"), "lou")
+    first = await publish_event(redis, "events.gamification", badge_awarded("kim"), "kim")
+    await publish_event(
+        redis, "events.gamification", badge_awarded("kim"), "kim", event_id=first
+    )  # again
+    await publish_event(redis, "events.gamification", badge_awarded("lou"), "lou")
     # Rewards stay in-app (the default): a credit is not mailed.
 
     async def settled() -> bool:
@@ -113,7 +95,7 @@ async def test_mail_waits_for_the_end_of_quiet_hours(
         PREFS, json={"quiet_hours": window, "time_zone": "UTC"}, headers=max_
     )
     assert changed.status_code == 200, changed.text
-    await publish(redis, "events.gamification", badge("max"), "max")
+    await publish_event(redis, "events.gamification", badge_awarded("max"), "max")
 
     async def in_inbox() -> bool:
         return await mongo["notifications"].count_documents({"user_id": "max"}) == 1

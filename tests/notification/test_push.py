@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,13 +19,13 @@ import pytest
 from litestar import Litestar
 
 from deepiri_kit import load_settings
-from deepiri_kit.contracts.gamification import BadgeAwarded
-from deepiri_kit.events import EventBus, event_envelope
 from notification_service.app import create_app, trust
 from notification_service.domain.devices import Device, Push
 from notification_service.settings import NotificationSettings
 from notification_service.store.push import ApnsSender, FcmSender
+from support.gamification import badge_awarded
 from support.push import ApnsFake, FcmFake
+from support.streams import publish_event
 from support.tls import TestCA
 from support.tokens import TokenIssuer
 from support.waiting import eventually
@@ -112,16 +111,7 @@ async def all_delivered(mongo: Any) -> None:
 
 
 async def award(redis: Any, user: str, badge: str = "first-step") -> None:
-    event = BadgeAwarded(
-        user_id=user,
-        badge_id=badge,
-        name="First step",
-        description="Your first completed task",
-        category="milestones",
-        rarity="common",
-    )
-    envelope = event_envelope(event, source="tests", user_id=user, event_id=uuid.uuid4().hex)
-    await EventBus(redis).publish("events.gamification", envelope)
+    await publish_event(redis, "events.gamification", badge_awarded(user, badge), user)
 
 
 async def push_attempts(mongo: Any) -> list[dict[str, Any]]:

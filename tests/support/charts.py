@@ -136,6 +136,23 @@ def helm_template(
     return run(cmd, check=check)
 
 
+def render_notes(workdir: Path, values: Iterable[str] = (), sets: Iterable[str] = ()) -> str:
+    """NOTES.txt as the release prints it. Only install and upgrade render it (they want a
+    cluster), so it goes through ``tpl`` in a ConfigMap of a copy of the chart in ``workdir``."""
+    copy_dir = workdir / "deepiri"
+    shutil.copytree(CHART, copy_dir, symlinks=False)
+    (copy_dir / "notes.txt").write_text((CHART / "templates" / "NOTES.txt").read_text())
+    (copy_dir / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n"
+        '  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
+    )
+    cmd = [tool("helm"), "template", RELEASE, str(copy_dir), "--namespace", NAMESPACE]
+    cmd += [*values_args(values), "--show-only", "templates/zz-notes.yaml"]
+    for flag in sets:
+        cmd += ["--set", flag]
+    return str(load_docs(run(cmd).stdout)[0]["data"]["notes"])
+
+
 def load_docs(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 

@@ -7,9 +7,22 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from deepiri_kit.contracts.gamification import BadgeAwarded
 from deepiri_kit.events import Envelope, new_event
 from gamification_service.events.consume import Handlers
 from gamification_service.service import Gamification
+
+
+def badge_awarded(user: str, badge_id: str = "first-step") -> BadgeAwarded:
+    """The badge a first completed task earns (what notification-service tells people of)."""
+    return BadgeAwarded(
+        user_id=user,
+        badge_id=badge_id,
+        name="First step",
+        description="Your first completed task",
+        category="milestones",
+        rarity="common",
+    )
 
 
 def task_event(

@@ -5,7 +5,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from deepiri_kit.events import Envelope
+from deepiri_kit.contracts import Event
+from deepiri_kit.events import Envelope, EventBus, event_envelope
+
+
+async def publish_event(
+    redis: Any,
+    stream: str,
+    event: Event,
+    user: str,
+    event_id: str | None = None,
+    *,
+    source: str = "tests",
+) -> str:
+    """``event`` (a contract's) on ``stream`` in its envelope, as its producer publishes it,
+    for ``user`` under ``event_id`` (a new one if not given: the same id again is a
+    redelivery). Returns the event id."""
+    envelope = event_envelope(event, source=source, user_id=user, event_id=event_id)
+    await EventBus(redis).publish(stream, envelope)
+    return envelope.id
 
 
 def decoded(

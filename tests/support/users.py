@@ -20,6 +20,7 @@ from deepiri_kit.contracts.tasks import Difficulty, Kind, TaskCompleted
 from deepiri_kit.events import Envelope, event_envelope
 from infra import free_port
 from support.processes import ServiceProcess, ServiceProcesses
+from support.streams import published
 from support.tokens import ISSUER
 
 PREFIX = "/api/users"
@@ -121,8 +122,8 @@ def client_of(app: Litestar, address: str = "192.0.2.10") -> httpx.AsyncClient:
 
 
 async def events(redis: Any, event_type: str | None = None) -> list[Envelope]:
-    found = [Envelope.decode(f["envelope"]) for _, f in await redis.xrange(STREAM)]
-    return [e for e in found if event_type is None or e.type == event_type]
+    """What user-service published on ``events.users`` (only ``event_type``'s if given)."""
+    return await published(redis, STREAM, event_type)
 
 
 async def register(

@@ -25,7 +25,7 @@ from support.users import PREFIX, client_of, register, task_completed
 from support.waiting import eventually
 from user_service.app import create_app
 from user_service.domain.activity import ActivityPoint, point_time_ns
-from user_service.events.activity import GROUP, ActivityRecorder
+from user_service.events.activity import GROUP, recorder
 from user_service.service.activity import ActivityLog
 from user_service.settings import UserSettings
 
@@ -167,15 +167,15 @@ async def test_events_become_points_once_however_often_delivered(
 
     # Redelivered: another group's recorder writes the batch, then dies before its ack; a
     # second process claims the idle entries and writes them all again.
-    crashing = ActivityRecorder(redis, CrashBeforeAck(app.state.activity), group="replay")
+    crashing = recorder(redis, CrashBeforeAck(app.state.activity), group="replay")
     await crashing.ensure_groups()
-    with pytest.raises(RuntimeError, match="before acknowledging"):
-        await crashing.step(block_ms=100)
+    assert await crashing.poll_once(block_ms=100) == 0  # written, then the crash
     pending = await redis.xpending("events.tasks", "replay")
     assert pending["pending"] == 4  # written but not acked
-    survivor = ActivityRecorder(redis, app.state.activity, group="replay", visibility_timeout=0)
-    survivor.consumer = "replay-another-process"
-    while await survivor.step(block_ms=100):
+    survivor = recorder(
+        redis, app.state.activity, group="replay", visibility_timeout=0, name="another-process"
+    )
+    while await survivor.poll_once(block_ms=100):
         pass
     assert await all_recorded(redis, "replay")
     body = await calendar(client, issuer, user)

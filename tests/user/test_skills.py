@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from redis.asyncio import Redis
 
 from deepiri_kit import Platform, load_settings
 from deepiri_kit.contracts import skills as skill_events
 from deepiri_kit.contracts import tasks as task_events
 from deepiri_kit.events import EventBus
+from support.servers import OwnServers
 from support.streams import published
 from support.tokens import TokenIssuer
 from support.users import PREFIX, register, task_completed
@@ -298,3 +301,36 @@ def test_a_bad_definitions_file_refuses_to_start(tmp_path: Path, service_env: An
     missing = load_settings(UserSettings, {}, **service_env, skill_tree_file=str(tmp_path / "no"))
     with pytest.raises(TreeError, match="cannot read"):
         create_app(missing)
+
+
+async def test_skill_events_a_lost_redis_dropped_are_published_again(
+    own_servers: OwnServers, user_settings: UserSettings, mongo: Any
+) -> None:
+    """The bus guard covers the skill log: a level reached is on ``events.skills`` again, under
+    its own id, after Redis died and came back without its data."""
+    own = own_servers.redis  # killed and wiped: nobody else's
+    settings = dataclasses.replace(
+        user_settings, redis_port=own.port, bus_guard_interval_seconds=0.2, consumer_block_ms=100
+    )
+    bus = Redis(host="127.0.0.1", port=own.port, decode_responses=True)
+    app = create_app(settings)
+    stream = skill_events.STREAM.name
+    async with app.lifespan():
+
+        async def guarded() -> bool:  # the guard has noted which Redis this is
+            return await mongo["bus_checkpoints"].find_one({"_id": stream}) is not None
+
+        await eventually(guarded)
+        await level_up(app, "lost-bus-learner", "focus", 1)
+        before = [e.id for e in await published(bus, stream, skill_events.SKILL_LEVELED)]
+        assert len(before) == 1
+        own.kill()
+        own.wipe()
+        own.start()
+
+        async def back() -> bool:
+            found = await published(bus, stream, skill_events.SKILL_LEVELED)
+            return bool(found) and {e.id for e in found} == set(before)
+
+        await eventually(back, timeout=30)
+    await bus.aclose()

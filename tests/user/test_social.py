@@ -8,14 +8,17 @@ Idempotency-Key replays, bad ids as 422 problems, and the events on ``events.soc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 from litestar import Litestar
+from redis.asyncio import Redis
 
 from deepiri_kit.contracts import social as social_events
+from support.servers import OwnServers
 from support.streams import published
 from support.tokens import TokenIssuer
 from support.users import PREFIX, client_of, register
@@ -411,6 +414,33 @@ async def test_openapi_declares_the_routes_and_their_problems(client: httpx.Asyn
     assert rivals["schema"]
     patch = paths[f"{PREFIX}/me"]["patch"]["requestBody"]["content"]["application/json"]
     assert patch["schema"]
+    # Both bonds are served by one controller factory: each keeps its own operations (ids,
+    # summaries) and answers (models).
+    for base, (members, pending, ask, end) in {
+        FRIENDS: ("Friends", "Requests", "Send", "Unfriend"),
+        TEAM: ("Teammates", "Invitations", "Invite", "Leave"),
+    }.items():
+        op = base.removeprefix("/").title().replace("/", "")  # ApiUsersFriends
+        one, each = f"{base}/{pending.lower()}", f"{base}/{pending.lower()}/{{user_id}}"
+        expected = {  # (method, path): (operation id, summary, model of the 200 answer)
+            ("get", base): (f"{op}{members}", members, f"{members}Out"),
+            ("get", one): (f"{op}{pending}{pending}", pending, f"{pending}Out"),
+            ("post", each): (f"{op}{pending}UserId{ask}", ask, "RelationOut"),
+            ("delete", each): (f"{op}{pending}UserIdCancel", "Cancel", None),
+            ("post", f"{each}/accept"): (
+                f"{op}{pending}UserIdAcceptAccept",
+                "Accept",
+                "RelationOut",
+            ),
+            ("post", f"{each}/decline"): (f"{op}{pending}UserIdDeclineDecline", "Decline", None),
+            ("delete", f"{base}/{{user_id}}"): (f"{op}UserId{end}", end, None),
+        }
+        for (method, path), (operation_id, summary, model) in expected.items():
+            operation = paths[path][method]
+            assert (operation["operationId"], operation["summary"]) == (operation_id, summary)
+            answer = operation["responses"].get("200", {}).get("content", {})
+            found = answer.get("application/json", {}).get("schema", {}).get("$ref")
+            assert found == (model and f"#/components/schemas/{model}"), (path, method)
 
 
 async def surfaces(viewer: Person, subject: str, name: str) -> dict[str, bool]:
@@ -586,3 +616,54 @@ async def test_the_index_is_rebuilt_from_the_database_when_redis_lost_it(
     await redis.hset("social:pairs:ann", "ghost", '{"users": ["ann", "ghost"], "friends": true}')
     await app.state.social.store.rebuild_index()
     assert await views() == before
+
+
+async def test_social_events_a_lost_redis_dropped_are_published_again(
+    own_servers: OwnServers, user_settings: UserSettings, issuer: TokenIssuer, mongo: Any
+) -> None:
+    """The bus guard covers the social log: Redis dies and comes back without its data. The
+    request and the friendship it held, and the unfriending written while it was down, are
+    on the new Redis's ``events.social`` again, each under its own id."""
+    own = own_servers.redis  # killed and wiped: nobody else's
+    settings = dataclasses.replace(
+        user_settings, redis_port=own.port, bus_guard_interval_seconds=0.2, consumer_block_ms=100
+    )
+    bus = Redis(host="127.0.0.1", port=own.port, decode_responses=True)
+    app = create_app(settings)
+    stream = social_events.STREAM.name
+
+    async def on_the_bus() -> dict[str, str]:
+        return {e.id: e.type for e in await published(bus, stream)}
+
+    async with app.lifespan(), client_of(app) as client:
+        ann = Person(client, issuer, "ann-lost-bus")
+        bob = Person(client, issuer, "bob-lost-bus")
+
+        async def guarded() -> bool:  # the guard has noted which Redis this is
+            return await mongo["bus_checkpoints"].find_one({"_id": stream}) is not None
+
+        await eventually(guarded)
+        assert (await ann.ask(bob)).status_code == 200
+        assert (await bob.accept(ann)).status_code == 200
+        before = await on_the_bus()
+        assert sorted(before.values()) == [
+            social_events.FRIEND_ADDED,
+            social_events.FRIEND_REQUESTED,
+        ]
+
+        own.kill()
+        own.wipe()
+        # Committed in the social log; its event cannot reach the bus (nor the index: 503).
+        await bob.call("DELETE", f"{FRIENDS}/{ann.id}")
+        assert await app.state.social.store.links.count_documents({"rule": "unfriend"}) == 1
+        own.start()
+
+        async def all_back() -> bool:
+            return len(await on_the_bus()) == 3
+
+        await eventually(all_back, timeout=30)
+        after = await on_the_bus()
+        assert {i: t for i, t in after.items() if i in before} == before
+        assert sorted(after.values()) == sorted([*before.values(), social_events.FRIEND_REMOVED])
+        assert await ann.friends() == []
+    await bus.aclose()

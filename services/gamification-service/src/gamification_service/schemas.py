@@ -4,7 +4,7 @@ from domain objects and stored documents."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import msgspec
 
@@ -364,16 +364,18 @@ class BoardOut(Out):
         )
 
 
-class AroundOut(Out):
+class BoardViewOut(Out):
+    """A board seen from the caller: their standing and the entries shown."""
+
     metric: str
     period: str
     period_key: str
-    total: int
+    total: int  # who is on the board (the friends' board: the caller and their friends)
     me: StandingOut | None
     entries: list[StandingOut]
 
     @classmethod
-    def of(cls, board: Board) -> AroundOut:
+    def of(cls, board: Board) -> Self:
         return cls(
             metric=board.metric,
             period=board.period,
@@ -384,24 +386,12 @@ class AroundOut(Out):
         )
 
 
-class FriendsBoardOut(Out):
-    metric: str
-    period: str
-    period_key: str
-    total: int  # the caller and friends on the board
-    me: StandingOut | None
-    entries: list[StandingOut]
+class AroundOut(BoardViewOut):
+    pass
 
-    @classmethod
-    def of(cls, board: Board) -> FriendsBoardOut:
-        return cls(
-            metric=board.metric,
-            period=board.period,
-            period_key=board.period_key,
-            total=board.total,
-            me=StandingOut.of(board.me, board.names) if board.me else None,
-            entries=[StandingOut.of(s, board.names) for s in board.entries],
-        )
+
+class FriendsBoardOut(BoardViewOut):
+    pass
 
 
 # --- admin ------------------------------------------------------------------------------------

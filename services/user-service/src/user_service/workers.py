@@ -1,8 +1,11 @@
 """Background work that lives as long as the app: the event consumer (``task.completed`` →
 skill XP), the activity recorder (activity events → InfluxDB, batched) and the bucket's
-retention, the account log's and the skill log's sweepers (they publish what a crash or a
-Redis outage left undelivered) and compactors, and the signing-key reloader (a rotation
-made elsewhere reaches this process)."""
+retention, the account log's, the skill log's and the social log's sweepers (they publish
+what a crash or a Redis outage left undelivered) and compactors, the bus guard (it replays
+the social and skill logs' journals when the Redis behind the bus lost events:
+``deepiri_kit.events.replay``; not the account log's, whose delivered events an erasure drops
+at once), and the signing-key reloader (a rotation made elsewhere
+reaches this process)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ import asyncio
 import logging
 
 from deepiri_kit import Periodic, Platform, Worker, backoff, pause
-from deepiri_kit.events import Consumer, RedisInbox
+from deepiri_kit.contracts import skills, social
+from deepiri_kit.events import BusGuard, Consumer, RedisInbox
 from user_service.events import activity, consume
 from user_service.service.wiring import Services
 from user_service.settings import UserSettings
 from user_service.store.activity import ActivityStore
 
 KEY_RELOAD_SECONDS = 60.0
+CHECKPOINTS = "bus_checkpoints"
 INBOX_RETENTION_DAYS = 2
 DAY_SECONDS = 86_400
 
@@ -58,12 +63,20 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         inbox=RedisInbox(redis, retention_days=INBOX_RETENTION_DAYS),
         block_ms=settings.consumer_block_ms,
     )
-    recorder = activity.ActivityRecorder(
+    recorder = activity.recorder(
         redis,
         services.activity,
         group=f"{settings.consumer_group or consume.GROUP}-activity",
         batch=settings.activity_batch,
         block_ms=settings.consumer_block_ms,
+    )
+    guard = BusGuard(
+        redis,
+        platform.require_bus(),
+        platform.require_mongo()[CHECKPOINTS],
+        [services.social.store.journal, services.skills.store.journal],
+        [social.STREAM.name, skills.STREAM.name],
+        margin=settings.bus_replay_margin_seconds,
     )
     return [
         consumer,
@@ -72,5 +85,6 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         *services.accounts.store.log.workers(),
         *services.skills.store.workers(),
         *services.social.store.workers(),
+        guard.worker(settings.bus_guard_interval_seconds),
         Periodic("signing-keys", KEY_RELOAD_SECONDS, services.provider.keys.load),
     ]

@@ -24,17 +24,11 @@ from typing import Any, Final, Literal
 import msgspec
 from openskill.models import PlackettLuce
 
+# The ladders are declared once, in the contract challenges are rated by.
+from deepiri_kit.contracts.agent import CATEGORIES as CATEGORIES
+from deepiri_kit.contracts.agent import Category as Category
 from gamification_service.domain import InvalidMatch, UnknownCategory
 
-Category = Literal["overall", "coding", "creative", "study", "productivity", "social"]
-CATEGORIES: Final[tuple[Category, ...]] = (
-    "overall",
-    "coding",
-    "creative",
-    "study",
-    "productivity",
-    "social",
-)
 START: Final = 1500.0
 K: Final = 32.0
 MU: Final = 25.0

@@ -5,7 +5,8 @@
   :func:`event_envelope`, consumers decode with the contract);
 * one consumer group per consuming service, at-least-once delivery;
 * consumers are idempotent by event id (:mod:`.inbox`), retry failed events with
-  exponential back-off and move them to ``dlq.<group>`` after the last attempt;
+  exponential back-off and move them to ``dlq.<group>`` after the last attempt; a sink that
+  writes many events at once consumes them a batch at a time (:class:`BatchConsumer`);
 * producers never lose an event between their database write and the publish: the event is
   written *in the same document* as the change (:mod:`.outbox`) and delivered afterwards by
   the write path (:mod:`deepiri_kit.chain`);
@@ -15,7 +16,14 @@
 """
 
 from deepiri_kit.events.bus import EventBus
-from deepiri_kit.events.consumer import Consumer, Handler
+from deepiri_kit.events.consumer import (
+    BatchConsumer,
+    BatchHandler,
+    Consumer,
+    Delivery,
+    Handler,
+    Rejections,
+)
 from deepiri_kit.events.envelope import Envelope, event_envelope, new_event
 from deepiri_kit.events.inbox import Inbox, MongoInbox, RedisInbox
 from deepiri_kit.events.outbox import outbox_entry
@@ -23,8 +31,11 @@ from deepiri_kit.events.replay import JOURNAL, BusGuard, Journal, journalled
 
 __all__ = [
     "JOURNAL",
+    "BatchConsumer",
+    "BatchHandler",
     "BusGuard",
     "Consumer",
+    "Delivery",
     "Envelope",
     "EventBus",
     "Handler",
@@ -32,6 +43,7 @@ __all__ = [
     "Journal",
     "MongoInbox",
     "RedisInbox",
+    "Rejections",
     "event_envelope",
     "journalled",
     "new_event",

@@ -1,6 +1,8 @@
 """The HTTP API: one controller per resource. Handlers parse, authorize, call one use case
 and shape the response."""
 
+from litestar import Controller
+
 from user_service.api.accounts import AccountController
 from user_service.api.activity import ActivityController
 from user_service.api.oauth import DeviceController, DiscoveryController, OAuthController
@@ -9,13 +11,14 @@ from user_service.api.skills import SkillController
 from user_service.api.social import (
     BlockController,
     FollowController,
+    FriendCircleController,
     FriendController,
     RivalController,
     ServiceFriendController,
     TeamController,
 )
 
-ROUTES = [
+ROUTES: list[type[Controller]] = [
     PageController,
     OAuthController,
     DeviceController,
@@ -23,6 +26,7 @@ ROUTES = [
     SkillController,
     ActivityController,
     FriendController,
+    FriendCircleController,
     ServiceFriendController,
     BlockController,
     FollowController,

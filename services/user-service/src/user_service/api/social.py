@@ -10,14 +10,18 @@ caller answers exactly as any new request does (``outgoing``): the blocked are n
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
-from deepiri_kit import Forbidden, requires_scopes
+from deepiri_kit import Forbidden, Out, requires_scopes
 from user_service.api.accounts import READ, WRITE, Caller, person
+from user_service.domain import social as rules
+from user_service.domain.social import Bond, Relation
 from user_service.schemas import (
     BlocksOut,
     FollowsOut,
@@ -33,56 +37,160 @@ from user_service.schemas import (
     SuggestionsOut,
     TeammatesOut,
 )
-from user_service.service.social import SocialGraph
+from user_service.service.social import Requests, SocialGraph
 
 Social = NamedDependency[SocialGraph]
 UserId = FromPath[str]
 Limit = Annotated[int, Parameter(ge=1, le=100)]
 
 
-class FriendController(Controller):
+Change = Callable[[SocialGraph, str, str], Awaitable[Relation]]
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[object]])
+
+
+@dataclass(frozen=True)
+class BondRoutes:
+    """How a bond both must want (``domain.social.Bond``: one rule set for friends and
+    teammates) is served: its path, the names of its lists and changes (each handler's
+    summary and operation id) and the use cases behind them."""
+
+    bond: Bond
+    path: str  # "/friends"
+    pending: str  # the pending list's name and path ("requests")
+    ask: str  # the handlers' names: asking ("send") and ending ("unfriend")
+    end: str
+    listed: type[Out]  # the members list's answer, one field named after the bond
+    pending_out: type[Out]  # incoming, outgoing
+    members_of: Callable[[SocialGraph, str], Awaitable[list[str]]]
+    pending_of: Callable[[SocialGraph, str], Awaitable[Requests]]
+    asks: Change
+    cancels: Change
+    accepts: Change
+    declines: Change
+    ends: Change
+
+
+def _named(name: str, doc: str, returns: type | None = None) -> Callable[[Handler], Handler]:
+    """Names a handler made for a bond (its summary and operation id), documents it and
+    declares its answer's model (the bond's own)."""
+
+    def name_it(handler: Handler) -> Handler:
+        handler.__doc__ = doc
+        handler.__name__ = handler.__qualname__ = name
+        if returns is not None:
+            handler.__annotations__["return"] = returns
+        return handler
+
+    return name_it
+
+
+def bond_controller(routes: BondRoutes) -> type[Controller]:
+    """The controller of a bond: its members, pending list, ask, cancel, accept, decline and
+    end — the same routes, rules and answers for every bond, in its own words."""
+    joined, asking, pending = routes.bond.joined, routes.bond.request, routes.pending
+    field = routes.listed.__struct_fields__[0]
+
+    class BondController(Controller):
+        path = routes.path
+        tags = ["social"]
+
+        @get("/", guards=READ)
+        @_named(
+            joined,
+            f"The caller's {joined} (ids; not those whose visibility is ``private``).",
+            routes.listed,
+        )
+        async def members(self, request: Caller, social: Social) -> Out:
+            return routes.listed(**{field: await routes.members_of(social, person(request))})
+
+        @get(f"/{pending}", guards=READ)
+        @_named(pending, f"Pending {asking}s to and from the caller.", routes.pending_out)
+        async def pending_list(self, request: Caller, social: Social) -> Out:
+            found = await routes.pending_of(social, person(request))
+            return routes.pending_out(incoming=found.incoming, outgoing=found.outgoing)
+
+        @post(f"/{pending}/{{user_id:str}}", guards=WRITE, status_code=200)
+        @_named(
+            routes.ask,
+            f"Ask ``user_id`` to be {joined}: ``outgoing`` (pending; asking again changes "
+            f"nothing) or ``{joined}`` when they had asked the caller. 409 when the caller "
+            "blocked them.",
+        )
+        async def ask(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
+            relation = await routes.asks(social, person(request), user_id)
+            return RelationOut(user_id=user_id, relation=relation)
+
+        @delete(f"/{pending}/{{user_id:str}}", guards=WRITE, status_code=204)
+        @_named("cancel", f"Withdraw the caller's {asking} (404 if none; 409 if it was accepted).")
+        async def cancel(self, user_id: UserId, request: Caller, social: Social) -> None:
+            await routes.cancels(social, person(request), user_id)
+
+        @post(f"/{pending}/{{user_id:str}}/accept", guards=WRITE, status_code=200)
+        @_named("accept", f"Accept ``user_id``'s {asking} (404 if none; again: nothing new).")
+        async def accept(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
+            relation = await routes.accepts(social, person(request), user_id)
+            return RelationOut(user_id=user_id, relation=relation)
+
+        @post(f"/{pending}/{{user_id:str}}/decline", guards=WRITE, status_code=204)
+        @_named(
+            "decline", f"Decline ``user_id``'s {asking} (404 if none; 409 if an accept came first)."
+        )
+        async def decline(self, user_id: UserId, request: Caller, social: Social) -> None:
+            await routes.declines(social, person(request), user_id)
+
+        @delete("/{user_id:str}", guards=WRITE, status_code=204)
+        @_named(routes.end, f"Stop being {joined} (404 if not {joined}).")
+        async def end(self, user_id: UserId, request: Caller, social: Social) -> None:
+            await routes.ends(social, person(request), user_id)
+
+    return BondController
+
+
+FRIENDS = BondRoutes(
+    bond=rules.FRIENDS,
+    path="/friends",
+    pending="requests",
+    ask="send",
+    end="unfriend",
+    listed=FriendsOut,
+    pending_out=RequestsOut,
+    members_of=SocialGraph.friends,
+    pending_of=SocialGraph.requests,
+    asks=SocialGraph.send,
+    cancels=SocialGraph.cancel,
+    accepts=SocialGraph.accept,
+    declines=SocialGraph.decline,
+    ends=SocialGraph.unfriend,
+)
+TEAMMATES = BondRoutes(
+    bond=rules.TEAM,
+    path="/teammates",
+    pending="invitations",
+    ask="invite",
+    end="leave",
+    listed=TeammatesOut,
+    pending_out=InvitationsOut,
+    members_of=SocialGraph.teammates,
+    pending_of=SocialGraph.invitations,
+    asks=SocialGraph.invite,
+    cancels=SocialGraph.cancel_invite,
+    accepts=SocialGraph.accept_invite,
+    declines=SocialGraph.decline_invite,
+    ends=SocialGraph.leave,
+)
+
+
+# Friends: one asks, the other accepts; crossing requests join at once.
+FriendController = bond_controller(FRIENDS)
+# Teammates: the friend request's rules for a bond of its own (independent of friendship).
+TeamController = bond_controller(TEAMMATES)
+
+
+class FriendCircleController(Controller):
+    """Around the caller's friends: the ones shared with someone, and people to ask."""
+
     path = "/friends"
     tags = ["social"]
-
-    @get("/", guards=READ)
-    async def friends(self, request: Caller, social: Social) -> FriendsOut:
-        """The caller's friends (ids; not those whose visibility is ``private``)."""
-        return FriendsOut(friends=await social.friends(person(request)))
-
-    @get("/requests", guards=READ)
-    async def requests(self, request: Caller, social: Social) -> RequestsOut:
-        """Pending requests to and from the caller."""
-        found = await social.requests(person(request))
-        return RequestsOut(incoming=found.incoming, outgoing=found.outgoing)
-
-    @post("/requests/{user_id:str}", guards=WRITE, status_code=200)
-    async def send(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
-        """Ask ``user_id`` to be friends: ``outgoing`` (pending; sending again changes
-        nothing) or ``friends`` when they had asked the caller. 409 when the caller blocked
-        them."""
-        relation = await social.send(person(request), user_id)
-        return RelationOut(user_id=user_id, relation=relation)
-
-    @delete("/requests/{user_id:str}", guards=WRITE, status_code=204)
-    async def cancel(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Withdraw the caller's request (404 if none; 409 if it was accepted)."""
-        await social.cancel(person(request), user_id)
-
-    @post("/requests/{user_id:str}/accept", guards=WRITE, status_code=200)
-    async def accept(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
-        """Accept ``user_id``'s request (404 if none; accepting again changes nothing)."""
-        relation = await social.accept(person(request), user_id)
-        return RelationOut(user_id=user_id, relation=relation)
-
-    @post("/requests/{user_id:str}/decline", guards=WRITE, status_code=204)
-    async def decline(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Decline ``user_id``'s request (404 if none; 409 if an accept came first)."""
-        await social.decline(person(request), user_id)
-
-    @delete("/{user_id:str}", guards=WRITE, status_code=204)
-    async def unfriend(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """End the friendship (404 if not friends)."""
-        await social.unfriend(person(request), user_id)
 
     @get("/{user_id:str}/mutual", guards=READ)
     async def mutual(self, user_id: UserId, request: Caller, social: Social) -> MutualOut:
@@ -97,53 +205,6 @@ class FriendController(Controller):
         pending request or anyone blocked, either way."""
         ranked = await social.suggestions(person(request), limit)
         return SuggestionsOut(suggestions=[SuggestionOut(user_id=u, mutual=n) for u, n in ranked])
-
-
-class TeamController(Controller):
-    """Teammates: the friend request's rules for a bond of its own (independent of
-    friendship): one invites, the other accepts; crossing invitations join at once."""
-
-    path = "/teammates"
-    tags = ["social"]
-
-    @get("/", guards=READ)
-    async def teammates(self, request: Caller, social: Social) -> TeammatesOut:
-        """The caller's teammates (ids; not those whose visibility is ``private``)."""
-        return TeammatesOut(teammates=await social.teammates(person(request)))
-
-    @get("/invitations", guards=READ)
-    async def invitations(self, request: Caller, social: Social) -> InvitationsOut:
-        """Pending team invitations to and from the caller."""
-        found = await social.invitations(person(request))
-        return InvitationsOut(incoming=found.incoming, outgoing=found.outgoing)
-
-    @post("/invitations/{user_id:str}", guards=WRITE, status_code=200)
-    async def invite(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
-        """Invite ``user_id`` to be teammates: ``outgoing`` (pending; again: nothing new) or
-        ``teammates`` when they had invited the caller. 409 when the caller blocked them."""
-        relation = await social.invite(person(request), user_id)
-        return RelationOut(user_id=user_id, relation=relation)
-
-    @delete("/invitations/{user_id:str}", guards=WRITE, status_code=204)
-    async def cancel(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Withdraw the caller's invitation (404 if none; 409 if it was accepted)."""
-        await social.cancel_invite(person(request), user_id)
-
-    @post("/invitations/{user_id:str}/accept", guards=WRITE, status_code=200)
-    async def accept(self, user_id: UserId, request: Caller, social: Social) -> RelationOut:
-        """Accept ``user_id``'s invitation (404 if none; again: nothing new)."""
-        relation = await social.accept_invite(person(request), user_id)
-        return RelationOut(user_id=user_id, relation=relation)
-
-    @post("/invitations/{user_id:str}/decline", guards=WRITE, status_code=204)
-    async def decline(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Decline ``user_id``'s invitation (404 if none; 409 if an accept came first)."""
-        await social.decline_invite(person(request), user_id)
-
-    @delete("/{user_id:str}", guards=WRITE, status_code=204)
-    async def leave(self, user_id: UserId, request: Caller, social: Social) -> None:
-        """Stop being teammates (404 if not teammates)."""
-        await social.leave(person(request), user_id)
 
 
 class RivalController(Controller):

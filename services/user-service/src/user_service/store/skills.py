@@ -2,7 +2,8 @@
 Chain`), one chain per user, one link per change (XP from a completion, an unlock). Each link
 holds the user's whole progress after the change, the change's ``key`` under a **unique
 index** (a completion trains once, a skill is unlocked once, whatever the retries) and its
-events (the outbox), so change and events are one insert. ``skill_log_heads`` points near
+events (the outbox, and the journal the bus guard replays when Redis lost them), so change
+and events are one insert. ``skill_log_heads`` points near
 each chain's head so a process that has not seen a user yet walks a few links, not all.
 """
 
@@ -17,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from deepiri_kit import Periodic, utcnow
 from deepiri_kit.chain import Chain, link_seq
-from deepiri_kit.events import EventBus
+from deepiri_kit.events import EventBus, Journal, journalled
 from user_service.domain.skills import Progress
 
 Document = dict[str, Any]
@@ -29,9 +30,11 @@ class SkillStore:
         self.heads = db["skill_log_heads"]
         self.log = Chain(db["skill_log"], bus, cache=10_000, pointers=self.heads)
         self.links = self.log.links
+        # What the bus guard replays when Redis lost events: every change's, by its time.
+        self.journal = Journal(self.links, time_field="at")
 
     async def ensure_indexes(self) -> None:
-        await self.log.ensure_indexes(*INDEXES)
+        await self.log.ensure_indexes(*INDEXES, IndexModel([("at", 1)], name="skill_at"))
 
     async def head(self, user_id: str) -> tuple[Progress, int]:
         """The user's progress as the newest change left it, and that change's seq (0: none)."""
@@ -61,6 +64,7 @@ class SkillStore:
             "progress": msgspec.to_builtins(progress),
             "ref": dict(ref),
             "at": utcnow(),
+            **journalled(outbox),  # kept for replays (deepiri_kit.events.replay)
         }
         return await self.log.claim(user_id, seq, fields, outbox=outbox, extra=extra)
 

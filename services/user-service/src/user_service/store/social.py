@@ -2,7 +2,8 @@
 
 ``social_log``: the kit's write path (:class:`deepiri_kit.chain.Chain`), one chain per *pair*
 of people (key :func:`~user_service.domain.social.pair_key`), one link per change holding
-the whole pair after it and its events (the outbox). Whoever inserts change ``n+1`` first
+the whole pair after it and its events (the outbox, and the journal the bus guard replays
+when Redis lost them: :mod:`deepiri_kit.events.replay`). Whoever inserts change ``n+1`` first
 wins; the other re-reads and applies its rule to the winner's result — the race-safety
 FerretDB's non-atomic conditional updates cannot give. ``social_log_heads`` points near each
 chain's head.
@@ -30,7 +31,7 @@ from redis.exceptions import RedisError
 from deepiri_kit import Periodic, utcnow
 from deepiri_kit.chain import Chain, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import EventBus
+from deepiri_kit.events import EventBus, Journal, journalled
 from user_service.domain.accounts import Account, Visibility
 from user_service.domain.social import Pair, pair_key
 from user_service.store.social_index import SocialIndex
@@ -58,9 +59,11 @@ class SocialStore:
             db["social_log"], bus, cache=10_000, pointers=self.heads, repair=self._project
         )
         self.links = self.log.links
+        # What the bus guard replays when Redis lost events: every change's, by its time.
+        self.journal = Journal(self.links, time_field="at")
 
     async def ensure_indexes(self) -> None:
-        await self.log.ensure_indexes(*EDGE_INDEXES)
+        await self.log.ensure_indexes(*EDGE_INDEXES, IndexModel([("at", 1)], name="social_at"))
         await ensure_indexes(self.edges, EDGE_INDEXES)
 
     async def pair(self, one: str, other: str) -> tuple[Pair, int]:
@@ -89,6 +92,7 @@ class SocialStore:
             "actor": actor,
             "rule": rule,
             "at": utcnow(),
+            **journalled(outbox),  # kept for replays (deepiri_kit.events.replay)
         }
         link = await self.log.claim(key, seq, fields, outbox=outbox, extra=extra)
         if link is not None:
