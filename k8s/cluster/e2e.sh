@@ -88,7 +88,7 @@ export DEEPIRI_E2E_BASE_IMAGE; DEEPIRI_E2E_BASE_IMAGE=$(bash "$ROOT/k8s/cluster/
 export DEEPIRI_E2E_VOLUMES=$CLUSTER_DIR/volumes
 export DEEPIRI_E2E_KUBE_ROUTER_IMAGE; DEEPIRI_E2E_KUBE_ROUTER_IMAGE=$(bash "$ROOT/k8s/cluster/images.sh" --name kube-router)
 cd "$ROOT"
-# shellcheck disable=SC2086
 # --durations: where the suite's time goes, in every CI log.
+# shellcheck disable=SC2086
 pytest tests/e2e -m e2e -p no:cacheprovider --durations=30 ${E2E_ARGS:-} "$@"
 phase tests "$t"
