@@ -524,6 +524,7 @@ class BatchConsumer(_GroupWorker):
                 rejected = await self._hand_over(batch)
             except Exception as exc:
                 self.failures += 1
+                self._progressed()  # consuming, not stuck: the sink said no (readiness)
                 for stream, n in Counter(d.stream for d in batch).items():
                     CONSUMED.labels(stream, self.group, "failed").inc(n)
                 log.warning(

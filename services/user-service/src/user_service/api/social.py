@@ -59,7 +59,7 @@ class BondRoutes:
     pending: str  # the pending list's name and path ("requests")
     ask: str  # the handlers' names: asking ("send") and ending ("unfriend")
     end: str
-    listed: type[Out]  # the members list's answer, one field named after the bond
+    listed: type[Out]  # the members list's answer: one field, named as the bond
     pending_out: type[Out]  # incoming, outgoing
     members_of: Callable[[SocialGraph, str], Awaitable[list[str]]]
     pending_of: Callable[[SocialGraph, str], Awaitable[Requests]]
@@ -88,7 +88,6 @@ def bond_controller(routes: BondRoutes) -> type[Controller]:
     """The controller of a bond: its members, pending list, ask, cancel, accept, decline and
     end — the same routes, rules and answers for every bond, in its own words."""
     joined, asking, pending = routes.bond.joined, routes.bond.request, routes.pending
-    field = routes.listed.__struct_fields__[0]
 
     class BondController(Controller):
         path = routes.path
@@ -101,7 +100,7 @@ def bond_controller(routes: BondRoutes) -> type[Controller]:
             routes.listed,
         )
         async def members(self, request: Caller, social: Social) -> Out:
-            return routes.listed(**{field: await routes.members_of(social, person(request))})
+            return routes.listed(**{joined: await routes.members_of(social, person(request))})
 
         @get(f"/{pending}", guards=READ)
         @_named(pending, f"Pending {asking}s to and from the caller.", routes.pending_out)
