@@ -83,6 +83,9 @@ class Clients:
             assert str(opening).startswith("0"), opening
             await ws.send("40" + json.dumps(auth))
             answer = str(await ws.recv())
+            while answer == "2":  # a ping before the connect's answer (a slow, loaded server)
+                await ws.send("3")
+                answer = str(await ws.recv())
             if not answer.startswith("40"):
                 self.refused.append(answer)
                 ready.set()
@@ -159,6 +162,12 @@ async def bench_service(
         )
         connect_s = time.perf_counter() - started
         after = await settle(pid)
+        print(
+            f"  websocket-service: {sockets} sockets, RSS {before:.1f} MB idle ->"
+            f" {after:.1f} MB, connects {sockets / connect_s:.1f}/s",
+            file=sys.stderr,
+            flush=True,
+        )
         metrics = (await asyncio.to_thread(httpx.get, f"{process.url}/metrics", timeout=10)).text
         live = next(
             float(line.split()[-1])
@@ -220,6 +229,12 @@ async def bench_plain(redis_url: str | None, sockets: int, events: int) -> dict[
         await clients.open(ws_url(port), [{"room": r} for r in rooms])
         connect_s = time.perf_counter() - started
         after = await settle(proc.pid)
+        print(
+            f"  plain ({redis_url or 'in-memory'}): {sockets} sockets, RSS {before:.1f} MB idle"
+            f" -> {after:.1f} MB, connects {sockets / connect_s:.1f}/s",
+            file=sys.stderr,
+            flush=True,
+        )
         # One more socket triggers the fan-out.
         payload = {
             "type": "task.completed",
