@@ -253,7 +253,9 @@ async def bench_plain(redis_url: str | None, sockets: int, events: int) -> dict[
             "data": {"task_id": "t", "kind": "todo", "difficulty": "easy"},
             "traceparent": None,
         }
-        async with connect(ws_url(port), compression=None) as trigger:
+        async with connect(
+            ws_url(port), compression=None, open_timeout=300, ping_interval=None
+        ) as trigger:
             await trigger.recv()
             await trigger.send("40{}")
             await trigger.recv()
