@@ -19,9 +19,10 @@ from support.tokens import TokenIssuer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio, pytest.mark.slow]
 
-# A generous wall-clock bound on each answer (the hangs this guards against took 30-90 s);
+# A generous wall-clock bound on each answer (the hangs this guards against took 30-90 s; a
+# heavily loaded 2-core machine overran 5 s while answering within its timeouts);
 # not a speed assertion: speed is for the benchmarks.
-BOUND_SECONDS = 5
+BOUND_SECONDS = 20
 T = TypeVar("T")
 
 
