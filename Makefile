@@ -51,7 +51,7 @@ TEST_WORKERS ?= 2
 
 .PHONY: test
 test: tools lint typecheck ## everything CI runs (fresh machine too): tools, lint, types, all tests
-	pytest -n $(TEST_WORKERS) --dist worksteal
+	pytest -n $(TEST_WORKERS) --dist worksteal --durations=60
 
 .PHONY: test-unit
 test-unit: ## pure-logic tests only (no servers)
