@@ -17,7 +17,14 @@ source "$(dirname "$0")/lib.sh"
 HERE=$ROOT/k8s/cluster/images
 TOOLS_DIR=$(dirname "$BIN")
 export CONTAINERS_STORAGE_CONF=$TOOLS_DIR/containers/storage.conf
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# debootstrap fetches from the Debian archive this machine's apt already uses (the repository
+# names no mirror); DEBIAN_MIRROR overrides.
+debian_mirror() {
+  local uri
+  uri=$(apt-get indextargets --format '$(REPO_URI)' 'Label: Debian' 'Codename: bookworm' 2>/dev/null | head -n 1)
+  [ -n "$uri" ] || { echo "no Debian bookworm archive in this machine's apt sources: set DEBIAN_MIRROR" >&2; return 1; }
+  echo "${uri%/}"
+}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 REG=deepiri.local
 # Stand-in for python:3.11-slim-bookworm (the services' Dockerfiles' default PYTHON_IMAGE):
@@ -79,8 +86,8 @@ runroot = "/run/deepiri-buildah"
 CONF
 }
 built() { buildah inspect --type image "$1" >/dev/null 2>&1; }
-imported() { ctr_ images ls -q 2>/dev/null | grep -qxF "$(normalize "$1")"; }
-normalize() { case $1 in */*.*/*|*.*/*) echo "$1" ;; */*) echo "docker.io/$1" ;; *) echo "docker.io/library/$1" ;; esac; }
+# containerd lists a short reference (deepiri/x:tag) under its registry-qualified name.
+imported() { ctr_ images ls -q 2>/dev/null | awk -v r="$1" '$0 == r || substr($0, length($0) - length(r)) == "/" r { found = 1 } END { exit !found }'; }
 import() {
   local ref=$1 tar
   imported "$ref" && return
@@ -112,7 +119,7 @@ build_base() {
   root=$(mktemp -d -p /var/tmp deepiri-rootfs.XXXXXX)
   mkdir -p "$TOOLS_DIR/debootstrap-cache"
   debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-    --cache-dir="$TOOLS_DIR/debootstrap-cache" bookworm "$root" "$DEBIAN_MIRROR" \
+    --cache-dir="$TOOLS_DIR/debootstrap-cache" bookworm "$root" "${DEBIAN_MIRROR:-$(debian_mirror)}" \
     > "$CLUSTER_DIR/logs/debootstrap.log" 2>&1
   # pip and setuptools in /usr/local, as python:3.11-slim has them, from the wheels Debian
   # ships for venv (Debian disables ensurepip for its system interpreter).

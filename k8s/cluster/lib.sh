@@ -20,7 +20,7 @@ DNS_IP=10.96.0.10
 APISERVER=https://$NODE_IP:6443
 KUBECONFIG_FILE=$CLUSTER_DIR/admin.kubeconfig
 CONTAINERD_SOCK=$CLUSTER_DIR/containerd.sock
-PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
+PAUSE_IMAGE=deepiri.local/pause:3.10.1
 # Kernel settings the kubelet, kube-proxy and the bridge change: saved on the way up,
 # restored by down.sh.
 SYSCTLS=(net/ipv4/ip_forward net/ipv4/conf/all/route_localnet vm/overcommit_memory
