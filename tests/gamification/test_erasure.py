@@ -272,3 +272,33 @@ async def test_a_sweep_delivering_for_an_account_being_erased_erases_it_again(
 
     assert await mongo_traces(mongo, alice, besides=[TOMBSTONES]) == {}
     assert await redis_traces(redis, alice, besides=bus_and_inbox(alice)) == []
+
+
+@pytest.mark.parametrize("yields", [0, 25, 100, 400], ids=lambda n: f"erased-after-{n}-yields")
+async def test_matches_finished_racing_the_erasure_leave_nothing(
+    game: Gamification, mongo: Any, redis: Any, yields: int
+) -> None:
+    """Matches a writer left pending (it died after recording them) are finished by the
+    match finisher while one of their players is being erased: the finisher read them with
+    that player still pending, so its rating links, read model, board entries and events
+    may land after the erasure's deletes. Once it has written everything it checks again
+    and erases them. The erasure starts at different points of the finishing (after
+    ``yields`` turns of the event loop); the other player keeps every match, once."""
+    alice, bob = someone("alice"), someone("bob")
+    ratings = game.ratings
+    matches = 6
+    for _ in range(matches):
+        match = await ratings.plan(someone("duel"), "coding", [([alice], 1), ([bob], 2)])
+        assert await ratings.store.insert_match(match)
+
+    await asyncio.gather(ratings.finish_pending(0), erase_after(game, alice, yields))
+    await ratings.finish_pending(0)  # the finisher's next pass: whatever is left pending
+
+    assert await mongo_traces(mongo, alice, besides=[TOMBSTONES]) == {}
+    assert await redis_traces(redis, alice, besides=bus_and_inbox(alice)) == []
+    assert await mongo["rating_history"].count_documents({"user_id": bob}) == matches
+    assert await mongo["matches"].count_documents({"pending": {"$exists": True}}) == 0
+    # The matches keep bob's results, with stand-ins where alice was.
+    players = {r["user_id"] async for m in mongo["matches"].find() for r in m["results"]}
+    assert bob in players
+    assert all(u == bob or u.startswith("deleted-") for u in players), players

@@ -2,10 +2,9 @@
 skill XP), the activity recorder (activity events → InfluxDB, batched) and the bucket's
 retention, the account log's, the skill log's and the social log's sweepers (they publish
 what a crash or a Redis outage left undelivered) and compactors, the bus guard (it replays
-the social and skill logs' journals when the Redis behind the bus lost events:
-``deepiri_kit.events.replay``; not the account log's, whose delivered events an erasure drops
-at once), and the signing-key reloader (a rotation made elsewhere
-reaches this process)."""
+the three logs' journals when the Redis behind the bus lost events:
+``deepiri_kit.events.replay``; of an erased account only ``user.deleted`` is left to replay),
+and the signing-key reloader (a rotation made elsewhere reaches this process)."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import asyncio
 import logging
 
 from deepiri_kit import Periodic, Platform, Worker, backoff, pause
-from deepiri_kit.contracts import skills, social
+from deepiri_kit.contracts import skills, social, users
 from deepiri_kit.events import BusGuard, Consumer, RedisInbox
 from user_service.events import activity, consume
 from user_service.service.wiring import Services
@@ -50,6 +49,25 @@ class BucketRetention:
                 await pause(stop, wait)
 
 
+def bus_guard(platform: Platform, services: Services) -> BusGuard:
+    """The guard over the account, social and skill logs' streams (the worker, and the
+    operator's ``replay``)."""
+    settings = platform.settings
+    assert isinstance(settings, UserSettings)
+    return BusGuard(
+        platform.require_redis(),
+        platform.require_bus(),
+        platform.require_mongo()[CHECKPOINTS],
+        [
+            services.accounts.store.journal,
+            services.social.store.journal,
+            services.skills.store.journal,
+        ],
+        [users.STREAM.name, social.STREAM.name, skills.STREAM.name],
+        margin=settings.bus_replay_margin_seconds,
+    )
+
+
 def background(platform: Platform, services: Services) -> list[Worker]:
     settings = platform.settings
     assert isinstance(settings, UserSettings)
@@ -70,14 +88,6 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         batch=settings.activity_batch,
         block_ms=settings.consumer_block_ms,
     )
-    guard = BusGuard(
-        redis,
-        platform.require_bus(),
-        platform.require_mongo()[CHECKPOINTS],
-        [services.social.store.journal, services.skills.store.journal],
-        [social.STREAM.name, skills.STREAM.name],
-        margin=settings.bus_replay_margin_seconds,
-    )
     return [
         consumer,
         recorder,
@@ -85,6 +95,6 @@ def background(platform: Platform, services: Services) -> list[Worker]:
         *services.accounts.store.log.workers(),
         *services.skills.store.workers(),
         *services.social.store.workers(),
-        guard.worker(settings.bus_guard_interval_seconds),
+        bus_guard(platform, services).worker(settings.bus_guard_interval_seconds),
         Periodic("signing-keys", KEY_RELOAD_SECONDS, services.provider.keys.load),
     ]

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -103,6 +104,14 @@ class Erasure:
         owners = {str(link["user_id"]) for link in links if "user_id" in link}
         for user_id in sorted(await self.buried_among(owners)):
             await self.again(user_id)
+
+    def undone_if_erased(
+        self, user_ids: Iterable[str], refusal: Callable[[], BaseException]
+    ) -> AbstractAsyncContextManager[None]:
+        """Around every write path for ``user_ids`` (a credit, badges, a match and its
+        finishing): whoever of them was erased while it wrote is erased again once it has
+        written everything, and ``refusal()`` is raised (kit ``Tombstones.undone_if_buried``)."""
+        return self.tombstones.undone_if_buried(user_ids, self.again, refusal)
 
     async def buried(self, user_id: str) -> bool:
         return await self.tombstones.buried(user_id)

@@ -4,8 +4,10 @@ it unlocks are awarded."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,31 +69,28 @@ class Ratings:
         rating_rules.validate(
             [rating_rules.Team(tuple(rating_rules.Player(u) for u in m), r) for m, r in teams]
         )
-        fingerprint = rating_rules.match_fingerprint(category, teams)
         players = [u for members, _ in teams for u in members]
         erasure = self.wallets.erasure
         if erasure is not None and await erasure.buried_among(players):
             raise DeletedPlayers(DELETED_PLAYERS)
-        try:
-            match, created = await self._record(match_id, category, teams, fingerprint)
+        # Checked again once everything is written (the badges too, or a failure half-way):
+        # a player deleted meanwhile has what the match wrote for them erased again (an
+        # AccountDeleted from their badges becomes this DeletedPlayers).
+        async with self._undone_if_erased(players):
+            match, created = await self._record(match_id, category, teams)
             for result in match["results"]:
                 await self.wallets.award_badges(result["user_id"])
-        finally:
-            # Checked once everything is written (the badges too, or a failure half-way): a
-            # player deleted meanwhile has what the match wrote for them erased again (an
-            # AccountDeleted from their badges becomes this DeletedPlayers).
-            if erasure is not None and (deleted := await erasure.buried_among(players)):
-                for user_id in sorted(deleted):
-                    await erasure.again(user_id)
-                raise DeletedPlayers(DELETED_PLAYERS)
         return match, created
 
-    async def _record(
-        self, match_id: str, category: str, teams: Teams, fingerprint: str
-    ) -> tuple[Document, bool]:
-        existing = await self.store.match(match_id)
-        if existing is not None:
-            return await self._replay(existing, fingerprint), False
+    def _undone_if_erased(self, players: Iterable[str]) -> AbstractAsyncContextManager[None]:
+        erasure = self.wallets.erasure
+        if erasure is None:
+            return contextlib.nullcontext()
+        return erasure.undone_if_erased(players, lambda: DeletedPlayers(DELETED_PLAYERS))
+
+    async def plan(self, match_id: str, category: str, teams: Teams) -> Document:
+        """The match as it is recorded now: everyone's change computed from their current
+        rating, everyone still pending (``finish`` applies it)."""
         user_ids = [u for members, _ in teams for u in members]
         current = {u: await self.store.get(u, category) for u in user_ids}
         changes = rating_rules.rate(
@@ -111,10 +110,10 @@ class Ratings:
                 for members, rank in teams
             ]
         )
-        match: Document = {
+        return {
             "_id": match_id,
             "category": category,
-            "fingerprint": fingerprint,
+            "fingerprint": rating_rules.match_fingerprint(category, teams),
             "teams": [{"members": list(m), "rank": r} for m, r in teams],
             "results": [
                 {
@@ -130,23 +129,35 @@ class Ratings:
             ],
             "pending": user_ids,
             "at": utcnow(),
-            **idempotency_stamp(),  # the insert that commits a keyed request
         }
+
+    async def _record(self, match_id: str, category: str, teams: Teams) -> tuple[Document, bool]:
+        existing = await self.store.match(match_id)
+        if existing is not None:
+            return await self._replay(existing, rating_rules.match_fingerprint(category, teams))
+        match = await self.plan(match_id, category, teams)
+        match.update(idempotency_stamp())  # the insert that commits a keyed request
         if not await self.store.insert_match(match):
             raced = await self.store.match(match_id)
             assert raced is not None
-            return await self._replay(raced, fingerprint), False
-        return await self.finish(match), True
+            return await self._replay(raced, match["fingerprint"])
+        return await self._finish(match), True
 
-    async def _replay(self, existing: Document, fingerprint: str) -> Document:
+    async def _replay(self, existing: Document, fingerprint: str) -> tuple[Document, bool]:
         if existing["fingerprint"] != fingerprint:
             raise MatchConflict(f"match {existing['_id']} was already recorded with another result")
         if existing.get("pending"):
-            return await self.finish(existing)
-        return existing
+            return await self._finish(existing), False
+        return existing, False
 
     async def finish(self, match: Document) -> Document:
-        """Apply the match to every participant still pending (idempotent)."""
+        """Apply the match to every participant still pending (idempotent). A player erased
+        while it wrote has what it wrote for them erased again (DeletedPlayers): the
+        finisher may have read the match before the erasure took them out of it."""
+        async with self._undone_if_erased(r["user_id"] for r in match["results"]):
+            return await self._finish(match)
+
+    async def _finish(self, match: Document) -> Document:
         for result in match["results"]:
             user_id = result["user_id"]
             if user_id not in match.get("pending", []):
@@ -183,6 +194,8 @@ class Ratings:
             try:
                 await self.finish(match)
                 done += 1
+            except DeletedPlayers:
+                done += 1  # finished for the others; the erased player's part erased again
             except PyMongoError as exc:
                 log.warning("match %s not finished yet: %s", match["_id"], exc)
         return done

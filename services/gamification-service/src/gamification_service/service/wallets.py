@@ -8,7 +8,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -326,20 +327,12 @@ class Wallets:
 
     # --- badges ----------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _undone_if_erased(self, user_id: str) -> AsyncIterator[None]:
-        """Around a write path for ``user_id``: once it has written everything (or failed
-        half-way), an erasure that began meanwhile — its tombstone after the write's first
-        check, its deletes maybe before some of the write's inserts — is run again, so what
-        the write left is erased (AccountDeleted). Checked only at the end: a badge awarded
-        or a snapshot applied after an earlier check would survive (and a failed write's
-        redelivery finds the tombstone and writes nothing, so it cannot clean up)."""
-        try:
-            yield
-        finally:
-            if self.erasure is not None and await self.erasure.buried(user_id):
-                await self.erasure.again(user_id)
-                raise AccountDeleted()
+    def _undone_if_erased(self, user_id: str) -> AbstractAsyncContextManager[None]:
+        """Around a write path for ``user_id``: an erasure that began meanwhile is run again
+        once it has written everything, or failed half-way (AccountDeleted)."""
+        if self.erasure is None:
+            return contextlib.nullcontext()
+        return self.erasure.undone_if_erased([user_id], AccountDeleted)
 
     async def award_badges(self, user_id: str, state: WalletState | None = None) -> WalletState:
         """Award every badge the user's recorded stats now satisfy (each once, by its key).

@@ -6,7 +6,8 @@ single-document atomic updates, unique indexes and idempotency keys.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -121,6 +122,28 @@ class Tombstones:
         return {
             str(d["_id"]) async for d in self.collection.find({"_id": {"$in": ids}}, {"_id": 1})
         }
+
+    @contextlib.asynccontextmanager
+    async def undone_if_buried(
+        self,
+        user_ids: Iterable[str],
+        undo: Callable[[str], Awaitable[object]],
+        refusal: Callable[[], BaseException],
+    ) -> AsyncIterator[None]:
+        """Around a write for ``user_ids``: once it has written everything (or failed
+        half-way), each of them buried meanwhile — the tombstone after the write's first
+        check, the erasure's deletes maybe before some of the write's inserts — has
+        ``undo`` run (erase it again), and ``refusal()`` is raised. Checked only at the
+        end: a write checked earlier could still land after the deletes, and a failed
+        write's retry finds the tombstone and writes nothing, so it cannot clean up."""
+        ids = list(user_ids)
+        try:
+            yield
+        finally:
+            if buried := await self.buried_among(ids):
+                for user_id in sorted(buried):
+                    await undo(user_id)
+                raise refusal()
 
     async def forget_requests(self, user_id: str) -> int:
         """Erase the user's Idempotency-Key records (their stored responses hold the user's

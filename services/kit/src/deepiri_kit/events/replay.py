@@ -7,7 +7,8 @@ their groups (:mod:`.consumer`); the events come back from the producers:
 
 * **The journal.** A producer keeps every event it publishes in its own database, in the
   document of the change that caused it (``_events``, written in the same insert as the
-  outbox and never cleared). A replay re-publishes the stored bytes under the same event id,
+  outbox and never cleared — but by an account's erasure, which leaves only what consumers
+  need to erase too: user-service keeps ``user.deleted``). A replay re-publishes the stored bytes under the same event id,
   so consumers — idempotent by event id and by their own business keys (gamification pays a
   completion once by its key) — handle an event at most once however often it is replayed.
 * **The guard** (:class:`BusGuard`, run as a :class:`~deepiri_kit.workers.Periodic` worker)

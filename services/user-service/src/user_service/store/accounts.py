@@ -1,7 +1,10 @@
 """Accounts in MongoDB.
 
 * ``account_log`` — the kit's write path (:class:`deepiri_kit.chain.Chain`): one link per
-  change of an account (registered, updated, verified, deleted), each carrying its events.
+  change of an account (registered, updated, verified, deleted), each carrying its events:
+  the outbox, and the journal the bus guard replays when Redis lost them. An erasure leaves
+  the deletion's journal alone — ``user.deleted``, the account id and nothing else, what
+  every consumer needs to erase — and drops every earlier link's (names, addresses).
 * ``users`` — the read model, projected from the log (``version`` = the link's seq).
 * ``emails`` — ``_id`` = the normalised address → the account: the unique claim that makes
   an address belong to one account (an insert into ``_id``, atomic on every MongoDB-wire
@@ -25,7 +28,7 @@ from pymongo.errors import DuplicateKeyError
 
 from deepiri_kit.chain import OUTBOX, Chain, link_id, link_key, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
-from deepiri_kit.events import EventBus
+from deepiri_kit.events import JOURNAL, EventBus, Journal, journalled
 from user_service.domain.accounts import Account
 
 Document = dict[str, Any]
@@ -74,6 +77,8 @@ def as_account(account_id: str, doc: Mapping[str, Any]) -> Account:
 class AccountStore:
     def __init__(self, db: AsyncDatabase[Document], bus: EventBus) -> None:
         self.log = Chain(db["account_log"], bus, cache=10_000, repair=self._repair)
+        # What the bus guard replays when Redis lost events: every change's, by its time.
+        self.journal = Journal(self.log.links, time_field="at")
         self.users = db["users"]
         self.emails = db["emails"]
         self.credentials = db["credentials"]
@@ -82,7 +87,7 @@ class AccountStore:
         self.projected: list[Projected] = []
 
     async def ensure_indexes(self) -> None:
-        await self.log.ensure_indexes()
+        await self.log.ensure_indexes(IndexModel([("at", 1)], name="account_at"))
         await ensure_indexes(self.tokens, [IndexModel([("user_id", 1)], name="user")])
 
     # --- accounts ------------------------------------------------------------------------
@@ -111,9 +116,12 @@ class AccountStore:
     ) -> Document | None:
         """Claim change ``seq`` of the account's log (None: another writer was first), then
         bring the read model up to it."""
-        link = await self.log.claim(
-            account.id, seq, {"account": account_doc(account), "at": now}, outbox=outbox
-        )
+        fields = {
+            "account": account_doc(account),
+            "at": now,
+            **journalled(outbox),  # kept for replays (deepiri_kit.events.replay)
+        }
+        link = await self.log.claim(account.id, seq, fields, outbox=outbox)
         if link is not None:
             await self._project(link)
         return link
@@ -129,8 +137,10 @@ class AccountStore:
         for hook in self.projected:
             await hook(account_id, link_seq(link), as_account(account_id, link["account"]))
 
-    async def _repair(self, _key: str, link: Document) -> None:
+    async def _repair(self, key: str, link: Document) -> None:
         await self._project(link)
+        if link["account"].get("deleted"):  # its writer died before it scrubbed the history
+            await self.scrub_history(key)
 
     async def head(self, account_id: str) -> tuple[Account, int] | None:
         """The account as its newest change left it, and that change's seq."""
@@ -142,17 +152,19 @@ class AccountStore:
     async def scrub_history(self, account_id: str) -> None:
         """A deleted account's earlier links keep their place in the chain but no longer the
         states they recorded (address, name, avatar): each takes the erased state of the
-        newest link, and drops its events once they are delivered (the compactor would,
-        later; an undelivered one still goes out first). Safe to repeat."""
+        newest link and drops its journal at once, and its outbox once delivered (the
+        compactor would, later; an undelivered event still goes out first). The deletion's
+        own link keeps its journal: ``user.deleted``, which a lost bus needs again. Safe to
+        repeat."""
         found = await self.head(account_id)
         if found is None or not found[0].deleted:
             return
         erased, seq = found
         for n in range(1, seq):
             link = link_id(account_id, n)
-            scrub: Document = {"$set": {"account": account_doc(erased)}}
+            scrub: Document = {"$set": {"account": account_doc(erased)}, "$unset": {JOURNAL: ""}}
             if await self.log.delivered.find_one({"_id": link}, {"_id": 1}) is not None:
-                scrub["$unset"] = {OUTBOX: ""}
+                scrub["$unset"][OUTBOX] = ""
             await self.log.links.update_one({"_id": link}, scrub)
 
     async def get(self, account_id: str) -> Account | None:
