@@ -34,6 +34,7 @@ from notification_service.domain.preferences import (
     Preferences,
     QuietHours,
 )
+from notification_service.store.push_cap import PushCap
 from notification_service.store.unread import UnreadCounter
 
 Document = dict[str, Any]
@@ -134,6 +135,8 @@ class NotificationStore:
         self.tombstones = db["deleted"]
         # Each user's unread count (Redis; rebuilt from the notifications when lost).
         self.counter = UnreadCounter(redis, self._unread_ids)
+        # Each user's pushes of the last hour, and those about to be sent (Redis).
+        self.push_cap = PushCap(redis)
         # One document per (user, local day) whose digest was claimed: its _id is the key.
         self.digests = db["digests"]
         # Erased accounts: nothing is notified to them again, however late or replayed.
@@ -288,18 +291,6 @@ class NotificationStore:
         """Every attempt, kept for support (never a secret: no mail link, no push token)."""
         await self.attempts.insert_one(record)
 
-    async def pushes_since(self, user_id: str, since: datetime) -> int:
-        """Push deliveries that reached the user's devices since ``since``."""
-        return await self.attempts.count_documents(
-            {
-                "user_id": user_id,
-                "channel": "push",
-                "device_id": {"$exists": False},
-                "outcome": "delivered",
-                "at": {"$gte": since},
-            }
-        )
-
     async def attempts_of(self, delivery_id: str) -> list[Document]:
         return await self.attempts.find({"delivery_id": delivery_id}).sort("at", 1).to_list()
 
@@ -389,5 +380,6 @@ class NotificationStore:
         await self.profiles.delete_one({"_id": user_id})
         await self.digests.delete_many({"user_id": user_id})
         await self.counter.forget(user_id)
+        await self.push_cap.forget(user_id)
         # The counter's MongoDB document, as versions before the Redis counter kept it.
         await self.notifications.database["unread_counts"].delete_one({"_id": user_id})
