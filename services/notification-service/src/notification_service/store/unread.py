@@ -8,7 +8,7 @@ serial command rate).
 
 Every change names the notification it is for: ``+<id>`` when one is counted (before it is
 inserted), ``-<id>`` when it stops being unread (read, all read, deleted). Those *marks* are
-kept for a day (``HORIZON``), and a change whose mark exists changes nothing: so a
+kept for a day (``HORIZON_MS``), and a change whose mark exists changes nothing: so a
 redelivered event after a crash between counting and inserting counts once, and a
 notification read by two requests, or read and deleted at the same instant, leaves the
 count once — whichever replica gets there first. The marks also make the rebuild exact: it
