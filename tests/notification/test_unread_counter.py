@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from notification_service.domain.notifications import Notification, notification_id
 from notification_service.store.notifications import NotificationStore
@@ -123,3 +124,32 @@ async def test_a_counter_redis_lost_is_rebuilt_exactly_while_the_inbox_changes(
     assert truth == 25 + 15 - 12
     assert await one.unread(USER) == truth
     assert await two.unread(USER) == truth
+
+
+async def test_a_request_that_lost_redis_is_completed_by_its_retry(
+    replicas: list[NotificationStore], mongo: Any
+) -> None:
+    """Read, delete and read-all through a store whose Redis does not answer (port 9:
+    nothing listens) fail; the client's retry through a working one leaves the count exact."""
+    one = replicas[0]
+    cut_off = Redis(host="127.0.0.1", port=9, socket_connect_timeout=1)
+    broken = NotificationStore(one.notifications.database, cut_off)
+    notes = [note(f"retry-{i}") for i in range(4)]
+    for n in notes:
+        await one.record(n, [])
+    now = datetime.now(UTC)
+    with pytest.raises(RedisError):  # read in MongoDB, not uncounted
+        await broken.mark_read(USER, notes[0].id, now)
+    assert await one.mark_read(USER, notes[0].id, now)
+    assert await one.unread(USER) == await truly_unread(mongo) == 3
+    with pytest.raises(RedisError):  # nothing written
+        await broken.delete(USER, notes[1].id, now)
+    assert await one.delete(USER, notes[1].id, now)
+    assert await one.unread(USER) == await truly_unread(mongo) == 2
+    with pytest.raises(RedisError):
+        await broken.mark_all_read(USER, now)
+    assert await one.mark_all_read(USER, now) == 2
+    assert await one.unread(USER) == await truly_unread(mongo) == 0
+    assert await one.mark_read(USER, notes[0].id, now)  # again: nothing changes
+    assert await one.unread(USER) == 0
+    await cut_off.aclose()

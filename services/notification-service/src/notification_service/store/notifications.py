@@ -35,7 +35,7 @@ from notification_service.domain.preferences import (
     QuietHours,
 )
 from notification_service.store.push_cap import PushCap
-from notification_service.store.unread import UnreadCounter
+from notification_service.store.unread import MARKS_KEPT, UnreadCounter
 
 Document = dict[str, Any]
 
@@ -228,29 +228,40 @@ class NotificationStore:
         )
         if result.modified_count:
             await self.counter.uncounted(user_id, [notification_id])
-        return result.matched_count == 1 or await self.get(user_id, notification_id) is not None
+            return True
+        found = await self.get(user_id, notification_id)
+        if found is None:
+            return False
+        # Read before: if that request failed to uncount it (Redis dropped), its retry does
+        # (the mark lets it count once); past the marks' lifetime that was long settled.
+        if found.read_at is not None and at - found.read_at < MARKS_KEPT:
+            await self.counter.uncounted(user_id, [notification_id])
+        return True
 
     async def mark_all_read(self, user_id: str, at: datetime) -> int:
         # By name, not "set to 0": one counted meanwhile stays counted, and one read or
         # deleted meanwhile by another request leaves the count once.
+        # Uncounted first: if Redis is unreachable nothing is written and a retry does it all;
+        # if MongoDB fails after, the retry finds them unread again and the marks count once.
         ids = await self._unread_ids(user_id)
         if not ids:
             return 0
+        await self.counter.uncounted(user_id, ids)
         result = await self.notifications.update_many(
             {"_id": {"$in": ids}, "read_at": None}, {"$set": {"read_at": at}}
         )
-        await self.counter.uncounted(user_id, ids)
         return result.modified_count
 
     async def delete(self, user_id: str, notification_id: str, at: datetime) -> bool:
         found = await self.get(user_id, notification_id)
         if found is None:
             return False
+        if found.read_at is None:  # an unread one leaves the count (once, whoever says so),
+            # before it goes: with Redis unreachable it stays, and the retry does both.
+            await self.counter.uncounted(user_id, [notification_id])
         with contextlib.suppress(DuplicateKeyError):  # a concurrent delete
             await self.tombstones.insert_one({"_id": notification_id, "user_id": user_id, "at": at})
         await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
-        if found.read_at is None:  # an unread one leaves the count (once, whoever says so)
-            await self.counter.uncounted(user_id, [notification_id])
         await self.deliveries.delete_many({"notification_id": notification_id})
         ids = [delivery_id(notification_id, channel) for channel in CHANNELS]
         await self.claims.delete_many({"delivery_id": {"$in": ids}})

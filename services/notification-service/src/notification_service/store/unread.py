@@ -22,12 +22,14 @@ counted).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 
 from redis.asyncio import Redis
 
 HORIZON_MS = 24 * 3600 * 1000  # longer than any redelivery or race the marks settle
 KEEP_COUNT_SECONDS = 30 * 24 * 3600  # an idle user's counter goes; the next read rebuilds it
 LIMITS = (HORIZON_MS, KEEP_COUNT_SECONDS)
+MARKS_KEPT = timedelta(milliseconds=HORIZON_MS)
 
 # KEYS: counter (hash {n, rebuilt}), marks (sorted set: "+id"/"-id" by time, ms); ARGV:
 # HORIZON_MS, KEEP_COUNT_SECONDS, then the marks to make. Applies the new ones' sum; returns
