@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from redis.asyncio import Redis
 
 from deepiri_kit import Platform, load_settings
 from notification_service import service
@@ -27,6 +28,7 @@ from notification_service.domain.notifications import Draft
 from notification_service.service import Deliveries
 from notification_service.settings import NotificationSettings
 from notification_service.store.push import ApnsSender, FcmSender
+from notification_service.store.push_cap import PushCap
 from support.gamification import badge_awarded
 from support.push import ApnsFake, FcmFake
 from support.streams import publish_event
@@ -421,6 +423,38 @@ async def test_concurrent_deliveries_never_push_more_than_the_cap(
     await notify(one, "e15")
     assert len(fcm.sent) == 4
     assert (await outcomes()).count("capped") == 12
+
+
+async def test_a_push_waits_while_its_cap_is_unreachable(
+    replicas: list[Deliveries], clock: Clock, mongo: Any, fcm: FcmFake
+) -> None:
+    """The cap's Redis does not answer (port 9: nothing listens): nothing is pushed
+    uncounted; the delivery waits like one whose provider is down, then goes out once."""
+    one = replicas[0]
+    assert one.devices is not None
+    await one.devices.register(
+        new_device(
+            user_id="pia",
+            provider="fcm",
+            platform="android",
+            token=ANDROID_TOKEN,
+            app_version="1.4.0",
+            now=clock(),
+        )
+    )
+    working = one.store.push_cap
+    cut_off = Redis(host="127.0.0.1", port=9, socket_connect_timeout=1)
+    one.store.push_cap = PushCap(cut_off)
+    await one.notify("pia", "e1", "gamification.badge_awarded", Draft("badge", "B", "b"))
+    [waiting] = await one.store.pending()
+    assert (waiting["channel"], waiting["failures"]) == ("push", 1)
+    assert fcm.sent == []
+    one.store.push_cap = working
+    clock.now += timedelta(seconds=5)
+    assert await one.sweep() == 1
+    assert len(fcm.sent) == 1
+    assert await one.store.pending() == []
+    await cut_off.aclose()
 
 
 def apns_sender(apns: ApnsFake, http: httpx.AsyncClient) -> ApnsSender:

@@ -13,9 +13,14 @@ slot for ever. Times come from the caller's clock (the service's, which tests mo
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from notification_service.store.channels import Undelivered
 
 WINDOW = timedelta(hours=1)
 
@@ -56,6 +61,15 @@ def _keys(user_id: str) -> list[str]:
     return [f"notifications:push-pending:{{{user_id}}}", f"notifications:push-sent:{{{user_id}}}"]
 
 
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Redis unreachable: the push waits and is retried like one whose provider is down."""
+    try:
+        yield
+    except RedisError as exc:
+        raise Undelivered(f"the push cap is unavailable: {exc}") from exc
+
+
 class PushCap:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -68,15 +82,18 @@ class PushCap:
         """Count ``delivery_id`` against the user's cap before pushing it: False if the cap
         is reached (nothing reserved)."""
         args: list[str | int] = [_ms(now), _ms(WINDOW), _ms(lease), per_hour, delivery_id]
-        return bool(await self._reserve(keys=_keys(user_id), args=args))
+        async with _reachable():
+            return bool(await self._reserve(keys=_keys(user_id), args=args))
 
     async def sent(self, user_id: str, delivery_id: str, *, now: datetime) -> None:
         """The reserved push went out (to some devices at least): it counts for the hour."""
-        await self._sent(keys=_keys(user_id), args=[_ms(now), _ms(WINDOW), delivery_id])
+        async with _reachable():  # its retry skips the devices reached, and says so again
+            await self._sent(keys=_keys(user_id), args=[_ms(now), _ms(WINDOW), delivery_id])
 
     async def release(self, user_id: str, delivery_id: str) -> None:
         """Nothing was pushed (no device to push to): the reservation goes."""
-        await self.redis.zrem(_keys(user_id)[0], delivery_id)
+        async with _reachable():
+            await self.redis.zrem(_keys(user_id)[0], delivery_id)
 
     async def forget(self, user_id: str) -> None:
         await self.redis.delete(*_keys(user_id))
