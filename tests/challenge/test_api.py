@@ -92,7 +92,7 @@ async def detail(client: httpx.AsyncClient, headers: dict[str, str], cid: str) -
 
 
 async def test_a_solo_challenge_is_progressed_by_events_once_and_completed_once(
-    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any
+    app: Litestar, client: httpx.AsyncClient, issuer: TokenIssuer, redis: Any, mongo: Any
 ) -> None:
     ann = issuer.headers("ann", RW)
     cid = await seeded(app, "ann", generated(target=2))
@@ -137,7 +137,11 @@ async def test_a_solo_challenge_is_progressed_by_events_once_and_completed_once(
     # More work after the end changes nothing and announces nothing more.
     await completed_task(redis, "ann", "t3")
     await completed_task(redis, "ann", "t4")
+    await handled(redis, tasks.STREAM.name)
     assert len(await published(redis, "events.challenges")) == 1
+    # Task events are their own record (remembered by event id, counted by unique keys):
+    # the redelivery above was absorbed without the inbox's look-up and mark.
+    assert await mongo["consumed_events"].count_documents({}) == 0
 
 
 async def test_a_task_counts_for_one_exclusive_challenge_only(

@@ -6,9 +6,10 @@ crash dropped by the next event — so nothing is counted twice or lost."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -52,53 +53,67 @@ async def counted(mongo_server: FerretDBServer, db_name: str, redis: Any) -> Any
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         mongo_server.uri, tz_aware=True, event_listeners=[commands]
     )
-    db = client[db_name]
-    store = ChallengeStore(db, EventBus(redis))
-    recent = RecentTasks(db["recent_tasks"])
-    await store.ensure_indexes()
-    await recent.ensure_indexes()
-    # Generation is not exercised here: ai-service and the token endpoint are a closed port.
     http = httpx.AsyncClient()
-    closed = Upstream("closed", f"http://127.0.0.1:{free_port()}", http, timeout=1.0)
-    nowhere = Agent(closed, TokenSource(closed, "/token", "challenge-service", "secret"))
-    players = PlayerFactsStore(db["player_facts"])
-    service = Challenges(store, nowhere, recent, RunningIndex(redis), players)
+    service = await replica(client[db_name], redis, http)
     yield service, commands
     await http.aclose()
     await client.drop_database(db_name)
     await client.close()
 
 
-def solo(target: int = 50) -> agent.GeneratedChallenge:
+async def replica(db: Any, redis: Any, http: httpx.AsyncClient) -> Challenges:
+    """The service's use cases as one process builds them (its own caches)."""
+    store = ChallengeStore(db, EventBus(redis))
+    recent = RecentTasks(db["recent_tasks"])
+    await store.ensure_indexes()
+    await recent.ensure_indexes()
+    # Generation is not exercised here: ai-service and the token endpoint are a closed port.
+    closed = Upstream("closed", f"http://127.0.0.1:{free_port()}", http, timeout=1.0)
+    nowhere = Agent(closed, TokenSource(closed, "/token", "challenge-service", "secret"))
+    players = PlayerFactsStore(db["player_facts"])
+    return Challenges(store, nowhere, recent, RunningIndex(redis), players)
+
+
+def solo(target: int = 50, kind: agent.ChallengeKind = "solo") -> agent.GeneratedChallenge:
+    metric = "streak_days" if kind == "streak" else "tasks_completed"
     return agent.GeneratedChallenge(
-        kind="solo",
+        kind=kind,
         title="tasks",
         description="Focus.",
         difficulty="medium",
         category="productivity",
         reward_points=250,
         time_limit_hours=72,
-        goal=agent.Goal(metric="tasks_completed", target=target),
+        goal=agent.Goal(metric=metric, target=2 if kind == "streak" else target),
         answered_by="fallback",
         prompt_version="test",
     )
 
 
-async def playing(service: Challenges, user: str, target: int = 50) -> str:
-    challenge = offer(user, solo(target), [], datetime.now(UTC))
+async def playing(
+    service: Challenges, user: str, target: int = 50, kind: agent.ChallengeKind = "solo"
+) -> str:
+    challenge = offer(user, solo(target, kind), [], datetime.now(UTC))
     assert await service.store.write(challenge, 1)
     accepted = await service.accept(user, challenge.id)
     assert accepted.status == "active"
     return challenge.id
 
 
-async def complete(service: Challenges, user: str, task_id: str | None = None) -> str:
-    event_id = uuid.uuid4().hex
+async def complete(
+    service: Challenges,
+    user: str,
+    task_id: str | None = None,
+    *,
+    event_id: str | None = None,
+    at: datetime | None = None,
+) -> str:
+    event_id = event_id or uuid.uuid4().hex
     event = tasks.TaskCompleted(
         task_id=task_id or uuid.uuid4().hex[:24],
         kind="todo",
         difficulty="easy",
-        completed_at=datetime.now(UTC),
+        completed_at=at or datetime.now(UTC),
         tags=[],
         title="Write",
     )
@@ -134,8 +149,8 @@ async def test_an_event_costs_the_same_few_commands_however_many_challenges_exis
         {
             ("insert", "recent_tasks"): 1,  # remembered for generation
             ("find", "challenge_links"): 1,  # is the cached head still the head?
-            ("insert", "task_claims"): 1,  # the task's one exclusive challenge
-            ("insert", "progress_links"): 1,  # the count, claimed by unique insert
+            # The count, claimed by unique insert, with the task's claim as its second key.
+            ("insert", "progress_links"): 1,
         }
     )
     assert ("find", "challenges") not in crowded  # the read model is never scanned
@@ -182,3 +197,74 @@ async def test_a_finished_challenge_leaves_the_index(counted: Any, redis: Any) -
     await complete(service, "ann")
     assert (await service.store.current(cid)).status == "completed"  # type: ignore[union-attr]
     assert await redis.smembers(running_key("ann")) == set()
+
+
+async def test_a_task_completed_at_once_through_two_replicas_counts_once(
+    counted: Any, redis: Any, db_name: str, mongo_server: FerretDBServer
+) -> None:
+    """Two processes (their own caches), two exclusive challenges the task serves, the same
+    task completed again and redelivered, all at once: one count, in the earliest accepted;
+    one insert both counted and claimed it, so no crash can leave a claim without its count."""
+    first_replica, _ = counted
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_server.uri, tz_aware=True)
+    async with httpx.AsyncClient() as http:
+        second_replica = await replica(client[db_name], redis, http)
+        earliest = await playing(first_replica, "ann")
+        later = await playing(first_replica, "ann")
+        task = uuid.uuid4().hex[:24]
+        once = uuid.uuid4().hex  # one event delivered to both, and new completions of it
+        await asyncio.gather(
+            *(
+                complete(each, "ann", task, event_id=event_id)
+                for each in (first_replica, second_replica)
+                for event_id in (once, once, uuid.uuid4().hex, uuid.uuid4().hex)
+            )
+        )
+        assert await progress_of(first_replica, earliest, "ann") == 1
+        assert await progress_of(second_replica, later, "ann") == 0
+        counts = await client[db_name]["progress_links"].count_documents({"claims": f"ann:{task}"})
+        assert counts == 1
+    await client.close()
+
+
+async def test_a_streak_counts_a_habit_daily_and_keeps_it_from_other_challenges(
+    counted: Any,
+) -> None:
+    """A streak counts the same habit on each day (its claim is a marker, apart from the
+    counts); a solo accepted after it never counts that habit, and a task a solo counted
+    first never counts for a streak accepted later."""
+    service, _ = counted
+    streak = await playing(service, "ann", kind="streak")  # two days
+    later_solo = await playing(service, "ann")
+    habit = uuid.uuid4().hex[:24]
+    now = datetime.now(UTC)
+    await complete(service, "ann", habit, at=now)
+    await complete(service, "ann", habit, at=now + timedelta(days=1))
+    assert len((await service.store.progress(streak, "ann"))[0].days) == 2
+    assert (await service.store.current(streak)).status == "completed"  # type: ignore[union-attr]
+    assert await progress_of(service, later_solo, "ann") == 0
+
+    bob_solo = await playing(service, "bob")
+    bob_streak = await playing(service, "bob", kind="streak")
+    task = uuid.uuid4().hex[:24]
+    await complete(service, "bob", task)
+    assert await progress_of(service, bob_solo, "bob") == 1
+    assert (await service.store.progress(bob_streak, "bob"))[0].days == ()
+
+
+async def test_claims_made_before_they_rode_on_the_counts_are_carried_over(
+    counted: Any,
+) -> None:
+    """A task claimed in ``task_claims`` (the older version) stays its challenge's."""
+    service, _ = counted
+    elsewhere = await playing(service, "ann")
+    cid = await playing(service, "ann")
+    task = uuid.uuid4().hex[:24]
+    await service.store.legacy_claims.insert_one({"_id": f"ann:{task}", "challenge_id": "gone"})
+    assert await service.store.carry_over_claims() == 1
+    assert await service.store.carry_over_claims() == 0  # done once; the collection went
+    await complete(service, "ann", task)
+    assert await progress_of(service, elsewhere, "ann") == 0
+    assert await progress_of(service, cid, "ann") == 0
+    await complete(service, "ann")  # any other task counts as before
+    assert await progress_of(service, elsewhere, "ann") == 1

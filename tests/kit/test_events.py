@@ -240,6 +240,61 @@ async def test_entry_left_pending_by_a_dead_consumer_is_claimed_by_another(redis
     assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
 
 
+async def test_copies_of_an_event_in_one_read_are_handled_once_with_a_redis_inbox(
+    redis: Any,
+) -> None:
+    """The inbox is asked once for the whole read: a copy later in the same read is still a
+    duplicate of the one handled before it."""
+    sent = event(6)
+    for _ in range(3):
+        await EventBus(redis).publish(STREAM, sent)
+    calls: list[str] = []
+
+    async def handle(e: Envelope) -> None:
+        calls.append(e.id)
+
+    consumer = make_consumer(redis, handle)
+    await consumer.ensure_groups()
+    assert await consumer.poll_once(block_ms=50) == 3  # one read, all three copies
+    assert calls == [sent.id]
+    assert await redis.exists(f"inbox:tests:{sent.id}")
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 0
+
+
+async def test_a_crash_between_the_handler_and_its_mark_redelivers_the_event_unmarked(
+    redis: Any,
+) -> None:
+    """The mark and the ack go together after the handler's write: a consumer dying in
+    between leaves the entry pending and unmarked, so another handles it again (its write,
+    idempotent by the event id, absorbs the second time) and only then marks and acks it."""
+    sent = event(7)
+    await EventBus(redis).publish(STREAM, sent)
+    written: dict[str, int] = {}  # the handler's idempotent write: keyed by the event id
+    marked_while_handling: list[bool] = []
+
+    async def dies_after_writing(e: Envelope) -> None:
+        written[e.id] = 1
+        raise asyncio.CancelledError  # the process dies here: not a handler failure
+
+    crashing = make_consumer(redis, dies_after_writing, name="crashing-pod")
+    await crashing.ensure_groups()
+    with pytest.raises(asyncio.CancelledError):
+        await crashing.poll_once(block_ms=50)
+    assert written == {sent.id: 1}
+    assert not await redis.exists(f"inbox:tests:{sent.id}")
+    assert (await redis.xpending(STREAM, "tests"))["pending"] == 1
+
+    async def handle(e: Envelope) -> None:
+        marked_while_handling.append(bool(await redis.exists(f"inbox:tests:{e.id}")))
+        written[e.id] = 1
+
+    async with running(make_consumer(redis, handle, visibility_timeout=0.3)):
+        await eventually(lambda: _nothing_pending(redis))
+    assert marked_while_handling == [False]
+    assert written == {sent.id: 1}
+    assert await redis.exists(f"inbox:tests:{sent.id}")
+
+
 async def test_consumer_span_continues_the_producer_trace(
     redis: Any, spans: InMemorySpanExporter
 ) -> None:

@@ -17,7 +17,7 @@ from challenge_service.domain import challenges as rules
 from challenge_service.domain.challenges import Activity, Challenge, Progress
 from challenge_service.events import publish
 from challenge_service.store.agent import Agent
-from challenge_service.store.challenges import ChallengeStore
+from challenge_service.store.challenges import ChallengeStore, task_claim
 from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
 from challenge_service.store.running import RunningIndex
@@ -47,7 +47,8 @@ ENDED = metrics.counter(
 )
 COUNTED = metrics.counter(
     "deepiri_challenge_progress_total",
-    "Activities offered to a challenge, by outcome (counted, duplicate, claimed_elsewhere).",
+    "Activities offered to a challenge, by outcome (counted, duplicate, claimed_elsewhere, "
+    "counted_or_claimed: a task this challenge counted before or another one claimed).",
     ("outcome",),
 )
 
@@ -221,12 +222,16 @@ class Challenges:
         for challenge in await self.playing(user_id):
             if not rules.counts(challenge, user_id, activity):
                 continue
+            claim = None
             if activity.task_id is not None and not challenge.shares_tasks:
-                owner = await self.store.claim_task(user_id, activity.task_id, challenge.id)
-                if owner != challenge.id:
-                    COUNTED.labels("claimed_elsewhere").inc()
-                    continue
-            after = await self._count(challenge, user_id, event_id, activity)
+                if rules.once_per_task(challenge):  # the count claims the task: one insert
+                    claim = task_claim(user_id, activity.task_id)
+                else:  # a streak counts a habit daily: claimed once, apart
+                    owner = await self.store.claim_task(user_id, activity.task_id, challenge.id)
+                    if owner != challenge.id:
+                        COUNTED.labels("claimed_elsewhere").inc()
+                        continue
+            after = await self._count(challenge, user_id, event_id, activity, claim)
             if rules.reached(challenge, after):
                 await self.settle(challenge.id)
 
@@ -248,17 +253,25 @@ class Challenges:
         return rules.earliest_accepted(found, user_id)
 
     async def _count(
-        self, challenge: Challenge, user_id: str, event_id: str, activity: Activity
+        self,
+        challenge: Challenge,
+        user_id: str,
+        event_id: str,
+        activity: Activity,
+        claim: str | None,
     ) -> Progress:
-        """Record the contribution once; the player's progress after it."""
+        """Record the contribution once (with the task's ``claim``, if given); the player's
+        progress after it."""
         counted = rules.counted_as(challenge, user_id, activity, event_id)
         cached = True  # first from what this process saw last; a lost claim reads afresh
         for _ in range(ATTEMPTS):
             progress, seq = await self.store.progress(challenge.id, user_id, cached=cached)
             after = rules.advance(challenge, user_id, progress, activity)
-            written = await self.store.count(challenge.id, user_id, seq + 1, after, counted)
+            written = await self.store.count(
+                challenge.id, user_id, seq + 1, after, counted, claim=claim
+            )
             if written is None:
-                COUNTED.labels("duplicate").inc()
+                COUNTED.labels("duplicate" if claim is None else "counted_or_claimed").inc()
                 return progress
             if written:
                 COUNTED.labels("counted").inc()

@@ -21,6 +21,7 @@ def background(platform: Platform, challenges: Challenges) -> list[Worker]:
         inbox=inbox,
         block_ms=settings.consumer_block_ms,
         wanted=consume.WANTED,
+        self_marking=consume.SELF_MARKING,
     )
     return [
         consumer,

@@ -341,9 +341,15 @@ def counted_as(challenge: Challenge, user_id: str, activity: Activity, event_id:
     metric = challenge.goal.metric
     if metric == "streak_days":
         return f"day:{day_of(challenge, user_id, activity.at)}"
-    if metric in ("tasks_completed", "tasks_tagged"):
+    if once_per_task(challenge):
         return f"task:{activity.task_id}"
     return f"event:{event_id}"
+
+
+def once_per_task(challenge: Challenge) -> bool:
+    """Whether a task counts at most once for the challenge (what it counts is the task
+    itself), unlike a streak, where the same habit counts on every day it is done."""
+    return challenge.goal.metric in ("tasks_completed", "tasks_tagged")
 
 
 def longest_run(days: tuple[str, ...]) -> int:

@@ -98,3 +98,10 @@ WANTED: dict[str, frozenset[str]] = {
     ),
     gamification.STREAM.name: frozenset({LevelUp.TYPE}),
 }
+
+# Streams whose handler's own writes are its record of an event, so the consumer's inbox (a
+# look-up before, an insert after: two of the few MongoDB commands an event costs) is not
+# needed: ``task.completed`` is remembered under the event id, and progress counts only
+# under unique keys (the task, the day; the task's claim). Handling one again writes
+# nothing. The other streams keep the inbox (facts that are replaced, erasure).
+SELF_MARKING = frozenset({tasks.STREAM.name})

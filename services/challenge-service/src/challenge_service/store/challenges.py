@@ -8,7 +8,11 @@
 * ``progress_links`` — one chain per player and challenge (key ``p:<id>:<user>``): each
   counted contribution is a link holding the new total; its ``counts`` field (unique) names
   what was counted (a task, a day, an event), so nothing counts twice.
-* ``task_claims`` — ``<user>:<task>`` → the one exclusive challenge that task counted for.
+* A task's one exclusive challenge is its ``claims`` key ``<user>:<task>``, unique across
+  ``progress_links``: on the count itself where a task counts once per challenge (one
+  insert claims and counts), else (a streak counts a habit on every day it is done) on a
+  *claim marker* ``{_id: "claim:<user>:<task>", claims, challenge_id}`` inserted before
+  counting. Claims made before (``task_claims``) are carried over at start.
 * ``friendships`` — the social graph as user-service announced it (newest change wins).
 """
 
@@ -35,6 +39,7 @@ VIEW_INDEXES = [
     IndexModel([("status", ASCENDING), ("deadline", ASCENDING)], name="status_deadline"),
 ]
 COUNTS_INDEX = IndexModel([("counts", ASCENDING)], name="counts", unique=True, sparse=True)
+CLAIMS_INDEX = IndexModel([("claims", ASCENDING)], name="claims", unique=True, sparse=True)
 ATTEMPTS = 50
 
 
@@ -44,6 +49,15 @@ def challenge_key(challenge_id: str) -> str:
 
 def progress_key(challenge_id: str, user_id: str) -> str:
     return f"p:{challenge_id}:{user_id}"
+
+
+def task_claim(user_id: str, task_id: str) -> str:
+    """The unique key that makes a player's task count for one exclusive challenge."""
+    return f"{user_id}:{task_id}"
+
+
+def claim_marker(claim: str) -> str:
+    return f"claim:{claim}"
 
 
 def to_document(challenge: Challenge) -> Document:
@@ -60,13 +74,33 @@ class ChallengeStore:
         self.log = Chain(db["challenge_links"], bus, cache=2000, repair=self._repair)
         self.progress_log = Chain(db["progress_links"], cache=5000)
         self.view = db["challenges"]
-        self.claims = db["task_claims"]
+        self.legacy_claims = db["task_claims"]
         self.friendships = db["friendships"]
 
     async def ensure_indexes(self) -> None:
         await self.log.ensure_indexes()
-        await self.progress_log.ensure_indexes(COUNTS_INDEX)
+        await self.progress_log.ensure_indexes(COUNTS_INDEX, CLAIMS_INDEX)
         await ensure_indexes(self.view, VIEW_INDEXES)
+        await self.carry_over_claims()
+
+    async def carry_over_claims(self) -> int:
+        """Claims made while they lived in ``task_claims`` become claim markers (the task
+        stays its challenge's), then that collection goes: idempotent, a no-op once done. A
+        claim a pod of the older version makes during a rolling update, after this ran, is
+        not carried over."""
+        carried = 0
+        async for doc in self.legacy_claims.find({}):
+            with contextlib.suppress(DuplicateKeyError):  # carried before
+                await self.progress_log.links.insert_one(
+                    {
+                        "_id": claim_marker(doc["_id"]),
+                        "claims": doc["_id"],
+                        "challenge_id": doc["challenge_id"],
+                    }
+                )
+                carried += 1
+        await self.legacy_claims.drop()  # every claim it held is a marker now
+        return carried
 
     # --- challenges -------------------------------------------------------------------------
 
@@ -164,16 +198,28 @@ class ChallengeStore:
         )
 
     async def count(
-        self, challenge_id: str, user_id: str, seq: int, progress: Progress, counted: str
+        self,
+        challenge_id: str,
+        user_id: str,
+        seq: int,
+        progress: Progress,
+        counted: str,
+        *,
+        claim: str | None = None,
     ) -> bool | None:
         """Record ``progress`` as contribution ``seq``: True, or False when that seq was taken
-        (re-read and decide again), or None when ``counted`` was counted before."""
+        (re-read and decide again), or None when ``counted`` was counted before. ``claim``
+        (:func:`task_claim`) claims the task with the count, in the same insert: None too
+        when another challenge holds it."""
+        extra = {"counts": f"{challenge_id}:{user_id}:{counted}"}
+        if claim is not None:
+            extra["claims"] = claim
         try:
             link = await self.progress_log.claim(
                 progress_key(challenge_id, user_id),
                 seq,
                 {"progress": msgspec.to_builtins(progress, builtin_types=(datetime,))},
-                extra={"counts": f"{challenge_id}:{user_id}:{counted}"},
+                extra=extra,
             )
         except AlreadyRecorded:
             return None
@@ -181,16 +227,20 @@ class ChallengeStore:
 
     # --- anti-abuse -------------------------------------------------------------------------
 
-    async def claim_task(self, user_id: str, task_id: str, challenge_id: str) -> str:
-        """The exclusive challenge ``user_id``'s task counts for: ``challenge_id`` if the task
-        is unclaimed, else the one that claimed it first."""
-        claim_id = f"{user_id}:{task_id}"
+    async def claim_task(self, user_id: str, task_id: str, challenge_id: str) -> str | None:
+        """Claim ``user_id``'s task for ``challenge_id`` apart from its counts (a challenge
+        that counts a task more than once: a streak) by a claim marker: ``challenge_id`` if
+        the task was unclaimed or is its already, else the marker's other challenge, or None
+        when another challenge's count holds the claim."""
+        claim = task_claim(user_id, task_id)
+        links = self.progress_log.links
         with contextlib.suppress(DuplicateKeyError):
-            await self.claims.insert_one({"_id": claim_id, "challenge_id": challenge_id})
+            await links.insert_one(
+                {"_id": claim_marker(claim), "claims": claim, "challenge_id": challenge_id}
+            )
             return challenge_id
-        doc = await self.claims.find_one({"_id": claim_id})
-        assert doc is not None
-        return str(doc["challenge_id"])
+        marker = await links.find_one({"_id": claim_marker(claim)})
+        return None if marker is None else str(marker["challenge_id"])
 
     # --- friends ----------------------------------------------------------------------------
 

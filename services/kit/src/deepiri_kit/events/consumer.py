@@ -37,11 +37,12 @@ from typing import Any
 import msgspec
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, get_current_span
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
 from deepiri_kit import metrics
 from deepiri_kit.events.envelope import Envelope
-from deepiri_kit.events.inbox import Inbox
+from deepiri_kit.events.inbox import Inbox, RedisInbox
 from deepiri_kit.health import Check
 from deepiri_kit.retry import backoff
 from deepiri_kit.tracing import context_from, tracer, untraced
@@ -104,6 +105,16 @@ def lost_group(exc: ResponseError) -> bool:
     return str(exc).startswith(("NOGROUP", "UNBLOCKED"))
 
 
+async def replies(pipe: Pipeline) -> list[Any]:
+    """A pipeline's replies, its first error raised as the command alone raises it (redis-py
+    would prefix the message with the command, hiding a ``NOGROUP`` from :func:`lost_group`)."""
+    answers: list[Any] = await pipe.execute(raise_on_error=False)
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return answers
+
+
 def default_consumer_name(group: str) -> str:
     # Unique per process: the pod's hostname plus pid (several uvicorn workers per pod).
     return f"{group}-{socket.gethostname()}-{os.getpid()}"
@@ -146,6 +157,17 @@ class _GroupWorker:
         self._progress_at = time.monotonic()  # last successful read or handled entry
         self._failing_since: float | None = None
         self._failure = ""
+        # How often entries other consumers left are looked for: as often as an idle
+        # consumer polls (so no later than before), not once per event of a busy one.
+        self.scan_every = min(block_ms / 1000, visibility_timeout / 4)
+        self._scanned_at: float | None = None
+
+    def _scan_due(self) -> bool:
+        now = time.monotonic()
+        if self._scanned_at is not None and now - self._scanned_at < self.scan_every:
+            return False
+        self._scanned_at = now
+        return True
 
     def checks(self) -> list[Check]:
         """Readiness: fails while reads keep failing (an error loop) or none completes."""
@@ -229,18 +251,21 @@ class _GroupWorker:
         if fields is None:
             found: Entries = await self.redis.xrange(stream, min=entry_id, max=entry_id)  # type: ignore[assignment]
             fields = (found[0][1] if found else None) or {}
-        await self.redis.xadd(
-            self.dead_letters,
-            {
-                "envelope": fields.get("envelope", ""),
-                "stream": stream,
-                "entry_id": entry_id,
-                "group": self.group,
-                "attempts": deliveries,
-                "error": error,
-            },
-        )
-        await self.redis.xack(stream, self.group, entry_id)
+        # One MULTI: the dead letter is written once and the entry acked with it.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                self.dead_letters,
+                {
+                    "envelope": fields.get("envelope", ""),
+                    "stream": stream,
+                    "entry_id": entry_id,
+                    "group": self.group,
+                    "attempts": deliveries,
+                    "error": error,
+                },
+            )
+            pipe.xack(stream, self.group, entry_id)
+            await replies(pipe)
         CONSUMED.labels(stream, self.group, "dead_lettered").inc()
         log.error(
             "event dead-lettered after %d attempt(s)",
@@ -314,6 +339,9 @@ class Consumer(_GroupWorker):
         self.wanted = {stream: frozenset(types) for stream, types in (wanted or {}).items()}
         self.max_attempts = max_attempts
         self._last_error: dict[str, str] = {}
+        self._inbox_in_bus = (
+            inbox if isinstance(inbox, RedisInbox) and inbox.redis is redis else None
+        )
 
     def _group_lost(self) -> None:
         self._last_error.clear()
@@ -330,21 +358,25 @@ class Consumer(_GroupWorker):
                 block=self.block_ms if block_ms is None else block_ms,
             )
         self._progressed()
-        for stream, entries in response or []:
-            for entry_id, fields in entries:
-                await self._process(stream, entry_id, fields, deliveries=1)
-                self._progressed()
-                handled += 1
+        read = [(s, i, f) for s, entries in response or [] for i, f in entries]
+        handled += await self._process(read, deliveries=1)
         await self._observe_lag()
         return handled
 
     async def retry_due(self) -> int:
+        """Claim and handle the pending entries that are due: this process's own failures
+        once their back-off has passed (looked for on every poll while there are any), and
+        entries other consumers left idle for ``visibility_timeout`` (looked for every
+        ``scan_every`` s)."""
+        if not self._last_error and not self._scan_due():
+            return 0
+        with untraced():
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream in self.handlers:
+                    pipe.xpending_range(stream, self.group, min="-", max="+", count=100)
+                pendings: list[list[dict[str, Any]]] = await replies(pipe)
         handled = 0
-        for stream in self.handlers:
-            with untraced():
-                pending: list[dict[str, Any]] = await self.redis.xpending_range(
-                    stream, self.group, min="-", max="+", count=100
-                )
+        for stream, pending in zip(self.handlers, pendings, strict=True):
             for item in pending:
                 entry_id = item["message_id"]
                 deliveries = int(item["times_delivered"])
@@ -367,31 +399,62 @@ class Consumer(_GroupWorker):
                     if fields is None:  # trimmed from the stream while pending
                         await self.redis.xack(stream, self.group, claimed_id)
                         continue
-                    await self._process(stream, claimed_id, fields, deliveries=deliveries + 1)
-                    self._progressed()
-                    handled += 1
+                    handled += await self._process(
+                        [(stream, claimed_id, fields)], deliveries=deliveries + 1
+                    )
         return handled
 
     async def _process(
-        self, stream: str, entry_id: str, fields: Mapping[str, Any], deliveries: int
-    ) -> None:
-        try:
-            event = Envelope.decode(fields["envelope"])
-        except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-            # A malformed entry will never succeed: straight to the dead letters.
-            error = f"undecodable envelope: {exc}"
-            await self._dead_letter(stream, entry_id, deliveries, error, fields=fields)
-            return
+        self, read: Sequence[tuple[str, str, Mapping[str, Any]]], deliveries: int
+    ) -> int:
+        """Handle ``read`` in order; returns how many entries it took. The inbox is asked
+        once for all of them; the entries not handled (types not wanted, duplicates) are
+        acknowledged together at the end."""
+        events: list[tuple[str, str, Mapping[str, Any], Envelope]] = []
+        for stream, entry_id, fields in read:
+            try:
+                events.append((stream, entry_id, fields, Envelope.decode(fields["envelope"])))
+            except (KeyError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # A malformed entry will never succeed: straight to the dead letters.
+                error = f"undecodable envelope: {exc}"
+                await self._dead_letter(stream, entry_id, deliveries, error, fields=fields)
+                self._progressed()
+        asked = [e.id for stream, _, _, e in events if self._marks(stream, e)]
+        seen = await self.inbox.seen(self.group, asked) if asked else set()
+        skipped: dict[str, list[str]] = {}
+        for stream, entry_id, fields, event in events:
+            wanted = self.wanted.get(stream)
+            if wanted is not None and event.type not in wanted:
+                skipped.setdefault(stream, []).append(entry_id)
+                CONSUMED.labels(stream, self.group, "ignored").inc()
+            elif event.id in seen and self._marks(stream, event):
+                skipped.setdefault(stream, []).append(entry_id)
+                CONSUMED.labels(stream, self.group, "duplicate").inc()
+            elif await self._handle(stream, entry_id, fields, event, deliveries):
+                seen.add(event.id)  # a second copy in this read is a duplicate
+            self._progressed()
+        if skipped:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, entry_ids in skipped.items():
+                    pipe.xack(stream, self.group, *entry_ids)
+                await replies(pipe)
+        return len(read)
+
+    def _marks(self, stream: str, event: Envelope) -> bool:
+        """Whether the event goes through the inbox (a type the stream wants, a stream that
+        is not self-marking)."""
         wanted = self.wanted.get(stream)
-        if wanted is not None and event.type not in wanted:
-            await self.redis.xack(stream, self.group, entry_id)
-            CONSUMED.labels(stream, self.group, "ignored").inc()
-            return
-        marks = stream not in self.self_marking
-        if marks and await self.inbox.seen(self.group, event.id):
-            await self.redis.xack(stream, self.group, entry_id)
-            CONSUMED.labels(stream, self.group, "duplicate").inc()
-            return
+        return stream not in self.self_marking and (wanted is None or event.type in wanted)
+
+    async def _handle(
+        self,
+        stream: str,
+        entry_id: str,
+        fields: Mapping[str, Any],
+        event: Envelope,
+        deliveries: int,
+    ) -> bool:
+        """The handler, then the mark and the ack; False if it failed (left pending)."""
         parent = context_from({"traceparent": event.traceparent, "tracestate": event.tracestate})
         with self._tracer.start_as_current_span(
             f"{stream} process",
@@ -427,14 +490,27 @@ class Consumer(_GroupWorker):
                 if deliveries >= self.max_attempts:
                     error = self._error_of(entry_id)
                     await self._dead_letter(stream, entry_id, deliveries, error, fields=fields)
-                return
+                return False
             finally:
                 HANDLE_SECONDS.labels(stream, self.group).observe(time.perf_counter() - start)
-        if marks:
-            await self.inbox.mark(self.group, event.id)
-        await self.redis.xack(stream, self.group, entry_id)
+        await self._done(stream, entry_id, event.id if self._marks(stream, event) else None)
         self._last_error.pop(entry_id, None)
         CONSUMED.labels(stream, self.group, "handled").inc()
+        return True
+
+    async def _done(self, stream: str, entry_id: str, mark: str | None) -> None:
+        """After the handler's write: mark the event handled (``mark``: its id), then
+        acknowledge the entry. With the inbox in the bus's Redis both are one MULTI: one
+        round trip, and never an ack without its mark."""
+        if mark is not None and self._inbox_in_bus is not None:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                self._inbox_in_bus.marking(pipe, self.group, mark)
+                pipe.xack(stream, self.group, entry_id)
+                await replies(pipe)
+            return
+        if mark is not None:
+            await self.inbox.mark(self.group, mark)
+        await self.redis.xack(stream, self.group, entry_id)
 
     def _error_of(self, entry_id: str) -> str:
         return self._last_error.pop(entry_id, "unknown (failed in another process)")
@@ -444,8 +520,9 @@ class BatchConsumer(_GroupWorker):
     """A batch at a time, across all ``streams``, through one handler; acked together.
 
     Each poll takes, in this order, this consumer's own pending entries (a batch whose
-    handler failed, once its back-off has passed), entries another consumer left idle for
-    ``visibility_timeout`` (it crashed), then new ones. An event id seen twice in a batch is
+    handler failed, once its back-off has passed; read only while it may have some),
+    entries another consumer left idle for ``visibility_timeout`` (it crashed; looked for
+    every ``scan_every`` s), then new ones. An event id seen twice in a batch is
     handed over once. The handler must be idempotent per event id: a batch it stored may be
     handed over again after a crash before the ack."""
 
@@ -480,6 +557,9 @@ class BatchConsumer(_GroupWorker):
         )
         self.handler = handler
         self.failures = 0  # consecutive failed batches (the back-off's exponent)
+        # Whether this consumer may have entries of its own pending (unknown at the start;
+        # none once a read of them came back empty or its batch was acked).
+        self._own_pending = True
 
     def _rest(self) -> float:
         return self.backoff(self.failures) if self.failures else 0.0
@@ -488,8 +568,9 @@ class BatchConsumer(_GroupWorker):
         """Hand one batch over and ack it; returns how many entries were acked (0 while the
         handler fails: the batch stays pending for the next poll)."""
         with untraced():
-            entries = await self._read("0", block=None)
-            if not entries:
+            entries = await self._read("0", block=None) if self._own_pending else []
+            self._own_pending = bool(entries)
+            if not entries and self._scan_due():
                 entries = await self._claim_idle()
             if not entries:
                 block = self.block_ms if block_ms is None else block_ms
@@ -501,6 +582,7 @@ class BatchConsumer(_GroupWorker):
         return 0
 
     async def _handle(self, entries: list[tuple[str, str, dict[str, str] | None]]) -> int:
+        self._own_pending = True  # until acked
         batch: list[Delivery] = []
         fields_of: dict[tuple[str, str], dict[str, str]] = {}
         hopeless: list[tuple[str, str, str]] = []  # (stream, entry id, why)
@@ -548,8 +630,11 @@ class BatchConsumer(_GroupWorker):
         done: dict[str, list[str]] = {}
         for stream, entry_id, _ in entries:
             done.setdefault(stream, []).append(entry_id)
-        for stream, acked in done.items():
-            await self.redis.xack(stream, self.group, *acked)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, acked in done.items():
+                pipe.xack(stream, self.group, *acked)
+            await replies(pipe)
+        self._own_pending = False
         self.failures = 0
         self._progressed()
         await self._observe_lag()
