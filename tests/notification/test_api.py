@@ -303,7 +303,7 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
     await publish_event(redis, "events.gamification", badge_awarded("ivan"), "ivan")
     await until_count(client, issuer.headers("ivan", RW), 1)
     assert await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
-    assert await mongo["unread_counts"].count_documents({"_id": "ivy"}) == 0
+    assert await redis.keys("notifications:unread*{ivy}") == []
 
 
 @pytest.mark.parametrize(
@@ -371,11 +371,13 @@ async def test_a_crash_between_counting_and_storing_counts_the_notification_once
     """The unread counter is raised before the notification is inserted, naming it; the state
     a process that died in between leaves (counted, not stored) is what the redelivery finds."""
     from notification_service.domain.notifications import notification_id
+    from notification_service.store.notifications import NotificationStore
 
     fay = issuer.headers("fay", RW)
     event_id = uuid.uuid4().hex
     counted = notification_id("fay", event_id)
-    await mongo["unread_counts"].insert_one({"_id": "fay", "n": 1, "last": counted})
+    # What the process that died left: the notification counted, not inserted.
+    assert await NotificationStore(mongo, redis).counter.counted("fay", counted) == 1
     async with listening(redis, socket_channel) as emits:
         await publish_event(redis, "events.gamification", badge_awarded("fay"), "fay", event_id)
         await until_count(client, fay, 1)

@@ -157,7 +157,7 @@ async def test_an_in_app_emit_waits_while_its_redis_is_unreachable(
 ) -> None:
     """The delivery use case on the real store, first with an emitter whose Redis does not
     answer (a port nobody listens on), then with the harness's Redis."""
-    store = NotificationStore(mongo)
+    store = NotificationStore(mongo, redis)
     await store.ensure_indexes()
     relay = Relay(host="", port=25, sender="x@example.org")
     # Port 9 (discard): nothing listens, and no harness server can take it meanwhile (a

@@ -56,8 +56,8 @@ def digests_counted(outcome: str) -> float:
 
 
 @pytest.fixture
-async def store(mongo: Any) -> NotificationStore:
-    found = NotificationStore(mongo)
+async def store(mongo: Any, redis: Any) -> NotificationStore:
+    found = NotificationStore(mongo, redis)
     await found.ensure_indexes()
     return found
 

@@ -111,7 +111,7 @@ async def test_two_replicas_sweeping_one_delivery_send_it_once(
 ) -> None:
     """Two processes' sweeps (two Deliveries on one database) race on a mail that failed
     while the relay was down: the attempt's claim lets one of them send it."""
-    store = NotificationStore(mongo)
+    store = NotificationStore(mongo, redis)
     await store.ensure_indexes()
     await store.set_profile("ned", {"email": "ned@example.org"})
     prefs = await store.preferences_of("ned")
@@ -147,7 +147,7 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over(
 ) -> None:
     """A process that claimed an attempt and died: past the lease the attempt counts as
     failed and the next one goes out."""
-    store = NotificationStore(mongo)
+    store = NotificationStore(mongo, redis)
     await store.ensure_indexes()
     port = redis.connection_pool.connection_kwargs["port"]
     relay = Relay(host="127.0.0.1", port=smtp.port, sender="x@deepiri.dev", security="none")
@@ -165,9 +165,9 @@ async def test_a_claim_left_by_a_dead_process_is_taken_over(
     await emitter.close()
 
 
-async def test_without_a_relay_no_email_is_planned(mongo: Any) -> None:
+async def test_without_a_relay_no_email_is_planned(mongo: Any, redis: Any) -> None:
     """No relay configured: ordinary notifications plan no email at all."""
-    store = NotificationStore(mongo)
+    store = NotificationStore(mongo, redis)
     relay = Relay(host="", port=free_port(), sender="x@deepiri.dev")
     emitter = RoomEmitter("redis://127.0.0.1:1/0", "unused")
     assert "email" not in Deliveries(store, emitter, relay).available

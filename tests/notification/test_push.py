@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,12 +18,17 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar
+from redis.asyncio import Redis
 
-from deepiri_kit import load_settings
-from notification_service.app import create_app, trust
-from notification_service.domain.devices import Device, Push
+from deepiri_kit import Platform, load_settings
+from notification_service import service
+from notification_service.app import build, create_app, trust
+from notification_service.domain.devices import Device, Push, new_device
+from notification_service.domain.notifications import Draft
+from notification_service.service import Deliveries
 from notification_service.settings import NotificationSettings
 from notification_service.store.push import ApnsSender, FcmSender
+from notification_service.store.push_cap import PushCap
 from support.gamification import badge_awarded
 from support.push import ApnsFake, FcmFake
 from support.streams import publish_event
@@ -59,9 +65,9 @@ def apns(ca: TestCA) -> Iterator[ApnsFake]:
 
 
 @pytest.fixture
-def app(
+def settings(
     notification_env: dict[str, Any], fcm: FcmFake, apns: ApnsFake, ca: TestCA, tmp_path: Path
-) -> Litestar:
+) -> NotificationSettings:
     key_file = tmp_path / "fcm.json"
     key_file.write_text(json.dumps(fcm.service_account()))
     p8 = tmp_path / "apns.p8"
@@ -80,7 +86,12 @@ def app(
         "apns_ca_file": str(ca.ca_file),
         "push_per_user_per_hour": 3,
     }
-    return create_app(load_settings(NotificationSettings, {}, **env))
+    return load_settings(NotificationSettings, {}, **env)
+
+
+@pytest.fixture
+def app(settings: NotificationSettings) -> Litestar:
+    return create_app(settings)
 
 
 async def register(
@@ -327,6 +338,123 @@ async def test_pushes_per_user_are_capped_and_the_rest_stay_in_the_inbox(
     assert await mongo["notifications"].count_documents({"user_id": "hana"}) == 4
 
     await all_delivered(mongo)
+
+
+@dataclass
+class Clock:
+    """The time both replicas see; the test moves it."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def replicas(settings: NotificationSettings, clock: Clock) -> AsyncIterator[list[Deliveries]]:
+    """Two processes' deliveries (each its own clients) on the shared servers, on one clock."""
+    platforms = [await Platform.open(settings) for _ in range(2)]
+    built = [await build(platform) for platform in platforms]
+    for services in built:
+        services.deliveries.clock = clock
+    yield [services.deliveries for services in built]
+    for services, platform in zip(built, platforms, strict=True):
+        await services.close()
+        await platform.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+
+
+async def test_concurrent_deliveries_never_push_more_than_the_cap(
+    replicas: list[Deliveries], clock: Clock, mongo: Any, fcm: FcmFake
+) -> None:
+    """Two replicas deliver twelve notifications to one user at once, with one slot held by
+    a process that died after reserving it and one push throttled by FCM: the cap (3 an
+    hour) holds exactly; the throttled push's retry is not counted twice; the dead process's
+    slot is free after the lease, and the hour's slots after the hour."""
+    one, two = replicas
+    await one.store.push_cap.reserve(  # what a process that died mid-push left
+        "olga", "dead:push", per_hour=3, lease=service.LEASE, now=clock()
+    )
+    assert one.devices is not None
+    await one.devices.register(
+        new_device(
+            user_id="olga",
+            provider="fcm",
+            platform="android",
+            token=ANDROID_TOKEN,
+            app_version="1.4.0",
+            now=clock(),
+        )
+    )
+    fcm.throttle, fcm.retry_after = 1, 1
+    badge = Draft("badge", "A badge", "well done")
+
+    async def notify(deliveries: Deliveries, event: str) -> None:
+        await deliveries.notify("olga", event, "gamification.badge_awarded", badge)
+
+    await asyncio.gather(*(notify(replicas[i % 2], f"e{i}") for i in range(12)))
+
+    async def outcomes() -> list[str]:
+        found = (
+            await mongo["delivery_attempts"]
+            .find({"channel": "push", "device_id": {"$exists": False}})
+            .to_list()
+        )
+        return sorted(a["outcome"] for a in found)
+
+    # The dead process holds one slot: two pushes reserved, one of them throttled.
+    assert await outcomes() == ["capped"] * 10 + ["delivered", "failed"]
+    assert len(fcm.sent) == 1
+    clock.now += timedelta(seconds=5)  # past Retry-After: the throttled push goes out
+    await asyncio.gather(one.sweep(), two.sweep())
+    assert len(fcm.sent) == 2
+    assert await one.store.pending() == []
+    await notify(one, "e12")  # the dead process's slot still held: capped
+    assert len(fcm.sent) == 2
+    clock.now += service.LEASE  # its lease is over: the slot is free, once
+    await notify(two, "e13")
+    await notify(one, "e14")
+    assert len(fcm.sent) == 3
+    clock.now += timedelta(hours=1)  # an hour after those pushes: room again
+    await notify(one, "e15")
+    assert len(fcm.sent) == 4
+    assert (await outcomes()).count("capped") == 12
+
+
+async def test_a_push_waits_while_its_cap_is_unreachable(
+    replicas: list[Deliveries], clock: Clock, mongo: Any, fcm: FcmFake
+) -> None:
+    """The cap's Redis does not answer (port 9: nothing listens): nothing is pushed
+    uncounted; the delivery waits like one whose provider is down, then goes out once."""
+    one = replicas[0]
+    assert one.devices is not None
+    await one.devices.register(
+        new_device(
+            user_id="pia",
+            provider="fcm",
+            platform="android",
+            token=ANDROID_TOKEN,
+            app_version="1.4.0",
+            now=clock(),
+        )
+    )
+    working = one.store.push_cap
+    cut_off = Redis(host="127.0.0.1", port=9, socket_connect_timeout=1)
+    one.store.push_cap = PushCap(cut_off)
+    await one.notify("pia", "e1", "gamification.badge_awarded", Draft("badge", "B", "b"))
+    [waiting] = await one.store.pending()
+    assert (waiting["channel"], waiting["failures"]) == ("push", 1)
+    assert fcm.sent == []
+    one.store.push_cap = working
+    clock.now += timedelta(seconds=5)
+    assert await one.sweep() == 1
+    assert len(fcm.sent) == 1
+    assert await one.store.pending() == []
+    await cut_off.aclose()
 
 
 def apns_sender(apns: ApnsFake, http: httpx.AsyncClient) -> ApnsSender:

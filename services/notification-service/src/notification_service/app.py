@@ -85,7 +85,7 @@ async def build(platform: Platform) -> Services:
     """The use cases on this platform's clients; the app and the CLI both start here."""
     settings = platform.settings
     assert isinstance(settings, NotificationSettings)
-    store = NotificationStore(platform.require_mongo())
+    store = NotificationStore(platform.require_mongo(), platform.require_redis())
     devices = DeviceStore(platform.require_mongo())
     await retry_startup(store.ensure_indexes, what="notification indexes")
     await retry_startup(devices.ensure_indexes, what="device indexes")

@@ -404,9 +404,7 @@ class Deliveries:
             )
             return True
         if job["channel"] == "push":
-            if job["failures"] == 0 and await self._over_push_cap(notification.user_id):
-                raise Capped(f"more than {self.push_per_hour} pushes this hour")
-            await self._push(job, notification)
+            await self._capped_push(job, notification)
             return True
         if job["channel"] == "email":
             address = (await self.store.profile(notification.user_id)).email
@@ -416,13 +414,29 @@ class Deliveries:
             return True
         raise Undelivered(f"channel {job['channel']} is not available")
 
-    async def _over_push_cap(self, user_id: str) -> bool:
-        since = self.clock() - timedelta(hours=1)
-        return await self.store.pushes_since(user_id, since) >= self.push_per_hour
+    async def _capped_push(self, job: Document, notification: Notification) -> None:
+        """The push, counted against the user's cap *before* it is sent (atomically, so
+        concurrent deliveries cannot all take the last slot); a retry of a delivery holding
+        its slot is not counted again; a process dying mid-push frees its slot after LEASE."""
+        cap, user = self.store.push_cap, notification.user_id
+        if not await cap.reserve(
+            user, job["_id"], per_hour=self.push_per_hour, lease=LEASE, now=self.clock()
+        ):
+            raise Capped(f"{self.push_per_hour} pushes this hour already")
+        try:
+            sent = await self._push(job, notification)
+        except Undelivered:
+            await cap.sent(user, job["_id"], now=self.clock())  # some went out, or will
+            raise
+        if sent:
+            await cap.sent(user, job["_id"], now=self.clock())
+        else:
+            await cap.release(user, job["_id"])
 
-    async def _push(self, job: Document, notification: Notification) -> None:
+    async def _push(self, job: Document, notification: Notification) -> bool:
         """One message per device token; devices already reached by this delivery are
-        skipped on a retry, dead tokens deleted, and every send recorded (without the token)."""
+        skipped on a retry, dead tokens deleted, and every send recorded (without the token).
+        False if no device was tried, now or before (nothing to count against the cap)."""
         if self.devices is None:
             raise Undelivered("push is not configured")
         reached = {
@@ -432,11 +446,13 @@ class Deliveries:
         }
         push = push_of(notification)
         waits: list[float] = []
+        tried = 0
         for device in await self.devices.of(notification.user_id):
             sender = self.senders.get(device.provider)
             if device.id in reached or sender is None:
                 continue
             outcome = await sender.send(device, push)
+            tried += 1
             PUSHED.labels(device.provider, outcome.result).inc()
             await self.store.attempt(
                 {
@@ -460,6 +476,7 @@ class Deliveries:
             raise Undelivered(
                 f"push: {len(waits)} device(s) to try again", retry_after=max(waits) or None
             )
+        return bool(tried or reached)
 
 
 def in_app_data(n: Notification, unread: int) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+from redis.asyncio import Redis
 
 from deepiri_kit import decode_cursor, keyset_filter, page_of
 from deepiri_kit.data.mongo import Tombstones, ensure_indexes
@@ -33,6 +34,8 @@ from notification_service.domain.preferences import (
     Preferences,
     QuietHours,
 )
+from notification_service.store.push_cap import PushCap
+from notification_service.store.unread import MARKS_KEPT, UnreadCounter
 
 Document = dict[str, Any]
 
@@ -121,7 +124,7 @@ def preferences_doc(user_id: str, prefs: Preferences) -> Document:
 
 
 class NotificationStore:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], redis: Redis) -> None:
         self.notifications = db["notifications"]
         self.deliveries = db["deliveries"]
         # One document per attempt being made: two replicas never make the same attempt.
@@ -130,8 +133,10 @@ class NotificationStore:
         self.preferences = db["preferences"]
         self.profiles = db["profiles"]
         self.tombstones = db["deleted"]
-        # Per user: {_id: user, n: unread notifications, last: the last notification counted}.
-        self.unread_counts = db["unread_counts"]
+        # Each user's unread count (Redis; rebuilt from the notifications when lost).
+        self.counter = UnreadCounter(redis, self._unread_ids)
+        # Each user's pushes of the last hour, and those about to be sent (Redis).
+        self.push_cap = PushCap(redis)
         # One document per (user, local day) whose digest was claimed: its _id is the key.
         self.digests = db["digests"]
         # Erased accounts: nothing is notified to them again, however late or replayed.
@@ -168,33 +173,19 @@ class NotificationStore:
                 await self.deliveries.insert_one(delivery)
         if notification is None:
             return 0
-        unread = await self._count_new(notification)
+        # Counted *before* it is inserted, once (the counter's marks): the redelivery after a
+        # crash in between counts nothing twice.
+        unread = await self.counter.counted(notification.user_id, notification.id)
         try:
             await self.notifications.insert_one(notification_doc(notification))
         except DuplicateKeyError:
             return None
         return unread
 
-    async def _count_new(self, notification: Notification) -> int:
-        """Count the notification as unread *before* it is inserted, once: ``last`` names the
-        one counted last, so the redelivery after a crash in between counts nothing twice.
-        (A counter, not a count over the inbox: FerretDB scans the whole collection for
-        that, ~33 ms per notification in the profile.) Returns the count, the notification's
-        in-app emit carries it."""
-        try:
-            doc = await self.unread_counts.find_one_and_update(
-                {"_id": notification.user_id, "last": {"$ne": notification.id}},
-                {"$inc": {"n": 1}, "$set": {"last": notification.id}},
-                upsert=True,  # (no projection: FerretDB's findAndModify has none)
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:  # counted already: the upsert's insert met the counter
-            return await self.unread(notification.user_id)
-        return max(0, int(doc["n"])) if doc else await self.unread(notification.user_id)
-
-    async def _uncount(self, user_id: str, read: int) -> None:
-        if read:
-            await self.unread_counts.update_one({"_id": user_id}, {"$inc": {"n": -read}})
+    async def _unread_ids(self, user_id: str) -> list[str]:
+        """The user's unread notifications' ids: what a lost counter is rebuilt from."""
+        found = self.notifications.find({"user_id": user_id, "read_at": None}, {"_id": 1})
+        return [doc["_id"] for doc in await found.to_list()]
 
     # --- the inbox ------------------------------------------------------------------------
 
@@ -217,9 +208,9 @@ class NotificationStore:
         return [as_notification(d) for d in docs], next_cursor
 
     async def unread(self, user_id: str) -> int:
-        """The user's unread notifications (their counter: one small document, no count)."""
-        doc = await self.unread_counts.find_one({"_id": user_id}, {"n": 1})
-        return max(0, int(doc["n"])) if doc else 0
+        """The user's unread notifications (their counter, not a count over the inbox: on
+        FerretDB that scans every notification, ~33 ms per emit in the profile)."""
+        return await self.counter.count(user_id)
 
     async def get(self, user_id: str, notification_id: str) -> Notification | None:
         doc = await self.notifications.find_one({"_id": notification_id, "user_id": user_id})
@@ -235,26 +226,42 @@ class NotificationStore:
             {"_id": notification_id, "user_id": user_id, "read_at": None},
             {"$set": {"read_at": at}},
         )
-        await self._uncount(user_id, result.modified_count)
-        return result.matched_count == 1 or await self.get(user_id, notification_id) is not None
+        if result.modified_count:
+            await self.counter.uncounted(user_id, [notification_id])
+            return True
+        found = await self.get(user_id, notification_id)
+        if found is None:
+            return False
+        # Read before: if that request failed to uncount it (Redis dropped), its retry does
+        # (the mark lets it count once); past the marks' lifetime that was long settled.
+        if found.read_at is not None and at - found.read_at < MARKS_KEPT:
+            await self.counter.uncounted(user_id, [notification_id])
+        return True
 
     async def mark_all_read(self, user_id: str, at: datetime) -> int:
+        # By name, not "set to 0": one counted meanwhile stays counted, and one read or
+        # deleted meanwhile by another request leaves the count once.
+        # Uncounted first: if Redis is unreachable nothing is written and a retry does it all;
+        # if MongoDB fails after, the retry finds them unread again and the marks count once.
+        ids = await self._unread_ids(user_id)
+        if not ids:
+            return 0
+        await self.counter.uncounted(user_id, ids)
         result = await self.notifications.update_many(
-            {"user_id": user_id, "read_at": None}, {"$set": {"read_at": at}}
+            {"_id": {"$in": ids}, "read_at": None}, {"$set": {"read_at": at}}
         )
-        # By how many were read, not "set to 0": one counted meanwhile stays counted.
-        await self._uncount(user_id, result.modified_count)
         return result.modified_count
 
     async def delete(self, user_id: str, notification_id: str, at: datetime) -> bool:
         found = await self.get(user_id, notification_id)
         if found is None:
             return False
+        if found.read_at is None:  # an unread one leaves the count (once, whoever says so),
+            # before it goes: with Redis unreachable it stays, and the retry does both.
+            await self.counter.uncounted(user_id, [notification_id])
         with contextlib.suppress(DuplicateKeyError):  # a concurrent delete
             await self.tombstones.insert_one({"_id": notification_id, "user_id": user_id, "at": at})
-        deleted = await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
-        if found.read_at is None:  # an unread one leaves the count
-            await self._uncount(user_id, deleted.deleted_count)
+        await self.notifications.delete_one({"_id": notification_id, "user_id": user_id})
         await self.deliveries.delete_many({"notification_id": notification_id})
         ids = [delivery_id(notification_id, channel) for channel in CHANNELS]
         await self.claims.delete_many({"delivery_id": {"$in": ids}})
@@ -294,18 +301,6 @@ class NotificationStore:
     async def attempt(self, record: Document) -> None:
         """Every attempt, kept for support (never a secret: no mail link, no push token)."""
         await self.attempts.insert_one(record)
-
-    async def pushes_since(self, user_id: str, since: datetime) -> int:
-        """Push deliveries that reached the user's devices since ``since``."""
-        return await self.attempts.count_documents(
-            {
-                "user_id": user_id,
-                "channel": "push",
-                "device_id": {"$exists": False},
-                "outcome": "delivered",
-                "at": {"$gte": since},
-            }
-        )
 
     async def attempts_of(self, delivery_id: str) -> list[Document]:
         return await self.attempts.find({"delivery_id": delivery_id}).sort("at", 1).to_list()
@@ -395,4 +390,7 @@ class NotificationStore:
         await self.preferences.delete_one({"_id": user_id})
         await self.profiles.delete_one({"_id": user_id})
         await self.digests.delete_many({"user_id": user_id})
-        await self.unread_counts.delete_one({"_id": user_id})
+        await self.counter.forget(user_id)
+        await self.push_cap.forget(user_id)
+        # The counter's MongoDB document, as versions before the Redis counter kept it.
+        await self.notifications.database["unread_counts"].delete_one({"_id": user_id})
