@@ -51,8 +51,11 @@ class PlayerFactsStore:
         if await self.erased.buried(user_id):
             return
         async with self.erased.undone_if_buried([user_id], self._forget):
-            with contextlib.suppress(DuplicateKeyError):
-                await self.collection.replace_one({"_id": doc_id, **older}, doc, upsert=True)
+            await self._replace(doc_id, doc, older)
+
+    async def _replace(self, doc_id: str, doc: Document, older: Document) -> None:
+        with contextlib.suppress(DuplicateKeyError):
+            await self.collection.replace_one({"_id": doc_id, **older}, doc, upsert=True)
 
     async def _raise(self, user_id: str, doc_id: str, doc: Document) -> None:
         await self._keep(user_id, doc_id, doc, {"level": {"$lt": doc["level"]}})
