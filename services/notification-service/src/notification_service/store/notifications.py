@@ -326,7 +326,8 @@ class NotificationStore:
         """What user-service announced at ``at`` (zone, verified address, name), unless a
         profile announced later is stored: a replay may bring an older event after a newer
         one. Fields left out stay. Replicas may handle two of the user's events at once, so
-        the replace is conditional on the version read (a loser reads again). False if
+        the replace is conditional on the version read (a loser reads again): atomic on
+        MongoDB; FerretDB, the test server, may let both win (docs/ferretdb.md). False if
         ours was newer."""
         at = stored_time(at)
         while True:
