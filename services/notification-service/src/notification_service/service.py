@@ -565,6 +565,10 @@ class Reactions:
     async def on_mail(
         self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
     ) -> None:
+        # A late request for an erased account: its link is dead, its address must not be
+        # written again.
+        if await self.store.erased.buried(user_id):
+            return
         await self.deliveries.mail(user_id, event_id, rules.mail(event))
 
 
