@@ -17,6 +17,7 @@ from challenge_service.domain.challenges import PlayerFacts
 from challenge_service.service import Challenges, offer
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import EventBus, event_envelope
+from support.erasure import publish_deletion, someone
 from support.streams import published
 from support.tokens import TokenIssuer
 from support.waiting import eventually
@@ -298,8 +299,11 @@ async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
     assert f"{BASE}/{{challenge_id}}/accept" in schema["paths"]
 
 
-async def announce(redis: Any, stream: str, event: Any, user: str) -> str:
-    envelope = event_envelope(event, source="test", user_id=user)
+async def announce(
+    redis: Any, stream: str, event: Any, user: str, *, at: datetime | None = None
+) -> str:
+    """``event`` published for ``user``, made ``at`` (now if not given)."""
+    envelope = event_envelope(event, source="test", user_id=user, occurred_at=at)
     await EventBus(redis).publish(stream, envelope)
     return envelope.id
 
@@ -374,6 +378,62 @@ async def test_what_events_tell_about_a_player_is_what_generation_asks_with(
     await announce(redis, users.STREAM.name, users.UserDeleted(user_id="ann"), "ann")
     await handled(redis, users.STREAM.name)
     assert await service.players.of("ann") == PlayerFacts()
+
+
+async def test_an_older_profile_replayed_after_a_newer_one_keeps_the_newer_zone(
+    app: Litestar, client: httpx.AsyncClient, redis: Any
+) -> None:
+    """After Redis lost the bus, user-service's guard replays what was not confirmed: an
+    update the player made later may have been handled first."""
+    service: Challenges = app.state["service"]
+    uma, t0 = someone("uma"), datetime.now(UTC) - timedelta(hours=1)
+    newer = users.UserUpdated(user_id=uma, time_zone="Europe/Paris")
+    older = users.UserUpdated(user_id=uma, time_zone="Asia/Tokyo")
+    await announce(redis, users.STREAM.name, newer, uma, at=t0 + timedelta(minutes=1))
+    await announce(redis, users.STREAM.name, older, uma, at=t0)
+    await handled(redis, users.STREAM.name)
+    assert await service.players.zone_of(uma) == "Europe/Paris"
+    # The same update replayed (its time to the microsecond) changes nothing either.
+    await announce(redis, users.STREAM.name, newer, uma, at=t0 + timedelta(minutes=1))
+    await handled(redis, users.STREAM.name)
+    assert await service.players.zone_of(uma) == "Europe/Paris"
+
+
+async def test_events_replayed_after_the_deletion_recreate_nothing(
+    app: Litestar, client: httpx.AsyncClient, redis: Any, mongo: Any
+) -> None:
+    """The guard read a link just before the erasure scrubbed it: a ``user.updated`` (or a
+    ``skill.leveled``, also journalled, or a late level) arrives after ``user.deleted``."""
+    service: Challenges = app.state["service"]
+    val, t0 = someone("val"), datetime.now(UTC) - timedelta(hours=1)
+    zoned = users.UserUpdated(user_id=val, time_zone="Asia/Tokyo")
+    await announce(redis, users.STREAM.name, zoned, val, at=t0)
+    await handled(redis, users.STREAM.name)
+    assert (await service.players.of(val)).time_zone == "Asia/Tokyo"
+    await publish_deletion(redis, val)
+    await handled(redis, users.STREAM.name)
+    assert await service.players.of(val) == PlayerFacts()
+    replayed = users.UserUpdated(user_id=val, time_zone="Europe/Paris")
+    await announce(redis, users.STREAM.name, replayed, val, at=t0 + timedelta(minutes=1))
+    skill = skills.SkillLeveled(
+        user_id=val,
+        skill_id="python",
+        category="technical",
+        level=2,
+        previous_level=1,
+        xp=1_100,
+        points_granted=1,
+        points=1,
+    )
+    await announce(redis, skills.STREAM.name, skill, val, at=t0 + timedelta(minutes=2))
+    level = gamification.LevelUp(
+        user_id=val, level=3, previous_level=2, xp=2_100, xp_to_next_level=900
+    )
+    await announce(redis, gamification.STREAM.name, level, val)
+    await handled(redis, users.STREAM.name, skills.STREAM.name, gamification.STREAM.name)
+    assert await service.players.of(val) == PlayerFacts()
+    assert await mongo["player_facts"].count_documents({"user_id": val}) == 0
+    assert await redis.xlen("dlq.challenge-service") == 0
 
 
 async def test_a_streak_counts_the_players_days_in_their_time_zone(

@@ -49,3 +49,26 @@ async def test_a_write_racing_a_burial_is_erased_again_and_refused(mongo: Any) -
     assert isinstance(refused.value.__context__, RuntimeError)
     assert undone == ["bob", "bob"]
     assert [t["owner"] for t in await things.find().to_list()] == ["ann"]
+
+
+async def test_without_a_refusal_a_write_racing_a_burial_is_just_undone(mongo: Any) -> None:
+    """An event for an account erased while it was handled: dropped, not retried."""
+    tombstones = Tombstones(mongo)
+    things = mongo["things"]
+
+    async def erase_again(user_id: str) -> None:
+        await things.delete_many({"owner": user_id})
+
+    async with tombstones.undone_if_buried(["cy"], erase_again):
+        await tombstones.bury("cy", utcnow())
+        await things.insert_one({"owner": "cy"})
+    assert await things.count_documents({}) == 0
+
+    async def failing() -> None:
+        async with tombstones.undone_if_buried(["cy"], erase_again):
+            await things.insert_one({"owner": "cy"})
+            raise RuntimeError("failed half-way")
+
+    with pytest.raises(RuntimeError):  # a failure is still the caller's to see
+        await failing()
+    assert await things.count_documents({}) == 0

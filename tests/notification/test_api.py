@@ -6,7 +6,7 @@ channel, bad input and scopes."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,10 +16,11 @@ from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.gamification import CurrencyCredited, LevelUp
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRequested
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
-from deepiri_kit.contracts.users import UserDeleted, UserRegistered
+from deepiri_kit.contracts.users import UserDeleted, UserRegistered, UserUpdated
+from support.erasure import mongo_traces, publish_deletion, someone
 from support.gamification import badge_awarded
 from support.rooms import listening
-from support.streams import publish_event
+from support.streams import drained, publish_event
 from support.tokens import TokenIssuer
 from support.waiting import eventually
 
@@ -27,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 INBOX = "/api/notifications/inbox"
 PREFS = "/api/notifications/preferences"
 RW = "notifications:read notifications:write"
+MINUTE = timedelta(minutes=1)
 
 
 def credited(user: str, xp: int = 10) -> CurrencyCredited:
@@ -304,6 +306,69 @@ async def test_the_profile_zone_comes_from_user_events_and_deletion_erases(
     await until_count(client, issuer.headers("ivan", RW), 1)
     assert await mongo["notifications"].count_documents({"user_id": "ivy"}) == 0
     assert await redis.keys("notifications:unread*{ivy}") == []
+
+
+async def profile_of(mongo: Any, user: str) -> dict[str, Any] | None:
+    doc: dict[str, Any] | None = await mongo["profiles"].find_one({"_id": user}, {"at": 0})
+    return doc
+
+
+async def test_an_older_profile_replayed_after_a_newer_one_changes_nothing(
+    client: httpx.AsyncClient, redis: Any, mongo: Any
+) -> None:
+    """After Redis lost the bus, user-service's guard replays what the consumer had not
+    confirmed (``docs/services/user-service.md``): an update the user made later may
+    already have been handled."""
+    uma, t0 = someone("uma"), datetime.now(UTC) - timedelta(hours=1)
+    old = UserUpdated(
+        user_id=uma, display_name="Uma", time_zone="Asia/Tokyo", email="uma@old.example"
+    )
+    new = UserUpdated(
+        user_id=uma, display_name="Uma B", time_zone="Europe/Paris", email="uma@new.example"
+    )
+    await publish_event(redis, "events.users", new, uma, f"{uma}:3", occurred_at=t0 + MINUTE)
+    await publish_event(redis, "events.users", old, uma, f"{uma}:2", occurred_at=t0)
+    await eventually(lambda: drained(redis, "events.users", "notification-service"))
+    expected = {
+        "_id": uma,
+        "display_name": "Uma B",
+        "time_zone": "Europe/Paris",
+        "email": "uma@new.example",
+    }
+    assert await profile_of(mongo, uma) == expected
+    # A newer one still counts; a field it leaves out stays.
+    newest = UserUpdated(user_id=uma, time_zone="America/New_York")
+    await publish_event(redis, "events.users", newest, uma, occurred_at=t0 + 2 * MINUTE)
+    await eventually(lambda: drained(redis, "events.users", "notification-service"))
+    assert await profile_of(mongo, uma) == expected | {"time_zone": "America/New_York"}
+    assert await redis.xlen("dlq.notification-service") == 0
+
+
+async def test_a_profile_replayed_after_the_deletion_recreates_nothing(
+    client: httpx.AsyncClient, redis: Any, mongo: Any
+) -> None:
+    """The guard read a link just before the erasure scrubbed it: its ``user.updated``
+    arrives after ``user.deleted``. Nothing of the account may come back."""
+    val, t0 = someone("val"), datetime.now(UTC) - timedelta(hours=1)
+    address = f"{val}@example.org"
+    profile = UserUpdated(user_id=val, display_name="Val", time_zone="Asia/Tokyo", email=address)
+    await publish_event(redis, "events.users", profile, val, f"{val}:1", occurred_at=t0)
+    await eventually(lambda: profile_present(mongo, val))
+    await publish_deletion(redis, val)
+    await eventually(lambda: drained(redis, "events.users", "notification-service"))
+    assert await profile_of(mongo, val) is None
+    # The replay: the account's update (made before the deletion, under its own id).
+    renamed = UserUpdated(user_id=val, display_name="Valerie", email=address)
+    await publish_event(redis, "events.users", renamed, val, f"{val}:2", occurred_at=t0 + MINUTE)
+    await eventually(lambda: drained(redis, "events.users", "notification-service"))
+    assert await profile_of(mongo, val) is None
+    assert await mongo_traces(mongo, address) == {}
+    assert await mongo_traces(mongo, val, besides=["erased_users", "consumed_events"]) == {}
+    assert await redis.xlen("dlq.notification-service") == 0
+
+
+async def profile_present(mongo: Any, user: str) -> bool:
+    return await profile_of(mongo, user) is not None
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,10 @@ from notification_service.service import Deliveries
 from notification_service.store.channels import RoomEmitter
 from notification_service.store.channels import SmtpRelay as Relay
 from notification_service.store.notifications import NotificationStore
+from support.erasure import mongo_traces, publish_deletion, someone
 from support.rooms import listening
 from support.smtp import SmtpRelay
-from support.streams import publish_event
+from support.streams import drained, publish_event
 from support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -84,6 +85,25 @@ async def test_account_mail_is_sent_once_per_event(
     assert [a["outcome"] for a in log] == ["delivered", "delivered"]
     assert link not in repr(log)
     assert len(smtp.mailbox.received) == 2
+
+
+async def test_account_mail_arriving_after_the_deletion_is_not_sent(
+    client: httpx.AsyncClient, redis: Any, mongo: Any, smtp: SmtpRelay
+) -> None:
+    eve = someone("eve")
+    await publish_deletion(redis, eve)
+    link = f"https://deepiri.example/verify?token={uuid.uuid4().hex}"
+    await publish_event(redis, "events.users", verification(eve, link), eve)
+    # A marker after it: another person's mail shows the consumer went past the late one.
+    await publish_event(redis, "events.users", verification("ada", link), "ada")
+
+    async def marker_sent() -> bool:
+        return len(smtp.mailbox.received) >= 1
+
+    await eventually(marker_sent)
+    await eventually(lambda: drained(redis, "events.users", "notification-service"))
+    assert [m["To"] for m in smtp.mailbox.received] == ["ada@example.org"]
+    assert await mongo_traces(mongo, eve, besides=["erased_users", "consumed_events"]) == {}
 
 
 async def test_mail_waits_while_the_relay_is_down_and_goes_out_when_it_returns(

@@ -113,7 +113,7 @@ async def test_two_replicas_sweeping_one_delivery_send_it_once(
     while the relay was down: the attempt's claim lets one of them send it."""
     store = NotificationStore(mongo, redis)
     await store.ensure_indexes()
-    await store.set_profile("ned", {"email": "ned@example.org"})
+    await store.set_profile("ned", {"email": "ned@example.org"}, datetime.now(UTC))
     prefs = await store.preferences_of("ned")
     await store.save_preferences(
         "ned", with_changes(prefs, channels={"badge": ["email"]}, quiet_hours=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from deepiri_kit.contracts import Event
@@ -17,11 +18,15 @@ async def publish_event(
     event_id: str | None = None,
     *,
     source: str = "tests",
+    occurred_at: datetime | None = None,
 ) -> str:
     """``event`` (a contract's) on ``stream`` in its envelope, as its producer publishes it,
     for ``user`` under ``event_id`` (a new one if not given: the same id again is a
-    redelivery). Returns the event id."""
-    envelope = event_envelope(event, source=source, user_id=user, event_id=event_id)
+    redelivery), made at ``occurred_at`` (now if not given: an earlier time is an event
+    replayed late). Returns the event id."""
+    envelope = event_envelope(
+        event, source=source, user_id=user, event_id=event_id, occurred_at=occurred_at
+    )
     await EventBus(redis).publish(stream, envelope)
     return envelope.id
 

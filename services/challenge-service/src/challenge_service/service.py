@@ -202,7 +202,7 @@ class Challenges:
             await self.players.set_zone(user_id, zone, at)
 
     async def on_user_deleted(self, user_id: str) -> None:
-        await self.players.erase(user_id)
+        await self.players.erase(user_id, utcnow())
 
     async def on_skill_leveled(self, user_id: str, event_id: str, event: SkillLeveled) -> None:
         await self.players.raise_skill(user_id, event.skill_id, event.level)

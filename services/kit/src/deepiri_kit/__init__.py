@@ -11,7 +11,7 @@ Everything else is internal; ``make lint`` refuses a service's deep import of it
 from deepiri_kit import metrics
 from deepiri_kit.app import Wiring, create_app, from_state
 from deepiri_kit.auth import LocalKeys, Principal, TokenVerifier, invalid_token, requires_scopes
-from deepiri_kit.clock import utcnow
+from deepiri_kit.clock import stored_time, utcnow
 from deepiri_kit.errors import (
     Conflict,
     DomainError,
@@ -139,6 +139,7 @@ __all__ = [
     "retry_startup",
     "run",
     "scoped_key",
+    "stored_time",
     "to_utc",
     "tracer",
     "untraced",

@@ -9,3 +9,10 @@ from datetime import UTC, datetime
 def utcnow() -> datetime:
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def stored_time(value: datetime) -> datetime:
+    """``value`` in UTC to the millisecond, as MongoDB will return it: compare an event's
+    time with a stored one in this form, or the same instant replayed looks newer."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)

@@ -524,7 +524,12 @@ class Reactions:
     async def on_challenge(self, user_id: str, event_id: str, event: ChallengeCompleted) -> None:
         await self.deliveries.notify(user_id, event_id, event.TYPE, rules.challenge(event))
 
-    async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None:
+    async def on_profile(
+        self, user_id: str, event: UserRegistered | UserUpdated, at: datetime
+    ) -> None:
+        """The newest profile announced (``at``: when user-service made the change) is kept;
+        an erased account's is never taken back, even from an event replayed after the
+        deletion — not even for the instant between the write and the tombstone's check."""
         changes: dict[str, Any] = {}
         if isinstance(event.time_zone, str):
             try:
@@ -536,8 +541,11 @@ class Reactions:
             changes["email"] = event.email
         if event.display_name is not msgspec.UNSET:
             changes["display_name"] = event.display_name
-        if changes:
-            await self.store.set_profile(user_id, changes)
+        erased = self.store.erased
+        if not changes or await erased.buried(user_id):
+            return
+        async with erased.undone_if_buried([user_id], self.store.forget_profile):
+            await self.store.set_profile(user_id, changes, at)
 
     async def on_friend_requested(self, event_id: str, event: FriendRequested) -> None:
         sender = (await self.store.profile(event.user_id)).display_name
@@ -557,6 +565,10 @@ class Reactions:
     async def on_mail(
         self, user_id: str, event_id: str, event: VerificationRequested | PasswordResetRequested
     ) -> None:
+        # A late request for an erased account: its link is dead, its address must not be
+        # written again.
+        if await self.store.erased.buried(user_id):
+            return
         await self.deliveries.mail(user_id, event_id, rules.mail(event))
 
 

@@ -106,11 +106,12 @@ class Erasure:
             await self.again(user_id)
 
     def undone_if_erased(
-        self, user_ids: Iterable[str], refusal: Callable[[], BaseException]
+        self, user_ids: Iterable[str], refusal: Callable[[], BaseException] | None = None
     ) -> AbstractAsyncContextManager[None]:
         """Around every write path for ``user_ids`` (a credit, badges, a match and its
-        finishing): whoever of them was erased while it wrote is erased again once it has
-        written everything, and ``refusal()`` is raised (kit ``Tombstones.undone_if_buried``)."""
+        finishing, a display name): whoever of them was erased while it wrote is erased again
+        once it has written everything, and ``refusal()`` is raised if given (kit
+        ``Tombstones.undone_if_buried``)."""
         return self.tombstones.undone_if_buried(user_ids, self.again, refusal)
 
     async def buried(self, user_id: str) -> bool:

@@ -95,9 +95,8 @@ class Reactions:
         account's name is never taken back)."""
         if await self.erasure.buried(user_id):
             return
-        await self.profiles.set_name(user_id, name, fold.stored_time(at))
-        if await self.erasure.buried(user_id):  # deleted meanwhile
-            await self.erasure.again(user_id)
+        async with self.erasure.undone_if_erased([user_id]):  # deleted meanwhile: again
+            await self.profiles.set_name(user_id, name, fold.stored_time(at))
 
     async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> Erased:
         """Erase everything of the account and keep it erased (``service/erasure.py``)."""

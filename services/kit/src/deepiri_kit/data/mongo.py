@@ -128,13 +128,14 @@ class Tombstones:
         self,
         user_ids: Iterable[str],
         undo: Callable[[str], Awaitable[object]],
-        refusal: Callable[[], BaseException],
+        refusal: Callable[[], BaseException] | None = None,
     ) -> AsyncIterator[None]:
         """Around a write for ``user_ids``: once it has written everything (or failed
         half-way), each of them buried meanwhile — the tombstone after the write's first
         check, the erasure's deletes maybe before some of the write's inserts — has
-        ``undo`` run (erase it again), and ``refusal()`` is raised. Checked only at the
-        end: a write checked earlier could still land after the deletes, and a failed
+        ``undo`` run (erase it again), and ``refusal()`` is raised (without a refusal the
+        write is just undone: an event for an erased account is dropped). Checked only at
+        the end: a write checked earlier could still land after the deletes, and a failed
         write's retry finds the tombstone and writes nothing, so it cannot clean up."""
         ids = list(user_ids)
         try:
@@ -143,7 +144,8 @@ class Tombstones:
             if buried := await self.buried_among(ids):
                 for user_id in sorted(buried):
                     await undo(user_id)
-                raise refusal()
+                if refusal is not None:
+                    raise refusal()
 
     async def forget_requests(self, user_id: str) -> int:
         """Erase the user's Idempotency-Key records (their stored responses hold the user's

@@ -5,6 +5,7 @@ Types that make no notification are acknowledged and ignored."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from deepiri_kit.contracts import challenges, gamification, social, tasks, users
@@ -40,7 +41,9 @@ class Reactions(Protocol):
     async def on_challenge(
         self, user_id: str, event_id: str, event: ChallengeCompleted
     ) -> None: ...
-    async def on_profile(self, user_id: str, event: UserRegistered | UserUpdated) -> None: ...
+    async def on_profile(
+        self, user_id: str, event: UserRegistered | UserUpdated, at: datetime
+    ) -> None: ...
     async def on_user_deleted(self, user_id: str) -> None: ...
     async def on_friend_requested(self, event_id: str, event: FriendRequested) -> None: ...
     async def on_friend_added(self, event_id: str, event: FriendAdded) -> None: ...
@@ -85,7 +88,7 @@ def handlers(reactions: Reactions) -> dict[str, Handler]:
         elif isinstance(event, UserRegistered | UserUpdated):
             user = event.user_id or envelope.user_id
             if user is not None:
-                await reactions.on_profile(user, event)
+                await reactions.on_profile(user, event, envelope.occurred_at)
 
     async def on_social(envelope: Envelope) -> None:
         if envelope.type == FriendRequested.TYPE:

@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 from redis.asyncio import Redis
 
-from deepiri_kit import decode_cursor, keyset_filter, page_of
+from deepiri_kit import decode_cursor, keyset_filter, page_of, stored_time
 from deepiri_kit.data.mongo import Tombstones, ensure_indexes
 from notification_service.domain.notifications import Mail, Notification, delivery_id
 from notification_service.domain.preferences import (
@@ -322,11 +322,33 @@ class NotificationStore:
     async def profile_zone(self, user_id: str) -> str | None:
         return (await self.profile(user_id)).time_zone
 
-    async def set_profile(self, user_id: str, changes: Document) -> None:
-        """What user-service announced (zone, verified address, name); fields left out stay.
-        One writer (the consumer, in stream order), so a read-modify-replace is safe."""
-        current = await self.profiles.find_one({"_id": user_id}) or {"_id": user_id}
-        await self.profiles.replace_one({"_id": user_id}, current | changes, upsert=True)
+    async def set_profile(self, user_id: str, changes: Document, at: datetime) -> bool:
+        """What user-service announced at ``at`` (zone, verified address, name), unless a
+        profile announced later is stored: a replay may bring an older event after a newer
+        one. Fields left out stay. Replicas may handle two of the user's events at once, so
+        the replace is conditional on the version read (a loser reads again): atomic on
+        MongoDB; FerretDB, the test server, may let both win (docs/ferretdb.md). False if
+        ours was newer."""
+        at = stored_time(at)
+        while True:
+            current = await self.profiles.find_one({"_id": user_id})
+            if current is None:
+                with contextlib.suppress(DuplicateKeyError):
+                    await self.profiles.insert_one({"_id": user_id, **changes, "at": at})
+                    return True
+                continue
+            seen = current.get("at")
+            if seen is not None and stored_time(seen) >= at:
+                return False
+            version = {"at": seen} if seen is not None else {"at": {"$exists": False}}
+            replaced = await self.profiles.replace_one(
+                {"_id": user_id, **version}, current | changes | {"at": at}
+            )
+            if replaced.matched_count:
+                return True
+
+    async def forget_profile(self, user_id: str) -> None:
+        await self.profiles.delete_one({"_id": user_id})
 
     # --- digests --------------------------------------------------------------------------
 
@@ -388,7 +410,7 @@ class NotificationStore:
         await self.tombstones.delete_many({"user_id": user_id})
         await self.attempts.delete_many({"user_id": user_id})
         await self.preferences.delete_one({"_id": user_id})
-        await self.profiles.delete_one({"_id": user_id})
+        await self.forget_profile(user_id)
         await self.digests.delete_many({"user_id": user_id})
         await self.counter.forget(user_id)
         await self.push_cap.forget(user_id)
