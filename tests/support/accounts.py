@@ -62,6 +62,11 @@ ENV = {
     # It shares the bus with the user-service each test starts (and tests/user's app): in
     # the default group it would take their task.completed events, and their skill XP.
     "CONSUMER_GROUP": "user-service-sign-in",
+    # Every test empties the Redis this session-long process shares; its bus guard would take
+    # each emptying for a lost Redis and replay its recent account events (user.registered…)
+    # into the streams of whichever test runs next. tests/user and test_bus_loss prove the
+    # guard on their own services.
+    "BUS_GUARD_INTERVAL_SECONDS": "86400",
 }
 
 
