@@ -417,6 +417,11 @@ def test_what_only_the_erased_player_played_goes_whole() -> None:
     kept = rules.erased_from(rules.abandon(group, "bob", at), "ann")
     assert kept is not None
     assert [p.user_id for p in kept.players] == ["bob", "cy"]
+    assert kept.departed == 1
+    # An invitee who was out when it started never played: out of it, not counted.
+    out = rules.erased_from(group, "cy")
+    assert out is not None
+    assert ([p.user_id for p in out.players], out.departed) == (["ann", "bob"], 0)
     # Not in it: unchanged.
     assert rules.erased_from(solo, "zed") is solo
 

@@ -408,10 +408,13 @@ def names(challenge: Challenge, user_id: str) -> bool:
 
 def without(challenge: Challenge, user_id: str) -> Challenge:
     """``challenge`` with no trace of ``user_id``: out of the players and the result, not
-    the owner any more, counted as ``departed``. The others' places stay as they were (a
-    result already decided keeps its ranks). Unchanged if it does not name them."""
+    the owner any more, counted as ``departed`` unless they had declined (never a player).
+    The others' places stay as they were (a result already decided keeps its ranks).
+    Unchanged if it does not name them."""
     if not names(challenge, user_id):
         return challenge
+    player = challenge.player(user_id)
+    state = None if player is None else player.state
     return msgspec.structs.replace(
         challenge,
         owner=None if challenge.owner == user_id else challenge.owner,
@@ -419,15 +422,16 @@ def without(challenge: Challenge, user_id: str) -> Challenge:
         result=None
         if challenge.result is None
         else tuple(s for s in challenge.result if s.user_id != user_id),
-        departed=challenge.departed + (1 if challenge.player(user_id) is not None else 0),
+        # An invitee who declined (or was out when it started) never was a player of it.
+        departed=challenge.departed + (0 if state in (None, "declined") else 1),
     )
 
 
 def erased_from(challenge: Challenge, user_id: str) -> Challenge | None:
     """What erasing ``user_id``'s account leaves of ``challenge``: None when the challenge
-    goes whole — nobody else played it (a solo or streak, an offer or invitation never
-    started, one the others never joined) or it cannot be played without them (an open
-    offer of theirs, an open duel invitation) — else the challenge without them
+    goes whole — nobody else played it (a solo or streak; an offer withdrawn, declined or
+    lapsed unplayed) or it cannot be played without them (an open offer of theirs, an open
+    duel invitation to them) — else the challenge without them
     (:func:`without`), which the others keep: a running duel is then forfeited to the
     opponent and a running group goes on with the others (:func:`finished` decides,
     :func:`conclude` ranks only who is left), an ended one keeps the others' result."""
