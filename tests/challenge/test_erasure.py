@@ -26,7 +26,7 @@ from challenge_service.store.challenges import ChallengeStore, Progress
 from challenge_service.store.players import PlayerFactsStore
 from challenge_service.store.recent import RecentTasks
 from challenge_service.store.running import RunningIndex
-from deepiri_kit import Upstream
+from deepiri_kit import Forbidden, Upstream
 from deepiri_kit.chain import OUTBOX
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import Envelope, EventBus, event_envelope, outbox_entry
@@ -414,6 +414,37 @@ async def test_a_count_racing_the_erasure_leaves_nothing(mongo: Any, redis: Any)
         forfeited, _ = await service.store.head(duel)  # type: ignore[misc]
         assert (forfeited.status, forfeited.departed) == ("completed", 1)
         assert [s.user_id for s in forfeited.result or ()] == [y]
+
+
+class ErasedWhileAccepting(RunningIndex):
+    """The real index, the player's whole erasure running just before an accept indexes
+    the challenge: a request with an old token that passed its tombstone check."""
+
+    service: Challenges
+
+    async def add(self, user_id: str, challenge_id: str) -> None:
+        await self.service.on_user_deleted(user_id)
+        await super().add(user_id, challenge_id)
+
+
+async def test_an_accept_racing_the_erasure_is_refused_and_leaves_nothing(
+    mongo: Any, redis: Any
+) -> None:
+    async with httpx.AsyncClient() as http:
+        store = ChallengeStore(mongo, EventBus(redis))
+        service = replica(mongo, redis, http, store)
+        running = ErasedWhileAccepting(redis)
+        running.service = service
+        service.running = running
+        await store.ensure_indexes()
+        x = someone("xena")
+        cid = await seeded(service, x, made("solo", "work"))
+
+        with pytest.raises(Forbidden):
+            await service.accept(x, cid)
+
+        assert await traces(mongo, redis, x) == {}
+        assert await service.store.head(cid) is None
 
 
 async def test_an_end_not_yet_delivered_announces_only_the_others(mongo: Any, redis: Any) -> None:
