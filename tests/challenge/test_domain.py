@@ -396,3 +396,97 @@ def test_a_group_ranks_by_when_the_goal_was_reached_then_by_progress_with_ties()
     left = rules.abandon(group, "cy", at)
     ranks = {s.user_id: s.rank for s in rules.conclude(left, progress, group.deadline).result or ()}
     assert ranks["cy"] == 3  # ahead, but left: last
+
+
+# --- a player's account deleted -----------------------------------------------------------
+
+
+def test_what_only_the_erased_player_played_goes_whole() -> None:
+    at = T0 + timedelta(hours=1)
+    solo = rules.accept(made(), "ann", T0)
+    assert rules.erased_from(solo, "ann") is None
+    assert rules.erased_from(made("streak"), "ann") is None
+    # An offer of theirs, a duel invitation to them, one declined or lapsed unplayed.
+    assert rules.erased_from(made("duel", ("bob",)), "ann") is None
+    assert rules.erased_from(made("duel", ("bob",)), "bob") is None
+    assert rules.erased_from(made("group", ("bob", "cy")), "ann") is None
+    declined = rules.decline(made("duel", ("bob",)), "bob", at)
+    assert rules.erased_from(declined, "ann") is None
+    # One who left a running group still played it: it is theirs to keep.
+    group = rules.accept(rules.accept(made("group", ("bob", "cy")), "bob", T0), "ann", T0)
+    kept = rules.erased_from(rules.abandon(group, "bob", at), "ann")
+    assert kept is not None
+    assert [p.user_id for p in kept.players] == ["bob", "cy"]
+    assert kept.departed == 1
+    # An invitee who was out when it started never played: out of it, not counted.
+    out = rules.erased_from(group, "cy")
+    assert out is not None
+    assert ([p.user_id for p in out.players], out.departed) == (["ann", "bob"], 0)
+    # Not in it: unchanged.
+    assert rules.erased_from(solo, "zed") is solo
+
+
+def test_an_erased_invitee_leaves_an_open_group_which_may_still_start() -> None:
+    group = rules.accept(made("group", ("bob", "cy")), "bob", T0)
+    left = rules.erased_from(group, "bob")
+    assert left is not None
+    assert ([p.user_id for p in left.players], left.departed) == (["ann", "cy"], 1)
+    with pytest.raises(Conflict):  # nobody but the owner accepted now
+        rules.accept(left, "ann", T0)
+    started = rules.accept(rules.accept(left, "cy", T0), "ann", T0)
+    assert started.status == "active"
+
+
+def test_an_erased_player_forfeits_a_running_duel_named_by_nobody() -> None:
+    duel = started_duel()
+    at = T0 + timedelta(hours=1)
+    progress = played(duel, ("ann", task(at, "a")), ("ann", task(at, "b")), ("bob", task(at, "c")))
+    left = rules.erased_from(duel, "ann")
+    assert left is not None
+    assert (left.owner, left.departed, [p.user_id for p in left.players]) == (None, 1, ["bob"])
+    assert not rules.names(left, "ann")
+    assert rules.finished(left, progress, at)
+    ended = rules.conclude(left, progress, at)
+    assert outcomes(ended) == {"bob": ("win", False, 1)}
+    [(user, event)] = rules.announcements(ended)
+    assert (user, event.opponent, event.outcome, event.points) == ("bob", None, "win", 0)
+
+
+def test_a_running_group_goes_on_without_the_erased_player_and_ranks_only_the_others() -> None:
+    group = rules.accept(
+        rules.accept(rules.accept(made("group", ("bob", "cy")), "bob", T0), "cy", T0), "ann", T0
+    )
+    at = T0 + timedelta(hours=1)
+    progress = played(
+        group,
+        *[("ann", task(at + timedelta(minutes=i), f"a{i}")) for i in range(3)],
+        *[("bob", task(at + timedelta(minutes=5 + i), f"b{i}")) for i in range(3)],
+        ("cy", task(at, "c1")),
+    )
+    left = rules.erased_from(group, "ann")
+    assert left is not None
+    assert left.status == "active"
+    assert not rules.finished(left, progress, at)  # cy still plays
+    assert group.deadline is not None
+    ended = rules.conclude(left, progress, group.deadline)
+    assert [(s.user_id, s.rank, s.passed) for s in ended.result or ()] == [
+        ("bob", 1, True),
+        ("cy", 2, False),
+    ]
+    events = dict(rules.announcements(ended))
+    assert set(events) == {"bob", "cy"}
+    assert [s.user_id for s in events["cy"].ranking or ()] == ["bob", "cy"]
+    assert events["bob"].points == 250
+    assert events["cy"].points == 0
+
+
+def test_an_ended_challenge_keeps_the_others_result_as_decided() -> None:
+    duel = started_duel()
+    at = T0 + timedelta(hours=1)
+    progress = played(duel, *[("bob", task(at + timedelta(minutes=i), f"b{i}")) for i in range(3)])
+    ended = rules.conclude(duel, progress, at)
+    left = rules.erased_from(ended, "bob")
+    assert left is not None
+    assert (left.status, left.owner, left.departed) == ("completed", "ann", 1)
+    assert outcomes(left) == {"ann": ("loss", False, 2)}
+    assert rules.without(left, "bob") == left  # nothing more to take out

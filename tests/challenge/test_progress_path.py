@@ -151,6 +151,8 @@ async def test_an_event_costs_the_same_few_commands_however_many_challenges_exis
             ("find", "challenge_links"): 1,  # is the cached head still the head?
             # The count, claimed by unique insert, with the task's claim as its second key.
             ("insert", "progress_links"): 1,
+            # Once written: was the player erased meanwhile? (then it is erased again)
+            ("find", "erased_users"): 1,
         }
     )
     assert ("find", "challenges") not in crowded  # the read model is never scanned

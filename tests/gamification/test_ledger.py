@@ -614,3 +614,19 @@ async def test_a_group_ranking_is_rated_once_as_an_openskill_match(game: Gamific
     first = await game.wallets.state("gia")
     assert first.stats["challenge_groups_won"] == 1
     assert "top-of-the-group" in first.badges
+
+
+async def test_a_duel_forfeited_by_an_erased_opponent_pays_and_counts_the_win_unrated(
+    game: Gamification,
+) -> None:
+    """challenge-service names no erased account: the survivor's event carries the outcome
+    without an opponent. The win is paid and counted (the duelist badge); no match is rated
+    (there is nobody to rate against)."""
+    won = {"kind": "duel", "outcome": "win", "passed": True, "progress": 5, "target": 5}
+    for _ in range(2):  # delivered twice: paid once
+        await handlers(game).challenges(_challenge_event("fay", challenge_id="d2", **won))
+    assert await game.ratings.store.match("challenge:d2") is None
+    winner = await game.wallets.state("fay")
+    assert winner.balances["xp"] == 250
+    assert winner.stats["challenge_duels_won"] == 1
+    assert "duelist-1" in winner.badges

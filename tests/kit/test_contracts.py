@@ -240,6 +240,13 @@ def test_challenge_results_of_duels_and_groups_are_optional_additions() -> None:
         challenges.ChallengeCompleted.from_data(
             {**duel, "opponent": {"user_id": "u2", "outcome": "won"}}
         )
+    # A duel whose opponent's account was deleted: the outcome without a name.
+    forfeited = {**old, "kind": "duel", "outcome": "win", "progress": 2, "target": 5}
+    event = challenges.ChallengeCompleted.from_data(forfeited)
+    assert (event.opponent, event.outcome) == (None, "win")
+    assert_contract(challenges.STREAM, challenges.ChallengeCompleted, forfeited)
+    with pytest.raises(ContractError, match="outcome"):
+        challenges.ChallengeCompleted.from_data({**forfeited, "outcome": "won"})
     with pytest.raises(ContractError, match="rank"):
         challenges.ChallengeCompleted.from_data(
             {**group, "ranking": [{"user_id": "u1", "rank": 0}]}

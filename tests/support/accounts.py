@@ -26,7 +26,8 @@ from support.users import PASSWORD, PREFIX, REDIRECT, start_user_service, trusti
 # What a person's token may carry: every user-facing scope of the services under test.
 PERSON_SCOPES = (
     "openid profile users:read users:write tasks:read tasks:write "
-    "gamification:read gamification:write notifications:read notifications:write"
+    "gamification:read gamification:write notifications:read notifications:write "
+    "challenges:read challenges:write"
 )
 # What a service's own token (client credentials) may carry, admin routes included,
 # user-service's social graph (what gamification-service rebuilds friends' boards from) and

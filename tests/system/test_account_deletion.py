@@ -1,9 +1,11 @@
 """Deleting an account, across services, every one a real process: a person registered at
 user-service, signed in with the code flow and PKCE, creates and completes tasks on
-task-service (gamification-service credits them and ranks them), then deletes their
-account. user-service publishes ``user.deleted`` through its outbox; task-service and
-gamification-service then hold nothing of the person — their APIs show nothing, and their
-databases and Redis hold no trace — while another person's data is untouched."""
+task-service (gamification-service credits them and ranks them; challenge-service counts them
+for the solo challenge and the duel with another person they play), then deletes their
+account. user-service publishes ``user.deleted`` through its outbox; task-service,
+gamification-service and challenge-service then hold nothing of the person — their APIs show
+nothing, and their databases and Redis hold no trace — while the other person's data is
+untouched and their duel is forfeited to them, announced without the deleted person's id."""
 
 from __future__ import annotations
 
@@ -12,9 +14,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import redis as redis_client
 
+from challenge_service.service import offer
+from challenge_service.store.challenges import ChallengeStore
+from deepiri_kit.contracts import agent
+from deepiri_kit.events import Envelope, EventBus
 from infra import FerretDBServer, RedisServer
 from support.accounts import Accounts, Person
 from support.erasure import mongo_traces, redis_traces
@@ -23,8 +30,57 @@ from support.waiting import wait_for
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
-TASKS, GAME = "/api/tasks", "/api/gamification"
+TASKS, GAME, CHALLENGES = "/api/tasks", "/api/gamification", "/api/challenges"
 TOMBSTONES = "erased_users"
+# challenge-service's inbox marks handled event ids in MongoDB, and user-service's embed the
+# account id (<user>:<change>): they expire (14 days), like the Redis inbox markers below.
+INBOX = "consumed_events"
+SERVICES = ("task-service", "gamification-service", "challenge-service")
+
+
+def offered(
+    servers: tuple[FerretDBServer, RedisServer],
+    db: str,
+    owner: Person,
+    kind: agent.ChallengeKind,
+    *invite: Person,
+) -> str:
+    """A challenge offered as challenge-service's ``generate`` stores it (ai-service, which
+    tests/system/test_challenges.py runs, is not part of this): ten tasks in three days."""
+    generated = agent.GeneratedChallenge(
+        kind=kind,
+        title="Ten tasks",
+        description="Finish ten tasks.",
+        difficulty="medium",
+        category="productivity",
+        reward_points=250,
+        time_limit_hours=72,
+        goal=agent.Goal(metric="tasks_completed", target=10),
+        answered_by="fallback",
+        prompt_version="test",
+    )
+    challenge = offer(owner.id, generated, [p.id for p in invite], datetime.now(UTC))
+
+    async def store() -> None:
+        from pymongo import AsyncMongoClient
+        from redis.asyncio import Redis
+
+        mongo, redis = servers
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri, tz_aware=True)
+        cache = Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
+        try:
+            assert await ChallengeStore(client[db], EventBus(cache)).write(challenge, 1)
+        finally:
+            await client.close()
+            await cache.aclose()
+
+    asyncio.run(store())
+    return challenge.id
+
+
+def challenge_of(challenges: ServiceProcess, person: Person, cid: str) -> httpx.Response:
+    with challenges.client(person.headers()) as api:
+        return api.get(f"{CHALLENGES}/{cid}")
 
 
 def live_a_little(tasks: ServiceProcess, person: Person) -> list[str]:
@@ -74,7 +130,8 @@ def traces(
         cache = Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
         try:
             found: dict[str, Any] = {
-                db: await mongo_traces(client[db], user_id, besides=[TOMBSTONES]) for db in dbs
+                db: await mongo_traces(client[db], user_id, besides=[TOMBSTONES, INBOX])
+                for db in dbs
             }
             # The consumers' inbox markers are event ids, and user-service's embed the
             # account id (<user>:<change>); they expire (INBOX_RETENTION_DAYS).
@@ -99,11 +156,28 @@ def test_a_deleted_account_is_erased_everywhere(
     erin, olaf = accounts.person("Erin"), accounts.person("Olaf")
     tasks = services("task-service")
     game = services("gamification-service")
+    challenges = services("challenge-service")
+    dbs = [f"{db_name}_{module_of(s)}" for s in SERVICES]
+    # Erin plays a solo challenge and a duel with Olaf (accepted in that order: her tasks
+    # count for the solo, the first she accepted; Olaf's for the duel).
+    servers = (mongo_server, redis_server)
+    solo = offered(servers, dbs[2], erin, "solo")
+    duel = offered(servers, dbs[2], erin, "duel", olaf)
+    for person, cid in ((erin, solo), (erin, duel), (olaf, duel)):
+        with challenges.client(person.headers()) as api:
+            accepted = api.post(f"{CHALLENGES}/{cid}/accept")
+            assert accepted.status_code == 200, accepted.text
     erins_tasks = live_a_little(tasks, erin)
     olafs_tasks = live_a_little(tasks, olaf)
     wait_for(lambda: xp(game, erin) > 0 and xp(game, olaf) > 0, what="both credited")
     wait_for(lambda: on_board(game, olaf) >= {erin.id, olaf.id}, what="both on the board")
-    dbs = [f"{db_name}_{module_of(s)}" for s in ("task-service", "gamification-service")]
+
+    def counted() -> bool:
+        mine = challenge_of(challenges, erin, solo).json()["players"][0]["progress"]
+        players = challenge_of(challenges, olaf, duel).json()["players"]
+        return mine == 2 and {p["user_id"]: p["progress"] for p in players}[olaf.id] == 2
+
+    wait_for(counted, what="both counted by challenge-service")
     assert set(traces(mongo_server, redis_server, dbs, erin.id)) == {*dbs, "redis"}
     olaf_xp = xp(game, olaf)
 
@@ -125,7 +199,7 @@ def test_a_deleted_account_is_erased_everywhere(
         (f"{erin.id}:deleted", {"user_id": erin.id})
     ]
 
-    # Both consumers erase: nothing of Erin anywhere, whatever the API or datastore.
+    # Every consumer erases: nothing of Erin anywhere, whatever the API or datastore.
     left: dict[str, Any] = {}
 
     def erased() -> bool:
@@ -134,7 +208,7 @@ def test_a_deleted_account_is_erased_everywhere(
         return not left
 
     try:
-        wait_for(erased, what="erin erased from task- and gamification-service")
+        wait_for(erased, what="erin erased from task-, gamification- and challenge-service")
     except AssertionError:
         raise AssertionError(f"still there: {left}") from None
     with tasks.client(erin.headers()) as api:  # her token has not expired yet
@@ -145,6 +219,25 @@ def test_a_deleted_account_is_erased_everywhere(
         assert late.status_code == 403, late.text
     assert xp(game, erin) == 0
     assert erin.id not in on_board(game, olaf)
+    with challenges.client(erin.headers()) as api:
+        assert api.get(CHALLENGES, params={"status": "finished"}).json() == []
+        assert api.post(f"{CHALLENGES}/{duel}/abandon").status_code == 403
+    assert challenge_of(challenges, erin, solo).status_code == 404  # erased whole
+    # The duel is Olaf's: forfeited to him, and announced to gamification without her id.
+    forfeited = challenge_of(challenges, olaf, duel).json()
+    assert (forfeited["status"], forfeited["owner"], forfeited["departed"]) == (
+        "completed",
+        None,
+        1,
+    )
+    assert [(s["user_id"], s["outcome"]) for s in forfeited["result"]] == [(olaf.id, "win")]
+    bus = redis_client.Redis(port=redis_server.port, decode_responses=True)
+    try:
+        results = [Envelope.decode(f["envelope"]) for _, f in bus.xrange("events.challenges")]
+    finally:
+        bus.close()
+    assert [(e.user_id, e.data["outcome"]) for e in results] == [(olaf.id, "win")]
+    assert erin.id not in results[0].encode().decode()
     # Olaf keeps everything.
     with tasks.client(olaf.headers()) as api:
         for task_id in olafs_tasks:

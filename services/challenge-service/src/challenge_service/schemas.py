@@ -65,7 +65,8 @@ class StandingOut(Out):
 class ChallengeOut(Out):
     id: str
     kind: str
-    owner: str
+    # None once the owner's account was deleted (the others play on without them).
+    owner: str | None
     title: str
     description: str
     difficulty: str
@@ -79,6 +80,8 @@ class ChallengeOut(Out):
     answered_by: str
     status: str
     players: list[PlayerOut]
+    # Players who left because their account was deleted (nothing else of them is kept).
+    departed: int
     created_at: datetime
     offer_expires_at: datetime
     started_at: datetime | None
@@ -131,6 +134,7 @@ class ChallengeOut(Out):
                 )
                 for p in challenge.players
             ],
+            departed=challenge.departed,
             created_at=challenge.created_at,
             offer_expires_at=challenge.offer_expires_at,
             started_at=challenge.started_at,

@@ -15,6 +15,11 @@ Kinds:
   at the deadline; ranking: reached the goal earlier, then further ahead; abandoning ranks
   last.
 
+A player whose account is deleted leaves every challenge (:func:`erased_from`): one nobody
+else played is erased whole; in a shared one the others play on without them — a duel is
+forfeited to the opponent, a group ranks the others alone — and no trace of them is kept
+(not their id, not their progress; ``departed`` counts them).
+
 The rules of what a challenge may be (metrics per kind, targets, reward ranges) are ai-service's
 contract's (``deepiri_kit.contracts.agent``): one source for the generator and the game.
 Everything here is pure: the store keeps each state as an immutable link of the challenge's
@@ -50,6 +55,7 @@ KINDS: Final[tuple[Kind, ...]] = ("solo", "streak", "duel", "group")
 MAX_PLAYERS: Final = 64
 # An offer not accepted within this long lapses (the deadline worker expires it).
 OFFER_HOURS: Final = 72
+NOT_FRIENDS: Final = "you can only challenge your friends"
 
 
 class Player(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,7 +88,8 @@ class Standing(msgspec.Struct, frozen=True, kw_only=True):
 class Challenge(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     kind: Kind
-    owner: str
+    # None once the owner's account was deleted (the others play on; see erased_from).
+    owner: str | None
     title: str
     description: str
     difficulty: Difficulty
@@ -103,6 +110,8 @@ class Challenge(msgspec.Struct, frozen=True, kw_only=True):
     deadline: datetime | None = None
     ended_at: datetime | None = None
     result: tuple[Standing, ...] | None = None
+    # How many players left because their account was deleted (nothing else of them kept).
+    departed: int = 0
 
     def player(self, user_id: str) -> Player | None:
         return next((p for p in self.players if p.user_id == user_id), None)
@@ -159,7 +168,7 @@ def invitees_for(kind: Kind, owner: str, invite: list[str], friends: set[str]) -
     strangers = [u for u in unique if u not in friends]
     if strangers:
         # Not naming them: whether someone exists is not the caller's business.
-        raise Forbidden("you can only challenge your friends")
+        raise Forbidden(NOT_FRIENDS)
     return unique
 
 
@@ -385,6 +394,64 @@ def reached(challenge: Challenge, progress: Progress) -> bool:
     return progress.value >= challenge.goal.target
 
 
+# --- a player's account deleted ----------------------------------------------------------
+
+
+def names(challenge: Challenge, user_id: str) -> bool:
+    """Whether ``user_id`` appears anywhere in ``challenge`` (owner, player, result)."""
+    return (
+        challenge.owner == user_id
+        or challenge.player(user_id) is not None
+        or any(s.user_id == user_id for s in challenge.result or ())
+    )
+
+
+def without(challenge: Challenge, user_id: str) -> Challenge:
+    """``challenge`` with no trace of ``user_id``: out of the players and the result, not
+    the owner any more, counted as ``departed`` unless they had declined (never a player).
+    The others' places stay as they were (a result already decided keeps its ranks).
+    Unchanged if it does not name them."""
+    if not names(challenge, user_id):
+        return challenge
+    player = challenge.player(user_id)
+    state = None if player is None else player.state
+    return msgspec.structs.replace(
+        challenge,
+        owner=None if challenge.owner == user_id else challenge.owner,
+        players=tuple(p for p in challenge.players if p.user_id != user_id),
+        result=None
+        if challenge.result is None
+        else tuple(s for s in challenge.result if s.user_id != user_id),
+        # An invitee who declined (or was out when it started) never was a player of it.
+        departed=challenge.departed + (0 if state in (None, "declined") else 1),
+    )
+
+
+def erased_from(challenge: Challenge, user_id: str) -> Challenge | None:
+    """What erasing ``user_id``'s account leaves of ``challenge``: None when the challenge
+    goes whole — nobody else played it (a solo or streak; an offer withdrawn, declined or
+    lapsed unplayed) or it cannot be played without them (an open offer of theirs, an open
+    duel invitation to them) — else the challenge without them
+    (:func:`without`), which the others keep: a running duel is then forfeited to the
+    opponent and a running group goes on with the others (:func:`finished` decides,
+    :func:`conclude` ranks only who is left), an ended one keeps the others' result."""
+    if not names(challenge, user_id):
+        return challenge
+    if challenge.kind in ("solo", "streak"):
+        return None  # theirs alone
+    if challenge.started_at is None:  # an offer, or one withdrawn, declined or lapsed unplayed
+        if challenge.status == "available" and challenge.kind == "group":
+            # An invitee leaves and it may still start; its owner's offer is withdrawn.
+            return None if challenge.owner == user_id else without(challenge, user_id)
+        return None
+    others = [
+        p
+        for p in challenge.players
+        if p.user_id != user_id and p.state in ("accepted", "abandoned")
+    ]
+    return without(challenge, user_id) if others else None
+
+
 # --- ending -------------------------------------------------------------------------------
 
 
@@ -476,8 +543,13 @@ def announcements(challenge: Challenge) -> list[tuple[str, contract.ChallengeCom
     for standing in challenge.result:
         opponent = None
         if challenge.kind == "duel" and standing.outcome is not None:
-            other = next(s.user_id for s in challenge.result if s.user_id != standing.user_id)
-            opponent = contract.Opponent(user_id=other, outcome=standing.outcome)
+            # None when the opponent's account was deleted (they forfeited): the outcome
+            # is still this player's, but nobody is named.
+            other = next(
+                (s.user_id for s in challenge.result if s.user_id != standing.user_id), None
+            )
+            if other is not None:
+                opponent = contract.Opponent(user_id=other, outcome=standing.outcome)
         event = contract.ChallengeCompleted(
             challenge_id=challenge.id,
             difficulty=challenge.difficulty,
@@ -490,6 +562,7 @@ def announcements(challenge: Challenge) -> list[tuple[str, contract.ChallengeCom
             ranking=ranking if challenge.kind == "group" else None,
             progress=standing.progress,
             target=challenge.goal.target,
+            outcome=standing.outcome,
         )
         found.append((standing.user_id, event))
     return found

@@ -14,12 +14,20 @@
   *claim marker* ``{_id: "claim:<user>:<task>", claims, challenge_id}`` inserted before
   counting. Claims made before (``task_claims``) are carried over at start.
 * ``friendships`` — the social graph as user-service announced it (newest change wins).
+
+Erasing a deleted account is the one time links change or go (:meth:`ChallengeStore.naming`,
+:meth:`~ChallengeStore.erase_challenge`, :meth:`~ChallengeStore.scrub`,
+:meth:`~ChallengeStore.erase_progress`, :meth:`~ChallengeStore.forget_friendships`): a
+challenge only they played goes whole; in a shared one every link that named them is
+rewritten without them, after the link that took them out (so no writer can build on a
+state that still names them); their progress chains and claims go.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from challenge_service.domain.challenges import Challenge, Progress
-from deepiri_kit.chain import AlreadyRecorded, Chain, link_seq
+from deepiri_kit.chain import OUTBOX, AlreadyRecorded, Chain, link_key, link_seq
 from deepiri_kit.data.mongo import ensure_indexes
 from deepiri_kit.events import EventBus
 
@@ -242,6 +250,81 @@ class ChallengeStore:
         marker = await links.find_one({"_id": claim_marker(claim)})
         return None if marker is None else str(marker["challenge_id"])
 
+    # --- a deleted account -----------------------------------------------------------------
+
+    async def naming(self, user_id: str) -> list[str]:
+        """Ids of the challenges any link names ``user_id`` in (owner or player), whatever
+        their status: what erasing the account visits. A scan of every link (rare)."""
+        found = set()
+        async for link in self.log.links.find({}, {"state": 1}):
+            state = link.get("state")
+            if state is not None and _names(state, user_id):
+                found.add(str(state["id"]))
+        async for doc in self.view.find({"members": user_id}, {"_id": 1}):
+            found.add(str(doc["_id"]))
+        return sorted(found)
+
+    async def erase_challenge(self, challenge_id: str) -> None:
+        """Delete the challenge whole: every player's progress and the claim markers naming
+        it, its read model, and its chain last (what finds it again if this is cut short)."""
+        prefix = re.escape(progress_key(challenge_id, ""))
+        await self.progress_log.erase(*await self._progress_keys(f"^{prefix}"))
+        await self.progress_log.links.delete_many(
+            {"_id": {"$regex": "^claim:"}, "challenge_id": challenge_id}
+        )
+        await self.view.delete_one({"_id": challenge_id})
+        await self.log.erase(challenge_key(challenge_id))
+
+    async def scrub(
+        self,
+        challenge_id: str,
+        user_id: str,
+        clean: Callable[[Challenge], tuple[Challenge, list[Document]]],
+    ) -> int:
+        """Rewrite every link of the challenge that names ``user_id`` through ``clean``
+        (the state without them, and the events such an end announces): an outbox not yet
+        delivered is replaced by ``clean``'s events, a delivered one stripped (as compaction
+        would). Links are otherwise immutable: only an erasure rewrites them, after writing
+        the head that no longer names them. How many links changed."""
+        key = challenge_key(challenge_id)
+        pattern = {"$regex": f"^{re.escape(key)}:[0-9]{{12}}$"}
+        delivered = {m["_id"] async for m in self.log.delivered.find({"_id": pattern}, {"_id": 1})}
+        rewritten = 0
+        for link in await self.log.links.find({"_id": pattern}).to_list():
+            if not _names(link["state"], user_id):
+                continue
+            kept, events = clean(as_challenge(link["state"]))
+            update: Document = {"$set": {"state": to_document(kept)}}
+            if OUTBOX in link:
+                if events and link["_id"] not in delivered:
+                    update["$set"][OUTBOX] = events
+                else:
+                    update["$unset"] = {OUTBOX: ""}
+            await self.log.links.update_one({"_id": link["_id"]}, update)
+            rewritten += 1
+        self.log.forget(key)
+        return rewritten
+
+    async def erase_progress(self, user_id: str) -> int:
+        """Every progress chain of ``user_id`` (the claims riding on their counts go with
+        them) and their claim markers; how many links went."""
+        player = re.escape(user_id)
+        keys = await self._progress_keys(f"^p:[0-9a-f]{{32}}:{player}:[0-9]{{12}}$")
+        erased = await self.progress_log.erase(*keys)
+        await self.progress_log.links.delete_many(
+            {"_id": {"$regex": f"^{re.escape(claim_marker(task_claim(user_id, '')))}"}}
+        )
+        return erased
+
+    async def _progress_keys(self, pattern: str) -> list[str]:
+        cursor = self.progress_log.links.find({"_id": {"$regex": pattern}}, {"_id": 1})
+        return sorted({link_key(link) async for link in cursor})
+
+    async def forget_friendships(self, user_id: str) -> None:
+        player = re.escape(user_id)
+        pairs = {"$regex": f"^{player}\\||\\|{player}$"}
+        await self.friendships.delete_many({"_id": pairs})
+
     # --- friends ----------------------------------------------------------------------------
 
     @staticmethod
@@ -259,3 +342,12 @@ class ChallengeStore:
         pairs = {self._pair(user_id, o): o for o in others}
         cursor = self.friendships.find({"_id": {"$in": list(pairs)}, "friends": True})
         return {pairs[doc["_id"]] async for doc in cursor}
+
+
+def _names(state: Document, user_id: str) -> bool:
+    """Whether a stored challenge state names ``user_id`` (owner, player or result)."""
+    return (
+        state.get("owner") == user_id
+        or any(p.get("user_id") == user_id for p in state.get("players") or ())
+        or any(r.get("user_id") == user_id for r in state.get("result") or ())
+    )

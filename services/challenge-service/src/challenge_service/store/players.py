@@ -50,7 +50,7 @@ class PlayerFactsStore:
         one stored makes the upsert's insert collide. Nothing for an erased account."""
         if await self.erased.buried(user_id):
             return
-        async with self.erased.undone_if_buried([user_id], self._forget):
+        async with self.erased.undone_if_buried([user_id], self.forget):
             await self._replace(doc_id, doc, older)
 
     async def _replace(self, doc_id: str, doc: Document, older: Document) -> None:
@@ -94,7 +94,7 @@ class PlayerFactsStore:
     async def erase(self, user_id: str, deleted_at: datetime) -> None:
         """The account was deleted: its tombstone first, then its facts."""
         await self.erased.bury(user_id, deleted_at)
-        await self._forget(user_id)
+        await self.forget(user_id)
 
-    async def _forget(self, user_id: str) -> None:
+    async def forget(self, user_id: str) -> None:
         await self.collection.delete_many({"user_id": user_id})

@@ -40,6 +40,10 @@ class RecentTasks:
                 }
             )
 
+    async def forget(self, user_id: str) -> None:
+        """A deleted account's completions go."""
+        await self.collection.delete_many({"user_id": user_id})
+
     async def of(self, user_id: str) -> list[RecentTask]:
         cursor = self.collection.find({"user_id": user_id}).sort([("completed_at", -1)])
         found = []

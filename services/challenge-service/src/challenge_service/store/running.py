@@ -48,6 +48,10 @@ class RunningIndex:
     async def add(self, user_id: str, challenge_id: str) -> None:
         await self.redis.sadd(running_key(user_id), challenge_id)
 
+    async def forget(self, user_id: str) -> None:
+        """A deleted account's set goes (the challenges it left drop it from theirs)."""
+        await self.redis.delete(running_key(user_id))
+
     async def remove(self, pairs: list[tuple[str, str]]) -> None:
         """Drop ``(user, challenge)`` pairs whose play is over."""
         if not pairs:

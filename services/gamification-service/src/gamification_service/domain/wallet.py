@@ -106,7 +106,8 @@ class ChallengeFacts(msgspec.Struct, kw_only=True):
             passed=event.passed,
             category=event.category,
             kind=event.kind,
-            outcome=event.opponent.outcome if event.opponent is not None else None,
+            # A duel forfeited by an erased account names no opponent, only the outcome.
+            outcome=event.opponent.outcome if event.opponent is not None else event.outcome,
             rank=rank,
         )
 

@@ -9,7 +9,11 @@ was added later and is optional, so older events still decode:
 * ``opponent`` — a duel's other player and this player's ``outcome`` (win / loss / draw);
 * ``ranking`` — a group's final standings, every participant once, rank 1 best, equal ranks
   tied (the same list in every participant's event, so any one of them records the match);
-* ``progress`` / ``target`` — how far this player got.
+* ``progress`` / ``target`` — how far this player got;
+* ``outcome`` — a duel's outcome for this player (as in ``opponent``), there also when the
+  opponent cannot be named: a player whose account was deleted leaves every challenge they
+  shared, so a duel they forfeited that way names no ``opponent`` and a group's ``ranking``
+  lists only the players who remain (challenge-service keeps no id of an erased account).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class ChallengeCompleted(Event, frozen=True, kw_only=True):
     ranking: Annotated[list[Standing], msgspec.Meta(max_length=64)] | None = None
     progress: Count | None = None
     target: Count | None = None
+    outcome: Outcome | None = None
 
 
 STREAM = Stream("events.challenges", ChallengeCompleted)
