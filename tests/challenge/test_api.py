@@ -17,6 +17,7 @@ from challenge_service.domain.challenges import PlayerFacts
 from challenge_service.service import Challenges, offer
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import EventBus, event_envelope
+from support.challenges import generated
 from support.erasure import publish_deletion, someone
 from support.streams import published
 from support.tokens import TokenIssuer
@@ -25,28 +26,6 @@ from support.waiting import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 BASE = "/api/challenges"
 RW = "challenges:read challenges:write"
-
-
-def generated(
-    kind: agent.ChallengeKind = "solo", target: int = 2, hours: int = 72, tag: str = "deep-work"
-) -> agent.GeneratedChallenge:
-    goal = (
-        agent.Goal(metric="streak_days", target=target)
-        if kind == "streak"
-        else agent.Goal(metric="tasks_tagged", target=target, tag=tag)
-    )
-    return agent.GeneratedChallenge(
-        kind=kind,
-        title=f"{target} {tag} tasks",
-        description="Focus.",
-        difficulty="medium",
-        category="productivity",
-        reward_points=250,
-        time_limit_hours=hours,
-        goal=goal,
-        answered_by="fallback",
-        prompt_version="test",
-    )
 
 
 async def seeded(app: Litestar, owner: str, made: agent.GeneratedChallenge, *invite: str) -> str:

@@ -31,6 +31,7 @@ from deepiri_kit.chain import OUTBOX
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import Envelope, EventBus, event_envelope, outbox_entry
 from infra import free_port
+from support.challenges import generated
 from support.erasure import mongo_traces, publish_deletion, redis_traces, someone
 from support.streams import published
 from support.tokens import TokenIssuer
@@ -46,26 +47,6 @@ TOMBSTONES = "erased_users"  # the tombstone is meant to stay
 # tests/system/test_account_deletion.py leaves out.
 INBOX = "consumed_events"
 CHALLENGES = "events.challenges"
-
-
-def made(kind: agent.ChallengeKind, tag: str, target: int = 3) -> agent.GeneratedChallenge:
-    goal = (
-        agent.Goal(metric="streak_days", target=target)
-        if kind == "streak"
-        else agent.Goal(metric="tasks_tagged", target=target, tag=tag)
-    )
-    return agent.GeneratedChallenge(
-        kind=kind,
-        title=f"{target} {tag} tasks",
-        description="Focus.",
-        difficulty="medium",
-        category="productivity",
-        reward_points=250,
-        time_limit_hours=72,
-        goal=goal,
-        answered_by="fallback",
-        prompt_version="test",
-    )
 
 
 async def seeded(
@@ -161,12 +142,12 @@ class World:
         zoned = users.UserUpdated(user_id=x, time_zone="Asia/Tokyo")
         await announce(redis, users.STREAM.name, zoned, x)
         self.ids = {
-            "won": await seeded(s, z, made("duel", "won-work", 1), x),
-            "solo": await seeded(s, x, made("solo", "solo-work")),
-            "duel": await seeded(s, x, made("duel", "duel-work"), y),
-            "group": await seeded(s, y, made("group", "group-work"), x, z),
-            "streak": await seeded(s, x, made("streak", "any")),
-            "offer": await seeded(s, x, made("duel", "offer-work"), z),
+            "won": await seeded(s, z, generated("duel", 1, tag="won-work"), x),
+            "solo": await seeded(s, x, generated("solo", 3, tag="solo-work")),
+            "duel": await seeded(s, x, generated("duel", 3, tag="duel-work"), y),
+            "group": await seeded(s, y, generated("group", 3, tag="group-work"), x, z),
+            "streak": await seeded(s, x, generated("streak", 3, tag="any")),
+            "offer": await seeded(s, x, generated("duel", 3, tag="offer-work"), z),
         }
         # Accepted in this order: a task claims the earliest accepted challenge it serves.
         for name, who in (
@@ -321,7 +302,7 @@ async def test_a_group_ended_by_its_deadline_after_the_erasure_credits_only_the_
     for a, b in ((x, y), (x, z), (y, z)):
         await announce(redis, social.STREAM.name, social.FriendAdded(user_id=a, friend_id=b), a)
     await handled(redis, social.STREAM.name)
-    cid = await seeded(service, x, made("group", "group-work", 2), y, z)
+    cid = await seeded(service, x, generated("group", 2, tag="group-work"), y, z)
     for user in (y, z, x):
         assert (await client.post(f"{BASE}/{cid}/accept", headers=h[user])).status_code == 200
     # Xena reaches the goal first; Yann gets there after, Zoe half-way.
@@ -393,8 +374,8 @@ async def test_a_count_racing_the_erasure_leaves_nothing(mongo: Any, redis: Any)
         store.service = service
         await store.ensure_indexes()
         x, y = someone("xena"), someone("yann")
-        solo = await seeded(service, x, made("solo", "work"))
-        duel = await seeded(service, x, made("duel", "work"), y)
+        solo = await seeded(service, x, generated("solo", 3, tag="work"))
+        duel = await seeded(service, x, generated("duel", 3, tag="work"), y)
         for cid, who in ((solo, (x,)), (duel, (x, y))):
             for user in who:
                 await service.accept(user, cid)
@@ -438,7 +419,7 @@ async def test_an_accept_racing_the_erasure_is_refused_and_leaves_nothing(
         service.running = running
         await store.ensure_indexes()
         x = someone("xena")
-        cid = await seeded(service, x, made("solo", "work"))
+        cid = await seeded(service, x, generated("solo", 3, tag="work"))
 
         with pytest.raises(Forbidden):
             await service.accept(x, cid)
@@ -455,7 +436,7 @@ async def test_an_end_not_yet_delivered_announces_only_the_others(mongo: Any, re
         service = replica(mongo, redis, http, ChallengeStore(mongo, EventBus(redis)))
         await service.store.ensure_indexes()
         x, y, z = someone("xena"), someone("yann"), someone("zoe")
-        cid = await seeded(service, x, made("group", "work", 1), y, z)
+        cid = await seeded(service, x, generated("group", 1, tag="work"), y, z)
         for user in (y, z, x):
             await service.accept(user, cid)
         challenge, seq = await service.store.head(cid)  # type: ignore[misc]

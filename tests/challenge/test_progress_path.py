@@ -26,6 +26,7 @@ from deepiri_kit import Upstream
 from deepiri_kit.contracts import agent, tasks
 from deepiri_kit.events import EventBus
 from infra import FerretDBServer, free_port
+from support.challenges import generated
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -75,19 +76,7 @@ async def replica(db: Any, redis: Any, http: httpx.AsyncClient) -> Challenges:
 
 
 def solo(target: int = 50, kind: agent.ChallengeKind = "solo") -> agent.GeneratedChallenge:
-    metric = "streak_days" if kind == "streak" else "tasks_completed"
-    return agent.GeneratedChallenge(
-        kind=kind,
-        title="tasks",
-        description="Focus.",
-        difficulty="medium",
-        category="productivity",
-        reward_points=250,
-        time_limit_hours=72,
-        goal=agent.Goal(metric=metric, target=2 if kind == "streak" else target),
-        answered_by="fallback",
-        prompt_version="test",
-    )
+    return generated(kind, 2 if kind == "streak" else target, tag=None)
 
 
 async def playing(

@@ -24,6 +24,7 @@ from deepiri_kit.contracts import agent
 from deepiri_kit.events import Envelope, EventBus
 from infra import FerretDBServer, RedisServer
 from support.accounts import Accounts, Person
+from support.challenges import generated as answered
 from support.erasure import mongo_traces, redis_traces
 from support.processes import ServiceProcess, ServiceProcesses, module_of
 from support.waiting import wait_for
@@ -47,18 +48,7 @@ def offered(
 ) -> str:
     """A challenge offered as challenge-service's ``generate`` stores it (ai-service, which
     tests/system/test_challenges.py runs, is not part of this): ten tasks in three days."""
-    generated = agent.GeneratedChallenge(
-        kind=kind,
-        title="Ten tasks",
-        description="Finish ten tasks.",
-        difficulty="medium",
-        category="productivity",
-        reward_points=250,
-        time_limit_hours=72,
-        goal=agent.Goal(metric="tasks_completed", target=10),
-        answered_by="fallback",
-        prompt_version="test",
-    )
+    generated = answered(kind, 10, tag=None)
     challenge = offer(owner.id, generated, [p.id for p in invite], datetime.now(UTC))
 
     async def store() -> None:
