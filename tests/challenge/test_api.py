@@ -17,7 +17,7 @@ from challenge_service.domain.challenges import PlayerFacts
 from challenge_service.service import Challenges, offer
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
 from deepiri_kit.events import EventBus, event_envelope
-from support.challenges import generated
+from support.challenges import announce, generated, handled
 from support.erasure import publish_deletion, someone
 from support.streams import published
 from support.tokens import TokenIssuer
@@ -276,29 +276,6 @@ async def test_health_metrics_and_openapi(client: httpx.AsyncClient) -> None:
     schema = (await client.get(f"{BASE}/schema/openapi.json")).json()
     assert f"{BASE}/generate" in schema["paths"]
     assert f"{BASE}/{{challenge_id}}/accept" in schema["paths"]
-
-
-async def announce(
-    redis: Any, stream: str, event: Any, user: str, *, at: datetime | None = None
-) -> str:
-    """``event`` published for ``user``, made ``at`` (now if not given)."""
-    envelope = event_envelope(event, source="test", user_id=user, occurred_at=at)
-    await EventBus(redis).publish(stream, envelope)
-    return envelope.id
-
-
-async def handled(redis: Any, *streams: str) -> None:
-    """Until the service's consumer group has handled everything on ``streams``."""
-
-    async def drained() -> bool:
-        for stream in streams:
-            groups = await redis.xinfo_groups(stream)
-            mine = next((g for g in groups if g["name"] == "challenge-service"), None)
-            if mine is None or mine["pending"] or mine["lag"] != 0:
-                return False
-        return True
-
-    await eventually(drained)
 
 
 async def test_what_events_tell_about_a_player_is_what_generation_asks_with(

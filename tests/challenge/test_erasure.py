@@ -29,9 +29,9 @@ from challenge_service.store.running import RunningIndex
 from deepiri_kit import Forbidden, Upstream
 from deepiri_kit.chain import OUTBOX
 from deepiri_kit.contracts import agent, gamification, skills, social, tasks, users
-from deepiri_kit.events import Envelope, EventBus, event_envelope, outbox_entry
+from deepiri_kit.events import Envelope, EventBus, outbox_entry
 from infra import free_port
-from support.challenges import generated
+from support.challenges import announce, generated, handled
 from support.erasure import mongo_traces, publish_deletion, redis_traces, someone
 from support.streams import published
 from support.tokens import TokenIssuer
@@ -58,14 +58,6 @@ async def seeded(
     return challenge.id
 
 
-async def announce(
-    redis: Any, stream: str, event: Any, user: str, event_id: str | None = None
-) -> str:
-    envelope = event_envelope(event, source="test", user_id=user, event_id=event_id)
-    await EventBus(redis).publish(stream, envelope)
-    return envelope.id
-
-
 async def completed(
     redis: Any, user: str, task_id: str, *tags: str, event_id: str | None = None
 ) -> str:
@@ -77,21 +69,7 @@ async def completed(
         tags=list(tags),
         title=f"{user}'s task",
     )
-    return await announce(redis, tasks.STREAM.name, event, user, event_id)
-
-
-async def handled(redis: Any, *streams: str) -> None:
-    """Until the service's consumer group has handled everything on ``streams``."""
-
-    async def drained() -> bool:
-        for stream in streams:
-            groups = await redis.xinfo_groups(stream)
-            mine = next((g for g in groups if g["name"] == "challenge-service"), None)
-            if mine is None or mine["pending"] or mine["lag"] != 0:
-                return False
-        return True
-
-    await eventually(drained)
+    return await announce(redis, tasks.STREAM.name, event, user, event_id=event_id)
 
 
 async def traces(mongo: Any, redis: Any, user_id: str) -> dict[str, Any]:

@@ -1,9 +1,15 @@
 """challenge-service's test helpers: a challenge as ai-service answers one, to offer directly
-(generation itself: tests/system/test_challenges.py)."""
+(generation itself: tests/system/test_challenges.py); events announced to it, and waiting
+until it has handled them."""
 
 from __future__ import annotations
 
-from deepiri_kit.contracts import agent
+from datetime import datetime
+from typing import Any
+
+from deepiri_kit.contracts import Event, agent
+from deepiri_kit.events import EventBus, event_envelope
+from support.waiting import eventually
 
 
 def generated(
@@ -32,3 +38,32 @@ def generated(
         answered_by="fallback",
         prompt_version="test",
     )
+
+
+async def announce(
+    redis: Any,
+    stream: str,
+    event: Event,
+    user: str,
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
+) -> str:
+    """``event`` published for ``user`` on ``stream``, made ``at`` (now if not given)."""
+    envelope = event_envelope(event, source="test", user_id=user, occurred_at=at, event_id=event_id)
+    await EventBus(redis).publish(stream, envelope)
+    return envelope.id
+
+
+async def handled(redis: Any, *streams: str) -> None:
+    """Until challenge-service's consumer group has handled everything on ``streams``."""
+
+    async def drained() -> bool:
+        for stream in streams:
+            groups = await redis.xinfo_groups(stream)
+            mine = next((g for g in groups if g["name"] == "challenge-service"), None)
+            if mine is None or mine["pending"] or mine["lag"] != 0:
+                return False
+        return True
+
+    await eventually(drained)
