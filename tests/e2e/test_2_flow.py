@@ -24,8 +24,9 @@ from support.sockets import JsClient, js_installed
 pytestmark = [pytest.mark.e2e]
 # Patience for anything that crosses the event bus: the machine may be loaded.
 SLOW = 180.0
-# The first completion earns `tasks-1`; between 23:00 and 04:00 UTC also the secret
-# `night-owl` (gamification-service's badge catalog).
+# The flow's one hard task earns `tasks-1` and `hard-1`; between 23:00 and 04:00 UTC also the
+# secret `night-owl` (gamification-service's badge catalog).
+BADGES = {"tasks-1", "hard-1"}
 NIGHT = (23, 4)
 
 
@@ -189,7 +190,9 @@ def test_the_inbox_shows_the_first_completion_and_reading_changes_the_unread_cou
 ) -> None:
     api = flow.api
     night = flow.completed_at.hour >= NIGHT[0] or flow.completed_at.hour < NIGHT[1]
-    expected = {"tasks-1"} | ({"night-owl"} if night else set())
+    expected = BADGES | ({"night-owl"} if night else set())
+
+    seen: dict[str, Any] = {}
 
     def settled() -> list[dict[str, Any]] | None:
         """The reward and the badges in the inbox, and the unread count agreeing with it."""
@@ -197,10 +200,14 @@ def test_the_inbox_shows_the_first_completion_and_reading_changes_the_unread_cou
         badges = {n["data"]["badge_id"] for n in items if n["kind"] == "badge"}
         rewards = [n for n in items if n["kind"] == "reward"]
         unread = api.get("/api/notifications/inbox/unread-count").json()["unread"]
+        seen.update(badges=sorted(badges), kinds=[n["kind"] for n in items], unread=unread)
         whole = badges == expected and len(rewards) == 1
         return items if whole and unread == len(items) else None
 
-    items = eventually(settled, timeout=SLOW, what=f"the reward and the badges {sorted(expected)}")
+    try:
+        items = eventually(settled, timeout=SLOW, what=f"the reward and badges {sorted(expected)}")
+    except AssertionError as missing:
+        raise AssertionError(f"{missing}; the inbox: {seen}") from None
     assert sorted(n["kind"] for n in items) == ["badge"] * len(expected) + ["reward"]
     [reward] = [n for n in items if n["kind"] == "reward"]
     assert reward["event_type"] == "gamification.currency_credited"
