@@ -175,3 +175,20 @@ def test_service_clients_get_a_generated_secret_and_only_their_scope() -> None:
     ]
     assert parsed.secret_digest == secret_digest(client["secret"])
     assert not parsed.first_party
+
+
+def test_the_terminal_client_may_ask_for_the_scopes_of_every_enabled_api() -> None:
+    """A scope the seeded client lacks is dropped from every token a person gets with it (the
+    provider narrows a request to the client's scope): with the chart's defaults a person at
+    a terminal must reach every public API — once nobody could read their inbox, the client
+    lacked notifications:*."""
+    from user_service.domain.oauth import SCOPES
+
+    docs = load_docs(helm_template().stdout)
+    ingress = by_name(docs, "Ingress")["deepiri"]
+    prefixes = [p["path"] for r in ingress["spec"]["rules"] for p in r["http"]["paths"]]
+    apis = {p.removeprefix("/api/") for p in prefixes if p.startswith("/api/")}
+    wanted = {f"{api}:{access}" for api in apis for access in ("read", "write")} & set(SCOPES)
+    assert {"tasks:write", "challenges:write", "notifications:read"} <= wanted, wanted
+    granted = set(seeded(docs)["deepiri-cli"]["scope"].split())
+    assert wanted <= granted, sorted(wanted - granted)

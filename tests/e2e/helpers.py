@@ -18,13 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 from authlib.integrations.httpx_client import OAuth2Client
 
 NAMESPACE = "deepiri-e2e"
 RELEASE = "deepiri"
 CHART = Path(__file__).resolve().parents[2] / "charts" / "deepiri"
-# The scopes the suite's callers use.
+# The scopes the suite's callers use; people also read their challenges and their inbox.
 SCOPES = "tasks:read tasks:write gamification:read gamification:write"
+PERSON_SCOPES = (
+    f"openid profile users:read {SCOPES} challenges:read challenges:write "
+    "notifications:read notifications:write"
+)
 # The terminal client the chart seeds (values: identity.clients).
 CLI = "deepiri-cli"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -154,7 +159,7 @@ def device_sign_in(ingress: str, email: str, password: str = PASSWORD) -> dict[s
         meta = terminal.get("/api/users/.well-known/openid-configuration").json()
         started = terminal.post(
             meta["device_authorization_endpoint"],
-            data={"client_id": CLI, "scope": f"openid profile users:read {SCOPES}"},
+            data={"client_id": CLI, "scope": PERSON_SCOPES},
         )
         assert started.status_code == 200, started.text
         device = started.json()
@@ -190,6 +195,10 @@ def device_sign_in(ingress: str, email: str, password: str = PASSWORD) -> dict[s
             )
             body: dict[str, Any] = polled.json()
             if polled.status_code == 200:
+                # The client may ask for all of them: a scope it lacks would be dropped
+                # from the token silently (and its API answer 403).
+                claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+                assert set(claims["scope"].split()) == set(PERSON_SCOPES.split()), claims
                 return body
             assert body.get("error") in ("authorization_pending", "slow_down"), body
             assert time.monotonic() < deadline, f"no token from the device grant: {body}"

@@ -2,7 +2,9 @@
 chart's policies into iptables rules and ipsets on the node. A pod that does not declare it
 calls task-service is refused; the same pod, once labelled deepiri.io/calls-task-service,
 is admitted; a datastore admits only pods that declare they use it; the Ingress controller
-still reaches every public route, and the whole flow and `helm test` still work.
+still reaches every public route, and the whole flow — the credit, the socket's event, the
+inbox, a challenge generated through ai-service and its progress — and `helm test` still
+work.
 
 The probes are long-lived pods the suite execs into: kube-router adds a new pod to the
 policies' ipsets only when it next syncs, so a pod that tried once at start-up would race
@@ -21,6 +23,7 @@ import httpx
 import pytest
 
 from e2e.helpers import RELEASE, Release, apply, eventually, kube_json, kubectl, probe_pod, run
+from support.sockets import JsClient
 
 pytestmark = [pytest.mark.e2e]
 MANIFEST = Path(__file__).resolve().parents[2] / "k8s" / "cluster" / "kube-router.yaml"
@@ -109,23 +112,61 @@ def test_the_flow_and_helm_test_pass_under_enforced_policies(
 ) -> None:
     # Every connection the flow makes is new under enforcement: DNS (the chart admits port
     # 53 to kube-dns), Traefik → user-service (a person signs in), the JWKS from user-service
-    # at its in-cluster address (the public issuer's NodePort is not among task-service's
-    # egress), Redis and FerretDB, Traefik → services.
-    services = ("user-service", "task-service", "gamification-service")
+    # at its in-cluster address (the public issuer's NodePort is not among any service's
+    # egress), Redis and FerretDB, Traefik → services (the socket's WebSocket upgrade too),
+    # challenge-service → user-service for its agent:invoke token (at the in-cluster
+    # address: the public issuer's token endpoint was refused here) and → ai-service.
+    services = (
+        "user-service",
+        "task-service",
+        "gamification-service",
+        "challenge-service",
+        "websocket-service",
+        "notification-service",
+    )
     kubectl("rollout", "restart", *(f"deployment/{d}" for d in services))
     for d in services:
         kubectl("rollout", "status", f"deployment/{d}", "--timeout=300s")
     person = release.person(f"np-{uuid.uuid4().hex[:8]}")
-    with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=15) as api:
-        created = api.post("/api/tasks", json={"title": "behind policies"})
-        assert created.status_code == 201, created.text
-        done = api.post(f"/api/tasks/{created.json()['id']}/complete", json={})
-        assert done.status_code == 200, done.text
-        eventually(
-            lambda: api.get("/api/gamification/wallet").json()["balances"]["xp"] > 0,
-            timeout=60,
-            what="the credit (task-service → Redis → gamification-service)",
-        )
+    socket = JsClient(release.ingress, {"token": person.token})
+    try:
+        socket.next("connect", timeout=180)
+        with httpx.Client(base_url=release.ingress, headers=person.headers, timeout=60) as api:
+            offer = api.post("/api/challenges/generate", json={"kind": "solo"})
+            assert offer.status_code == 201, offer.text
+            assert offer.json()["answered_by"] == "fallback"
+            cid = offer.json()["id"]
+            accepted = api.post(f"/api/challenges/{cid}/accept")
+            assert accepted.status_code == 200, accepted.text
+            created = api.post("/api/tasks", json={"title": "behind policies"})
+            assert created.status_code == 201, created.text
+            task_id = created.json()["id"]
+            done = api.post(f"/api/tasks/{task_id}/complete", json={})
+            assert done.status_code == 200, done.text
+            eventually(
+                lambda: api.get("/api/gamification/wallet").json()["balances"]["xp"] > 0,
+                timeout=180,
+                what="the credit (task-service → Redis → gamification-service)",
+            )
+            eventually(
+                lambda: [
+                    e for e in socket.received("task.completed") if e["data"]["task_id"] == task_id
+                ],
+                timeout=180,
+                what="task.completed on the socket (Redis → websocket-service → Traefik)",
+            )
+            eventually(
+                lambda: api.get("/api/notifications/inbox/unread-count").json()["unread"] > 0,
+                timeout=180,
+                what="a notification (Redis → notification-service)",
+            )
+            eventually(
+                lambda: api.get(f"/api/challenges/{cid}").json()["players"][0]["progress"] == 1,
+                timeout=180,
+                what="the challenge's progress (Redis → challenge-service)",
+            )
+    finally:
+        socket.close()
     result = release.helm("test", RELEASE, "--timeout", "5m", check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     print(

@@ -50,8 +50,7 @@ async def build(platform: Platform) -> Built:
     await retry_startup(recent.ensure_indexes, what="recent task indexes")
     await retry_startup(players.ensure_indexes, what="player fact indexes")
     http = httpx.AsyncClient()
-    token_url = settings.token_url or f"{settings.jwt_issuer.rstrip('/')}/oauth/token"
-    issuer = Upstream("user-service", token_url, http, timeout=5.0, retries=1)
+    issuer = Upstream("user-service", settings.agent_token_url, http, timeout=5.0, retries=1)
     agent = Upstream(
         "ai-service",
         settings.pyagent_url,

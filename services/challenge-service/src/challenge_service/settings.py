@@ -17,7 +17,9 @@ class ChallengeSettings(ServiceSettings, MongoSettings, RedisSettings):
     pyagent_url: str = "http://ai-service:8000"
     agent_timeout_seconds: float = 20.0
     # The client-credentials grant at user-service that yields the ``agent:invoke`` token;
-    # TOKEN_URL empty: the issuer's ``/oauth/token``.
+    # TOKEN_URL empty: ``/oauth/token`` of user-service inside the cluster (the kit's
+    # provider_url, where the JWKS is fetched) — never the public issuer's, which the pod's
+    # NetworkPolicy does not let it reach.
     token_url: str = ""
     agent_client_id: str = "challenge-service"
     agent_client_secret: Secret = "challenge-service-development-secret"  # noqa: S105 - refused in production
@@ -25,3 +27,7 @@ class ChallengeSettings(ServiceSettings, MongoSettings, RedisSettings):
     consumer_block_ms: int = 1000
     # The deadline worker's pass (expiring offers, ending challenges whose time is up).
     deadline_interval_seconds: float = 5.0
+
+    @property
+    def agent_token_url(self) -> str:
+        return self.token_url or f"{self.provider_url}/oauth/token"

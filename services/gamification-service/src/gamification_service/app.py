@@ -106,7 +106,7 @@ async def setup(platform: Platform) -> AsyncIterator[Wiring]:
 def social_graph(settings: GamificationSettings) -> SocialGraph:
     """user-service's social graph, asked with this service's own client credentials."""
     return SocialGraph(
-        settings.user_service_url,
+        settings.provider_url,
         settings.user_service_client_id,
         settings.user_service_client_secret,
     )

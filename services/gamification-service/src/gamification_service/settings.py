@@ -21,11 +21,6 @@ class GamificationSettings(ServiceSettings, MongoSettings, RedisSettings):
     relay_interval_seconds: float = 2.0
     consumer_block_ms: int = 1000
     # Friends' boards are rebuilt from user-service's social graph with this client's own
-    # token (client credentials, scope social:read) from the provider at JWKS_URL's issuer.
+    # token (client credentials, scope social:read), at the kit's provider_url (in-cluster).
     user_service_client_id: str = "gamification-service"
     user_service_client_secret: Secret = "gamification-development-secret"  # noqa: S105 - dev only
-
-    @property
-    def user_service_url(self) -> str:
-        """user-service's /api/users inside the cluster (where the JWKS is fetched)."""
-        return self.jwks_url.removesuffix("/oauth/jwks")

@@ -74,6 +74,13 @@ class ServiceSettings:
     def production(self) -> bool:
         return self.deepiri_env == "production"
 
+    @property
+    def provider_url(self) -> str:
+        """user-service's /api/users where this service reaches it: the base of JWKS_URL
+        (inside the cluster), not JWT_ISSUER — the issuer is the public URL clients see,
+        which a pod's NetworkPolicy does not let it reach."""
+        return self.jwks_url.removesuffix("/oauth/jwks")
+
 
 @dataclass(frozen=True, kw_only=True)
 class MongoSettings:
