@@ -57,6 +57,7 @@ DOMAIN_FORBIDDEN = (
 PUBLIC_KIT = (
     "deepiri_kit",
     "deepiri_kit.chain",
+    "deepiri_kit.clock",  # pure (datetime only): a service's domain may use it
     "deepiri_kit.contracts",
     "deepiri_kit.errors",
     "deepiri_kit.events",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+__all__ = ["stored_time", "utcnow"]
+
 
 def utcnow() -> datetime:
     now = datetime.now(UTC)

@@ -21,11 +21,12 @@ Rules applied here, in order, for an entry stamped ``at``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final, Literal
 
 import msgspec
 
+from deepiri_kit.clock import stored_time
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.tasks import Streak, TaskCompleted
 from gamification_service.domain import energy as energy_rules
@@ -46,12 +47,6 @@ KIND_COUNTER: Final = {
     "daily": "dailies_completed",
     "habit": "habits_completed",
 }
-
-
-def stored_time(value: datetime) -> datetime:
-    """UTC with millisecond precision, as MongoDB stores it (so replays compare equal)."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class TaskFacts(msgspec.Struct, kw_only=True):

@@ -7,6 +7,7 @@ import logging
 from datetime import datetime
 
 from deepiri_kit import tracer
+from deepiri_kit.clock import stored_time
 from deepiri_kit.contracts.challenges import ChallengeCompleted
 from deepiri_kit.contracts.social import Blocked, FriendAdded, FriendRemoved
 from deepiri_kit.contracts.tasks import TaskCompleted
@@ -96,7 +97,7 @@ class Reactions:
         if await self.erasure.buried(user_id):
             return
         async with self.erasure.undone_if_erased([user_id]):  # deleted meanwhile: again
-            await self.profiles.set_name(user_id, name, fold.stored_time(at))
+            await self.profiles.set_name(user_id, name, stored_time(at))
 
     async def on_user_deleted(self, user_id: str, deleted_at: datetime) -> Erased:
         """Erase everything of the account and keep it erased (``service/erasure.py``)."""
